@@ -1,0 +1,104 @@
+//! Signatures that make timestamps evidence: ECDSA P-256 with SHA-256 (ASN.1 DER signatures) by
+//! the key of a certificate issued by the provincial CA. Used for directory snapshots now, and for
+//! receipts and responses.
+
+use ring::rand::SystemRandom;
+use ring::signature::{
+    ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair,
+    UnparsedPublicKey,
+};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// Why a signature could not be made or checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvidenceError {
+    #[error("the private key is not a PKCS#8 ECDSA P-256 key")]
+    Key,
+    #[error("the certificate could not be parsed: {0}")]
+    Certificate(String),
+    #[error("the signature does not match")]
+    BadSignature,
+    #[error("signing failed")]
+    Sign,
+}
+
+/// Signs with a node's or the registry's private key.
+pub struct Signer {
+    key: EcdsaKeyPair,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signer(..)")
+    }
+}
+
+impl Signer {
+    /// Loads a PKCS#8 DER key.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, EvidenceError> {
+        let rng = SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der, &rng)
+            .map_err(|_| EvidenceError::Key)?;
+        Ok(Self { key, rng })
+    }
+
+    /// Loads a PEM `PRIVATE KEY` (PKCS#8).
+    pub fn from_pkcs8_pem(pem: &str) -> Result<Self, EvidenceError> {
+        let der = crate::identity::pem_blocks(pem, "PRIVATE KEY")
+            .into_iter()
+            .next()
+            .ok_or(EvidenceError::Key)?;
+        Self::from_pkcs8_der(&der)
+    }
+
+    /// Signs `message`.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, EvidenceError> {
+        self.key
+            .sign(&self.rng, message)
+            .map(|signature| signature.as_ref().to_vec())
+            .map_err(|_| EvidenceError::Sign)
+    }
+
+    /// The uncompressed public point, for comparison with a certificate's key.
+    pub fn public_key(&self) -> &[u8] {
+        self.key.public_key().as_ref()
+    }
+}
+
+/// Checks `signature` over `message` against the public key of a DER certificate.
+pub fn verify_with_certificate(
+    certificate_der: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), EvidenceError> {
+    let (_, certificate) = X509Certificate::from_der(certificate_der)
+        .map_err(|e| EvidenceError::Certificate(e.to_string()))?;
+    let public_key = &certificate.public_key().subject_public_key.data;
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, public_key)
+        .verify(message, signature)
+        .map_err(|_| EvidenceError::BadSignature)
+}
+
+/// Checks that `certificate_der` was issued by `issuer_der` (signature and validity period).
+pub fn verify_issued_by(certificate_der: &[u8], issuer_der: &[u8]) -> Result<(), EvidenceError> {
+    let parse = |der| {
+        X509Certificate::from_der(der)
+            .map(|(_, certificate)| certificate)
+            .map_err(|e| EvidenceError::Certificate(e.to_string()))
+    };
+    let certificate = parse(certificate_der)?;
+    let issuer = parse(issuer_der)?;
+    if !certificate.validity().is_valid() {
+        return Err(EvidenceError::Certificate(
+            "outside its validity period".into(),
+        ));
+    }
+    let issuer_key = &issuer.public_key().subject_public_key.data;
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, issuer_key)
+        .verify(
+            certificate.tbs_certificate.as_ref(),
+            &certificate.signature_value.data,
+        )
+        .map_err(|_| EvidenceError::BadSignature)
+}

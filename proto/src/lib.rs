@@ -1,0 +1,45 @@
+//! The MPX contract and the primitives both services must agree on exactly.
+//!
+//! # Layout
+//!
+//! - [`v1`]: code generated from `proto/mpx/v1/*.proto` (messages, tonic clients and servers).
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
+//! - [`resident_id`]: GB 11643 citizen ID numbers (check digit, birth date, sex, 15→18 upgrade, masking).
+//! - [`division`]: GB/T 2260 division codes: counties and provinces.
+//! - [`identity`]: who a peer is, read from its certificate's URI SAN (`mpx://county/621202`).
+//! - [`evidence`]: ECDSA P-256 signatures by a certificate's key (directory snapshots, receipts).
+//! - [`time`]: instants as Unix milliseconds and calendar dates in the province's time zone.
+
+pub mod division;
+pub mod evidence;
+pub mod identity;
+pub mod resident_id;
+pub mod time;
+
+pub use prost;
+pub use tonic;
+
+/// Generated code for package `mpx.v1`.
+#[allow(clippy::all, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("mpx.v1");
+}
+
+/// Encoded `FileDescriptorSet` of every `mpx.v1` file, for `tonic-reflection`.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("mpx_descriptor");
+
+/// Lowercase hexadecimal of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[(byte >> 4) as usize] as char);
+        out.push(DIGITS[(byte & 0xf) as usize] as char);
+    }
+    out
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
