@@ -8,12 +8,14 @@
 //! - [`division`]: GB/T 2260 division codes: counties and provinces.
 //! - [`identity`]: who a peer is, read from its certificate's URI SAN (`mpx://county/621202`).
 //! - [`evidence`]: ECDSA P-256 signatures by a certificate's key (directory snapshots, receipts).
+//! - [`runtime`]: shared service plumbing: logging, shutdown, layered config, TLS, caller identity.
 //! - [`time`]: instants as Unix milliseconds and calendar dates in the province's time zone.
 
 pub mod division;
 pub mod evidence;
 pub mod identity;
 pub mod resident_id;
+pub mod runtime;
 pub mod time;
 
 pub use prost;

@@ -1,1 +1,123 @@
+//! The provincial registry: CA and enrolment, and the signed directory of county nodes.
+//!
+//! # Layout
+//!
+//! - [`config`]: the typed configuration (file, `MPX_*` variables, flags).
+//! - [`ca`]: the provincial root CA; node certificates from CSRs; the registry's own certificate.
+//! - [`store`]: all SQL (nodes, enrolment tokens, revocations, directory version, operator tokens).
+//! - [`service`]: `mpx.v1.Enrollment` and `mpx.v1.Directory`.
+//! - [`run`]: serves the peer and operator listeners until shutdown.
+//!
+//! The binary (`src/main.rs`) parses the command line, loads the config and calls [`run`] or one
+//! of the offline commands (`ca init`, `ca issue`, `enroll`, `revoke`, `nodes`, `operator add`).
 
+pub mod ca;
+pub mod config;
+pub mod service;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use mpx_proto::division::ProvinceCode;
+use mpx_proto::evidence::Signer;
+use mpx_proto::runtime::{TlsMaterial, reflection_service};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::ca::{CaPaths, CertificateAuthority};
+use crate::config::RegistryConfig;
+use crate::service::directory::DirectoryService;
+use crate::service::enrollment::EnrollmentService;
+use crate::store::Store;
+
+/// The bound listeners `run` serves on (bind port 0 in tests).
+#[derive(Debug)]
+pub struct Listeners {
+    pub peer: TcpListener,
+    pub operator: TcpListener,
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight calls and closes the database.
+pub async fn run(
+    config: RegistryConfig,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let province = ProvinceCode::parse(&config.province).with_context(|| {
+        "set `province` (e.g. \"62\") in the config; `registry ca init --province CODE` writes it"
+    })?;
+    let store = Store::connect(&config.database_url())
+        .await
+        .context("opening the registry database")?;
+    let authority = Arc::new(CertificateAuthority::load(&config.data_dir, province)?);
+    let paths = CaPaths::new(&config.data_dir);
+    let tls = TlsMaterial::load(
+        &paths.registry_certificate,
+        &paths.registry_key,
+        &paths.ca_certificate,
+    )?;
+    let signer =
+        Arc::new(Signer::from_pkcs8_pem(&tls.key_pem).context("loading the registry key")?);
+
+    let enrollment = EnrollmentService::new(
+        store.clone(),
+        authority.clone(),
+        province,
+        config.certificate_validity_days,
+    );
+    let directory = DirectoryService::new(
+        store.clone(),
+        signer,
+        tls.certificate_pem.clone(),
+        province.to_string(),
+    );
+
+    let cancel = CancellationToken::new();
+    let (peer_health_reporter, peer_health) = tonic_health::server::health_reporter();
+    peer_health_reporter
+        .set_serving::<mpx_proto::v1::enrollment_server::EnrollmentServer<EnrollmentService>>()
+        .await;
+    peer_health_reporter
+        .set_serving::<mpx_proto::v1::directory_server::DirectoryServer<DirectoryService>>()
+        .await;
+    let (_operator_health_reporter, operator_health) = tonic_health::server::health_reporter();
+
+    let peer_address = listeners.peer.local_addr()?;
+    let operator_address = listeners.operator.local_addr()?;
+    let peer_server = Server::builder()
+        .tls_config(tls.server_config(false))?
+        .add_service(peer_health)
+        .add_service(reflection_service()?)
+        .add_service(enrollment.into_server())
+        .add_service(directory.into_server())
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listeners.peer),
+            cancel.clone().cancelled_owned(),
+        );
+    let operator_server = Server::builder()
+        .add_service(operator_health)
+        .add_service(reflection_service()?)
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listeners.operator),
+            cancel.clone().cancelled_owned(),
+        );
+    tracing::info!(%peer_address, %operator_address, province = %province, "registry serving");
+
+    let shutdown_trigger = cancel.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: draining");
+        shutdown_trigger.cancel();
+    });
+    let (peer_result, operator_result) = tokio::join!(peer_server, operator_server);
+    cancel.cancel();
+    store.close().await;
+    peer_result.context("peer listener")?;
+    operator_result.context("operator listener")?;
+    tracing::info!("registry stopped");
+    Ok(())
+}

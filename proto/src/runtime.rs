@@ -1,0 +1,390 @@
+//! Service plumbing that the registry and the exchange node share: logging, shutdown signals,
+//! layered configuration, TLS material, the caller's identity (peer certificate or operator
+//! token), health and reflection, and private files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::{Request, Status};
+
+use crate::identity::{PeerIdentity, certificate_fingerprint};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Installs the global tracing subscriber: `RUST_LOG` filter (default `info`), text or JSON lines
+/// on stderr. Resident IDs are never passed to it unmasked (see [`crate::resident_id::mask`]).
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Resolves when the process gets SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Loads a typed configuration in layers: the type's defaults, then the TOML file (when given;
+/// it must exist), then `MPX_<KEY>` environment variables for the listed top-level keys, then
+/// `overrides` (command-line flags, `None` fields skipped). Unknown keys in the file are errors
+/// when `T` denies unknown fields.
+pub fn load_config<T, O>(
+    file: Option<&Path>,
+    env_keys: &[&str],
+    overrides: &O,
+) -> Result<T, ConfigError>
+where
+    T: DeserializeOwned + Serialize + Default,
+    O: Serialize,
+{
+    use figment::Figment;
+    use figment::providers::{Env, Format, Serialized, Toml};
+    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(ConfigError::MissingFile(path.to_path_buf()));
+        }
+        figment = figment.merge(Toml::file(path));
+    }
+    let keys: Vec<String> = env_keys.iter().map(|key| key.to_string()).collect();
+    figment = figment
+        .merge(Env::prefixed("MPX_").filter(move |key| keys.iter().any(|k| key == k.as_str())))
+        .merge(Serialized::defaults(overrides));
+    figment
+        .extract()
+        .map_err(|error| ConfigError::Invalid(error.to_string()))
+}
+
+/// A configuration that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist (create it, or point --config at the right file)")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The TLS material of one process: its certificate and key, and the provincial CA.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    pub certificate_pem: String,
+    pub key_pem: String,
+    pub ca_pem: String,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsMaterial(..)")
+    }
+}
+
+impl TlsMaterial {
+    /// Reads the three PEM files; the error names the missing file.
+    pub fn load(certificate: &Path, key: &Path, ca: &Path) -> std::io::Result<Self> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).map_err(|error| {
+                std::io::Error::new(
+                    error.kind(),
+                    format!("cannot read {}: {error}", path.display()),
+                )
+            })
+        };
+        Ok(Self {
+            certificate_pem: read(certificate)?,
+            key_pem: read(key)?,
+            ca_pem: read(ca)?,
+        })
+    }
+
+    /// Server TLS that requires (or, for enrolment, merely allows) a client certificate chained to
+    /// the provincial CA.
+    pub fn server_config(&self, client_certificate_required: bool) -> ServerTlsConfig {
+        ServerTlsConfig::new()
+            .identity(Identity::from_pem(&self.certificate_pem, &self.key_pem))
+            .client_ca_root(Certificate::from_pem(&self.ca_pem))
+            .client_auth_optional(!client_certificate_required)
+            .timeout(std::time::Duration::from_secs(10))
+    }
+
+    /// Client TLS presenting this process's certificate and expecting `server_name`.
+    pub fn client_config(&self, server_name: &str) -> ClientTlsConfig {
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca_pem))
+            .identity(Identity::from_pem(&self.certificate_pem, &self.key_pem))
+            .domain_name(server_name)
+    }
+}
+
+/// The caller of a peer RPC, from its TLS client certificate.
+#[derive(Debug, Clone)]
+pub struct PeerCaller {
+    pub identity: PeerIdentity,
+    /// SHA-256 of the client certificate (matched against the directory's revocations).
+    pub certificate_sha256: String,
+}
+
+/// Reads the caller's identity from the TLS client certificate of a request.
+pub fn peer_caller<T>(request: &Request<T>) -> Result<PeerCaller, Status> {
+    let certificates = request.peer_certs().ok_or_else(|| {
+        Status::unauthenticated("a client certificate issued by the provincial CA is required")
+    })?;
+    let leaf = certificates
+        .first()
+        .ok_or_else(|| Status::unauthenticated("the client presented no certificate"))?;
+    let identity = PeerIdentity::from_certificate_der(leaf.as_ref())
+        .map_err(|error| Status::permission_denied(format!("client certificate: {error}")))?;
+    Ok(PeerCaller {
+        identity,
+        certificate_sha256: certificate_fingerprint(leaf.as_ref()),
+    })
+}
+
+/// A named operator, put into each authenticated operator request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator(pub String);
+
+/// The operator tokens a listener accepts: SHA-256 of the token → operator name. Shared with a
+/// refresher task that reloads it from the store, so a new token works without a restart.
+#[derive(Debug, Clone, Default)]
+pub struct OperatorTokens {
+    by_hash: Arc<RwLock<HashMap<String, String>>>,
+}
+
+impl OperatorTokens {
+    /// Replaces the accepted set.
+    pub fn replace(&self, tokens: HashMap<String, String>) {
+        if let Ok(mut guard) = self.by_hash.write() {
+            *guard = tokens;
+        }
+    }
+
+    /// The operator a bearer token belongs to.
+    pub fn operator_for(&self, token: &str) -> Option<String> {
+        let hash = hash_token(token);
+        self.by_hash.read().ok()?.get(&hash).cloned()
+    }
+
+    /// A tonic interceptor: `authorization: Bearer <token>` → [`Operator`] extension, or
+    /// `UNAUTHENTICATED`.
+    pub fn interceptor(&self) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
+        let tokens = self.clone();
+        move |mut request: Request<()>| {
+            let header = request
+                .metadata()
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            let Some(token) = header.strip_prefix("Bearer ") else {
+                return Err(Status::unauthenticated(
+                    "missing operator token: send the header `authorization: Bearer <token>`",
+                ));
+            };
+            match tokens.operator_for(token.trim()) {
+                Some(name) => {
+                    request.extensions_mut().insert(Operator(name));
+                    Ok(request)
+                }
+                None => Err(Status::unauthenticated("the operator token is not valid")),
+            }
+        }
+    }
+}
+
+/// The operator of an authenticated request (set by [`OperatorTokens::interceptor`]).
+pub fn operator_of<T>(request: &Request<T>) -> Result<String, Status> {
+    request
+        .extensions()
+        .get::<Operator>()
+        .map(|operator| operator.0.clone())
+        .ok_or_else(|| Status::unauthenticated("no operator identity on the request"))
+}
+
+/// SHA-256 hex of an operator token, as stored.
+pub fn hash_token(token: &str) -> String {
+    crate::sha256_hex(token.as_bytes())
+}
+
+/// A fresh random token (256 bits, hex) with a readable prefix, e.g. `mpxop_3f1c…`.
+pub fn generate_token(prefix: &str) -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    // SystemRandom only fails when the OS has no entropy source at all.
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    format!("{prefix}_{}", crate::hex(&bytes))
+}
+
+/// gRPC server reflection for the mpx.v1 and health services, so `grpcurl` works.
+pub fn reflection_service() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::Error,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+}
+
+/// Writes a file readable by its owner only (0600), as private keys and tokens must be.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// Why a database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("cannot open the database: {0}")]
+    Connect(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://PATH?mode=rwc or postgres://USER@HOST/DB"
+    )]
+    UnsupportedUrl(String),
+}
+
+/// Opens a pool for `url` (the backend is chosen by the scheme) and applies that backend's
+/// migrations. SQLite runs in WAL mode with foreign keys on and a 5 s busy timeout.
+pub async fn open_database(
+    url: &str,
+    sqlite: &sqlx::migrate::Migrator,
+    postgres: &sqlx::migrate::Migrator,
+) -> Result<sqlx::AnyPool, DatabaseError> {
+    sqlx::any::install_default_drivers();
+    let is_sqlite = url.starts_with("sqlite:");
+    let is_postgres = url.starts_with("postgres:") || url.starts_with("postgresql:");
+    if !is_sqlite && !is_postgres {
+        return Err(DatabaseError::UnsupportedUrl(url.to_string()));
+    }
+    let mut options =
+        sqlx::any::AnyPoolOptions::new().max_connections(if is_sqlite { 4 } else { 8 });
+    if is_sqlite {
+        options = options.after_connect(|connection, _meta| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                connection.execute("PRAGMA busy_timeout = 5000").await?;
+                connection.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        });
+    }
+    let pool = options.connect(url).await?;
+    if is_sqlite {
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await?;
+        sqlite.run(&pool).await?;
+    } else {
+        postgres.run(&pool).await?;
+    }
+    Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_files_are_0600() {
+        let dir = std::env::temp_dir().join(format!("mpx-runtime-test-{}", std::process::id()));
+        let path = dir.join("secret.key");
+        write_private_file(&path, b"secret").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn tokens_authenticate_by_hash() {
+        let tokens = OperatorTokens::default();
+        let token = generate_token("mpxop");
+        assert!(token.starts_with("mpxop_") && token.len() == 6 + 64);
+        tokens.replace(HashMap::from([(
+            hash_token(&token),
+            "clerk-wang".to_string(),
+        )]));
+        assert_eq!(tokens.operator_for(&token).as_deref(), Some("clerk-wang"));
+        assert_eq!(tokens.operator_for("mpxop_wrong"), None);
+
+        let mut interceptor = tokens.interceptor();
+        let mut request = Request::new(());
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let request = interceptor(request).unwrap();
+        assert_eq!(operator_of(&request).unwrap(), "clerk-wang");
+        let status = interceptor(Request::new(())).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    }
+}
+
+/// Checks a peer endpoint: `https://HOST:PORT`, nothing else.
+pub fn validate_endpoint(endpoint: &str) -> Result<(), String> {
+    let uri: tonic::codegen::http::Uri = endpoint
+        .parse()
+        .map_err(|_| format!("expected https://HOST:PORT, got {endpoint:?}"))?;
+    if uri.scheme_str() != Some("https") || uri.host().is_none() || uri.port_u16().is_none() {
+        return Err(format!("expected https://HOST:PORT, got {endpoint:?}"));
+    }
+    if uri.path() != "/" && !uri.path().is_empty() {
+        return Err(format!("expected no path after the port, got {endpoint:?}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! The registry's typed configuration: defaults, then the TOML file, then `MPX_*` variables,
+//! then command-line flags. Unknown keys are errors.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use mpx_proto::runtime::LogFormat;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables read (as `MPX_<KEY>`, e.g. `MPX_DATABASE_URL`).
+pub const ENV_KEYS: &[&str] = &[
+    "PROVINCE",
+    "DATA_DIR",
+    "DATABASE_URL",
+    "PEER_LISTEN",
+    "OPERATOR_LISTEN",
+    "LOG_FORMAT",
+];
+
+/// Name of the config file that `registry ca init` writes into the data directory.
+pub const CONFIG_FILE_NAME: &str = "registry.toml";
+
+/// Everything `registry` needs to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// Two-digit province code (GB/T 2260), e.g. "62".
+    pub province: String,
+    /// CA, TLS files and (by default) the SQLite database live here.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH?mode=rwc` or `postgres://…`; default: SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// Peer listener (mutual TLS; enrolment is allowed without a client certificate).
+    pub peer_listen: SocketAddr,
+    /// Operator listener (health, reflection); keep it on loopback.
+    pub operator_listen: SocketAddr,
+    pub log_format: LogFormat,
+    /// Lifetime of node certificates.
+    pub certificate_validity_days: u32,
+    /// Lifetime of an unused enrolment token.
+    pub enrollment_token_ttl_hours: u32,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            province: String::new(),
+            data_dir: PathBuf::from("registry-data"),
+            database_url: None,
+            peer_listen: SocketAddr::from(([0, 0, 0, 0], 7400)),
+            operator_listen: SocketAddr::from(([127, 0, 0, 1], 7401)),
+            log_format: LogFormat::Text,
+            certificate_validity_days: 365,
+            enrollment_token_ttl_hours: 72,
+        }
+    }
+}
+
+impl RegistryConfig {
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("registry.db").display()
+            )
+        })
+    }
+
+    /// The config file to read: `--config`, else `DATA_DIR/registry.toml` when it exists.
+    pub fn file_to_read(explicit: Option<&Path>, data_dir: Option<&Path>) -> Option<PathBuf> {
+        if let Some(path) = explicit {
+            return Some(path.to_path_buf());
+        }
+        let candidate = data_dir?.join(CONFIG_FILE_NAME);
+        candidate.exists().then_some(candidate)
+    }
+
+    /// The operator token file written at `ca init`.
+    pub fn operator_token_path(&self) -> PathBuf {
+        self.data_dir.join("operator.token")
+    }
+}

@@ -1,0 +1,396 @@
+//! `registry`: the provincial registry's command line. Thin: parse, load config, call the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use mpx_proto::division::{CountyCode, ProvinceCode};
+use mpx_proto::identity::{certificate_der_from_pem, certificate_fingerprint};
+use mpx_proto::runtime::{generate_token, hash_token, init_tracing, load_config, shutdown_signal};
+use registry::ca::CertificateAuthority;
+use registry::config::{CONFIG_FILE_NAME, ENV_KEYS, RegistryConfig};
+use registry::store::Store;
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(
+    name = "registry",
+    version,
+    about = "MPX provincial registry: CA, node enrolment and the signed node directory",
+    after_help = "Config: --config FILE, else DATA_DIR/registry.toml; then MPX_* variables; then flags."
+)]
+struct Cli {
+    /// TOML config file (default: DATA_DIR/registry.toml when it exists).
+    #[arg(long, global = true, env = "MPX_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (CA, TLS files, SQLite database).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH?mode=rwc or postgres://USER@HOST/DB.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long, global = true)]
+    dump_config: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The provincial certificate authority.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// Print a one-time enrolment token for a county (give it to the county's operator).
+    Enroll {
+        /// 6-digit county code, e.g. 621202.
+        #[arg(long)]
+        county: String,
+        /// County name, e.g. 武都区.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Hours until the token expires (default from config: 72).
+        #[arg(long)]
+        ttl_hours: Option<u32>,
+    },
+    /// Revoke a county's certificate; every node refuses it at its next directory refresh.
+    Revoke {
+        #[arg(long)]
+        county: String,
+        #[arg(long, default_value = "revoked by the provincial operator")]
+        reason: String,
+    },
+    /// List the nodes in the directory.
+    Nodes {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Operator tokens for the registry's operator API.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+    /// Serve the peer listener (enrolment, directory) and the operator listener.
+    Serve {
+        /// Peer listener address (mutual TLS), e.g. 0.0.0.0:7400; port 0 picks a free port.
+        #[arg(long)]
+        peer_listen: Option<String>,
+        /// Operator listener address, e.g. 127.0.0.1:7401.
+        #[arg(long)]
+        operator_listen: Option<String>,
+        /// Once bound, write {"peer": ADDR, "operator": ADDR} here (for scripts and tests).
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create the provincial root CA and the registry's certificate in the data directory.
+    Init {
+        /// Two-digit province code, e.g. 62.
+        #[arg(long)]
+        province: String,
+    },
+    /// Offline enrolment for air-gapped sites: sign a node's CSR file.
+    Issue {
+        #[arg(long)]
+        county: String,
+        /// The CSR written by `exchange-node init --offline-csr FILE`.
+        #[arg(long)]
+        csr: PathBuf,
+        /// Where to write the certificate (PEM).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create a named operator token; it is printed once and stored hashed.
+    Add {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Serialize, Default)]
+struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operator_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    province: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(cli: &Cli, overrides: Overrides) -> anyhow::Result<RegistryConfig> {
+    let file = RegistryConfig::file_to_read(cli.config.as_deref(), cli.data_dir.as_deref());
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        ..overrides
+    };
+    Ok(load_config(file.as_deref(), ENV_KEYS, &overrides)?)
+}
+
+fn province_of(config: &RegistryConfig) -> anyhow::Result<ProvinceCode> {
+    ProvinceCode::parse(&config.province).with_context(|| {
+        format!(
+            "no valid province configured ({:?}): run `registry ca init --province CODE` or set province in {}",
+            config.province, CONFIG_FILE_NAME
+        )
+    })
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let overrides = match &cli.command {
+        Command::Serve {
+            peer_listen,
+            operator_listen,
+            ..
+        } => Overrides {
+            peer_listen: peer_listen.clone(),
+            operator_listen: operator_listen.clone(),
+            ..Overrides::default()
+        },
+        Command::Ca {
+            command: CaCommand::Init { province },
+        } => Overrides {
+            province: Some(province.clone()),
+            ..Overrides::default()
+        },
+        _ => Overrides::default(),
+    };
+    let config = load(&cli, overrides)?;
+    if cli.dump_config {
+        print!("{}", toml::to_string_pretty(&config)?);
+        return Ok(());
+    }
+    let now = mpx_proto::time::now_unix_ms();
+    match cli.command {
+        Command::Ca {
+            command: CaCommand::Init { .. },
+        } => {
+            let province = province_of(&config)?;
+            CertificateAuthority::init(&config.data_dir, province)?;
+            let config_path = config.data_dir.join(CONFIG_FILE_NAME);
+            if !config_path.exists() {
+                let written = RegistryConfig {
+                    data_dir: std::fs::canonicalize(&config.data_dir)?,
+                    ..config.clone()
+                };
+                std::fs::write(&config_path, toml::to_string_pretty(&written)?)
+                    .with_context(|| format!("writing {}", config_path.display()))?;
+            }
+            let store = Store::connect(&config.database_url()).await?;
+            let token = generate_token("mpxop");
+            store
+                .add_operator_token("admin", &hash_token(&token), now)
+                .await?;
+            mpx_proto::runtime::write_private_file(
+                &config.operator_token_path(),
+                token.as_bytes(),
+            )?;
+            println!(
+                "Provincial CA for province {province} created in {}",
+                config.data_dir.display()
+            );
+            println!(
+                "  CA certificate (give to every county): {}",
+                config.data_dir.join("ca/ca.crt").display()
+            );
+            println!(
+                "  config:                                {}",
+                config_path.display()
+            );
+            println!(
+                "  operator token (admin):                {}",
+                config.operator_token_path().display()
+            );
+            println!(
+                "Next: registry --data-dir {} enroll --county 621202",
+                config.data_dir.display()
+            );
+        }
+        Command::Ca {
+            command:
+                CaCommand::Issue {
+                    county,
+                    csr,
+                    out,
+                    name,
+                },
+        } => {
+            let province = province_of(&config)?;
+            let county = parse_county(&county, province)?;
+            let authority = CertificateAuthority::load(&config.data_dir, province)?;
+            let csr_pem = read_file(&csr)?;
+            let pem =
+                authority.issue_for_county(&csr_pem, county, config.certificate_validity_days)?;
+            let der = certificate_der_from_pem(&pem)?;
+            let store = Store::connect(&config.database_url()).await?;
+            store
+                .register_certificate(
+                    county.as_str(),
+                    &name,
+                    &pem,
+                    &certificate_fingerprint(&der),
+                    now,
+                )
+                .await?;
+            std::fs::write(&out, &pem).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "Certificate for county {county} written to {}",
+                out.display()
+            );
+            println!(
+                "Copy it and ca/ca.crt to the node and run `exchange-node init --certificate FILE --ca-cert FILE ...`."
+            );
+        }
+        Command::Enroll {
+            county,
+            name,
+            ttl_hours,
+        } => {
+            let province = province_of(&config)?;
+            let county = parse_county(&county, province)?;
+            let store = Store::connect(&config.database_url()).await?;
+            let token = generate_token("mpxenrol");
+            let ttl_hours = ttl_hours.unwrap_or(config.enrollment_token_ttl_hours);
+            let expires = now + i64::from(ttl_hours) * 3_600_000;
+            store
+                .create_enrollment_token(
+                    county.as_str(),
+                    name.trim(),
+                    &hash_token(&token),
+                    now,
+                    expires,
+                )
+                .await?;
+            println!("{token}");
+            eprintln!(
+                "One-time enrolment token for county {county}, valid {ttl_hours} h. On the node run:\n  exchange-node init --county {county} --registry https://REGISTRY:PORT --ca-cert ca.crt --token {token}"
+            );
+        }
+        Command::Revoke { county, reason } => {
+            let province = province_of(&config)?;
+            let county = parse_county(&county, province)?;
+            let store = Store::connect(&config.database_url()).await?;
+            let fingerprint = store.revoke_county(county.as_str(), &reason, now).await?;
+            println!("Revoked county {county} (certificate sha256 {fingerprint}).");
+            println!("Every node refuses it from its next directory refresh.");
+        }
+        Command::Nodes { json } => {
+            let store = Store::connect(&config.database_url()).await?;
+            let nodes = store.list_nodes().await?;
+            if json {
+                for node in &nodes {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "county": node.county, "name": node.name, "endpoint": node.endpoint,
+                            "status": node.status, "certificate_sha256": node.certificate_sha256,
+                        })
+                    );
+                }
+            } else {
+                println!(
+                    "{:<8} {:<8} {:<30} {:<16} NAME",
+                    "COUNTY", "STATUS", "ENDPOINT", "CERT SHA256"
+                );
+                for node in &nodes {
+                    let short: String = node.certificate_sha256.chars().take(16).collect();
+                    println!(
+                        "{:<8} {:<8} {:<30} {:<16} {}",
+                        node.county, node.status, node.endpoint, short, node.name
+                    );
+                }
+            }
+        }
+        Command::Operator {
+            command: OperatorCommand::Add { name },
+        } => {
+            let name = name.trim();
+            if name.is_empty() || name.len() > 64 {
+                bail!("--name must be 1 to 64 characters, e.g. --name supervisor-li");
+            }
+            let store = Store::connect(&config.database_url()).await?;
+            let token = generate_token("mpxop");
+            store
+                .add_operator_token(name, &hash_token(&token), now)
+                .await?;
+            println!("{token}");
+            eprintln!("Operator token for {name}; it is shown once and stored hashed.");
+        }
+        Command::Serve { ready_file, .. } => {
+            init_tracing(config.log_format);
+            let peer = tokio::net::TcpListener::bind(config.peer_listen)
+                .await
+                .with_context(|| format!("binding the peer listener on {}", config.peer_listen))?;
+            let operator = tokio::net::TcpListener::bind(config.operator_listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "binding the operator listener on {}",
+                        config.operator_listen
+                    )
+                })?;
+            if let Some(path) = ready_file {
+                let ready = serde_json::json!({
+                    "peer": peer.local_addr()?.to_string(),
+                    "operator": operator.local_addr()?.to_string(),
+                });
+                std::fs::write(&path, ready.to_string())
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            registry::run(
+                config,
+                registry::Listeners { peer, operator },
+                shutdown_signal(),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_county(text: &str, province: ProvinceCode) -> anyhow::Result<CountyCode> {
+    let county = CountyCode::parse(text).with_context(|| "--county".to_string())?;
+    if county.province() != province {
+        bail!("--county {county} is not in province {province}");
+    }
+    Ok(county)
+}
+
+fn read_file(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}

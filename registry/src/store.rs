@@ -1,0 +1,500 @@
+//! All SQL of the registry, behind [`Store`]. Portable SQL over `sqlx::Any`, so SQLite and
+//! PostgreSQL run the same statements; migrations are kept per backend.
+
+use mpx_proto::runtime::{DatabaseError, open_database};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Open(#[from] DatabaseError),
+    #[error("the enrolment token is unknown, used, expired, or for another county")]
+    TokenInvalid,
+    #[error("county {0} is not in the directory")]
+    UnknownCounty(String),
+}
+
+/// One node as the registry knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub county: String,
+    pub name: String,
+    pub endpoint: String,
+    pub certificate_sha256: String,
+    pub status: String,
+    pub enrolled_at_unix_ms: i64,
+    pub updated_at_unix_ms: i64,
+}
+
+/// A revoked certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRecord {
+    pub certificate_sha256: String,
+    pub county: String,
+    pub revoked_at_unix_ms: i64,
+    pub reason: String,
+}
+
+/// Handle to the registry's database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+fn node_from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
+    Ok(NodeRecord {
+        county: row.try_get("county")?,
+        name: row.try_get("name")?,
+        endpoint: row.try_get("endpoint")?,
+        certificate_sha256: row.try_get("certificate_sha256")?,
+        status: row.try_get("status")?,
+        enrolled_at_unix_ms: row.try_get("enrolled_at_unix_ms")?,
+        updated_at_unix_ms: row.try_get("updated_at_unix_ms")?,
+    })
+}
+
+impl Store {
+    /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and migrates.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = open_database(url, &SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS).await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool (last step of shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn bump_version(
+        transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE directory_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut **transaction)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a one-time enrolment token for `county` and lists the county as pending.
+    pub async fn create_enrollment_token(
+        &self,
+        county: &str,
+        name: &str,
+        token_sha256: &str,
+        now_unix_ms: i64,
+        expires_at_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO enrollment_tokens (token_sha256, county, created_at_unix_ms, expires_at_unix_ms)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_sha256)
+        .bind(county)
+        .bind(now_unix_ms)
+        .bind(expires_at_unix_ms)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query(
+            "INSERT INTO nodes (county, name, status, updated_at_unix_ms) VALUES ($1, $2, 'pending', $3)
+             ON CONFLICT (county) DO UPDATE SET name = CASE WHEN $2 = '' THEN nodes.name ELSE $2 END",
+        )
+        .bind(county)
+        .bind(name)
+        .bind(now_unix_ms)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// True when the token is valid for `county` now (checked again when it is redeemed).
+    pub async fn enrollment_token_is_valid(
+        &self,
+        county: &str,
+        token_sha256: &str,
+        now_unix_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT county FROM enrollment_tokens
+             WHERE token_sha256 = $1 AND county = $2 AND used_at_unix_ms IS NULL AND expires_at_unix_ms > $3",
+        )
+        .bind(token_sha256)
+        .bind(county)
+        .bind(now_unix_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Redeems the token and makes `certificate` the county's current certificate, revoking any
+    /// earlier one, all in one transaction. Fails if the token was redeemed meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn complete_enrollment(
+        &self,
+        county: &str,
+        token_sha256: &str,
+        name: &str,
+        endpoint: &str,
+        certificate_pem: &str,
+        certificate_sha256: &str,
+        now_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let redeemed = sqlx::query(
+            "UPDATE enrollment_tokens SET used_at_unix_ms = $1
+             WHERE token_sha256 = $2 AND county = $3 AND used_at_unix_ms IS NULL AND expires_at_unix_ms > $1",
+        )
+        .bind(now_unix_ms)
+        .bind(token_sha256)
+        .bind(county)
+        .execute(&mut *transaction)
+        .await?;
+        if redeemed.rows_affected() != 1 {
+            return Err(StoreError::TokenInvalid);
+        }
+        Self::install_certificate(
+            &mut transaction,
+            county,
+            name,
+            endpoint,
+            certificate_pem,
+            certificate_sha256,
+            now_unix_ms,
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Records a certificate issued offline (`registry ca issue`) as the county's current one.
+    pub async fn register_certificate(
+        &self,
+        county: &str,
+        name: &str,
+        certificate_pem: &str,
+        certificate_sha256: &str,
+        now_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        Self::install_certificate(
+            &mut transaction,
+            county,
+            name,
+            "",
+            certificate_pem,
+            certificate_sha256,
+            now_unix_ms,
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn install_certificate(
+        transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+        county: &str,
+        name: &str,
+        endpoint: &str,
+        certificate_pem: &str,
+        certificate_sha256: &str,
+        now_unix_ms: i64,
+    ) -> Result<(), sqlx::Error> {
+        // A county has one current certificate: an earlier one is revoked as superseded.
+        sqlx::query(
+            "INSERT INTO revocations (certificate_sha256, county, revoked_at_unix_ms, reason)
+             SELECT certificate_sha256, county, $1, 'superseded by re-enrolment' FROM nodes
+             WHERE county = $2 AND certificate_sha256 <> '' AND certificate_sha256 <> $3
+             ON CONFLICT (certificate_sha256) DO NOTHING",
+        )
+        .bind(now_unix_ms)
+        .bind(county)
+        .bind(certificate_sha256)
+        .execute(&mut **transaction)
+        .await?;
+        sqlx::query(
+            "INSERT INTO nodes (county, name, endpoint, certificate_sha256, certificate_pem, status,
+                                enrolled_at_unix_ms, updated_at_unix_ms)
+             VALUES ($1, $2, $3, $4, $5, 'active', $6, $6)
+             ON CONFLICT (county) DO UPDATE SET
+                name = CASE WHEN $2 = '' THEN nodes.name ELSE $2 END,
+                endpoint = CASE WHEN $3 = '' THEN nodes.endpoint ELSE $3 END,
+                certificate_sha256 = $4, certificate_pem = $5, status = 'active',
+                enrolled_at_unix_ms = $6, updated_at_unix_ms = $6",
+        )
+        .bind(county)
+        .bind(name)
+        .bind(endpoint)
+        .bind(certificate_sha256)
+        .bind(certificate_pem)
+        .bind(now_unix_ms)
+        .execute(&mut **transaction)
+        .await?;
+        Self::bump_version(transaction).await
+    }
+
+    /// Revokes the county's current certificate. Returns the revoked fingerprint.
+    pub async fn revoke_county(
+        &self,
+        county: &str,
+        reason: &str,
+        now_unix_ms: i64,
+    ) -> Result<String, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let row = sqlx::query("SELECT certificate_sha256 FROM nodes WHERE county = $1")
+            .bind(county)
+            .fetch_optional(&mut *transaction)
+            .await?
+            .ok_or_else(|| StoreError::UnknownCounty(county.to_string()))?;
+        let fingerprint: String = row.try_get("certificate_sha256")?;
+        if !fingerprint.is_empty() {
+            sqlx::query(
+                "INSERT INTO revocations (certificate_sha256, county, revoked_at_unix_ms, reason)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (certificate_sha256) DO NOTHING",
+            )
+            .bind(&fingerprint)
+            .bind(county)
+            .bind(now_unix_ms)
+            .bind(reason)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE nodes SET status = 'revoked', updated_at_unix_ms = $1 WHERE county = $2",
+        )
+        .bind(now_unix_ms)
+        .bind(county)
+        .execute(&mut *transaction)
+        .await?;
+        Self::bump_version(&mut transaction).await?;
+        transaction.commit().await?;
+        Ok(fingerprint)
+    }
+
+    /// Sets the county's published peer endpoint; returns the new directory version.
+    pub async fn publish_endpoint(
+        &self,
+        county: &str,
+        endpoint: &str,
+        now_unix_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE nodes SET endpoint = $1, updated_at_unix_ms = $2 WHERE county = $3 AND endpoint <> $1",
+        )
+        .bind(endpoint)
+        .bind(now_unix_ms)
+        .bind(county)
+        .execute(&mut *transaction)
+        .await?;
+        if updated.rows_affected() > 0 {
+            Self::bump_version(&mut transaction).await?;
+        }
+        let version = Self::version_in(&mut transaction).await?;
+        transaction.commit().await?;
+        Ok(version)
+    }
+
+    async fn version_in(
+        transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<u64, sqlx::Error> {
+        let row = sqlx::query("SELECT version FROM directory_version WHERE id = 1")
+            .fetch_one(&mut **transaction)
+            .await?;
+        Ok(row.try_get::<i64, _>("version")?.max(0) as u64)
+    }
+
+    /// The directory's version and contents, read in one transaction so they agree.
+    pub async fn directory(
+        &self,
+    ) -> Result<(u64, Vec<NodeRecord>, Vec<RevocationRecord>), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let version = Self::version_in(&mut transaction).await?;
+        let nodes = sqlx::query(
+            "SELECT county, name, endpoint, certificate_sha256, status, enrolled_at_unix_ms, updated_at_unix_ms
+             FROM nodes WHERE status <> 'pending' ORDER BY county",
+        )
+        .fetch_all(&mut *transaction)
+        .await?
+        .iter()
+        .map(node_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let revocations = sqlx::query(
+            "SELECT certificate_sha256, county, revoked_at_unix_ms, reason FROM revocations
+             ORDER BY revoked_at_unix_ms, certificate_sha256",
+        )
+        .fetch_all(&mut *transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(RevocationRecord {
+                certificate_sha256: row.try_get("certificate_sha256")?,
+                county: row.try_get("county")?,
+                revoked_at_unix_ms: row.try_get("revoked_at_unix_ms")?,
+                reason: row.try_get("reason")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        transaction.commit().await?;
+        Ok((version, nodes, revocations))
+    }
+
+    /// Every node, pending ones included, for `registry nodes`.
+    pub async fn list_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT county, name, endpoint, certificate_sha256, status, enrolled_at_unix_ms, updated_at_unix_ms
+             FROM nodes ORDER BY county",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(node_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Adds a named operator token (its hash).
+    pub async fn add_operator_token(
+        &self,
+        name: &str,
+        token_sha256: &str,
+        now_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO operator_tokens (token_sha256, name, created_at_unix_ms) VALUES ($1, $2, $3)",
+        )
+        .bind(token_sha256)
+        .bind(name)
+        .bind(now_unix_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// All operator tokens: hash → name.
+    pub async fn operator_tokens(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT token_sha256, name FROM operator_tokens")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("token_sha256")?, row.try_get("name")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("registry.db").display()
+        );
+        (dir, Store::connect(&url).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_token_is_redeemed_once_and_re_enrolment_revokes_the_old_certificate() {
+        let (_dir, store) = store().await;
+        store
+            .create_enrollment_token("621202", "武都区", "hash1", 1_000, 10_000)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .enrollment_token_is_valid("621202", "hash1", 2_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .enrollment_token_is_valid("621221", "hash1", 2_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .enrollment_token_is_valid("621202", "hash1", 20_000)
+                .await
+                .unwrap()
+        );
+        let (version_before, nodes, _) = store.directory().await.unwrap();
+        assert!(nodes.is_empty(), "pending nodes are not published");
+
+        store
+            .complete_enrollment(
+                "621202",
+                "hash1",
+                "",
+                "https://127.0.0.1:1",
+                "PEM1",
+                "fp1",
+                2_000,
+            )
+            .await
+            .unwrap();
+        let again = store
+            .complete_enrollment("621202", "hash1", "", "", "PEM2", "fp2", 2_500)
+            .await;
+        assert!(matches!(again, Err(StoreError::TokenInvalid)));
+
+        let (version, nodes, revocations) = store.directory().await.unwrap();
+        assert!(version > version_before);
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0].name, "武都区");
+        assert_eq!(nodes[0].certificate_sha256, "fp1");
+        assert!(revocations.is_empty());
+
+        store
+            .create_enrollment_token("621202", "", "hash2", 3_000, 10_000)
+            .await
+            .unwrap();
+        store
+            .complete_enrollment("621202", "hash2", "", "", "PEM2", "fp2", 3_500)
+            .await
+            .unwrap();
+        let (_, nodes, revocations) = store.directory().await.unwrap();
+        assert_eq!(nodes[0].certificate_sha256, "fp2");
+        assert_eq!(nodes[0].endpoint, "https://127.0.0.1:1", "endpoint kept");
+        assert_eq!(revocations.len(), 1);
+        assert_eq!(revocations[0].certificate_sha256, "fp1");
+    }
+
+    #[tokio::test]
+    async fn revocation_and_endpoints_bump_the_version() {
+        let (_dir, store) = store().await;
+        store
+            .register_certificate("621221", "临夏县", "PEM", "fp", 1)
+            .await
+            .unwrap();
+        let v1 = store
+            .publish_endpoint("621221", "https://127.0.0.1:9", 2)
+            .await
+            .unwrap();
+        let v2 = store
+            .publish_endpoint("621221", "https://127.0.0.1:9", 3)
+            .await
+            .unwrap();
+        assert_eq!(v1, v2, "an unchanged endpoint is not a new version");
+        assert_eq!(
+            store.revoke_county("621221", "key lost", 4).await.unwrap(),
+            "fp"
+        );
+        let (v3, nodes, revocations) = store.directory().await.unwrap();
+        assert!(v3 > v2);
+        assert_eq!(nodes[0].status, "revoked");
+        assert_eq!(revocations[0].reason, "key lost");
+        assert!(matches!(
+            store.revoke_county("620102", "x", 5).await,
+            Err(StoreError::UnknownCounty(_))
+        ));
+    }
+}
