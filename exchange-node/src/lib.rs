@@ -1,1 +1,236 @@
+//! One county's exchange node: roster, cases, transactional outbox and idempotent inbox, peer
+//! and operator APIs.
+//!
+//! # Layout
+//!
+//! - [`config`]: the typed configuration and the data-directory layout.
+//! - [`domain`]: pure core: validated input ([`domain::NewResident`]) and the case state machine.
+//! - [`store`]: all SQL (people, cases, events, outbox, inbox, audit, tokens).
+//! - [`workflow`]: what the node does: register/move/depart people (residence notices), open and
+//!   handle cases, store deliveries, settle receipts. Each change commits with its outbox rows.
+//! - [`outbox`]: one delivery worker per destination county; batching, backoff with jitter.
+//! - [`directory`]: the registry's signed directory: verification, refresh, disk cache.
+//! - [`service`]: gRPC: `mpx.v1.Exchange` (peers, mTLS), `mpx.v1.Records` and `mpx.v1.Cases`
+//!   (operators, bearer tokens).
+//! - [`enroll`]: `exchange-node init`: key, CSR, enrolment, files.
+//! - [`cli`]: the command line (thin `main.rs` calls [`cli::main`]).
+//! - [`clock`]: injected time.
 
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod directory;
+pub mod domain;
+pub mod enroll;
+pub mod outbox;
+pub mod service;
+pub mod store;
+pub mod workflow;
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use mpx_proto::division::CountyCode;
+use mpx_proto::identity::{PeerIdentity, REGISTRY_DNS_NAME, certificate_der_from_pem};
+use mpx_proto::runtime::{OperatorTokens, TlsMaterial, reflection_service};
+use mpx_proto::v1::directory_client::DirectoryClient;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Endpoint, Server};
+
+use crate::clock::Clock;
+use crate::config::NodeConfig;
+use crate::directory::{DirectoryHandle, DirectoryRefresher};
+use crate::outbox::{DeliveryManager, DeliveryNotifier};
+use crate::service::cases::CasesService;
+use crate::service::exchange::ExchangeService;
+use crate::service::records::RecordsService;
+use crate::store::Store;
+use crate::workflow::Workflow;
+
+/// The bound listeners `run` serves on (bind port 0 in tests).
+#[derive(Debug)]
+pub struct Listeners {
+    pub peer: TcpListener,
+    pub operator: TcpListener,
+}
+
+/// The endpoint to publish: the configured one, else the bound address (loopback when bound to
+/// all interfaces, with a warning: set `peer_advertise` in production).
+fn advertised_endpoint(config: &NodeConfig, bound: std::net::SocketAddr) -> String {
+    if let Some(endpoint) = &config.peer_advertise {
+        return endpoint.clone();
+    }
+    if bound.ip().is_unspecified() {
+        tracing::warn!(
+            "peer_advertise is not set; publishing 127.0.0.1, which only nodes on this host can reach"
+        );
+        return format!("https://127.0.0.1:{}", bound.port());
+    }
+    format!("https://{bound}")
+}
+
+/// Serves until `shutdown` resolves. Shutdown is ordered: stop taking calls, let in-flight calls
+/// finish, stop background work, close the database.
+pub async fn run(
+    config: NodeConfig,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let county = CountyCode::parse(&config.county)
+        .with_context(|| format!("`county` in the config is {:?}", config.county))?;
+    let paths = config.paths();
+    let tls = TlsMaterial::load(&paths.certificate, &paths.key, &paths.ca_certificate)
+        .context("loading the node's TLS files (run `exchange-node init` first)")?;
+    let certificate_der = certificate_der_from_pem(&tls.certificate_pem)?;
+    match PeerIdentity::from_certificate_der(&certificate_der)? {
+        PeerIdentity::County(code) if code == county => {}
+        other => bail!(
+            "the node certificate names {}, but the config says county {county}",
+            other.uri()
+        ),
+    }
+    let ca_der = certificate_der_from_pem(&tls.ca_pem)?;
+    if config.registry_url.is_empty() {
+        bail!("`registry_url` is not set (e.g. https://registry.example:7400)");
+    }
+    let store = Store::connect(&config.database_url())
+        .await
+        .context("opening the node database")?;
+
+    let directory = DirectoryHandle::default();
+    let registry_channel = Endpoint::from_shared(config.registry_url.clone())
+        .with_context(|| format!("registry_url {:?}", config.registry_url))?
+        .tls_config(tls.client_config(REGISTRY_DNS_NAME))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .connect_lazy();
+    let refresher = DirectoryRefresher {
+        handle: directory.clone(),
+        client: DirectoryClient::new(registry_channel),
+        cache_path: paths.directory_cache.clone(),
+        ca_der,
+        province: county.province(),
+        interval: Duration::from_secs(config.directory_refresh_seconds.max(1)),
+    };
+    refresher.load_cache();
+
+    let (notifier, wakeups) = DeliveryNotifier::channel();
+    let workflow = Workflow::new(
+        store.clone(),
+        county,
+        config.resident_id_check,
+        directory.clone(),
+        notifier,
+        Clock::system(),
+    );
+
+    let tokens = OperatorTokens::default();
+    tokens.replace(store.operator_tokens().await?);
+
+    let work_cancel = CancellationToken::new();
+    let server_cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+
+    let peer_address = listeners.peer.local_addr()?;
+    let operator_address = listeners.operator.local_addr()?;
+    let endpoint = advertised_endpoint(&config, peer_address);
+    tracker.spawn(refresher.clone().run(work_cancel.clone()));
+    tracker.spawn(refresher.publish_endpoint(endpoint.clone(), work_cancel.clone()));
+    tracker.spawn({
+        let tokens = tokens.clone();
+        let store = store.clone();
+        let cancel = work_cancel.clone();
+        async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+                match store.operator_tokens().await {
+                    Ok(current) => tokens.replace(current),
+                    Err(error) => tracing::warn!(%error, "cannot reload operator tokens"),
+                }
+            }
+        }
+    });
+    let manager = DeliveryManager {
+        workflow: workflow.clone(),
+        directory: directory.clone(),
+        tls: tls.clone(),
+        config: config.delivery.clone(),
+        max_message_bytes: config.limits.max_message_bytes,
+    };
+    tracker.spawn(manager.run(wakeups, work_cancel.clone(), tracker.clone()));
+
+    let (peer_health_reporter, peer_health) = tonic_health::server::health_reporter();
+    peer_health_reporter
+        .set_serving::<mpx_proto::v1::exchange_server::ExchangeServer<ExchangeService>>()
+        .await;
+    let (operator_health_reporter, operator_health) = tonic_health::server::health_reporter();
+    operator_health_reporter
+        .set_serving::<mpx_proto::v1::records_server::RecordsServer<RecordsService>>()
+        .await;
+    operator_health_reporter
+        .set_serving::<mpx_proto::v1::cases_server::CasesServer<CasesService>>()
+        .await;
+
+    let exchange = ExchangeService::new(
+        workflow.clone(),
+        directory.clone(),
+        config.limits.max_batch_envelopes,
+        tracker.clone(),
+    );
+    let peer_server = Server::builder()
+        .tls_config(tls.server_config(true))?
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_service(peer_health)
+        .add_service(reflection_service()?)
+        .add_service(exchange.into_server(config.limits.max_message_bytes))
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listeners.peer),
+            server_cancel.clone().cancelled_owned(),
+        );
+    let operator_server = Server::builder()
+        .add_service(operator_health)
+        .add_service(reflection_service()?)
+        .add_service(InterceptedService::new(
+            RecordsService::new(workflow.clone()).into_server(),
+            tokens.interceptor(),
+        ))
+        .add_service(InterceptedService::new(
+            CasesService::new(workflow.clone()).into_server(),
+            tokens.interceptor(),
+        ))
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listeners.operator),
+            server_cancel.clone().cancelled_owned(),
+        );
+    tracing::info!(%county, %peer_address, %operator_address, %endpoint, "exchange node serving");
+
+    let trigger = server_cancel.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: no new calls; draining");
+        trigger.cancel();
+    });
+    let (peer_result, operator_result) = tokio::join!(peer_server, operator_server);
+    server_cancel.cancel();
+    work_cancel.cancel();
+    tracker.close();
+    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("background work did not stop within 10 s");
+    }
+    store.close().await;
+    peer_result.context("peer listener")?;
+    operator_result.context("operator listener")?;
+    tracing::info!("exchange node stopped");
+    Ok(())
+}

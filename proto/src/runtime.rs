@@ -26,8 +26,10 @@ pub enum LogFormat {
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -200,7 +202,9 @@ impl OperatorTokens {
 
     /// A tonic interceptor: `authorization: Bearer <token>` → [`Operator`] extension, or
     /// `UNAUTHENTICATED`.
-    pub fn interceptor(&self) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
+    pub fn interceptor(
+        &self,
+    ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
         let tokens = self.clone();
         move |mut request: Request<()>| {
             let header = request
@@ -333,6 +337,20 @@ pub async fn open_database(
     Ok(pool)
 }
 
+/// Checks a peer endpoint: `https://HOST:PORT`, nothing else.
+pub fn validate_endpoint(endpoint: &str) -> Result<(), String> {
+    let uri: tonic::codegen::http::Uri = endpoint
+        .parse()
+        .map_err(|_| format!("expected https://HOST:PORT, got {endpoint:?}"))?;
+    if uri.scheme_str() != Some("https") || uri.host().is_none() || uri.port_u16().is_none() {
+        return Err(format!("expected https://HOST:PORT, got {endpoint:?}"));
+    }
+    if uri.path() != "/" && !uri.path().is_empty() {
+        return Err(format!("expected no path after the port, got {endpoint:?}"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +367,21 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn endpoints_must_be_https_host_port() {
+        assert!(validate_endpoint("https://127.0.0.1:7443").is_ok());
+        assert!(validate_endpoint("https://node.example:7443/").is_ok());
+        for bad in [
+            "http://127.0.0.1:7443",
+            "https://127.0.0.1",
+            "127.0.0.1:7443",
+            "https://h:1/x",
+            "",
+        ] {
+            assert!(validate_endpoint(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -373,18 +406,4 @@ mod tests {
         let status = interceptor(Request::new(())).unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
     }
-}
-
-/// Checks a peer endpoint: `https://HOST:PORT`, nothing else.
-pub fn validate_endpoint(endpoint: &str) -> Result<(), String> {
-    let uri: tonic::codegen::http::Uri = endpoint
-        .parse()
-        .map_err(|_| format!("expected https://HOST:PORT, got {endpoint:?}"))?;
-    if uri.scheme_str() != Some("https") || uri.host().is_none() || uri.port_u16().is_none() {
-        return Err(format!("expected https://HOST:PORT, got {endpoint:?}"));
-    }
-    if uri.path() != "/" && !uri.path().is_empty() {
-        return Err(format!("expected no path after the port, got {endpoint:?}"));
-    }
-    Ok(())
 }

@@ -1,0 +1,170 @@
+//! The node's typed configuration: defaults, then the TOML file, then `MPX_*` variables, then
+//! command-line flags. Unknown keys are errors.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use mpx_proto::resident_id::CheckDigitMode;
+use mpx_proto::runtime::LogFormat;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables read (as `MPX_<KEY>`, e.g. `MPX_DATABASE_URL`).
+pub const ENV_KEYS: &[&str] = &[
+    "COUNTY",
+    "NAME",
+    "DATA_DIR",
+    "DATABASE_URL",
+    "PEER_LISTEN",
+    "PEER_ADVERTISE",
+    "OPERATOR_LISTEN",
+    "REGISTRY_URL",
+    "LOG_FORMAT",
+    "RESIDENT_ID_CHECK",
+];
+
+/// Name of the config file that `exchange-node init` writes into the data directory.
+pub const CONFIG_FILE_NAME: &str = "node.toml";
+
+/// Everything `exchange-node serve` needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// This county's 6-digit code; must match the certificate.
+    pub county: String,
+    /// County name, e.g. 武都区.
+    pub name: String,
+    /// Key, certificates, directory cache, operator token and (by default) the SQLite database.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH?mode=rwc` or `postgres://…`; default: SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// Peer listener (mutual TLS, other counties' nodes).
+    pub peer_listen: SocketAddr,
+    /// The endpoint published in the directory (https://HOST:PORT); default: the bound address.
+    pub peer_advertise: Option<String>,
+    /// Operator listener (clerks' CLI, bearer tokens); keep it on loopback.
+    pub operator_listen: SocketAddr,
+    /// The provincial registry's peer endpoint, https://HOST:PORT.
+    pub registry_url: String,
+    pub log_format: LogFormat,
+    /// `strict` refuses a resident ID with a wrong check digit; `warn` accepts and flags it.
+    pub resident_id_check: CheckDigitMode,
+    /// Seconds between directory refreshes (revocations take effect within this).
+    pub directory_refresh_seconds: u64,
+    pub delivery: DeliveryConfig,
+    pub limits: LimitsConfig,
+}
+
+/// How the outbox delivers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Envelopes per batch on the stream.
+    pub batch_size: u32,
+    /// First retry delay after a failure; doubles up to `retry_max_ms`, with full jitter.
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    /// Per-call deadline for one batch.
+    pub batch_timeout_ms: u64,
+}
+
+/// What the peer listener accepts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest encoded gRPC message accepted.
+    pub max_message_bytes: usize,
+    /// Most envelopes in one DeliverRequest.
+    pub max_batch_envelopes: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            county: String::new(),
+            name: String::new(),
+            data_dir: PathBuf::from("node-data"),
+            database_url: None,
+            peer_listen: SocketAddr::from(([0, 0, 0, 0], 7443)),
+            peer_advertise: None,
+            operator_listen: SocketAddr::from(([127, 0, 0, 1], 7080)),
+            registry_url: String::new(),
+            log_format: LogFormat::Text,
+            resident_id_check: CheckDigitMode::Strict,
+            directory_refresh_seconds: 30,
+            delivery: DeliveryConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            retry_initial_ms: 500,
+            retry_max_ms: 60_000,
+            batch_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4 * 1024 * 1024,
+            max_batch_envelopes: 1000,
+        }
+    }
+}
+
+/// Paths of the node's files under its data directory.
+#[derive(Debug, Clone)]
+pub struct NodePaths {
+    pub key: PathBuf,
+    pub certificate: PathBuf,
+    pub ca_certificate: PathBuf,
+    pub directory_cache: PathBuf,
+    pub operator_token: PathBuf,
+    pub config: PathBuf,
+    /// Written by `serve`: the addresses it bound.
+    pub serve_state: PathBuf,
+}
+
+impl NodePaths {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            key: data_dir.join("tls").join("node.key"),
+            certificate: data_dir.join("tls").join("node.crt"),
+            ca_certificate: data_dir.join("tls").join("ca.crt"),
+            directory_cache: data_dir.join("directory.bin"),
+            operator_token: data_dir.join("operator.token"),
+            config: data_dir.join(CONFIG_FILE_NAME),
+            serve_state: data_dir.join("serve.json"),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("node.db").display()
+            )
+        })
+    }
+
+    pub fn paths(&self) -> NodePaths {
+        NodePaths::new(&self.data_dir)
+    }
+
+    /// The config file to read: `--config`, else `DATA_DIR/node.toml` when it exists.
+    pub fn file_to_read(explicit: Option<&Path>, data_dir: Option<&Path>) -> Option<PathBuf> {
+        if let Some(path) = explicit {
+            return Some(path.to_path_buf());
+        }
+        let candidate = data_dir?.join(CONFIG_FILE_NAME);
+        candidate.exists().then_some(candidate)
+    }
+}

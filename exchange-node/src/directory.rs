@@ -1,0 +1,248 @@
+//! The province's signed directory, as this node holds it: verified against the provincial CA,
+//! refreshed from the registry, cached on disk so the node keeps working while the registry is
+//! down.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use mpx_proto::division::ProvinceCode;
+use mpx_proto::evidence::{verify_issued_by, verify_with_certificate};
+use mpx_proto::identity::{PeerIdentity, certificate_der_from_pem};
+use mpx_proto::v1::directory_client::DirectoryClient;
+use mpx_proto::v1::{
+    DirectorySnapshot, GetDirectoryRequest, NodeStatus, PublishEndpointRequest, SignedDirectory,
+};
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+/// Why a directory snapshot was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("the directory's signer certificate is invalid: {0}")]
+    Signer(String),
+    #[error("the directory is signed by {0:?}, not this province's registry")]
+    WrongSigner(String),
+    #[error("the directory's signature does not verify")]
+    Signature,
+    #[error("the directory snapshot cannot be decoded: {0}")]
+    Decode(#[from] prost::DecodeError),
+}
+
+/// Checks a signed snapshot: the signer is this province's registry, certified by the CA, and
+/// the signature covers the snapshot's exact bytes.
+pub fn verify_directory(
+    signed: &SignedDirectory,
+    ca_der: &[u8],
+    province: ProvinceCode,
+) -> Result<DirectorySnapshot, DirectoryError> {
+    let signer = certificate_der_from_pem(&signed.signer_certificate_pem)
+        .map_err(|error| DirectoryError::Signer(error.to_string()))?;
+    verify_issued_by(&signer, ca_der).map_err(|error| DirectoryError::Signer(error.to_string()))?;
+    match PeerIdentity::from_certificate_der(&signer) {
+        Ok(PeerIdentity::Registry(code)) if code == province => {}
+        Ok(other) => return Err(DirectoryError::WrongSigner(other.uri())),
+        Err(error) => return Err(DirectoryError::Signer(error.to_string())),
+    }
+    verify_with_certificate(&signer, &signed.snapshot, &signed.signature)
+        .map_err(|_| DirectoryError::Signature)?;
+    Ok(DirectorySnapshot::decode(signed.snapshot.as_slice())?)
+}
+
+/// The verified directory in force; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryHandle {
+    current: Arc<RwLock<Option<DirectorySnapshot>>>,
+}
+
+impl DirectoryHandle {
+    fn read<T>(&self, f: impl FnOnce(Option<&DirectorySnapshot>) -> T) -> T {
+        match self.current.read() {
+            Ok(guard) => f(guard.as_ref()),
+            Err(poisoned) => f(poisoned.into_inner().as_ref()),
+        }
+    }
+
+    /// True once any snapshot is loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.read(|snapshot| snapshot.is_some())
+    }
+
+    /// The version in force (0 when none).
+    pub fn version(&self) -> u64 {
+        self.read(|snapshot| snapshot.map(|s| s.version).unwrap_or(0))
+    }
+
+    /// True when `county` is listed and not revoked.
+    pub fn is_active(&self, county: &str) -> bool {
+        self.read(|snapshot| {
+            snapshot.is_some_and(|s| {
+                s.nodes
+                    .iter()
+                    .any(|node| node.county == county && node.status() == NodeStatus::Active)
+            })
+        })
+    }
+
+    /// The peer endpoint of an active county.
+    pub fn endpoint_of(&self, county: &str) -> Option<String> {
+        self.read(|snapshot| {
+            snapshot?
+                .nodes
+                .iter()
+                .find(|node| {
+                    node.county == county
+                        && node.status() == NodeStatus::Active
+                        && !node.endpoint.is_empty()
+                })
+                .map(|node| node.endpoint.clone())
+        })
+    }
+
+    /// True when a certificate fingerprint is revoked.
+    pub fn is_revoked(&self, certificate_sha256: &str) -> bool {
+        self.read(|snapshot| {
+            snapshot.is_some_and(|s| {
+                s.revocations
+                    .iter()
+                    .any(|r| r.certificate_sha256 == certificate_sha256)
+            })
+        })
+    }
+
+    /// Installs a verified snapshot if it is newer than the one in force.
+    pub fn install(&self, snapshot: DirectorySnapshot) -> bool {
+        let mut guard = match self.current.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if guard
+            .as_ref()
+            .is_some_and(|current| current.version >= snapshot.version)
+        {
+            return false;
+        }
+        *guard = Some(snapshot);
+        true
+    }
+}
+
+/// Keeps the directory current: loads the disk cache, then polls the registry.
+#[derive(Debug, Clone)]
+pub struct DirectoryRefresher {
+    pub handle: DirectoryHandle,
+    pub client: DirectoryClient<Channel>,
+    pub cache_path: PathBuf,
+    pub ca_der: Vec<u8>,
+    pub province: ProvinceCode,
+    pub interval: Duration,
+}
+
+impl DirectoryRefresher {
+    /// Loads `directory.bin` if present and valid.
+    pub fn load_cache(&self) {
+        match read_cache(&self.cache_path, &self.ca_der, self.province) {
+            Ok(Some(snapshot)) => {
+                let version = snapshot.version;
+                self.handle.install(snapshot);
+                tracing::info!(version, "directory loaded from cache");
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, path = %self.cache_path.display(), "ignoring the directory cache")
+            }
+        }
+    }
+
+    /// Fetches once; returns whether a newer snapshot was installed.
+    pub async fn refresh_once(&self) -> Result<bool, String> {
+        let response = self
+            .client
+            .clone()
+            .get_directory(GetDirectoryRequest {
+                known_version: self.handle.version(),
+            })
+            .await
+            .map_err(|status| format!("registry: {}", status.message()))?;
+        let Some(signed) = response.into_inner().directory else {
+            return Ok(false);
+        };
+        let snapshot =
+            verify_directory(&signed, &self.ca_der, self.province).map_err(|e| e.to_string())?;
+        let version = snapshot.version;
+        if self.handle.install(snapshot) {
+            if let Err(error) = write_atomically(&self.cache_path, &signed.encode_to_vec()) {
+                tracing::warn!(%error, "could not write the directory cache");
+            }
+            tracing::info!(version, "directory updated");
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Polls until cancelled.
+    pub async fn run(self, cancel: CancellationToken) {
+        loop {
+            if let Err(error) = self.refresh_once().await {
+                tracing::warn!(%error, "directory refresh failed; keeping version {}", self.handle.version());
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+
+    /// Publishes this node's endpoint, retrying until it succeeds or shutdown.
+    pub async fn publish_endpoint(self, endpoint: String, cancel: CancellationToken) {
+        let mut delay = Duration::from_millis(250);
+        loop {
+            let result = self
+                .client
+                .clone()
+                .publish_endpoint(PublishEndpointRequest {
+                    endpoint: endpoint.clone(),
+                })
+                .await;
+            match result {
+                Ok(_) => {
+                    tracing::info!(%endpoint, "endpoint published to the registry");
+                    let _ = self.refresh_once().await;
+                    return;
+                }
+                Err(status) => {
+                    tracing::warn!(error = %status.message(), "publishing the endpoint failed; retrying")
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+    }
+}
+
+fn read_cache(
+    path: &Path,
+    ca_der: &[u8],
+    province: ProvinceCode,
+) -> Result<Option<DirectorySnapshot>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error.to_string()),
+    };
+    let signed = SignedDirectory::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
+    verify_directory(&signed, ca_der, province)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// Writes via a temporary file and rename, so a crash never leaves half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
+}

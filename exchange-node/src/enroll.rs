@@ -1,0 +1,195 @@
+//! `exchange-node init`: makes the node's key locally, enrols it with the registry by CSR (or
+//! offline: writes the CSR, later installs the certificate), and lays out the data directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use mpx_proto::division::CountyCode;
+use mpx_proto::evidence::verify_issued_by;
+use mpx_proto::identity::{PeerIdentity, REGISTRY_DNS_NAME, certificate_der_from_pem};
+use mpx_proto::runtime::{generate_token, hash_token, write_private_file};
+use mpx_proto::v1::EnrollRequest;
+use mpx_proto::v1::enrollment_client::EnrollmentClient;
+use rcgen::{CertificateParams, DnType, KeyPair};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::config::{NodeConfig, NodePaths};
+use crate::store::Store;
+
+/// What `init` was asked to do.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub config: NodeConfig,
+    /// The provincial CA certificate (from the registry operator).
+    pub ca_certificate: PathBuf,
+    /// One-time token from `registry enroll` (online enrolment).
+    pub token: Option<String>,
+    /// Offline, step 1: write the CSR here and stop.
+    pub offline_csr: Option<PathBuf>,
+    /// Offline, step 2: the certificate from `registry ca issue`.
+    pub certificate: Option<PathBuf>,
+}
+
+/// What `init` did, for the summary it prints.
+#[derive(Debug, Clone)]
+pub enum InitOutcome {
+    CsrWritten(PathBuf),
+    Ready {
+        config_path: PathBuf,
+        token_path: PathBuf,
+        created_token: bool,
+    },
+}
+
+fn load_or_create_key(paths: &NodePaths) -> anyhow::Result<KeyPair> {
+    if paths.key.exists() {
+        let pem = std::fs::read_to_string(&paths.key)
+            .with_context(|| format!("reading {}", paths.key.display()))?;
+        return KeyPair::from_pem(&pem)
+            .with_context(|| format!("{} is not a valid key", paths.key.display()));
+    }
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    write_private_file(&paths.key, key.serialize_pem().as_bytes())
+        .with_context(|| format!("writing {}", paths.key.display()))?;
+    Ok(key)
+}
+
+fn csr_pem(key: &KeyPair, county: CountyCode) -> anyhow::Result<String> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("MPX county node {county}"));
+    Ok(params.serialize_request(key)?.pem()?)
+}
+
+/// Checks that a certificate is ours: issued by the CA, for this county, for this key.
+fn check_certificate(
+    pem: &str,
+    ca_pem: &str,
+    county: CountyCode,
+    key: &KeyPair,
+) -> anyhow::Result<()> {
+    let der = certificate_der_from_pem(pem)?;
+    let ca_der = certificate_der_from_pem(ca_pem)?;
+    verify_issued_by(&der, &ca_der).context("the certificate was not issued by this CA")?;
+    match PeerIdentity::from_certificate_der(&der)? {
+        PeerIdentity::County(code) if code == county => {}
+        other => bail!("the certificate names {}, not county {county}", other.uri()),
+    }
+    let (_, certificate) = X509Certificate::from_der(&der).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if certificate.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+        bail!(
+            "the certificate is for another key than this node's (was the CSR made on another host?)"
+        );
+    }
+    Ok(())
+}
+
+/// Runs `init`.
+pub async fn init(options: InitOptions) -> anyhow::Result<InitOutcome> {
+    let config = &options.config;
+    let county = CountyCode::parse(&config.county).context("--county")?;
+    let paths = config.paths();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let ca_pem = std::fs::read_to_string(&options.ca_certificate).with_context(|| {
+        format!(
+            "reading the CA certificate {}",
+            options.ca_certificate.display()
+        )
+    })?;
+    certificate_der_from_pem(&ca_pem).context("--ca-cert is not a PEM certificate")?;
+    if let Some(parent) = paths.ca_certificate.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&paths.ca_certificate, &ca_pem)?;
+    let key = load_or_create_key(&paths)?;
+
+    if let Some(csr_path) = &options.offline_csr {
+        std::fs::write(csr_path, csr_pem(&key, county)?)
+            .with_context(|| format!("writing {}", csr_path.display()))?;
+        return Ok(InitOutcome::CsrWritten(csr_path.clone()));
+    }
+
+    let certificate_pem = if let Some(path) = &options.certificate {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    } else {
+        let Some(token) = &options.token else {
+            bail!(
+                "give --token TOKEN (from `registry enroll --county {county}`), or use --offline-csr / --certificate"
+            );
+        };
+        if config.registry_url.is_empty() {
+            bail!("give --registry https://HOST:PORT");
+        }
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&ca_pem))
+            .domain_name(REGISTRY_DNS_NAME);
+        let channel = Endpoint::from_shared(config.registry_url.clone())
+            .with_context(|| format!("--registry {:?}", config.registry_url))?
+            .tls_config(tls)?
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .connect()
+            .await
+            .with_context(|| format!("cannot reach the registry at {}", config.registry_url))?;
+        let response = EnrollmentClient::new(channel)
+            .enroll(EnrollRequest {
+                county: county.to_string(),
+                token: token.trim().to_string(),
+                csr_pem: csr_pem(&key, county)?,
+                endpoint: config.peer_advertise.clone().unwrap_or_default(),
+                name: config.name.clone(),
+            })
+            .await
+            .map_err(|status| {
+                anyhow::anyhow!("the registry refused enrolment: {}", status.message())
+            })?
+            .into_inner();
+        if response.ca_certificate_pem.trim() != ca_pem.trim() {
+            bail!(
+                "the registry's CA differs from --ca-cert; check that you were given the right CA certificate"
+            );
+        }
+        response.certificate_pem
+    };
+    check_certificate(&certificate_pem, &ca_pem, county, &key)?;
+    std::fs::write(&paths.certificate, &certificate_pem)
+        .with_context(|| format!("writing {}", paths.certificate.display()))?;
+
+    if !paths.config.exists() {
+        let absolute = std::fs::canonicalize(&config.data_dir)?;
+        let written = NodeConfig {
+            data_dir: absolute,
+            ..config.clone()
+        };
+        std::fs::write(&paths.config, toml::to_string_pretty(&written)?)
+            .with_context(|| format!("writing {}", paths.config.display()))?;
+    }
+    let store = Store::connect(&config.database_url()).await?;
+    let created_token = !paths.operator_token.exists();
+    if created_token {
+        let token = generate_token("mpxop");
+        store
+            .add_operator_token("admin", &hash_token(&token))
+            .await?;
+        write_private_file(&paths.operator_token, token.as_bytes())?;
+    }
+    store.close().await;
+    Ok(InitOutcome::Ready {
+        config_path: paths.config.clone(),
+        token_path: paths.operator_token.clone(),
+        created_token,
+    })
+}
+
+/// Reads the operator token file of a data directory.
+pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading the operator token {} (or pass --token / MPX_TOKEN)",
+            path.display()
+        )
+    })?;
+    Ok(token.trim().to_string())
+}

@@ -1,0 +1,303 @@
+//! Durable delivery: one worker per destination county streams batches from the outbox over
+//! mutual TLS, settles the receipts in one transaction, and backs off exponentially with jitter
+//! while the peer is unreachable. A message leaves the outbox only with a receipt; nothing is
+//! dropped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mpx_proto::division::CountyCode;
+use mpx_proto::identity::county_dns_name;
+use mpx_proto::runtime::TlsMaterial;
+use mpx_proto::v1::exchange_client::ExchangeClient;
+use mpx_proto::v1::{DeliverRequest, DeliverResponse, Envelope, Receipt};
+use prost::Message;
+use tokio::sync::{Notify, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::Streaming;
+use tonic::transport::Endpoint;
+
+use crate::config::DeliveryConfig;
+use crate::directory::DirectoryHandle;
+use crate::store::OutboxMessage;
+use crate::workflow::Workflow;
+
+/// Wakes the delivery worker of a county after a commit wrote to the outbox.
+#[derive(Debug, Clone)]
+pub struct DeliveryNotifier {
+    sender: mpsc::UnboundedSender<String>,
+}
+
+impl DeliveryNotifier {
+    /// A notifier and the receiving end for the [`DeliveryManager`].
+    pub fn channel() -> (Self, mpsc::UnboundedReceiver<String>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (Self { sender }, receiver)
+    }
+
+    pub fn notify(&self, recipient: &str) {
+        let _ = self.sender.send(recipient.to_string());
+    }
+}
+
+/// Starts and wakes one [`PeerWorker`] per destination.
+#[derive(Debug, Clone)]
+pub struct DeliveryManager {
+    pub workflow: Workflow,
+    pub directory: DirectoryHandle,
+    pub tls: TlsMaterial,
+    pub config: DeliveryConfig,
+    pub max_message_bytes: usize,
+}
+
+impl DeliveryManager {
+    /// Runs until cancelled; workers are spawned on `tracker`.
+    pub async fn run(
+        self,
+        mut wakeups: mpsc::UnboundedReceiver<String>,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+    ) {
+        let mut workers: HashMap<String, Arc<Notify>> = HashMap::new();
+        match self.workflow.store().pending_recipients().await {
+            Ok(recipients) => {
+                for recipient in recipients {
+                    self.wake(&mut workers, recipient, &cancel, &tracker);
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot read the outbox at start"),
+        }
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                recipient = wakeups.recv() => match recipient {
+                    Some(recipient) => self.wake(&mut workers, recipient, &cancel, &tracker),
+                    None => return,
+                },
+            }
+        }
+    }
+
+    fn wake(
+        &self,
+        workers: &mut HashMap<String, Arc<Notify>>,
+        recipient: String,
+        cancel: &CancellationToken,
+        tracker: &TaskTracker,
+    ) {
+        if let Some(notify) = workers.get(&recipient) {
+            notify.notify_one();
+            return;
+        }
+        let Ok(county) = CountyCode::parse(&recipient) else {
+            tracing::error!(%recipient, "outbox recipient is not a county code; its messages stay queued");
+            return;
+        };
+        let notify = Arc::new(Notify::new());
+        let worker = PeerWorker {
+            recipient: county,
+            manager: self.clone(),
+            notify: notify.clone(),
+            cancel: cancel.clone(),
+        };
+        tracker.spawn(worker.run());
+        workers.insert(recipient, notify);
+    }
+}
+
+/// An open Deliver stream to one peer.
+struct Session {
+    endpoint: String,
+    requests: mpsc::Sender<DeliverRequest>,
+    responses: Streaming<DeliverResponse>,
+}
+
+/// Delivers the outbox of one destination county, in order.
+struct PeerWorker {
+    recipient: CountyCode,
+    manager: DeliveryManager,
+    notify: Arc<Notify>,
+    cancel: CancellationToken,
+}
+
+fn jittered(delay: Duration) -> Duration {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    let fraction = (u64::from_le_bytes(bytes) % 1000) as f64 / 1000.0;
+    // Between half and all of the delay, so workers that failed together spread out.
+    delay.mul_f64(0.5 + fraction / 2.0)
+}
+
+impl PeerWorker {
+    async fn run(self) {
+        let config = &self.manager.config;
+        let initial = Duration::from_millis(config.retry_initial_ms.max(10));
+        let maximum = Duration::from_millis(config.retry_max_ms.max(config.retry_initial_ms));
+        let mut backoff = initial;
+        let mut session: Option<Session> = None;
+        let store = self.manager.workflow.store().clone();
+        let clock = self.manager.workflow.clock().clone();
+        while !self.cancel.is_cancelled() {
+            let now = clock.now_unix_ms();
+            let batch = match store
+                .pending_outbox(self.recipient.as_str(), now, config.batch_size.max(1))
+                .await
+            {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::error!(%error, recipient = %self.recipient, "cannot read the outbox");
+                    self.pause(backoff).await;
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                self.wait_for_work().await;
+                continue;
+            }
+            match self.deliver(&mut session, &batch).await {
+                Ok(receipts) => {
+                    backoff = initial;
+                    if let Err(error) = self
+                        .manager
+                        .workflow
+                        .settle_receipts(&batch, &receipts)
+                        .await
+                    {
+                        tracing::error!(%error, recipient = %self.recipient, "cannot store receipts; the batch will be resent");
+                        self.pause(initial).await;
+                    }
+                }
+                Err(error) => {
+                    session = None;
+                    let delay = jittered(backoff);
+                    tracing::warn!(recipient = %self.recipient, %error, messages = batch.len(), retry_in_ms = delay.as_millis() as u64, "delivery failed");
+                    let ids: Vec<String> = batch.iter().map(|m| m.message_id.clone()).collect();
+                    let next = clock.now_unix_ms() + delay.as_millis() as i64;
+                    if let Err(error) = store.record_delivery_failure(&ids, &error, next).await {
+                        tracing::error!(%error, "cannot record the delivery failure");
+                    }
+                    backoff = (backoff * 2).min(maximum);
+                    self.pause(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn pause(&self, delay: Duration) {
+        tokio::select! {
+            _ = self.cancel.cancelled() => {}
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+
+    /// Sleeps until notified, until the earliest retry is due, or at most a minute.
+    async fn wait_for_work(&self) {
+        let store = self.manager.workflow.store();
+        let now = self.manager.workflow.clock().now_unix_ms();
+        let wait = match store.next_attempt_at(self.recipient.as_str()).await {
+            Ok(Some(next)) if next > now => Duration::from_millis((next - now) as u64),
+            Ok(Some(_)) => Duration::from_millis(10),
+            _ => Duration::from_secs(60),
+        };
+        tokio::select! {
+            _ = self.cancel.cancelled() => {}
+            _ = self.notify.notified() => {}
+            _ = tokio::time::sleep(wait.min(Duration::from_secs(60))) => {}
+        }
+    }
+
+    async fn open_session(&self, endpoint: &str) -> Result<Session, String> {
+        let tls = self
+            .manager
+            .tls
+            .client_config(&county_dns_name(&self.recipient));
+        let channel = Endpoint::from_shared(endpoint.to_string())
+            .map_err(|error| format!("bad endpoint {endpoint:?}: {error}"))?
+            .tls_config(tls)
+            .map_err(|error| format!("TLS configuration: {error}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .connect()
+            .await
+            .map_err(|error| format!("cannot connect to {endpoint}: {}", error_chain(&error)))?;
+        let mut client = ExchangeClient::new(channel)
+            .max_decoding_message_size(self.manager.max_message_bytes)
+            .max_encoding_message_size(self.manager.max_message_bytes);
+        let (requests, receiver) = mpsc::channel(1);
+        let responses = client
+            .deliver(ReceiverStream::new(receiver))
+            .await
+            .map_err(|status| format!("{}: {}", endpoint, status.message()))?
+            .into_inner();
+        Ok(Session {
+            endpoint: endpoint.to_string(),
+            requests,
+            responses,
+        })
+    }
+
+    async fn deliver(
+        &self,
+        session: &mut Option<Session>,
+        batch: &[OutboxMessage],
+    ) -> Result<Vec<Receipt>, String> {
+        let endpoint = self
+            .manager
+            .directory
+            .endpoint_of(self.recipient.as_str())
+            .ok_or_else(|| {
+                format!(
+                    "county {} has no active endpoint in the directory",
+                    self.recipient
+                )
+            })?;
+        if session.as_ref().is_some_and(|s| s.endpoint != endpoint) {
+            *session = None;
+        }
+        if session.is_none() {
+            *session = Some(self.open_session(&endpoint).await?);
+        }
+        let Some(active) = session.as_mut() else {
+            return Err("no session".into());
+        };
+        let envelopes = batch
+            .iter()
+            .map(|message| Envelope::decode(message.envelope.as_slice()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| format!("a stored envelope cannot be decoded: {error}"))?;
+        active
+            .requests
+            .send(DeliverRequest { envelopes })
+            .await
+            .map_err(|_| "the stream to the peer closed".to_string())?;
+        let timeout = Duration::from_millis(self.manager.config.batch_timeout_ms.max(100));
+        let response = tokio::time::timeout(timeout, active.responses.message())
+            .await
+            .map_err(|_| format!("no receipts within {} ms", timeout.as_millis()))?
+            .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?
+            .ok_or_else(|| "the peer closed the stream".to_string())?;
+        if response.receipts.len() != batch.len() {
+            return Err(format!(
+                "{} receipts for {} envelopes",
+                response.receipts.len(),
+                batch.len()
+            ));
+        }
+        Ok(response.receipts)
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

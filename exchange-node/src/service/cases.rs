@@ -1,0 +1,206 @@
+//! `mpx.v1.Cases`: verification requests and notices with other counties, for clerks.
+
+use mpx_proto::runtime::operator_of;
+use mpx_proto::v1::cases_server::{Cases, CasesServer};
+use mpx_proto::v1::{
+    AcceptCaseRequest, AcceptCaseResponse, CaseDirection, CaseKind, CasePriority, CaseState,
+    CloseCaseRequest, CloseCaseResponse, GetCaseRequest, GetCaseResponse, ListCasesRequest,
+    ListCasesResponse, NoticeVerdict, OpenCaseRequest, OpenCaseResponse, RedirectCaseRequest,
+    RedirectCaseResponse, RespondCaseRequest, RespondCaseResponse, WithdrawCaseRequest,
+    WithdrawCaseResponse,
+};
+use tonic::{Request, Response, Status};
+
+use super::page_size;
+use crate::workflow::{OpenCase, Workflow};
+
+#[derive(Debug, Clone)]
+pub struct CasesService {
+    workflow: Workflow,
+}
+
+impl CasesService {
+    pub fn new(workflow: Workflow) -> Self {
+        Self { workflow }
+    }
+
+    pub fn into_server(self) -> CasesServer<Self> {
+        CasesServer::new(self)
+    }
+}
+
+fn enum_field<T: TryFrom<i32>>(field: &str, value: i32) -> Result<T, Status> {
+    T::try_from(value)
+        .map_err(|_| Status::invalid_argument(format!("{field}: unknown value {value}")))
+}
+
+#[tonic::async_trait]
+impl Cases for CasesService {
+    async fn open_case(
+        &self,
+        request: Request<OpenCaseRequest>,
+    ) -> Result<Response<OpenCaseResponse>, Status> {
+        let operator = operator_of(&request)?;
+        let request = request.into_inner();
+        let input = OpenCase {
+            kind: enum_field::<CaseKind>("kind", request.kind)?,
+            recipient_county: request.recipient_county,
+            priority: enum_field::<CasePriority>("priority", request.priority)?,
+            resident_id: request.resident_id,
+            subject_name: request.subject_name,
+            questions: request.questions,
+        };
+        let case = self.workflow.open_case(&operator, &input).await?;
+        Ok(Response::new(OpenCaseResponse { case: Some(case) }))
+    }
+
+    async fn list_cases(
+        &self,
+        request: Request<ListCasesRequest>,
+    ) -> Result<Response<ListCasesResponse>, Status> {
+        let operator = operator_of(&request)?;
+        let request = request.into_inner();
+        let direction = match enum_field::<CaseDirection>("direction", request.direction)? {
+            CaseDirection::Unspecified => {
+                return Err(Status::invalid_argument(
+                    "direction: INBOUND (the inbox) or OUTBOUND",
+                ));
+            }
+            direction => direction,
+        };
+        let state = match enum_field::<CaseState>("state", request.state)? {
+            CaseState::Unspecified => None,
+            state => Some(state),
+        };
+        let offset: u64 = if request.page_token.is_empty() {
+            0
+        } else {
+            request.page_token.parse().map_err(|_| {
+                Status::invalid_argument(
+                    "page_token: use the next_page_token of a previous response",
+                )
+            })?
+        };
+        let limit = page_size(request.page_size);
+        let cases = self
+            .workflow
+            .store()
+            .list_cases(direction, state, request.open_only, offset, limit)
+            .await?;
+        let next_page_token = if cases.len() == limit as usize {
+            (offset + u64::from(limit)).to_string()
+        } else {
+            String::new()
+        };
+        self.workflow
+            .store()
+            .audit(&operator, "cases.list", "case handling", "", cases.len())
+            .await?;
+        Ok(Response::new(ListCasesResponse {
+            cases,
+            next_page_token,
+        }))
+    }
+
+    async fn get_case(
+        &self,
+        request: Request<GetCaseRequest>,
+    ) -> Result<Response<GetCaseResponse>, Status> {
+        let operator = operator_of(&request)?;
+        let case_id = request.into_inner().case_id;
+        let case_id = uuid::Uuid::parse_str(case_id.trim())
+            .map_err(|_| {
+                Status::invalid_argument(format!("case_id: expected a UUID, got {case_id:?}"))
+            })?
+            .to_string();
+        let store = self.workflow.store();
+        let case = store
+            .get_case(&case_id)
+            .await?
+            .ok_or_else(|| Status::not_found(format!("case_id: no case {case_id} at this node")))?;
+        let events = store.case_events(&case_id).await?;
+        store
+            .audit(
+                &operator,
+                "cases.get",
+                "case handling",
+                &case.resident_id,
+                1,
+            )
+            .await?;
+        Ok(Response::new(GetCaseResponse {
+            case: Some(case),
+            events,
+        }))
+    }
+
+    async fn accept_case(
+        &self,
+        request: Request<AcceptCaseRequest>,
+    ) -> Result<Response<AcceptCaseResponse>, Status> {
+        let operator = operator_of(&request)?;
+        let request = request.into_inner();
+        let case = self
+            .workflow
+            .accept(&operator, request.case_id.trim(), &request.note)
+            .await?;
+        Ok(Response::new(AcceptCaseResponse { case: Some(case) }))
+    }
+
+    async fn respond_case(
+        &self,
+        request: Request<RespondCaseRequest>,
+    ) -> Result<Response<RespondCaseResponse>, Status> {
+        let operator = operator_of(&request)?;
+        let request = request.into_inner();
+        let verdict = enum_field::<NoticeVerdict>("verdict", request.verdict)?;
+        let case = self
+            .workflow
+            .respond(&operator, request.case_id.trim(), &request.answer, verdict)
+            .await?;
+        Ok(Response::new(RespondCaseResponse { case: Some(case) }))
+    }
+
+    async fn redirect_case(
+        &self,
+        request: Request<RedirectCaseRequest>,
+    ) -> Result<Response<RedirectCaseResponse>, Status> {
+        let operator = operator_of(&request)?;
+        let request = request.into_inner();
+        let case = self
+            .workflow
+            .redirect(
+                &operator,
+                request.case_id.trim(),
+                &request.redirect_to_county,
+                &request.reason,
+            )
+            .await?;
+        Ok(Response::new(RedirectCaseResponse { case: Some(case) }))
+    }
+
+    async fn withdraw_case(
+        &self,
+        request: Request<WithdrawCaseRequest>,
+    ) -> Result<Response<WithdrawCaseResponse>, Status> {
+        let operator = operator_of(&request)?;
+        let request = request.into_inner();
+        let case = self
+            .workflow
+            .withdraw(&operator, request.case_id.trim(), &request.reason)
+            .await?;
+        Ok(Response::new(WithdrawCaseResponse { case: Some(case) }))
+    }
+
+    async fn close_case(
+        &self,
+        request: Request<CloseCaseRequest>,
+    ) -> Result<Response<CloseCaseResponse>, Status> {
+        let operator = operator_of(&request)?;
+        let case = self
+            .workflow
+            .close(&operator, request.into_inner().case_id.trim())
+            .await?;
+        Ok(Response::new(CloseCaseResponse { case: Some(case) }))
+    }
+}

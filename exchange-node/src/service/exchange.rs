@@ -1,0 +1,126 @@
+//! `mpx.v1.Exchange`: other counties' nodes deliver batches of envelopes here.
+
+use mpx_proto::runtime::peer_caller;
+use mpx_proto::v1::exchange_server::{Exchange, ExchangeServer};
+use mpx_proto::v1::{DeliverRequest, DeliverResponse};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::task::TaskTracker;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::directory::DirectoryHandle;
+use crate::workflow::{Workflow, WorkflowError};
+
+/// Receives deliveries from peers (mutual TLS).
+#[derive(Debug, Clone)]
+pub struct ExchangeService {
+    workflow: Workflow,
+    directory: DirectoryHandle,
+    max_batch_envelopes: usize,
+    tracker: TaskTracker,
+}
+
+impl ExchangeService {
+    pub fn new(
+        workflow: Workflow,
+        directory: DirectoryHandle,
+        max_batch_envelopes: usize,
+        tracker: TaskTracker,
+    ) -> Self {
+        Self {
+            workflow,
+            directory,
+            max_batch_envelopes,
+            tracker,
+        }
+    }
+
+    pub fn into_server(self, max_message_bytes: usize) -> ExchangeServer<Self> {
+        ExchangeServer::new(self)
+            .max_decoding_message_size(max_message_bytes)
+            .max_encoding_message_size(max_message_bytes)
+    }
+
+    async fn refuse(&self, peer: &str, event: &str, status: Status) -> Status {
+        tracing::warn!(%peer, %event, message = %status.message(), "peer refused");
+        if let Err(error) = self
+            .workflow
+            .store()
+            .record_security_event(peer, event, status.message())
+            .await
+        {
+            tracing::error!(%error, "cannot record the security event");
+        }
+        status
+    }
+}
+
+#[tonic::async_trait]
+impl Exchange for ExchangeService {
+    type DeliverStream = ReceiverStream<Result<DeliverResponse, Status>>;
+
+    async fn deliver(
+        &self,
+        request: Request<Streaming<DeliverRequest>>,
+    ) -> Result<Response<Self::DeliverStream>, Status> {
+        let caller = peer_caller(&request)?;
+        let Some(county) = caller.identity.county() else {
+            return Err(self
+                .refuse(
+                    &caller.identity.uri(),
+                    "not a county",
+                    Status::permission_denied("only county nodes deliver"),
+                )
+                .await);
+        };
+        if self.directory.is_revoked(&caller.certificate_sha256) {
+            let status =
+                Status::permission_denied(format!("the certificate of county {county} is revoked"));
+            return Err(self
+                .refuse(county.as_str(), "revoked certificate", status)
+                .await);
+        }
+        let mut inbound = request.into_inner();
+        let (sender, receiver) = mpsc::channel(4);
+        let service = self.clone();
+        self.tracker.spawn(async move {
+            loop {
+                let batch = match inbound.message().await {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => return,
+                    Err(status) => {
+                        tracing::debug!(%county, message = %status.message(), "delivery stream ended");
+                        return;
+                    }
+                };
+                if service.directory.is_revoked(&caller.certificate_sha256) {
+                    let status = Status::permission_denied(format!("the certificate of county {county} is revoked"));
+                    let _ = sender.send(Err(service.refuse(county.as_str(), "revoked certificate", status).await)).await;
+                    return;
+                }
+                if batch.envelopes.len() > service.max_batch_envelopes {
+                    let status = Status::invalid_argument(format!(
+                        "envelopes: at most {} per batch, got {}",
+                        service.max_batch_envelopes,
+                        batch.envelopes.len()
+                    ));
+                    let _ = sender.send(Err(status)).await;
+                    return;
+                }
+                let result = service.workflow.receive_batch(county, batch.envelopes).await;
+                let reply = match result {
+                    Ok(receipts) => Ok(DeliverResponse { receipts }),
+                    Err(WorkflowError::PermissionDenied(message)) => Err(service
+                        .refuse(county.as_str(), "spoofed sender", Status::permission_denied(message))
+                        .await),
+                    Err(error) => Err(Status::from(error)),
+                };
+                let failed = reply.is_err();
+                if sender.send(reply).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+}

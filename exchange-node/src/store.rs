@@ -1,0 +1,818 @@
+//! All SQL of the node, behind [`Store`] (reads and single-statement writes) and [`StoreTx`]
+//! (a transaction: a state change, its outbox rows and its events commit together). Portable SQL
+//! over `sqlx::Any`; migrations per backend.
+
+use std::collections::HashMap;
+
+use mpx_proto::runtime::{DatabaseError, open_database};
+use mpx_proto::v1::{
+    self, CaseDirection, CaseKind, CasePriority, NoticeVerdict, PersonStatus, Sex,
+};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use crate::domain::{state_from_label, state_label};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A store operation that failed. Driver errors are converted here, once.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Open(#[from] DatabaseError),
+}
+
+/// One outbox row waiting for delivery.
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    pub seq: i64,
+    pub message_id: String,
+    pub recipient: String,
+    pub case_id: String,
+    pub body_kind: String,
+    pub envelope: Vec<u8>,
+    pub state: String,
+    pub created_at_unix_ms: i64,
+    pub attempts: i64,
+    pub last_error: String,
+}
+
+/// A stored inbox entry: who sent what, and the receipt we answered with.
+#[derive(Debug, Clone)]
+pub struct InboxEntry {
+    pub sender: String,
+    pub receipt: Vec<u8>,
+}
+
+/// Handle to the node's database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+/// An open transaction.
+pub struct StoreTx {
+    transaction: Transaction<'static, Any>,
+}
+
+// ---- labels: enums as stored ------------------------------------------------------------------
+
+pub fn kind_label(kind: CaseKind) -> &'static str {
+    match kind {
+        CaseKind::ResidenceNotice => "residence_notice",
+        CaseKind::Verification => "verification",
+        CaseKind::RecordTransfer => "record_transfer",
+        CaseKind::Unspecified => "unspecified",
+    }
+}
+
+fn kind_from_label(label: &str) -> CaseKind {
+    match label {
+        "residence_notice" => CaseKind::ResidenceNotice,
+        "verification" => CaseKind::Verification,
+        "record_transfer" => CaseKind::RecordTransfer,
+        _ => CaseKind::Unspecified,
+    }
+}
+
+pub fn direction_label(direction: CaseDirection) -> &'static str {
+    match direction {
+        CaseDirection::Outbound => "outbound",
+        CaseDirection::Inbound => "inbound",
+        CaseDirection::Unspecified => "unspecified",
+    }
+}
+
+fn direction_from_label(label: &str) -> CaseDirection {
+    match label {
+        "outbound" => CaseDirection::Outbound,
+        "inbound" => CaseDirection::Inbound,
+        _ => CaseDirection::Unspecified,
+    }
+}
+
+pub fn priority_label(priority: CasePriority) -> &'static str {
+    match priority {
+        CasePriority::Urgent => "urgent",
+        _ => "normal",
+    }
+}
+
+fn priority_from_label(label: &str) -> CasePriority {
+    match label {
+        "urgent" => CasePriority::Urgent,
+        _ => CasePriority::Normal,
+    }
+}
+
+pub fn verdict_label(verdict: NoticeVerdict) -> &'static str {
+    match verdict {
+        NoticeVerdict::Confirmed => "confirmed",
+        NoticeVerdict::Disputed => "disputed",
+        NoticeVerdict::Unspecified => "",
+    }
+}
+
+fn verdict_from_label(label: &str) -> NoticeVerdict {
+    match label {
+        "confirmed" => NoticeVerdict::Confirmed,
+        "disputed" => NoticeVerdict::Disputed,
+        _ => NoticeVerdict::Unspecified,
+    }
+}
+
+pub fn status_label(status: PersonStatus) -> &'static str {
+    match status {
+        PersonStatus::Residing => "residing",
+        PersonStatus::Departed => "departed",
+        PersonStatus::LivingElsewhere => "living_elsewhere",
+        PersonStatus::WhereaboutsUnknown => "whereabouts_unknown",
+        PersonStatus::Unspecified => "unspecified",
+    }
+}
+
+fn status_from_label(label: &str) -> PersonStatus {
+    match label {
+        "residing" => PersonStatus::Residing,
+        "departed" => PersonStatus::Departed,
+        "living_elsewhere" => PersonStatus::LivingElsewhere,
+        "whereabouts_unknown" => PersonStatus::WhereaboutsUnknown,
+        _ => PersonStatus::Unspecified,
+    }
+}
+
+fn sex_label(sex: i32) -> &'static str {
+    match Sex::try_from(sex).unwrap_or(Sex::Unspecified) {
+        Sex::Male => "male",
+        Sex::Female => "female",
+        Sex::Unspecified => "",
+    }
+}
+
+fn sex_from_label(label: &str) -> Sex {
+    match label {
+        "male" => Sex::Male,
+        "female" => Sex::Female,
+        _ => Sex::Unspecified,
+    }
+}
+
+// ---- rows ---------------------------------------------------------------------------------------
+
+const PERSON_COLUMNS: &str = "resident_id, name, sex, birth_date, hukou_county, residence_county,
+    residence_address, arrival_date, departure_date, phone, notes, status, resident_id_flagged,
+    updated_at_unix_ms";
+
+fn person_from_row(row: &AnyRow) -> Result<v1::Person, sqlx::Error> {
+    Ok(v1::Person {
+        resident_id: row.try_get("resident_id")?,
+        name: row.try_get("name")?,
+        sex: sex_from_label(&row.try_get::<String, _>("sex")?) as i32,
+        birth_date: row.try_get("birth_date")?,
+        hukou_county: row.try_get("hukou_county")?,
+        residence_county: row.try_get("residence_county")?,
+        residence_address: row.try_get("residence_address")?,
+        arrival_date: row.try_get("arrival_date")?,
+        departure_date: row.try_get("departure_date")?,
+        phone: row.try_get("phone")?,
+        notes: row.try_get("notes")?,
+        status: status_from_label(&row.try_get::<String, _>("status")?) as i32,
+        resident_id_flagged: row.try_get::<i64, _>("resident_id_flagged")? != 0,
+        updated_at_unix_ms: row.try_get("updated_at_unix_ms")?,
+    })
+}
+
+const CASE_COLUMNS: &str = "case_id, kind, direction, requester_county, recipient_county, state,
+    priority, resident_id, subject_name, questions, answer, verdict, redirected_to_county,
+    parent_case_id, child_case_id, opened_at_unix_ms, delivered_at_unix_ms, accepted_at_unix_ms,
+    responded_at_unix_ms, closed_at_unix_ms, due_at_unix_ms, reason, handled_by";
+
+fn case_from_row(row: &AnyRow) -> Result<v1::Case, sqlx::Error> {
+    Ok(v1::Case {
+        case_id: row.try_get("case_id")?,
+        kind: kind_from_label(&row.try_get::<String, _>("kind")?) as i32,
+        direction: direction_from_label(&row.try_get::<String, _>("direction")?) as i32,
+        requester_county: row.try_get("requester_county")?,
+        recipient_county: row.try_get("recipient_county")?,
+        state: state_from_label(&row.try_get::<String, _>("state")?) as i32,
+        priority: priority_from_label(&row.try_get::<String, _>("priority")?) as i32,
+        resident_id: row.try_get("resident_id")?,
+        subject_name: row.try_get("subject_name")?,
+        questions: row.try_get("questions")?,
+        answer: row.try_get("answer")?,
+        verdict: verdict_from_label(&row.try_get::<String, _>("verdict")?) as i32,
+        redirected_to_county: row.try_get("redirected_to_county")?,
+        parent_case_id: row.try_get("parent_case_id")?,
+        child_case_id: row.try_get("child_case_id")?,
+        opened_at_unix_ms: row.try_get("opened_at_unix_ms")?,
+        delivered_at_unix_ms: row.try_get("delivered_at_unix_ms")?,
+        accepted_at_unix_ms: row.try_get("accepted_at_unix_ms")?,
+        responded_at_unix_ms: row.try_get("responded_at_unix_ms")?,
+        closed_at_unix_ms: row.try_get("closed_at_unix_ms")?,
+        due_at_unix_ms: row.try_get("due_at_unix_ms")?,
+        reason: row.try_get("reason")?,
+        handled_by: row.try_get("handled_by")?,
+    })
+}
+
+fn outbox_from_row(row: &AnyRow) -> Result<OutboxMessage, sqlx::Error> {
+    Ok(OutboxMessage {
+        seq: row.try_get("seq")?,
+        message_id: row.try_get("message_id")?,
+        recipient: row.try_get("recipient")?,
+        case_id: row.try_get("case_id")?,
+        body_kind: row.try_get("body_kind")?,
+        envelope: row.try_get("envelope")?,
+        state: row.try_get("state")?,
+        created_at_unix_ms: row.try_get("created_at_unix_ms")?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+const OUTBOX_COLUMNS: &str = "seq, message_id, recipient, case_id, body_kind, envelope, state,
+    created_at_unix_ms, attempts, last_error";
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+// ---- the store ----------------------------------------------------------------------------------
+
+impl Store {
+    /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and migrates.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = open_database(url, &SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS).await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool (last step of shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&self) -> Result<StoreTx, StoreError> {
+        Ok(StoreTx {
+            transaction: self.pool.begin().await?,
+        })
+    }
+
+    pub async fn get_person(&self, resident_id: &str) -> Result<Option<v1::Person>, StoreError> {
+        let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE resident_id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(resident_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(person_from_row).transpose()?)
+    }
+
+    /// People after `after_resident_id`, by resident ID, optionally of one status.
+    pub async fn list_people(
+        &self,
+        status: Option<PersonStatus>,
+        after_resident_id: &str,
+        limit: u32,
+    ) -> Result<Vec<v1::Person>, StoreError> {
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS} FROM people
+             WHERE resident_id > $1 AND ($2 = '' OR status = $2)
+             ORDER BY resident_id LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after_resident_id)
+            .bind(status.map(status_label).unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(person_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn get_case(&self, case_id: &str) -> Result<Option<v1::Case>, StoreError> {
+        let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE case_id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(case_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(case_from_row).transpose()?)
+    }
+
+    pub async fn case_events(&self, case_id: &str) -> Result<Vec<v1::CaseEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_unix_ms, event, actor, detail FROM case_events WHERE case_id = $1
+             ORDER BY at_unix_ms, event_id",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(v1::CaseEvent {
+                    at_unix_ms: row.try_get("at_unix_ms")?,
+                    event: row.try_get("event")?,
+                    actor: row.try_get("actor")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Cases of one direction: open ones first, by due date (unknown last), then newest first.
+    pub async fn list_cases(
+        &self,
+        direction: CaseDirection,
+        state: Option<v1::CaseState>,
+        open_only: bool,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<v1::Case>, StoreError> {
+        let sql = format!(
+            "SELECT {CASE_COLUMNS},
+                CASE WHEN state IN ('closed', 'withdrawn', 'redirected', 'rejected') THEN 1 ELSE 0 END AS finished
+             FROM cases
+             WHERE direction = $1 AND ($2 = '' OR state = $2)
+               AND ($3 = 0 OR state NOT IN ('closed', 'withdrawn', 'redirected', 'rejected'))
+             ORDER BY finished, CASE WHEN due_at_unix_ms = 0 THEN 1 ELSE 0 END, due_at_unix_ms,
+                      opened_at_unix_ms DESC, case_id
+             LIMIT $4 OFFSET $5"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(direction_label(direction))
+            .bind(state.map(state_label).unwrap_or(""))
+            .bind(i64::from(open_only))
+            .bind(i64::from(limit))
+            .bind(offset as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(case_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Up to `limit` pending messages for `recipient` that are due for an attempt, oldest first.
+    pub async fn pending_outbox(
+        &self,
+        recipient: &str,
+        now_unix_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox
+             WHERE state = 'pending' AND recipient = $1 AND next_attempt_at_unix_ms <= $2
+             ORDER BY seq LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(recipient)
+            .bind(now_unix_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(outbox_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Every recipient with pending messages.
+    pub async fn pending_recipients(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT recipient FROM outbox WHERE state = 'pending'")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| row.try_get("recipient"))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The earliest next attempt among pending messages for `recipient`.
+    pub async fn next_attempt_at(&self, recipient: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_at_unix_ms) AS next FROM outbox WHERE state = 'pending' AND recipient = $1",
+        )
+        .bind(recipient)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("next")?)
+    }
+
+    /// Outbox rows for listing: pending and rejected ones, or all (newest first).
+    pub async fn list_outbox(
+        &self,
+        include_delivered: bool,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ($1 = 1 OR state <> 'delivered')
+             ORDER BY seq DESC LIMIT $2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(include_delivered))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(outbox_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Records a failed attempt for these messages and when to try again.
+    pub async fn record_delivery_failure(
+        &self,
+        message_ids: &[String],
+        error: &str,
+        next_attempt_at_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        for message_id in message_ids {
+            sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at_unix_ms = $2
+                 WHERE message_id = $3 AND state = 'pending'",
+            )
+            .bind(error)
+            .bind(next_attempt_at_unix_ms)
+            .bind(message_id)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Writes an audit entry for a read of personal data.
+    pub async fn audit(
+        &self,
+        operator: &str,
+        action: &str,
+        purpose: &str,
+        subject: &str,
+        rows_returned: usize,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (entry_id, at_unix_ms, operator, action, purpose, subject, rows_returned)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(new_id())
+        .bind(mpx_proto::time::now_unix_ms())
+        .bind(operator)
+        .bind(action)
+        .bind(purpose)
+        .bind(subject)
+        .bind(rows_returned as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Audit entries, newest first (for `exchange-node audit` and tests).
+    pub async fn audit_entries(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(String, String, String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT operator, action, purpose, subject, rows_returned FROM audit_log
+             ORDER BY at_unix_ms DESC, entry_id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("operator")?,
+                    row.try_get("action")?,
+                    row.try_get("purpose")?,
+                    row.try_get("subject")?,
+                    row.try_get("rows_returned")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Records a refused peer (spoofed sender, revoked certificate, …).
+    pub async fn record_security_event(
+        &self,
+        peer: &str,
+        event: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO security_events (event_id, at_unix_ms, peer, event, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(new_id())
+        .bind(mpx_proto::time::now_unix_ms())
+        .bind(peer)
+        .bind(event)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Security events, newest first: (peer, event, detail).
+    pub async fn security_events(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT peer, event, detail FROM security_events ORDER BY at_unix_ms DESC, event_id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("peer")?,
+                    row.try_get("event")?,
+                    row.try_get("detail")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    pub async fn add_operator_token(
+        &self,
+        name: &str,
+        token_sha256: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO operator_tokens (token_sha256, name, created_at_unix_ms) VALUES ($1, $2, $3)")
+            .bind(token_sha256)
+            .bind(name)
+            .bind(mpx_proto::time::now_unix_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// All operator tokens: hash → name.
+    pub async fn operator_tokens(&self) -> Result<HashMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT token_sha256, name FROM operator_tokens")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("token_sha256")?, row.try_get("name")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Counts for a status line: (people, open inbound, open outbound, pending outbox).
+    pub async fn counts(&self) -> Result<(i64, i64, i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT
+               (SELECT COUNT(*) FROM people) AS people,
+               (SELECT COUNT(*) FROM cases WHERE direction = 'inbound'
+                  AND state NOT IN ('closed', 'withdrawn', 'redirected', 'rejected')) AS inbound,
+               (SELECT COUNT(*) FROM cases WHERE direction = 'outbound'
+                  AND state NOT IN ('closed', 'withdrawn', 'redirected', 'rejected')) AS outbound,
+               (SELECT COUNT(*) FROM outbox WHERE state = 'pending') AS pending",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            row.try_get("people")?,
+            row.try_get("inbound")?,
+            row.try_get("outbound")?,
+            row.try_get("pending")?,
+        ))
+    }
+}
+
+// ---- transactions -------------------------------------------------------------------------------
+
+impl StoreTx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.transaction.commit().await?;
+        Ok(())
+    }
+
+    pub async fn get_person(
+        &mut self,
+        resident_id: &str,
+    ) -> Result<Option<v1::Person>, StoreError> {
+        let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE resident_id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(resident_id)
+            .fetch_optional(&mut *self.transaction)
+            .await?;
+        Ok(row.as_ref().map(person_from_row).transpose()?)
+    }
+
+    /// Inserts or replaces a person's record.
+    pub async fn upsert_person(
+        &mut self,
+        person: &v1::Person,
+        now_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO people (resident_id, name, sex, birth_date, hukou_county, residence_county,
+                residence_address, arrival_date, departure_date, phone, notes, status,
+                resident_id_flagged, created_at_unix_ms, updated_at_unix_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+             ON CONFLICT (resident_id) DO UPDATE SET
+                name = $2, sex = $3, birth_date = $4, hukou_county = $5, residence_county = $6,
+                residence_address = $7, arrival_date = $8, departure_date = $9, phone = $10,
+                notes = $11, status = $12, resident_id_flagged = $13, updated_at_unix_ms = $14",
+        )
+        .bind(&person.resident_id)
+        .bind(&person.name)
+        .bind(sex_label(person.sex))
+        .bind(&person.birth_date)
+        .bind(&person.hukou_county)
+        .bind(&person.residence_county)
+        .bind(&person.residence_address)
+        .bind(&person.arrival_date)
+        .bind(&person.departure_date)
+        .bind(&person.phone)
+        .bind(&person.notes)
+        .bind(status_label(PersonStatus::try_from(person.status).unwrap_or(PersonStatus::Unspecified)))
+        .bind(i64::from(person.resident_id_flagged))
+        .bind(now_unix_ms)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_case(&mut self, case_id: &str) -> Result<Option<v1::Case>, StoreError> {
+        let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE case_id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(case_id)
+            .fetch_optional(&mut *self.transaction)
+            .await?;
+        Ok(row.as_ref().map(case_from_row).transpose()?)
+    }
+
+    /// Inserts a new case or writes every field of an existing one.
+    pub async fn save_case(&mut self, case: &v1::Case, now_unix_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO cases (case_id, kind, direction, requester_county, recipient_county, state,
+                priority, resident_id, subject_name, questions, answer, verdict, redirected_to_county,
+                parent_case_id, child_case_id, opened_at_unix_ms, delivered_at_unix_ms,
+                accepted_at_unix_ms, responded_at_unix_ms, closed_at_unix_ms, due_at_unix_ms, reason,
+                handled_by, updated_at_unix_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                     $19, $20, $21, $22, $23, $24)
+             ON CONFLICT (case_id) DO UPDATE SET
+                state = $6, priority = $7, answer = $11, verdict = $12, redirected_to_county = $13,
+                child_case_id = $15, delivered_at_unix_ms = $17, accepted_at_unix_ms = $18,
+                responded_at_unix_ms = $19, closed_at_unix_ms = $20, due_at_unix_ms = $21,
+                reason = $22, handled_by = $23, updated_at_unix_ms = $24",
+        )
+        .bind(&case.case_id)
+        .bind(kind_label(case.kind()))
+        .bind(direction_label(case.direction()))
+        .bind(&case.requester_county)
+        .bind(&case.recipient_county)
+        .bind(state_label(case.state()))
+        .bind(priority_label(case.priority()))
+        .bind(&case.resident_id)
+        .bind(&case.subject_name)
+        .bind(&case.questions)
+        .bind(&case.answer)
+        .bind(verdict_label(case.verdict()))
+        .bind(&case.redirected_to_county)
+        .bind(&case.parent_case_id)
+        .bind(&case.child_case_id)
+        .bind(case.opened_at_unix_ms)
+        .bind(case.delivered_at_unix_ms)
+        .bind(case.accepted_at_unix_ms)
+        .bind(case.responded_at_unix_ms)
+        .bind(case.closed_at_unix_ms)
+        .bind(case.due_at_unix_ms)
+        .bind(&case.reason)
+        .bind(&case.handled_by)
+        .bind(now_unix_ms)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends a step to a case's history.
+    pub async fn add_case_event(
+        &mut self,
+        case_id: &str,
+        at_unix_ms: i64,
+        event: &str,
+        actor: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO case_events (event_id, case_id, at_unix_ms, event, actor, detail)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(new_id())
+        .bind(case_id)
+        .bind(at_unix_ms)
+        .bind(event)
+        .bind(actor)
+        .bind(detail)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    /// Queues an encoded envelope for delivery (transactional outbox).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn enqueue(
+        &mut self,
+        message_id: &str,
+        recipient: &str,
+        case_id: &str,
+        body_kind: &str,
+        envelope: &[u8],
+        now_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO outbox (message_id, recipient, case_id, body_kind, envelope, state, created_at_unix_ms)
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
+        )
+        .bind(message_id)
+        .bind(recipient)
+        .bind(case_id)
+        .bind(body_kind)
+        .bind(envelope.to_vec())
+        .bind(now_unix_ms)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks an outbox message delivered (or rejected) with the receipt. Returns false when it
+    /// was no longer pending (a duplicate receipt).
+    pub async fn settle_outbox(
+        &mut self,
+        message_id: &str,
+        rejected: bool,
+        error: &str,
+        received_at_unix_ms: i64,
+        receipt: &[u8],
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE outbox SET state = $1, last_error = $2, delivered_at_unix_ms = $3, receipt = $4,
+                attempts = attempts + 1
+             WHERE message_id = $5 AND state = 'pending'",
+        )
+        .bind(if rejected { "rejected" } else { "delivered" })
+        .bind(error)
+        .bind(received_at_unix_ms)
+        .bind(receipt.to_vec())
+        .bind(message_id)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn outbox_message(
+        &mut self,
+        message_id: &str,
+    ) -> Result<Option<OutboxMessage>, StoreError> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE message_id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(message_id)
+            .fetch_optional(&mut *self.transaction)
+            .await?;
+        Ok(row.as_ref().map(outbox_from_row).transpose()?)
+    }
+
+    /// The stored inbox entry for a message id, if it was seen before.
+    pub async fn inbox_entry(
+        &mut self,
+        message_id: &str,
+    ) -> Result<Option<InboxEntry>, StoreError> {
+        let row = sqlx::query("SELECT sender, receipt FROM inbox WHERE message_id = $1")
+            .bind(message_id)
+            .fetch_optional(&mut *self.transaction)
+            .await?;
+        row.map(|row| {
+            Ok(InboxEntry {
+                sender: row.try_get("sender")?,
+                receipt: row.try_get("receipt")?,
+            })
+        })
+        .transpose()
+        .map_err(|error: sqlx::Error| StoreError::from(error))
+    }
+
+    /// Records a stored message and the receipt answered for it.
+    pub async fn insert_inbox(
+        &mut self,
+        message_id: &str,
+        sender: &str,
+        case_id: &str,
+        body_kind: &str,
+        received_at_unix_ms: i64,
+        receipt: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO inbox (message_id, sender, case_id, body_kind, received_at_unix_ms, receipt)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(message_id)
+        .bind(sender)
+        .bind(case_id)
+        .bind(body_kind)
+        .bind(received_at_unix_ms)
+        .bind(receipt.to_vec())
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,1370 @@
+//! What the node does, independent of gRPC: register and move people (with residence notices to
+//! the hukou county), open and handle cases, store what peers deliver, and settle receipts.
+//! Every change commits together with its outbox rows and case events.
+
+use mpx_proto::division::CountyCode;
+use mpx_proto::resident_id::{CheckDigitMode, ResidentId};
+use mpx_proto::v1::{
+    self, Case, CaseDirection, CaseKind, CasePriority, CaseState, Envelope, NoticeKind,
+    NoticeVerdict, PersonStatus, Receipt, ReceiptStatus, envelope::Body, response::Outcome,
+};
+use prost::Message;
+
+use crate::clock::Clock;
+use crate::directory::DirectoryHandle;
+use crate::domain::{
+    CaseAction, FieldError, NewResident, county_field, date_field, next_state, resident_id_field,
+    state_label, text_field,
+};
+use crate::outbox::DeliveryNotifier;
+use crate::store::{OutboxMessage, Store, StoreError, StoreTx};
+
+/// Why an operation did not happen. Mapped to `tonic::Status` in one place (`service`).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A refusal of one delivered envelope: the sender must not retry it.
+struct Rejection(String);
+
+impl From<FieldError> for Rejection {
+    fn from(error: FieldError) -> Self {
+        Rejection(error.to_string())
+    }
+}
+
+enum Applied {
+    Stored,
+    Rejected(String),
+}
+
+/// The node's behaviour over its store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    store: Store,
+    county: CountyCode,
+    check_digit_mode: CheckDigitMode,
+    directory: DirectoryHandle,
+    delivery: DeliveryNotifier,
+    clock: Clock,
+}
+
+/// Input of a new outbound request.
+#[derive(Debug, Clone, Default)]
+pub struct OpenCase {
+    pub kind: CaseKind,
+    pub recipient_county: String,
+    pub priority: CasePriority,
+    pub resident_id: String,
+    pub subject_name: String,
+    pub questions: String,
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn body_kind(body: &Body) -> &'static str {
+    match body {
+        Body::Notice(_) => "notice",
+        Body::Request(_) => "request",
+        Body::Response(_) => "response",
+        Body::Reminder(_) => "reminder",
+        Body::Withdrawal(_) => "withdrawal",
+        Body::RecordShare(_) => "record_share",
+    }
+}
+
+fn body_case_id(body: &Body) -> &str {
+    match body {
+        Body::Notice(notice) => &notice.case_id,
+        Body::Request(request) => &request.case_id,
+        Body::Response(response) => &response.case_id,
+        Body::Reminder(reminder) => &reminder.case_id,
+        Body::Withdrawal(withdrawal) => &withdrawal.case_id,
+        Body::RecordShare(share) => &share.case_id,
+    }
+}
+
+fn notice_text(kind: NoticeKind, date: &str, person: &v1::Person, destination: &str) -> String {
+    match kind {
+        NoticeKind::Arrived => format!("来本地居住 / arrived {date}: {}", person.residence_address),
+        NoticeKind::Moved => format!("本地迁址 / moved {date}: {}", person.residence_address),
+        NoticeKind::Departed if destination.is_empty() => {
+            format!("离开本地，去向不明 / left on {date}, destination unknown")
+        }
+        NoticeKind::Departed => {
+            format!("离开本地，去往 {destination} / left on {date} for {destination}")
+        }
+        NoticeKind::Unspecified => String::new(),
+    }
+}
+
+fn parse_uuid(field: &str, value: &str) -> Result<String, FieldError> {
+    uuid::Uuid::parse_str(value)
+        .map(|id| id.to_string())
+        .map_err(|_| FieldError::new(field, format!("expected a UUID, got {value:?}")))
+}
+
+impl Workflow {
+    pub fn new(
+        store: Store,
+        county: CountyCode,
+        check_digit_mode: CheckDigitMode,
+        directory: DirectoryHandle,
+        delivery: DeliveryNotifier,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            store,
+            county,
+            check_digit_mode,
+            directory,
+            delivery,
+            clock,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn county(&self) -> CountyCode {
+        self.county
+    }
+
+    pub fn check_digit_mode(&self) -> CheckDigitMode {
+        self.check_digit_mode
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Writes an envelope to the outbox inside `tx`; returns its message id.
+    async fn enqueue(
+        &self,
+        tx: &mut StoreTx,
+        recipient: &str,
+        body: Body,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let message_id = new_id();
+        let kind = body_kind(&body);
+        let case_id = body_case_id(&body).to_string();
+        let envelope = Envelope {
+            message_id: message_id.clone(),
+            sender: self.county.to_string(),
+            recipient: recipient.to_string(),
+            created_at_unix_ms: now,
+            body: Some(body),
+        };
+        tx.enqueue(
+            &message_id,
+            recipient,
+            &case_id,
+            kind,
+            &envelope.encode_to_vec(),
+            now,
+        )
+        .await?;
+        Ok(message_id)
+    }
+
+    /// Opens an outbound residence notice case and queues the notice.
+    async fn send_notice(
+        &self,
+        tx: &mut StoreTx,
+        operator: &str,
+        person: &v1::Person,
+        kind: NoticeKind,
+        effective_date: &str,
+        destination: &str,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let case = Case {
+            case_id: new_id(),
+            kind: CaseKind::ResidenceNotice as i32,
+            direction: CaseDirection::Outbound as i32,
+            requester_county: self.county.to_string(),
+            recipient_county: person.hukou_county.clone(),
+            state: CaseState::Queued as i32,
+            priority: CasePriority::Normal as i32,
+            resident_id: person.resident_id.clone(),
+            subject_name: person.name.clone(),
+            questions: notice_text(kind, effective_date, person, destination),
+            opened_at_unix_ms: now,
+            handled_by: operator.to_string(),
+            ..Default::default()
+        };
+        tx.save_case(&case, now).await?;
+        tx.add_case_event(&case.case_id, now, "opened", operator, &case.questions)
+            .await?;
+        let notice = v1::Notice {
+            case_id: case.case_id.clone(),
+            kind: kind as i32,
+            person: Some(v1::Person {
+                phone: String::new(),
+                notes: String::new(),
+                ..person.clone()
+            }),
+            effective_date: effective_date.to_string(),
+            destination_county: destination.to_string(),
+        };
+        self.enqueue(tx, &person.hukou_county, Body::Notice(notice), now)
+            .await?;
+        Ok(case.case_id)
+    }
+
+    fn notify(&self, recipients: &[String]) {
+        for recipient in recipients {
+            self.delivery.notify(recipient);
+        }
+    }
+
+    // ---- roster --------------------------------------------------------------------------------
+
+    /// Registers a person living in this county. Returns the record, warnings, and the notice
+    /// case opened when the hukou county is elsewhere.
+    pub async fn register_person(
+        &self,
+        operator: &str,
+        input: &v1::Person,
+    ) -> Result<(v1::Person, Vec<String>, Option<String>), WorkflowError> {
+        let resident = NewResident::parse(
+            input,
+            self.county,
+            self.check_digit_mode,
+            self.clock.today(),
+        )?;
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        if let Some(existing) = tx.get_person(resident.resident_id.as_str()).await?
+            && existing.status() == PersonStatus::Residing
+        {
+            return Err(WorkflowError::AlreadyExists(format!(
+                "person.resident_id: {} is already registered as living here; use `records move` or `records depart`",
+                resident.resident_id
+            )));
+        }
+        let person = resident.to_proto(PersonStatus::Residing, now);
+        tx.upsert_person(&person, now).await?;
+        let mut case_id = None;
+        if resident.hukou_county != self.county {
+            let effective = person.arrival_date.clone();
+            case_id = Some(
+                self.send_notice(
+                    &mut tx,
+                    operator,
+                    &person,
+                    NoticeKind::Arrived,
+                    &effective,
+                    "",
+                    now,
+                )
+                .await?,
+            );
+        }
+        tx.commit().await?;
+        if case_id.is_some() {
+            self.notify(std::slice::from_ref(&person.hukou_county));
+        }
+        tracing::info!(resident = %resident.resident_id, %operator, "person registered");
+        Ok((person, resident.warnings, case_id))
+    }
+
+    async fn residing_person(
+        &self,
+        tx: &mut StoreTx,
+        resident_id: &str,
+    ) -> Result<(ResidentId, v1::Person), WorkflowError> {
+        let id = resident_id_field("resident_id", resident_id, CheckDigitMode::Warn)?.id;
+        let person = tx.get_person(id.as_str()).await?.ok_or_else(|| {
+            WorkflowError::NotFound(format!("resident_id: {id} is not in this county's roster"))
+        })?;
+        if person.status() != PersonStatus::Residing {
+            return Err(WorkflowError::FailedPrecondition(format!(
+                "resident_id: {id} is not living here (status {})",
+                crate::store::status_label(person.status())
+            )));
+        }
+        Ok((id, person))
+    }
+
+    /// Records a move to a new address in this county; notifies the hukou county.
+    pub async fn move_person(
+        &self,
+        operator: &str,
+        resident_id: &str,
+        new_address: &str,
+        effective_date: &str,
+    ) -> Result<(v1::Person, Option<String>), WorkflowError> {
+        let address = text_field("new_residence_address", new_address, 200, false)?;
+        let today = self.clock.today();
+        let date = date_field("effective_date", effective_date, Some(today))?;
+        if date > today {
+            return Err(FieldError::new("effective_date", "must not be in the future").into());
+        }
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        let (id, mut person) = self.residing_person(&mut tx, resident_id).await?;
+        person.residence_address = address;
+        person.updated_at_unix_ms = now;
+        tx.upsert_person(&person, now).await?;
+        let mut case_id = None;
+        if person.hukou_county != self.county.as_str() {
+            case_id = Some(
+                self.send_notice(
+                    &mut tx,
+                    operator,
+                    &person,
+                    NoticeKind::Moved,
+                    &date.to_string(),
+                    "",
+                    now,
+                )
+                .await?,
+            );
+        }
+        tx.commit().await?;
+        if case_id.is_some() {
+            self.notify(std::slice::from_ref(&person.hukou_county));
+        }
+        tracing::info!(resident = %id, %operator, "person moved");
+        Ok((person, case_id))
+    }
+
+    /// Records that a person left this county; notifies the hukou county.
+    pub async fn depart_person(
+        &self,
+        operator: &str,
+        resident_id: &str,
+        departure_date: &str,
+        destination_county: &str,
+    ) -> Result<(v1::Person, Option<String>), WorkflowError> {
+        let today = self.clock.today();
+        let date = date_field("departure_date", departure_date, Some(today))?;
+        if date > today {
+            return Err(FieldError::new("departure_date", "must not be in the future").into());
+        }
+        let destination = if destination_county.trim().is_empty() {
+            String::new()
+        } else {
+            county_field("destination_county", destination_county)?.to_string()
+        };
+        if destination == self.county.as_str() {
+            return Err(FieldError::new(
+                "destination_county",
+                "is this county; use `records move` for a move within it",
+            )
+            .into());
+        }
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        let (id, mut person) = self.residing_person(&mut tx, resident_id).await?;
+        if let Ok(arrival) = mpx_proto::time::parse_date(&person.arrival_date)
+            && date < arrival
+        {
+            return Err(FieldError::new(
+                "departure_date",
+                format!("must not be before the arrival date {arrival}"),
+            )
+            .into());
+        }
+        person.departure_date = date.to_string();
+        person.status = PersonStatus::Departed as i32;
+        person.updated_at_unix_ms = now;
+        tx.upsert_person(&person, now).await?;
+        let mut case_id = None;
+        if person.hukou_county != self.county.as_str() {
+            case_id = Some(
+                self.send_notice(
+                    &mut tx,
+                    operator,
+                    &person,
+                    NoticeKind::Departed,
+                    &date.to_string(),
+                    &destination,
+                    now,
+                )
+                .await?,
+            );
+        }
+        tx.commit().await?;
+        if case_id.is_some() {
+            self.notify(std::slice::from_ref(&person.hukou_county));
+        }
+        tracing::info!(resident = %id, %operator, "person departed");
+        Ok((person, case_id))
+    }
+
+    // ---- cases, requester side ---------------------------------------------------------------
+
+    fn check_recipient(&self, field: &str, county: &str) -> Result<CountyCode, WorkflowError> {
+        let recipient = county_field(field, county)?;
+        if recipient == self.county {
+            return Err(
+                FieldError::new(field, "is this county; a case goes to another county").into(),
+            );
+        }
+        if self.directory.is_loaded() && !self.directory.is_active(recipient.as_str()) {
+            return Err(WorkflowError::FailedPrecondition(format!(
+                "{field}: county {recipient} is not an active node in the provincial directory"
+            )));
+        }
+        Ok(recipient)
+    }
+
+    /// Opens a verification or record-transfer request to another county.
+    pub async fn open_case(&self, operator: &str, input: &OpenCase) -> Result<Case, WorkflowError> {
+        if !matches!(
+            input.kind,
+            CaseKind::Verification | CaseKind::RecordTransfer
+        ) {
+            return Err(FieldError::new(
+                "kind",
+                "VERIFICATION or RECORD_TRANSFER (residence notices are sent by `records add|move|depart`)",
+            )
+            .into());
+        }
+        let recipient = self.check_recipient("recipient_county", &input.recipient_county)?;
+        let id = resident_id_field("resident_id", &input.resident_id, self.check_digit_mode)?.id;
+        let subject_name = text_field("subject_name", &input.subject_name, 64, true)?;
+        let questions = text_field("questions", &input.questions, 2000, false)?;
+        let priority = match input.priority {
+            CasePriority::Unspecified => CasePriority::Normal,
+            other => other,
+        };
+        let now = self.clock.now_unix_ms();
+        let case = Case {
+            case_id: new_id(),
+            kind: input.kind as i32,
+            direction: CaseDirection::Outbound as i32,
+            requester_county: self.county.to_string(),
+            recipient_county: recipient.to_string(),
+            state: CaseState::Queued as i32,
+            priority: priority as i32,
+            resident_id: id.as_str().to_string(),
+            subject_name,
+            questions,
+            opened_at_unix_ms: now,
+            handled_by: operator.to_string(),
+            ..Default::default()
+        };
+        let mut tx = self.store.begin().await?;
+        self.open_outbound_request(&mut tx, operator, &case, now)
+            .await?;
+        tx.commit().await?;
+        self.notify(std::slice::from_ref(&case.recipient_county));
+        tracing::info!(case_id = %case.case_id, %recipient, resident = %id, %operator, "case opened");
+        Ok(case)
+    }
+
+    async fn open_outbound_request(
+        &self,
+        tx: &mut StoreTx,
+        actor: &str,
+        case: &Case,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        tx.save_case(case, now).await?;
+        tx.add_case_event(
+            &case.case_id,
+            now,
+            "opened",
+            actor,
+            &format!("to {}", case.recipient_county),
+        )
+        .await?;
+        let request = v1::Request {
+            case_id: case.case_id.clone(),
+            kind: case.kind,
+            priority: case.priority,
+            resident_id: case.resident_id.clone(),
+            subject_name: case.subject_name.clone(),
+            questions: case.questions.clone(),
+            parent_case_id: case.parent_case_id.clone(),
+        };
+        self.enqueue(tx, &case.recipient_county, Body::Request(request), now)
+            .await?;
+        Ok(())
+    }
+
+    async fn case_for_update(
+        &self,
+        tx: &mut StoreTx,
+        case_id: &str,
+        direction: CaseDirection,
+    ) -> Result<Case, WorkflowError> {
+        let case_id = parse_uuid("case_id", case_id)?;
+        let case = tx.get_case(&case_id).await?.ok_or_else(|| {
+            WorkflowError::NotFound(format!("case_id: no case {case_id} at this node"))
+        })?;
+        if case.direction() != direction {
+            let role = match direction {
+                CaseDirection::Inbound => {
+                    "only the recipient can do this, and this node opened the case"
+                }
+                _ => "only the requester can do this, and another county opened the case",
+            };
+            return Err(WorkflowError::FailedPrecondition(format!(
+                "case {case_id}: {role}"
+            )));
+        }
+        Ok(case)
+    }
+
+    fn transition(case: &Case, action: CaseAction) -> Result<CaseState, WorkflowError> {
+        next_state(case.state(), action).map_err(|error| {
+            WorkflowError::FailedPrecondition(format!("case {}: {error}", case.case_id))
+        })
+    }
+
+    /// Requester: withdraws an open case; the recipient is told.
+    pub async fn withdraw(
+        &self,
+        operator: &str,
+        case_id: &str,
+        reason: &str,
+    ) -> Result<Case, WorkflowError> {
+        let reason = text_field("reason", reason, 500, true)?;
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        let mut case = self
+            .case_for_update(&mut tx, case_id, CaseDirection::Outbound)
+            .await?;
+        case.state = Self::transition(&case, CaseAction::Withdraw)? as i32;
+        case.closed_at_unix_ms = now;
+        case.reason = reason.clone();
+        tx.save_case(&case, now).await?;
+        tx.add_case_event(&case.case_id, now, "withdrawn", operator, &reason)
+            .await?;
+        let withdrawal = v1::Withdrawal {
+            case_id: case.case_id.clone(),
+            reason,
+        };
+        self.enqueue(
+            &mut tx,
+            &case.recipient_county,
+            Body::Withdrawal(withdrawal),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.notify(std::slice::from_ref(&case.recipient_county));
+        Ok(case)
+    }
+
+    /// Requester: closes an answered case.
+    pub async fn close(&self, operator: &str, case_id: &str) -> Result<Case, WorkflowError> {
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        let mut case = self
+            .case_for_update(&mut tx, case_id, CaseDirection::Outbound)
+            .await?;
+        case.state = Self::transition(&case, CaseAction::Close)? as i32;
+        case.closed_at_unix_ms = now;
+        tx.save_case(&case, now).await?;
+        tx.add_case_event(&case.case_id, now, "closed", operator, "")
+            .await?;
+        tx.commit().await?;
+        Ok(case)
+    }
+
+    // ---- cases, recipient side ---------------------------------------------------------------
+
+    async fn respond_with(
+        &self,
+        tx: &mut StoreTx,
+        operator: &str,
+        case: &Case,
+        outcome: Outcome,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let response = v1::Response {
+            case_id: case.case_id.clone(),
+            responded_at_unix_ms: now,
+            handled_by: operator.to_string(),
+            outcome: Some(outcome),
+        };
+        self.enqueue(tx, &case.requester_county, Body::Response(response), now)
+            .await?;
+        Ok(())
+    }
+
+    /// Recipient: takes a case up.
+    pub async fn accept(
+        &self,
+        operator: &str,
+        case_id: &str,
+        note: &str,
+    ) -> Result<Case, WorkflowError> {
+        let note = text_field("note", note, 500, true)?;
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        let mut case = self
+            .case_for_update(&mut tx, case_id, CaseDirection::Inbound)
+            .await?;
+        case.state = Self::transition(&case, CaseAction::Accept)? as i32;
+        case.accepted_at_unix_ms = now;
+        case.handled_by = operator.to_string();
+        tx.save_case(&case, now).await?;
+        tx.add_case_event(&case.case_id, now, "accepted", operator, &note)
+            .await?;
+        self.respond_with(
+            &mut tx,
+            operator,
+            &case,
+            Outcome::Accepted(v1::Acceptance { note }),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.notify(std::slice::from_ref(&case.requester_county));
+        Ok(case)
+    }
+
+    /// Recipient: answers a case (a residence notice needs a verdict).
+    pub async fn respond(
+        &self,
+        operator: &str,
+        case_id: &str,
+        answer: &str,
+        verdict: NoticeVerdict,
+    ) -> Result<Case, WorkflowError> {
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        let mut case = self
+            .case_for_update(&mut tx, case_id, CaseDirection::Inbound)
+            .await?;
+        let is_notice = case.kind() == CaseKind::ResidenceNotice;
+        if is_notice && verdict == NoticeVerdict::Unspecified {
+            return Err(FieldError::new(
+                "verdict",
+                "CONFIRMED or DISPUTED is required to answer a residence notice",
+            )
+            .into());
+        }
+        if !is_notice && verdict != NoticeVerdict::Unspecified {
+            return Err(FieldError::new("verdict", "only residence notices take a verdict").into());
+        }
+        let answer = text_field("answer", answer, 2000, is_notice)?;
+        case.state = Self::transition(&case, CaseAction::Respond)? as i32;
+        case.answer = answer.clone();
+        case.verdict = verdict as i32;
+        case.responded_at_unix_ms = now;
+        case.handled_by = operator.to_string();
+        tx.save_case(&case, now).await?;
+        tx.add_case_event(&case.case_id, now, "responded", operator, &answer)
+            .await?;
+        self.respond_with(
+            &mut tx,
+            operator,
+            &case,
+            Outcome::Answered(v1::Answer {
+                text: answer,
+                verdict: verdict as i32,
+            }),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.notify(std::slice::from_ref(&case.requester_county));
+        Ok(case)
+    }
+
+    /// Recipient: the case belongs to another county; the requester opens a linked case there.
+    pub async fn redirect(
+        &self,
+        operator: &str,
+        case_id: &str,
+        redirect_to: &str,
+        reason: &str,
+    ) -> Result<Case, WorkflowError> {
+        let reason = text_field("reason", reason, 500, false)?;
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        let mut case = self
+            .case_for_update(&mut tx, case_id, CaseDirection::Inbound)
+            .await?;
+        let target = self.check_recipient("redirect_to_county", redirect_to)?;
+        if target.as_str() == case.requester_county {
+            return Err(
+                FieldError::new("redirect_to_county", "is the requesting county itself").into(),
+            );
+        }
+        case.state = Self::transition(&case, CaseAction::Redirect)? as i32;
+        case.redirected_to_county = target.to_string();
+        case.reason = reason.clone();
+        case.handled_by = operator.to_string();
+        case.closed_at_unix_ms = now;
+        tx.save_case(&case, now).await?;
+        tx.add_case_event(
+            &case.case_id,
+            now,
+            "redirected",
+            operator,
+            &format!("to {target}: {reason}"),
+        )
+        .await?;
+        let outcome = Outcome::Redirected(v1::Redirection {
+            redirect_to_county: target.to_string(),
+            reason,
+        });
+        self.respond_with(&mut tx, operator, &case, outcome, now)
+            .await?;
+        tx.commit().await?;
+        self.notify(std::slice::from_ref(&case.requester_county));
+        Ok(case)
+    }
+
+    // ---- receiving from peers ----------------------------------------------------------------
+
+    /// Stores a batch delivered by `sender` (the TLS identity) in one transaction and returns one
+    /// receipt per envelope, in order. An envelope claiming another sender fails the whole batch.
+    pub async fn receive_batch(
+        &self,
+        sender: CountyCode,
+        envelopes: Vec<Envelope>,
+    ) -> Result<Vec<Receipt>, WorkflowError> {
+        if let Some(spoofed) = envelopes
+            .iter()
+            .find(|envelope| envelope.sender != sender.as_str())
+        {
+            return Err(WorkflowError::PermissionDenied(format!(
+                "envelope {} claims sender {:?}, but the client certificate is county {sender}",
+                spoofed.message_id, spoofed.sender
+            )));
+        }
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        let mut receipts = Vec::with_capacity(envelopes.len());
+        let mut wake = Vec::new();
+        for envelope in envelopes {
+            if let Some(entry) = tx.inbox_entry(&envelope.message_id).await? {
+                let receipt = if entry.sender == sender.as_str() {
+                    Receipt::decode(entry.receipt.as_slice()).unwrap_or_default()
+                } else {
+                    rejected_receipt(
+                        &envelope.message_id,
+                        "message_id already used by another sender",
+                        now,
+                    )
+                };
+                receipts.push(receipt);
+                continue;
+            }
+            let applied = match self.validate_envelope(&envelope) {
+                Err(Rejection(reason)) => Applied::Rejected(reason),
+                Ok(body) => self.apply(&mut tx, sender, body, now, &mut wake).await?,
+            };
+            let receipt = match &applied {
+                Applied::Stored => Receipt {
+                    message_id: envelope.message_id.clone(),
+                    status: ReceiptStatus::Stored as i32,
+                    error: String::new(),
+                    received_at_unix_ms: now,
+                    due_at_unix_ms: 0,
+                    signature: Vec::new(),
+                },
+                Applied::Rejected(reason) => {
+                    tracing::warn!(message_id = %envelope.message_id, %sender, %reason, "envelope rejected");
+                    rejected_receipt(&envelope.message_id, reason, now)
+                }
+            };
+            if is_uuid(&envelope.message_id) {
+                let (kind, case_id) = envelope
+                    .body
+                    .as_ref()
+                    .map(|body| (body_kind(body), body_case_id(body).to_string()))
+                    .unwrap_or(("none", String::new()));
+                tx.insert_inbox(
+                    &envelope.message_id,
+                    sender.as_str(),
+                    &case_id,
+                    kind,
+                    now,
+                    &receipt.encode_to_vec(),
+                )
+                .await?;
+            }
+            receipts.push(receipt);
+        }
+        tx.commit().await?;
+        self.notify(&wake);
+        Ok(receipts)
+    }
+
+    fn validate_envelope<'a>(&self, envelope: &'a Envelope) -> Result<&'a Body, Rejection> {
+        if !is_uuid(&envelope.message_id) {
+            return Err(Rejection(format!(
+                "message_id: expected a UUID, got {:?}",
+                envelope.message_id
+            )));
+        }
+        if envelope.recipient != self.county.as_str() {
+            return Err(Rejection(format!(
+                "recipient: this node is county {}, not {:?}",
+                self.county, envelope.recipient
+            )));
+        }
+        envelope
+            .body
+            .as_ref()
+            .ok_or_else(|| Rejection("body: required".into()))
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut StoreTx,
+        sender: CountyCode,
+        body: &Body,
+        now: i64,
+        wake: &mut Vec<String>,
+    ) -> Result<Applied, StoreError> {
+        let outcome =
+            match body {
+                Body::Notice(notice) => self.apply_notice(tx, sender, notice, now).await?,
+                Body::Request(request) => self.apply_request(tx, sender, request, now).await?,
+                Body::Response(response) => {
+                    self.apply_response(tx, sender, response, now, wake).await?
+                }
+                Body::Withdrawal(withdrawal) => {
+                    self.apply_followup(tx, sender, &withdrawal.case_id, now, |case| {
+                        match next_state(case.state(), CaseAction::Withdraw) {
+                            Ok(state) => {
+                                case.state = state as i32;
+                                case.reason = withdrawal.reason.clone();
+                                case.closed_at_unix_ms = now;
+                                ("withdrawn", withdrawal.reason.clone())
+                            }
+                            Err(error) => ("withdrawal ignored", error.to_string()),
+                        }
+                    })
+                    .await?
+                }
+                Body::Reminder(reminder) => {
+                    self.apply_followup(tx, sender, &reminder.case_id, now, |_| {
+                        ("reminded", reminder.text.clone())
+                    })
+                    .await?
+                }
+                Body::RecordShare(share) => {
+                    self.apply_followup(tx, sender, &share.case_id, now, |_| {
+                        let name = share
+                            .person
+                            .as_ref()
+                            .map(|p| p.name.clone())
+                            .unwrap_or_default();
+                        ("record shared", name)
+                    })
+                    .await?
+                }
+            };
+        Ok(match outcome {
+            Ok(()) => Applied::Stored,
+            Err(Rejection(reason)) => Applied::Rejected(reason),
+        })
+    }
+
+    async fn new_case_id(
+        &self,
+        tx: &mut StoreTx,
+        case_id: &str,
+    ) -> Result<Result<String, Rejection>, StoreError> {
+        let case_id = match parse_uuid("case_id", case_id) {
+            Ok(id) => id,
+            Err(error) => return Ok(Err(error.into())),
+        };
+        if tx.get_case(&case_id).await?.is_some() {
+            return Ok(Err(Rejection(format!(
+                "case_id: {case_id} is already used"
+            ))));
+        }
+        Ok(Ok(case_id))
+    }
+
+    async fn apply_notice(
+        &self,
+        tx: &mut StoreTx,
+        sender: CountyCode,
+        notice: &v1::Notice,
+        now: i64,
+    ) -> Result<Result<(), Rejection>, StoreError> {
+        let case_id = match self.new_case_id(tx, &notice.case_id).await? {
+            Ok(id) => id,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let validated = (|| -> Result<(NoticeKind, v1::Person, String), Rejection> {
+            let kind = NoticeKind::try_from(notice.kind).unwrap_or(NoticeKind::Unspecified);
+            if kind == NoticeKind::Unspecified {
+                return Err(Rejection("notice.kind: ARRIVED, MOVED or DEPARTED".into()));
+            }
+            let person = notice
+                .person
+                .clone()
+                .ok_or_else(|| Rejection("notice.person: required".into()))?;
+            let id = resident_id_field(
+                "notice.person.resident_id",
+                &person.resident_id,
+                CheckDigitMode::Warn,
+            )?;
+            text_field("notice.person.name", &person.name, 64, false)?;
+            if person.hukou_county != self.county.as_str() {
+                return Err(Rejection(format!(
+                    "notice.person.hukou_county: is {:?}, but this node is county {}",
+                    person.hukou_county, self.county
+                )));
+            }
+            if kind != NoticeKind::Departed && person.residence_county != sender.as_str() {
+                return Err(Rejection(
+                    "notice.person.residence_county: must be the sending county".into(),
+                ));
+            }
+            date_field("notice.effective_date", &notice.effective_date, None)?;
+            if !notice.destination_county.is_empty() {
+                county_field("notice.destination_county", &notice.destination_county)?;
+            }
+            Ok((
+                kind,
+                v1::Person {
+                    resident_id: id.id.as_str().to_string(),
+                    ..person
+                },
+                id.id.as_str().to_string(),
+            ))
+        })();
+        let (kind, person, resident_id) = match validated {
+            Ok(values) => values,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let existing = tx.get_person(&resident_id).await?;
+        let mut roster_note = String::new();
+        let updated = match kind {
+            NoticeKind::Arrived | NoticeKind::Moved => Some(v1::Person {
+                status: PersonStatus::LivingElsewhere as i32,
+                departure_date: String::new(),
+                phone: existing
+                    .as_ref()
+                    .map(|p| p.phone.clone())
+                    .unwrap_or_default(),
+                notes: existing
+                    .as_ref()
+                    .map(|p| p.notes.clone())
+                    .unwrap_or_default(),
+                ..person.clone()
+            }),
+            NoticeKind::Departed => match &existing {
+                Some(current) if current.residence_county != sender.as_str() => {
+                    roster_note = format!(
+                        "roster unchanged: it lists residence in {}",
+                        current.residence_county
+                    );
+                    None
+                }
+                _ => Some(v1::Person {
+                    status: PersonStatus::WhereaboutsUnknown as i32,
+                    residence_county: String::new(),
+                    residence_address: String::new(),
+                    departure_date: notice.effective_date.clone(),
+                    phone: existing
+                        .as_ref()
+                        .map(|p| p.phone.clone())
+                        .unwrap_or_default(),
+                    notes: existing
+                        .as_ref()
+                        .map(|p| p.notes.clone())
+                        .unwrap_or_default(),
+                    ..person.clone()
+                }),
+            },
+            NoticeKind::Unspecified => None,
+        };
+        if let Some(record) = &updated {
+            tx.upsert_person(record, now).await?;
+        }
+        let case = Case {
+            case_id,
+            kind: CaseKind::ResidenceNotice as i32,
+            direction: CaseDirection::Inbound as i32,
+            requester_county: sender.to_string(),
+            recipient_county: self.county.to_string(),
+            state: CaseState::Delivered as i32,
+            priority: CasePriority::Normal as i32,
+            resident_id: resident_id.clone(),
+            subject_name: person.name.clone(),
+            questions: notice_text(
+                kind,
+                &notice.effective_date,
+                &person,
+                &notice.destination_county,
+            ),
+            opened_at_unix_ms: now,
+            delivered_at_unix_ms: now,
+            ..Default::default()
+        };
+        tx.save_case(&case, now).await?;
+        tx.add_case_event(
+            &case.case_id,
+            now,
+            "received",
+            sender.as_str(),
+            &case.questions,
+        )
+        .await?;
+        if !roster_note.is_empty() {
+            tx.add_case_event(&case.case_id, now, "roster", "node", &roster_note)
+                .await?;
+        }
+        tracing::info!(case_id = %case.case_id, %sender, resident = %mpx_proto::resident_id::mask(&resident_id), "residence notice received");
+        Ok(Ok(()))
+    }
+
+    async fn apply_request(
+        &self,
+        tx: &mut StoreTx,
+        sender: CountyCode,
+        request: &v1::Request,
+        now: i64,
+    ) -> Result<Result<(), Rejection>, StoreError> {
+        let case_id = match self.new_case_id(tx, &request.case_id).await? {
+            Ok(id) => id,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let validated = (|| -> Result<Case, Rejection> {
+            let kind = CaseKind::try_from(request.kind).unwrap_or(CaseKind::Unspecified);
+            if !matches!(kind, CaseKind::Verification | CaseKind::RecordTransfer) {
+                return Err(Rejection(
+                    "request.kind: VERIFICATION or RECORD_TRANSFER".into(),
+                ));
+            }
+            let priority = match CasePriority::try_from(request.priority)
+                .unwrap_or(CasePriority::Unspecified)
+            {
+                CasePriority::Unspecified => CasePriority::Normal,
+                other => other,
+            };
+            let id = resident_id_field(
+                "request.resident_id",
+                &request.resident_id,
+                CheckDigitMode::Warn,
+            )?;
+            let subject_name = text_field("request.subject_name", &request.subject_name, 64, true)?;
+            let questions = text_field("request.questions", &request.questions, 2000, false)?;
+            let parent_case_id = if request.parent_case_id.is_empty() {
+                String::new()
+            } else {
+                parse_uuid("request.parent_case_id", &request.parent_case_id)?
+            };
+            Ok(Case {
+                case_id: case_id.clone(),
+                kind: kind as i32,
+                direction: CaseDirection::Inbound as i32,
+                requester_county: sender.to_string(),
+                recipient_county: self.county.to_string(),
+                state: CaseState::Delivered as i32,
+                priority: priority as i32,
+                resident_id: id.id.as_str().to_string(),
+                subject_name,
+                questions,
+                parent_case_id,
+                opened_at_unix_ms: now,
+                delivered_at_unix_ms: now,
+                ..Default::default()
+            })
+        })();
+        let case = match validated {
+            Ok(case) => case,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        tx.save_case(&case, now).await?;
+        tx.add_case_event(&case.case_id, now, "received", sender.as_str(), "")
+            .await?;
+        tracing::info!(case_id = %case.case_id, %sender, "request received");
+        Ok(Ok(()))
+    }
+
+    /// A follow-up message on a case `sender` opened here: applies `change`, records its event.
+    async fn apply_followup(
+        &self,
+        tx: &mut StoreTx,
+        sender: CountyCode,
+        case_id: &str,
+        now: i64,
+        change: impl FnOnce(&mut Case) -> (&'static str, String),
+    ) -> Result<Result<(), Rejection>, StoreError> {
+        let Some(mut case) = tx.get_case(case_id).await? else {
+            return Ok(Err(Rejection(format!(
+                "case_id: no case {case_id:?} at this node"
+            ))));
+        };
+        if case.direction() != CaseDirection::Inbound || case.requester_county != sender.as_str() {
+            return Ok(Err(Rejection(format!(
+                "case_id: case {case_id} was not opened here by {sender}"
+            ))));
+        }
+        let (event, detail) = change(&mut case);
+        tx.save_case(&case, now).await?;
+        tx.add_case_event(&case.case_id, now, event, sender.as_str(), &detail)
+            .await?;
+        Ok(Ok(()))
+    }
+
+    async fn apply_response(
+        &self,
+        tx: &mut StoreTx,
+        sender: CountyCode,
+        response: &v1::Response,
+        now: i64,
+        wake: &mut Vec<String>,
+    ) -> Result<Result<(), Rejection>, StoreError> {
+        let Some(mut case) = tx.get_case(&response.case_id).await? else {
+            return Ok(Err(Rejection(format!(
+                "case_id: no case {:?} at this node",
+                response.case_id
+            ))));
+        };
+        if case.direction() != CaseDirection::Outbound || case.recipient_county != sender.as_str() {
+            return Ok(Err(Rejection(format!(
+                "case_id: case {} was not sent to {sender}",
+                case.case_id
+            ))));
+        }
+        let Some(outcome) = &response.outcome else {
+            return Ok(Err(Rejection("response.outcome: required".into())));
+        };
+        let responded_at = if response.responded_at_unix_ms > 0 {
+            response.responded_at_unix_ms
+        } else {
+            now
+        };
+        let actor = format!("{sender}/{}", response.handled_by);
+        let mut child = None;
+        let (event, detail) = match outcome {
+            Outcome::Accepted(acceptance) => match next_state(case.state(), CaseAction::Accept) {
+                Ok(state) => {
+                    case.state = state as i32;
+                    case.accepted_at_unix_ms = responded_at;
+                    ("accepted", acceptance.note.clone())
+                }
+                Err(error) => ("acceptance noted", error.to_string()),
+            },
+            Outcome::Answered(answer) => {
+                if text_field("response.answered.text", &answer.text, 2000, true).is_err() {
+                    return Ok(Err(Rejection(
+                        "response.answered.text: at most 2000 characters".into(),
+                    )));
+                }
+                match next_state(case.state(), CaseAction::Respond) {
+                    Ok(state) => {
+                        case.state = state as i32;
+                        case.answer = answer.text.clone();
+                        case.verdict = answer.verdict;
+                        case.responded_at_unix_ms = responded_at;
+                        ("responded", answer.text.clone())
+                    }
+                    Err(error) => ("answer ignored", error.to_string()),
+                }
+            }
+            Outcome::Redirected(redirection) => {
+                let target = match county_field(
+                    "response.redirected.redirect_to_county",
+                    &redirection.redirect_to_county,
+                ) {
+                    Ok(target) if target != self.county && target != sender => target,
+                    Ok(_) => {
+                        return Ok(Err(Rejection(
+                            "response.redirected.redirect_to_county: must be a third county".into(),
+                        )));
+                    }
+                    Err(error) => return Ok(Err(error.into())),
+                };
+                match next_state(case.state(), CaseAction::Redirect) {
+                    Ok(state) => {
+                        case.state = state as i32;
+                        case.redirected_to_county = target.to_string();
+                        case.reason = redirection.reason.clone();
+                        case.closed_at_unix_ms = responded_at;
+                        child = Some(target);
+                        ("redirected", format!("to {target}: {}", redirection.reason))
+                    }
+                    Err(error) => ("redirect ignored", error.to_string()),
+                }
+            }
+        };
+        if let Some(target) = child {
+            let child_id = self.open_redirected_case(tx, &case, target, now).await?;
+            case.child_case_id = child_id;
+            wake.push(target.to_string());
+        }
+        tx.save_case(&case, now).await?;
+        tx.add_case_event(&case.case_id, now, event, &actor, &detail)
+            .await?;
+        Ok(Ok(()))
+    }
+
+    /// Opens the linked case at the county a recipient redirected to. A redirected residence
+    /// notice means the hukou county is elsewhere: the roster is corrected and the notice re-sent.
+    async fn open_redirected_case(
+        &self,
+        tx: &mut StoreTx,
+        parent: &Case,
+        target: CountyCode,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        if parent.kind() == CaseKind::ResidenceNotice
+            && let Some(mut person) = tx.get_person(&parent.resident_id).await?
+        {
+            person.hukou_county = target.to_string();
+            tx.upsert_person(&person, now).await?;
+            let kind = if person.status() == PersonStatus::Departed {
+                NoticeKind::Departed
+            } else {
+                NoticeKind::Arrived
+            };
+            let date = if kind == NoticeKind::Departed {
+                person.departure_date.clone()
+            } else {
+                person.arrival_date.clone()
+            };
+            let child_id = self
+                .send_notice(tx, "node", &person, kind, &date, "", now)
+                .await?;
+            tx.add_case_event(
+                &child_id,
+                now,
+                "linked",
+                "node",
+                &format!("redirected from case {}", parent.case_id),
+            )
+            .await?;
+            return Ok(child_id);
+        }
+        let child = Case {
+            case_id: new_id(),
+            kind: if parent.kind() == CaseKind::ResidenceNotice {
+                CaseKind::Verification as i32
+            } else {
+                parent.kind
+            },
+            direction: CaseDirection::Outbound as i32,
+            requester_county: self.county.to_string(),
+            recipient_county: target.to_string(),
+            state: CaseState::Queued as i32,
+            priority: parent.priority,
+            resident_id: parent.resident_id.clone(),
+            subject_name: parent.subject_name.clone(),
+            questions: parent.questions.clone(),
+            parent_case_id: parent.case_id.clone(),
+            opened_at_unix_ms: now,
+            handled_by: "node".to_string(),
+            ..Default::default()
+        };
+        self.open_outbound_request(tx, "node", &child, now).await?;
+        Ok(child.case_id)
+    }
+
+    // ---- settling receipts (requester side) --------------------------------------------------
+
+    /// Applies the receipts of one delivered batch in one transaction.
+    pub async fn settle_receipts(
+        &self,
+        batch: &[OutboxMessage],
+        receipts: &[Receipt],
+    ) -> Result<(), WorkflowError> {
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        for receipt in receipts {
+            let Some(message) = batch
+                .iter()
+                .find(|message| message.message_id == receipt.message_id)
+            else {
+                tracing::warn!(message_id = %receipt.message_id, "receipt for a message not in the batch");
+                continue;
+            };
+            let rejected = receipt.status() != ReceiptStatus::Stored;
+            let received_at = if receipt.received_at_unix_ms > 0 {
+                receipt.received_at_unix_ms
+            } else {
+                now
+            };
+            if !tx
+                .settle_outbox(
+                    &message.message_id,
+                    rejected,
+                    &receipt.error,
+                    received_at,
+                    &receipt.encode_to_vec(),
+                )
+                .await?
+            {
+                continue;
+            }
+            let Some(mut case) = tx.get_case(&message.case_id).await? else {
+                continue;
+            };
+            let opening = matches!(message.body_kind.as_str(), "notice" | "request");
+            let (event, detail) = if rejected {
+                tracing::warn!(message_id = %message.message_id, recipient = %message.recipient, error = %receipt.error, "message rejected by recipient");
+                if opening && let Ok(state) = next_state(case.state(), CaseAction::Reject) {
+                    case.state = state as i32;
+                    case.reason = receipt.error.clone();
+                }
+                (
+                    format!("{} rejected", message.body_kind),
+                    receipt.error.clone(),
+                )
+            } else {
+                if opening && let Ok(state) = next_state(case.state(), CaseAction::Deliver) {
+                    case.state = state as i32;
+                    case.delivered_at_unix_ms = received_at;
+                    case.due_at_unix_ms = receipt.due_at_unix_ms;
+                }
+                (format!("{} delivered", message.body_kind), String::new())
+            };
+            tx.save_case(&case, now).await?;
+            tx.add_case_event(
+                &case.case_id,
+                received_at,
+                &event,
+                &message.recipient,
+                &detail,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn rejected_receipt(message_id: &str, reason: &str, now: i64) -> Receipt {
+    Receipt {
+        message_id: message_id.to_string(),
+        status: ReceiptStatus::Rejected as i32,
+        error: reason.to_string(),
+        received_at_unix_ms: now,
+        due_at_unix_ms: 0,
+        signature: Vec::new(),
+    }
+}
+
+fn is_uuid(text: &str) -> bool {
+    uuid::Uuid::parse_str(text).is_ok()
+}
+
+/// Shown in logs and tables: `delivered`, `accepted`, ….
+pub fn case_state_label(case: &Case) -> &'static str {
+    state_label(case.state())
+}
