@@ -14,6 +14,7 @@ use mpx_proto::v1::{
     DirectorySnapshot, GetDirectoryRequest, NodeStatus, PublishEndpointRequest, SignedDirectory,
 };
 use prost::Message;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
@@ -51,12 +52,35 @@ pub fn verify_directory(
 }
 
 /// The verified directory in force; cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DirectoryHandle {
     current: Arc<RwLock<Option<DirectorySnapshot>>>,
+    /// Wakes the refresher for an immediate fetch.
+    refresh_requested: Arc<Notify>,
+    /// The installed version, for waiting on a change.
+    installed: watch::Sender<u64>,
+}
+
+impl Default for DirectoryHandle {
+    fn default() -> Self {
+        Self {
+            current: Arc::default(),
+            refresh_requested: Arc::new(Notify::new()),
+            installed: watch::channel(0).0,
+        }
+    }
 }
 
 impl DirectoryHandle {
+    /// Asks the refresher for a fetch now and waits up to `timeout` for a newer snapshot.
+    /// Used when a clerk names a county this node does not know yet (newly enrolled).
+    pub async fn refresh_now(&self, timeout: Duration) {
+        let mut installed = self.installed.subscribe();
+        installed.mark_unchanged();
+        self.refresh_requested.notify_one();
+        let _ = tokio::time::timeout(timeout, installed.changed()).await;
+    }
+
     fn read<T>(&self, f: impl FnOnce(Option<&DirectorySnapshot>) -> T) -> T {
         match self.current.read() {
             Ok(guard) => f(guard.as_ref()),
@@ -190,6 +214,7 @@ impl DirectoryRefresher {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(self.interval) => {}
+                _ = self.handle.refresh_requested.notified() => {}
             }
         }
     }

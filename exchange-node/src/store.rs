@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use mpx_proto::runtime::{DatabaseError, open_database};
+use mpx_proto::runtime::{Database, DatabaseError, open_database};
 use mpx_proto::v1::{
     self, CaseDirection, CaseKind, CasePriority, NoticeVerdict, PersonStatus, Sex,
 };
@@ -50,6 +50,7 @@ pub struct InboxEntry {
 /// Handle to the node's database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    database: Database,
     pool: AnyPool,
 }
 
@@ -245,8 +246,11 @@ fn new_id() -> String {
 impl Store {
     /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and migrates.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = open_database(url, &SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS).await?;
-        Ok(Self { pool })
+        let database = open_database(url, &SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS).await?;
+        Ok(Self {
+            pool: database.pool.clone(),
+            database,
+        })
     }
 
     /// Closes the pool (last step of shutdown).
@@ -257,7 +261,7 @@ impl Store {
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<StoreTx, StoreError> {
         Ok(StoreTx {
-            transaction: self.pool.begin().await?,
+            transaction: self.database.begin().await?,
         })
     }
 
@@ -419,7 +423,7 @@ impl Store {
         error: &str,
         next_attempt_at_unix_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.begin().await?;
         for message_id in message_ids {
             sqlx::query(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at_unix_ms = $2

@@ -412,12 +412,22 @@ impl Workflow {
 
     // ---- cases, requester side ---------------------------------------------------------------
 
-    fn check_recipient(&self, field: &str, county: &str) -> Result<CountyCode, WorkflowError> {
+    async fn check_recipient(
+        &self,
+        field: &str,
+        county: &str,
+    ) -> Result<CountyCode, WorkflowError> {
         let recipient = county_field(field, county)?;
         if recipient == self.county {
             return Err(
                 FieldError::new(field, "is this county; a case goes to another county").into(),
             );
+        }
+        if !self.directory.is_active(recipient.as_str()) {
+            // Perhaps enrolled since the last refresh: ask the registry now.
+            self.directory
+                .refresh_now(std::time::Duration::from_secs(3))
+                .await;
         }
         if self.directory.is_loaded() && !self.directory.is_active(recipient.as_str()) {
             return Err(WorkflowError::FailedPrecondition(format!(
@@ -439,7 +449,9 @@ impl Workflow {
             )
             .into());
         }
-        let recipient = self.check_recipient("recipient_county", &input.recipient_county)?;
+        let recipient = self
+            .check_recipient("recipient_county", &input.recipient_county)
+            .await?;
         let id = resident_id_field("resident_id", &input.resident_id, self.check_digit_mode)?.id;
         let subject_name = text_field("subject_name", &input.subject_name, 64, true)?;
         let questions = text_field("questions", &input.questions, 2000, false)?;
@@ -699,7 +711,9 @@ impl Workflow {
         let mut case = self
             .case_for_update(&mut tx, case_id, CaseDirection::Inbound)
             .await?;
-        let target = self.check_recipient("redirect_to_county", redirect_to)?;
+        let target = self
+            .check_recipient("redirect_to_county", redirect_to)
+            .await?;
         if target.as_str() == case.requester_county {
             return Err(
                 FieldError::new("redirect_to_county", "is the requesting county itself").into(),

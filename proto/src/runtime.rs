@@ -306,7 +306,7 @@ pub async fn open_database(
     url: &str,
     sqlite: &sqlx::migrate::Migrator,
     postgres: &sqlx::migrate::Migrator,
-) -> Result<sqlx::AnyPool, DatabaseError> {
+) -> Result<Database, DatabaseError> {
     sqlx::any::install_default_drivers();
     let is_sqlite = url.starts_with("sqlite:");
     let is_postgres = url.starts_with("postgres:") || url.starts_with("postgresql:");
@@ -334,7 +334,27 @@ pub async fn open_database(
     } else {
         postgres.run(&pool).await?;
     }
-    Ok(pool)
+    Ok(Database { pool, is_sqlite })
+}
+
+/// A pool and its backend.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub pool: sqlx::AnyPool,
+    pub is_sqlite: bool,
+}
+
+impl Database {
+    /// Begins a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads first never fails with "database is
+    /// locked" when it upgrades; the busy timeout then queues writers instead.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        if self.is_sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        } else {
+            self.pool.begin().await
+        }
+    }
 }
 
 /// Checks a peer endpoint: `https://HOST:PORT`, nothing else.

@@ -1,7 +1,7 @@
 //! All SQL of the registry, behind [`Store`]. Portable SQL over `sqlx::Any`, so SQLite and
 //! PostgreSQL run the same statements; migrations are kept per backend.
 
-use mpx_proto::runtime::{DatabaseError, open_database};
+use mpx_proto::runtime::{Database, DatabaseError, open_database};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -42,6 +42,7 @@ pub struct RevocationRecord {
 /// Handle to the registry's database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    database: Database,
     pool: AnyPool,
 }
 
@@ -63,8 +64,11 @@ fn node_from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
 impl Store {
     /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and migrates.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = open_database(url, &SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS).await?;
-        Ok(Self { pool })
+        let database = open_database(url, &SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS).await?;
+        Ok(Self {
+            pool: database.pool.clone(),
+            database,
+        })
     }
 
     /// Closes the pool (last step of shutdown).
@@ -90,7 +94,7 @@ impl Store {
         now_unix_ms: i64,
         expires_at_unix_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.begin().await?;
         sqlx::query(
             "INSERT INTO enrollment_tokens (token_sha256, county, created_at_unix_ms, expires_at_unix_ms)
              VALUES ($1, $2, $3, $4)",
@@ -146,7 +150,7 @@ impl Store {
         certificate_sha256: &str,
         now_unix_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.begin().await?;
         let redeemed = sqlx::query(
             "UPDATE enrollment_tokens SET used_at_unix_ms = $1
              WHERE token_sha256 = $2 AND county = $3 AND used_at_unix_ms IS NULL AND expires_at_unix_ms > $1",
@@ -182,7 +186,7 @@ impl Store {
         certificate_sha256: &str,
         now_unix_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.begin().await?;
         Self::install_certificate(
             &mut transaction,
             county,
@@ -246,7 +250,7 @@ impl Store {
         reason: &str,
         now_unix_ms: i64,
     ) -> Result<String, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.begin().await?;
         let row = sqlx::query("SELECT certificate_sha256 FROM nodes WHERE county = $1")
             .bind(county)
             .fetch_optional(&mut *transaction)
@@ -284,7 +288,7 @@ impl Store {
         endpoint: &str,
         now_unix_ms: i64,
     ) -> Result<u64, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.begin().await?;
         let updated = sqlx::query(
             "UPDATE nodes SET endpoint = $1, updated_at_unix_ms = $2 WHERE county = $3 AND endpoint <> $1",
         )
@@ -314,7 +318,7 @@ impl Store {
     pub async fn directory(
         &self,
     ) -> Result<(u64, Vec<NodeRecord>, Vec<RevocationRecord>), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.begin().await?;
         let version = Self::version_in(&mut transaction).await?;
         let nodes = sqlx::query(
             "SELECT county, name, endpoint, certificate_sha256, status, enrolled_at_unix_ms, updated_at_unix_ms

@@ -1,1 +1,567 @@
+//! Test harness: starts real `registry` and `exchange-node` processes, each with its own data
+//! directory, on loopback ports the OS picks, with real TLS from a CA made per test. Readiness is
+//! a health check, never a fixed sleep. `MPX_KEEP_TEST_DIR=1` keeps the files (and logs) of every
+//! run; a failing test keeps them anyway and prints where.
+//!
+//! The binaries must be built first (`cargo build --workspace --bins`); the README's test command
+//! does that.
+#![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mpx_proto::runtime::TlsMaterial;
+use mpx_proto::v1::cases_client::CasesClient;
+use mpx_proto::v1::exchange_client::ExchangeClient;
+use mpx_proto::v1::records_client::RecordsClient;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+/// Path of a workspace binary next to the test executable (`target/debug/NAME`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` before the end-to-end tests",
+        path.display()
+    );
+    path
+}
+
+/// A command for a workspace binary with no `MPX_*` variables from the caller's environment.
+pub fn command(name: &str) -> Command {
+    let mut command = Command::new(binary(name));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MPX_") {
+            command.env_remove(key);
+        }
+    }
+    command.env("RUST_LOG", "info,h2=warn,tower=warn,hyper=warn");
+    command
+}
+
+/// Runs a one-shot command and returns its output, failing with its stderr if it failed.
+pub fn run_ok(mut command: Command) -> String {
+    let output = command.output().expect("spawn");
+    assert!(
+        output.status.success(),
+        "{:?} failed: {}\n{}",
+        command,
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+/// Runs a one-shot command and returns its whole output.
+pub fn run(mut command: Command) -> Output {
+    command.output().expect("spawn")
+}
+
+/// Polls `condition` every 25 ms until it holds or `timeout` passes (then panics with `what`).
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut ticker = tokio::time::interval(Duration::from_millis(25));
+    loop {
+        ticker.tick().await;
+        if condition().await {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+    }
+}
+
+/// A synthetic, valid 18-character resident ID (never a real person's): address code of
+/// `county`, a birth date from `seq`, and the right check character.
+pub fn resident_id(county: &str, seq: u32) -> String {
+    let year = 1950 + (seq % 50);
+    let month = 1 + (seq / 50) % 12;
+    let day = 1 + (seq / 600) % 28;
+    let first17 = format!("{county}{year:04}{month:02}{day:02}{:03}", seq % 1000);
+    let check = mpx_proto::resident_id::check_character(first17.as_bytes());
+    format!("{first17}{check}")
+}
+
+/// A server process, stopped (SIGKILL) when dropped.
+pub struct ServerProcess {
+    pub name: String,
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl ServerProcess {
+    fn spawn(name: &str, mut command: Command, log: &Path) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file);
+        let child = command.spawn().expect("spawn server");
+        Self {
+            name: name.to_string(),
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after 10 s.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::yield_now();
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+        self.kill();
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Bearer-token header for operator calls.
+#[derive(Clone)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+pub type Operator = InterceptedService<Channel, Bearer>;
+
+/// Addresses a server wrote to its ready file.
+fn read_ready(path: &Path) -> Option<(SocketAddr, SocketAddr)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some((
+        value["peer"].as_str()?.parse().ok()?,
+        value["operator"].as_str()?.parse().ok()?,
+    ))
+}
+
+async fn wait_for_ready(path: &Path, process: &mut ServerProcess) -> (SocketAddr, SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        ticker.tick().await;
+        if let Some(addresses) = read_ready(path) {
+            return addresses;
+        }
+        assert!(
+            process.is_running(),
+            "{} exited during start; log:\n{}",
+            process.name,
+            std::fs::read_to_string(&process.log).unwrap_or_default()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{} did not bind within 30 s",
+            process.name
+        );
+    }
+}
+
+/// Waits until the plaintext listener at `address` answers SERVING to a health check.
+pub async fn wait_healthy(address: SocketAddr, process: &mut ServerProcess) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        ticker.tick().await;
+        if let Ok(channel) = Endpoint::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect()
+            .await
+        {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            let request = tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            };
+            if let Ok(response) = health.check(request).await
+                && response.into_inner().status
+                    == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+            {
+                return;
+            }
+        }
+        assert!(
+            process.is_running(),
+            "{} exited; log:\n{}",
+            process.name,
+            std::fs::read_to_string(&process.log).unwrap_or_default()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{} not healthy within 30 s",
+            process.name
+        );
+    }
+}
+
+/// Where each process keeps its data.
+#[derive(Debug, Clone, Default)]
+pub struct ProvinceOptions {
+    /// Registry database URL (default: SQLite in its data directory).
+    pub registry_database: Option<String>,
+    /// Node database URLs by county (default: SQLite in each data directory).
+    pub node_databases: BTreeMap<String, String>,
+}
+
+/// One county node of a test province.
+pub struct Node {
+    pub county: String,
+    pub data_dir: PathBuf,
+    pub process: Option<ServerProcess>,
+    pub peer: Option<SocketAddr>,
+    pub operator: Option<SocketAddr>,
+    pub token: String,
+    database_url: Option<String>,
+}
+
+impl Node {
+    /// The node's TLS files (for acting as this county in peer-level tests).
+    pub fn tls(&self) -> TlsMaterial {
+        TlsMaterial::load(
+            &self.data_dir.join("tls/node.crt"),
+            &self.data_dir.join("tls/node.key"),
+            &self.data_dir.join("tls/ca.crt"),
+        )
+        .unwrap()
+    }
+
+    async fn operator_channel(&self) -> Channel {
+        let address = self.operator.expect("node is not serving");
+        Endpoint::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    fn bearer(&self) -> Bearer {
+        Bearer(format!("Bearer {}", self.token).parse().unwrap())
+    }
+
+    pub async fn records(&self) -> RecordsClient<Operator> {
+        RecordsClient::new(InterceptedService::new(
+            self.operator_channel().await,
+            self.bearer(),
+        ))
+    }
+
+    pub async fn cases(&self) -> CasesClient<Operator> {
+        CasesClient::new(InterceptedService::new(
+            self.operator_channel().await,
+            self.bearer(),
+        ))
+    }
+
+    /// Runs an `exchange-node` command for this node and returns its standard output.
+    pub fn cli_output(&self, args: &[&str]) -> String {
+        let mut command = self.cli();
+        command.args(args);
+        String::from_utf8_lossy(&run(command).stdout).to_string()
+    }
+
+    /// An `exchange-node` command for this node's data directory.
+    pub fn cli(&self) -> Command {
+        let mut command = command("exchange-node");
+        command.arg("--data-dir").arg(&self.data_dir);
+        if let Some(url) = &self.database_url {
+            command.env("MPX_DATABASE_URL", url);
+        }
+        command
+    }
+}
+
+/// A registry and its county nodes, all real processes.
+pub struct Province {
+    pub dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    pub registry_dir: PathBuf,
+    pub registry: Option<ServerProcess>,
+    pub registry_peer: SocketAddr,
+    pub registry_operator: SocketAddr,
+    pub nodes: BTreeMap<String, Node>,
+    options: ProvinceOptions,
+}
+
+impl Province {
+    /// A registry and one serving node per county, all on SQLite.
+    pub async fn start(counties: &[&str]) -> Self {
+        Self::start_with(counties, ProvinceOptions::default()).await
+    }
+
+    pub async fn start_with(counties: &[&str], options: ProvinceOptions) -> Self {
+        let temp = tempfile::Builder::new()
+            .prefix("mpx-e2e-")
+            .tempdir()
+            .unwrap();
+        let keep = std::env::var("MPX_KEEP_TEST_DIR").is_ok_and(|v| v == "1");
+        let dir = temp.path().to_path_buf();
+        let temp = if keep {
+            eprintln!("keeping test files in {}", dir.display());
+            let _ = temp.keep();
+            None
+        } else {
+            Some(temp)
+        };
+        let registry_dir = dir.join("registry");
+        let mut init = command("registry");
+        init.arg("--data-dir")
+            .arg(&registry_dir)
+            .args(["ca", "init", "--province", "62"]);
+        if let Some(url) = &options.registry_database {
+            init.env("MPX_DATABASE_URL", url);
+        }
+        run_ok(init);
+        let mut province = Self {
+            dir,
+            _temp: temp,
+            registry_dir,
+            registry: None,
+            registry_peer: SocketAddr::from(([127, 0, 0, 1], 0)),
+            registry_operator: SocketAddr::from(([127, 0, 0, 1], 0)),
+            nodes: BTreeMap::new(),
+            options,
+        };
+        province.start_registry().await;
+        for county in counties {
+            province.enroll(county);
+            province.start_node(county).await;
+        }
+        province
+    }
+
+    /// A `registry` command for this province's data directory.
+    pub fn registry_cli(&self) -> Command {
+        let mut command = command("registry");
+        command.arg("--data-dir").arg(&self.registry_dir);
+        if let Some(url) = &self.options.registry_database {
+            command.env("MPX_DATABASE_URL", url);
+        }
+        command
+    }
+
+    pub async fn start_registry(&mut self) {
+        let ready = self.registry_dir.join("ready.json");
+        let _ = std::fs::remove_file(&ready);
+        let mut serve = self.registry_cli();
+        serve
+            .args([
+                "serve",
+                "--peer-listen",
+                "127.0.0.1:0",
+                "--operator-listen",
+                "127.0.0.1:0",
+                "--ready-file",
+            ])
+            .arg(&ready);
+        let mut process = ServerProcess::spawn("registry", serve, &self.dir.join("registry.log"));
+        let (peer, operator) = wait_for_ready(&ready, &mut process).await;
+        wait_healthy(operator, &mut process).await;
+        self.registry_peer = peer;
+        self.registry_operator = operator;
+        self.registry = Some(process);
+    }
+
+    /// Enrols a county (its key, certificate and config) without starting it.
+    pub fn enroll(&mut self, county: &str) -> &Node {
+        let mut enroll = self.registry_cli();
+        enroll.args(["enroll", "--county", county]);
+        let token = run_ok(enroll).trim().to_string();
+        let data_dir = self.dir.join(format!("node-{county}"));
+        let database_url = self.options.node_databases.get(county).cloned();
+        let mut init = command("exchange-node");
+        init.arg("--data-dir")
+            .arg(&data_dir)
+            .args(["init", "--county", county, "--token", &token]);
+        init.arg("--registry")
+            .arg(format!("https://{}", self.registry_peer));
+        init.arg("--ca-cert")
+            .arg(self.registry_dir.join("ca/ca.crt"));
+        init.args([
+            "--peer-listen",
+            "127.0.0.1:0",
+            "--operator-listen",
+            "127.0.0.1:0",
+        ]);
+        if let Some(url) = &database_url {
+            init.env("MPX_DATABASE_URL", url);
+        }
+        run_ok(init);
+        // Test timings: revocations within a second, retries capped at one second.
+        let config_path = data_dir.join("node.toml");
+        let config = std::fs::read_to_string(&config_path)
+            .unwrap()
+            .replace(
+                "directory_refresh_seconds = 30",
+                "directory_refresh_seconds = 1",
+            )
+            .replace("retry_initial_ms = 500", "retry_initial_ms = 100")
+            .replace("retry_max_ms = 60000", "retry_max_ms = 1000");
+        std::fs::write(&config_path, config).unwrap();
+        let token = std::fs::read_to_string(data_dir.join("operator.token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        self.nodes.insert(
+            county.to_string(),
+            Node {
+                county: county.to_string(),
+                data_dir,
+                process: None,
+                peer: None,
+                operator: None,
+                token,
+                database_url,
+            },
+        );
+        &self.nodes[county]
+    }
+
+    /// Starts (or restarts) a node and waits until it is healthy and published in the directory.
+    pub async fn start_node(&mut self, county: &str) {
+        let node = self.nodes.get_mut(county).expect("enrolled");
+        let ready = node.data_dir.join("ready.json");
+        let _ = std::fs::remove_file(&ready);
+        let mut serve = node.cli();
+        serve.arg("serve").arg("--ready-file").arg(&ready);
+        let log = node.data_dir.join("node.log");
+        let mut process = ServerProcess::spawn(&format!("node {county}"), serve, &log);
+        let (peer, operator) = wait_for_ready(&ready, &mut process).await;
+        wait_healthy(operator, &mut process).await;
+        node.peer = Some(peer);
+        node.operator = Some(operator);
+        node.process = Some(process);
+        let endpoint = format!("https://{peer}");
+        let registry = self.registry_cli();
+        wait_until(
+            Duration::from_secs(30),
+            "the endpoint to be published",
+            || {
+                let endpoint = endpoint.clone();
+                let mut list = clone_command(&registry);
+                async move {
+                    list.args(["nodes", "--json"]);
+                    String::from_utf8_lossy(&run(list).stdout).contains(&endpoint)
+                }
+            },
+        )
+        .await;
+    }
+
+    /// SIGTERM and wait.
+    pub fn stop_node(&mut self, county: &str) {
+        let node = self.nodes.get_mut(county).expect("enrolled");
+        if let Some(mut process) = node.process.take() {
+            process.stop();
+        }
+        node.operator = None;
+        node.peer = None;
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill_node(&mut self, county: &str) {
+        let node = self.nodes.get_mut(county).expect("enrolled");
+        if let Some(mut process) = node.process.take() {
+            process.kill();
+        }
+        node.operator = None;
+        node.peer = None;
+    }
+
+    pub fn node(&self, county: &str) -> &Node {
+        &self.nodes[county]
+    }
+
+    /// A client that acts as `as_county` (its real certificate) towards `target`'s peer listener.
+    pub async fn peer_client(
+        &self,
+        as_county: &str,
+        target: &str,
+    ) -> Result<ExchangeClient<Channel>, String> {
+        let tls = self.node(as_county).tls();
+        let address = self.node(target).peer.expect("target serving");
+        let server_name = mpx_proto::identity::county_dns_name(
+            &mpx_proto::division::CountyCode::parse(target).unwrap(),
+        );
+        let channel = Endpoint::from_shared(format!("https://{address}"))
+            .unwrap()
+            .tls_config(tls.client_config(&server_name))
+            .map_err(|e| e.to_string())?
+            .connect()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(ExchangeClient::new(channel))
+    }
+}
+
+impl Drop for Province {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(temp) = self._temp.take()
+        {
+            let path = temp.keep();
+            eprintln!("test failed: files and logs kept in {}", path.display());
+        }
+    }
+}
+
+fn clone_command(command: &Command) -> Command {
+    let mut copy = Command::new(command.get_program());
+    copy.args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => copy.env(key, value),
+            None => copy.env_remove(key),
+        };
+    }
+    copy
+}

@@ -1,0 +1,711 @@
+//! End-to-end: two or three real county nodes and a registry over loopback mutual TLS.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use mpx_proto::v1::{
+    self, AcceptCaseRequest, CaseDirection, CaseKind, CasePriority, CaseState, CreatePersonRequest,
+    DeliverRequest, Envelope, GetCaseRequest, GetPersonRequest, ListCasesRequest, NoticeVerdict,
+    OpenCaseRequest, PersonStatus, ReceiptStatus, RedirectCaseRequest, RespondCaseRequest,
+    WithdrawCaseRequest, envelope::Body,
+};
+use mpx_tests::{Province, resident_id, wait_until};
+
+const WUDU: &str = "621202";
+const LINXIA: &str = "621221";
+const CHENGGUAN: &str = "620102";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn person(id: &str, hukou: &str) -> v1::Person {
+    v1::Person {
+        resident_id: id.to_string(),
+        name: "测试人员".to_string(),
+        hukou_county: hukou.to_string(),
+        residence_address: "城关镇人民路12号".to_string(),
+        arrival_date: "2026-03-01".to_string(),
+        ..Default::default()
+    }
+}
+
+async fn cases_at(province: &Province, county: &str, direction: CaseDirection) -> Vec<v1::Case> {
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let response = province
+            .node(county)
+            .cases()
+            .await
+            .list_cases(ListCasesRequest {
+                direction: direction as i32,
+                page_size: 1000,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        all.extend(response.cases);
+        if response.next_page_token.is_empty() {
+            return all;
+        }
+        page_token = response.next_page_token;
+    }
+}
+
+/// The case's state at `county`, or None while that node does not have it yet.
+async fn case_state(province: &Province, county: &str, case_id: &str) -> Option<CaseState> {
+    let result = province
+        .node(county)
+        .cases()
+        .await
+        .get_case(GetCaseRequest {
+            case_id: case_id.to_string(),
+        })
+        .await;
+    match result {
+        Ok(response) => Some(response.into_inner().case.unwrap().state()),
+        Err(status) if status.code() == tonic::Code::NotFound => None,
+        Err(status) => panic!("get_case at {county}: {status:?}"),
+    }
+}
+
+async fn wait_for_state(province: &Province, county: &str, case_id: &str, state: CaseState) {
+    wait_until(
+        WAIT,
+        &format!("case {case_id} at {county} to be {state:?}"),
+        || async { case_state(province, county, case_id).await == Some(state) },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_residence_notice_reaches_the_hukou_county_and_updates_its_roster() {
+    let province = Province::start(&[WUDU, LINXIA]).await;
+    let id = resident_id(LINXIA, 1);
+    let created = province
+        .node(WUDU)
+        .records()
+        .await
+        .create_person(CreatePersonRequest {
+            person: Some(person(&id, LINXIA)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let notice_case = created.notice_case_id;
+    assert!(
+        !notice_case.is_empty(),
+        "a notice case is opened for a hukou elsewhere"
+    );
+    wait_for_state(&province, WUDU, &notice_case, CaseState::Delivered).await;
+
+    let at_hukou = province
+        .node(LINXIA)
+        .records()
+        .await
+        .get_person(GetPersonRequest {
+            resident_id: id.clone(),
+            purpose: "e2e check".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .person
+        .unwrap();
+    assert_eq!(at_hukou.status(), PersonStatus::LivingElsewhere);
+    assert_eq!(at_hukou.residence_county, WUDU);
+    assert_eq!(at_hukou.residence_address, "城关镇人民路12号");
+    assert_eq!(at_hukou.arrival_date, "2026-03-01");
+
+    let inbox = cases_at(&province, LINXIA, CaseDirection::Inbound).await;
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].case_id, notice_case);
+    assert_eq!(inbox[0].kind(), CaseKind::ResidenceNotice);
+
+    // The hukou county confirms; the residence county sees it.
+    province
+        .node(LINXIA)
+        .cases()
+        .await
+        .respond_case(RespondCaseRequest {
+            case_id: notice_case.clone(),
+            answer: String::new(),
+            verdict: NoticeVerdict::Confirmed as i32,
+        })
+        .await
+        .unwrap();
+    wait_for_state(&province, WUDU, &notice_case, CaseState::Responded).await;
+
+    // A departure tells the hukou county the person's whereabouts are unknown.
+    let departed = province
+        .node(WUDU)
+        .records()
+        .await
+        .depart_person(v1::DepartPersonRequest {
+            resident_id: id.clone(),
+            departure_date: "2026-11-01".into(),
+            destination_county: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    wait_for_state(
+        &province,
+        WUDU,
+        &departed.notice_case_id,
+        CaseState::Delivered,
+    )
+    .await;
+    let at_hukou = province
+        .node(LINXIA)
+        .records()
+        .await
+        .get_person(GetPersonRequest {
+            resident_id: id.clone(),
+            purpose: "e2e check".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .person
+        .unwrap();
+    assert_eq!(at_hukou.status(), PersonStatus::WhereaboutsUnknown);
+    assert_eq!(at_hukou.departure_date, "2026-11-01");
+
+    // The read was audited with the purpose.
+    let audit = province.node(LINXIA).cli_output(&["audit"]);
+    assert!(
+        audit.contains("e2e check") && audit.contains("records.get"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn a_verification_is_accepted_answered_redirected_and_withdrawn() {
+    let province = Province::start(&[WUDU, LINXIA, CHENGGUAN]).await;
+    let id = resident_id(LINXIA, 2);
+    let open = |questions: &str| OpenCaseRequest {
+        kind: CaseKind::Verification as i32,
+        recipient_county: LINXIA.into(),
+        priority: CasePriority::Urgent as i32,
+        resident_id: id.clone(),
+        subject_name: "测试人员".into(),
+        questions: questions.into(),
+    };
+    let mut wudu = province.node(WUDU).cases().await;
+    let mut linxia = province.node(LINXIA).cases().await;
+
+    // Answered.
+    let case = wudu
+        .open_case(open("请核实户籍状态"))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(case.state(), CaseState::Queued);
+    wait_for_state(&province, LINXIA, &case.case_id, CaseState::Delivered).await;
+    linxia
+        .accept_case(AcceptCaseRequest {
+            case_id: case.case_id.clone(),
+            note: "已受理".into(),
+        })
+        .await
+        .unwrap();
+    wait_for_state(&province, WUDU, &case.case_id, CaseState::Accepted).await;
+    linxia
+        .respond_case(RespondCaseRequest {
+            case_id: case.case_id.clone(),
+            answer: "户籍正常".into(),
+            verdict: 0,
+        })
+        .await
+        .unwrap();
+    wait_for_state(&province, WUDU, &case.case_id, CaseState::Responded).await;
+    let seen = wudu
+        .get_case(GetCaseRequest {
+            case_id: case.case_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let answered = seen.case.unwrap();
+    assert_eq!(answered.answer, "户籍正常");
+    assert_eq!(answered.priority(), CasePriority::Urgent);
+    assert!(
+        answered.delivered_at_unix_ms > 0
+            && answered.accepted_at_unix_ms >= answered.delivered_at_unix_ms
+    );
+    let events: Vec<_> = seen.events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        events,
+        ["opened", "request delivered", "accepted", "responded"]
+    );
+    // Answering twice is refused.
+    let again = linxia
+        .respond_case(RespondCaseRequest {
+            case_id: case.case_id.clone(),
+            answer: "再次".into(),
+            verdict: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition, "{again:?}");
+
+    // Redirected: the requester opens the linked case at the named county.
+    let misrouted = wudu
+        .open_case(open("此人是否在贵地"))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    wait_for_state(&province, LINXIA, &misrouted.case_id, CaseState::Delivered).await;
+    linxia
+        .redirect_case(RedirectCaseRequest {
+            case_id: misrouted.case_id.clone(),
+            redirect_to_county: CHENGGUAN.into(),
+            reason: "非本地户籍".into(),
+        })
+        .await
+        .unwrap();
+    wait_for_state(&province, WUDU, &misrouted.case_id, CaseState::Redirected).await;
+    let parent = wudu
+        .get_case(GetCaseRequest {
+            case_id: misrouted.case_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(parent.redirected_to_county, CHENGGUAN);
+    let child = parent.child_case_id;
+    assert!(!child.is_empty());
+    wait_for_state(&province, CHENGGUAN, &child, CaseState::Delivered).await;
+    let at_third = province
+        .node(CHENGGUAN)
+        .cases()
+        .await
+        .get_case(GetCaseRequest {
+            case_id: child.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(at_third.parent_case_id, misrouted.case_id);
+    assert_eq!(at_third.requester_county, WUDU);
+
+    // Withdrawn: the recipient sees it withdrawn.
+    let withdrawn = wudu
+        .open_case(open("撤回测试"))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    wait_for_state(&province, LINXIA, &withdrawn.case_id, CaseState::Delivered).await;
+    wudu.withdraw_case(WithdrawCaseRequest {
+        case_id: withdrawn.case_id.clone(),
+        reason: "已查明".into(),
+    })
+    .await
+    .unwrap();
+    wait_for_state(&province, LINXIA, &withdrawn.case_id, CaseState::Withdrawn).await;
+}
+
+#[tokio::test]
+async fn queued_messages_reach_a_restarted_recipient_exactly_once() {
+    let mut province = Province::start(&[WUDU, LINXIA]).await;
+    province.stop_node(LINXIA);
+    let mut records = province.node(WUDU).records().await;
+    let count = 40;
+    for seq in 0..count {
+        records
+            .create_person(CreatePersonRequest {
+                person: Some(person(&resident_id(LINXIA, 100 + seq), LINXIA)),
+            })
+            .await
+            .unwrap();
+    }
+    // The sender keeps retrying while the recipient is down.
+    wait_until(WAIT, "failed delivery attempts to be recorded", || async {
+        province
+            .node(WUDU)
+            .cli_output(&["--json", "deliveries"])
+            .lines()
+            .any(|line| !line.contains("\"attempts\":0"))
+    })
+    .await;
+    province.start_node(LINXIA).await;
+    wait_until(WAIT, "every notice to be delivered", || async {
+        cases_at(&province, WUDU, CaseDirection::Outbound)
+            .await
+            .iter()
+            .all(|c| c.state() == CaseState::Delivered)
+    })
+    .await;
+    let inbox = cases_at(&province, LINXIA, CaseDirection::Inbound).await;
+    assert_eq!(
+        inbox.len(),
+        count as usize,
+        "each notice arrives exactly once"
+    );
+    let mut ids: Vec<_> = inbox.iter().map(|c| c.resident_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count as usize);
+}
+
+#[tokio::test]
+async fn a_sender_killed_mid_batch_loses_nothing_and_duplicates_nothing() {
+    let mut province = Province::start(&[WUDU, LINXIA]).await;
+    province.stop_node(LINXIA);
+    let mut records = province.node(WUDU).records().await;
+    let count = 150;
+    for seq in 0..count {
+        records
+            .create_person(CreatePersonRequest {
+                person: Some(person(&resident_id(LINXIA, 300 + seq), LINXIA)),
+            })
+            .await
+            .unwrap();
+    }
+    // The recipient comes back and the sender dies as soon as delivery has begun.
+    province.start_node(LINXIA).await;
+    wait_until(WAIT, "delivery to begin", || async {
+        !cases_at(&province, LINXIA, CaseDirection::Inbound)
+            .await
+            .is_empty()
+    })
+    .await;
+    province.kill_node(WUDU);
+    province.start_node(WUDU).await;
+    wait_until(
+        WAIT,
+        "every notice to be delivered after the restart",
+        || async {
+            cases_at(&province, WUDU, CaseDirection::Outbound)
+                .await
+                .iter()
+                .all(|c| c.state() == CaseState::Delivered)
+        },
+    )
+    .await;
+    let inbox = cases_at(&province, LINXIA, CaseDirection::Inbound).await;
+    assert_eq!(inbox.len(), count as usize, "exactly once at the recipient");
+}
+
+fn envelope(sender: &str, recipient: &str, body: Body) -> Envelope {
+    Envelope {
+        message_id: uuid::Uuid::now_v7().to_string(),
+        sender: sender.into(),
+        recipient: recipient.into(),
+        created_at_unix_ms: mpx_proto::time::now_unix_ms(),
+        body: Some(body),
+    }
+}
+
+fn request_body(id: &str) -> Body {
+    Body::Request(v1::Request {
+        case_id: uuid::Uuid::now_v7().to_string(),
+        kind: CaseKind::Verification as i32,
+        priority: CasePriority::Normal as i32,
+        resident_id: id.into(),
+        subject_name: String::new(),
+        questions: "请核实".into(),
+        parent_case_id: String::new(),
+    })
+}
+
+async fn deliver(
+    client: &mut mpx_proto::v1::exchange_client::ExchangeClient<tonic::transport::Channel>,
+    envelopes: Vec<Envelope>,
+) -> Result<Vec<v1::Receipt>, tonic::Status> {
+    let stream = tokio_stream_once(DeliverRequest { envelopes });
+    let mut responses = client.deliver(stream).await?.into_inner();
+    match responses.message().await? {
+        Some(response) => Ok(response.receipts),
+        None => Err(tonic::Status::unknown("stream ended without receipts")),
+    }
+}
+
+fn tokio_stream_once(
+    request: DeliverRequest,
+) -> impl tonic::codegen::tokio_stream::Stream<Item = DeliverRequest> {
+    tonic::codegen::tokio_stream::iter(vec![request])
+}
+
+#[tokio::test]
+async fn a_spoofed_sender_is_refused_and_recorded_and_a_duplicate_gets_the_original_receipt() {
+    let mut province = Province::start(&[WUDU, LINXIA]).await;
+    province.enroll(CHENGGUAN);
+    let mut client = province.peer_client(WUDU, LINXIA).await.unwrap();
+    let spoofed = envelope(CHENGGUAN, LINXIA, request_body(&resident_id(LINXIA, 5)));
+    let status = deliver(&mut client, vec![spoofed]).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains(CHENGGUAN));
+    let events = province.node(LINXIA).cli_output(&["security-events"]);
+    assert!(events.contains("spoofed sender"), "{events}");
+    assert!(
+        cases_at(&province, LINXIA, CaseDirection::Inbound)
+            .await
+            .is_empty(),
+        "nothing stored"
+    );
+
+    // The same envelope twice: one effect, the same receipt.
+    let genuine = envelope(WUDU, LINXIA, request_body(&resident_id(LINXIA, 6)));
+    let first = deliver(&mut client, vec![genuine.clone()]).await.unwrap();
+    let second = deliver(&mut client, vec![genuine.clone(), genuine])
+        .await
+        .unwrap();
+    assert_eq!(first[0].status(), ReceiptStatus::Stored);
+    assert_eq!(second[0], first[0]);
+    assert_eq!(second[1], first[0]);
+    assert_eq!(
+        cases_at(&province, LINXIA, CaseDirection::Inbound)
+            .await
+            .len(),
+        1
+    );
+
+    // A bad body is rejected in its receipt, with the field named; the batch's other envelope is stored.
+    // (A peer's check-digit slip is accepted in warn mode; an impossible birth date is not.)
+    let bad = envelope(WUDU, LINXIA, request_body("11010519491331002X"));
+    let good = envelope(WUDU, LINXIA, request_body(&resident_id(LINXIA, 7)));
+    let receipts = deliver(&mut client, vec![bad, good]).await.unwrap();
+    assert_eq!(receipts[0].status(), ReceiptStatus::Rejected);
+    assert!(
+        receipts[0].error.contains("request.resident_id"),
+        "{}",
+        receipts[0].error
+    );
+    assert_eq!(receipts[1].status(), ReceiptStatus::Stored);
+}
+
+#[tokio::test]
+async fn plaintext_and_foreign_ca_clients_are_refused() {
+    let province = Province::start(&[WUDU, LINXIA]).await;
+    let address = province.node(LINXIA).peer.unwrap();
+
+    // Plaintext HTTP/2 to the TLS port.
+    let plaintext = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(channel) = plaintext {
+        let mut client = mpx_proto::v1::exchange_client::ExchangeClient::new(channel);
+        let result = deliver(
+            &mut client,
+            vec![envelope(
+                WUDU,
+                LINXIA,
+                request_body(&resident_id(LINXIA, 8)),
+            )],
+        )
+        .await;
+        assert!(result.is_err(), "plaintext must not be served");
+    }
+
+    // A certificate from another CA.
+    let foreign = province.dir.join("foreign");
+    mpx_tests::run_ok({
+        let mut c = mpx_tests::command("registry");
+        c.arg("--data-dir")
+            .arg(foreign.join("registry"))
+            .args(["ca", "init", "--province", "62"]);
+        c
+    });
+    let node_dir = foreign.join("node");
+    let csr = foreign.join("node.csr");
+    mpx_tests::run_ok({
+        let mut c = mpx_tests::command("exchange-node");
+        c.arg("--data-dir")
+            .arg(&node_dir)
+            .args(["init", "--county", WUDU, "--ca-cert"]);
+        c.arg(foreign.join("registry/ca/ca.crt"))
+            .arg("--offline-csr")
+            .arg(&csr);
+        c
+    });
+    let certificate = foreign.join("node.crt");
+    mpx_tests::run_ok({
+        let mut c = mpx_tests::command("registry");
+        c.arg("--data-dir")
+            .arg(foreign.join("registry"))
+            .args(["ca", "issue", "--county", WUDU, "--csr"]);
+        c.arg(&csr).arg("--out").arg(&certificate);
+        c
+    });
+    let tls = mpx_proto::runtime::TlsMaterial {
+        certificate_pem: std::fs::read_to_string(&certificate).unwrap(),
+        key_pem: std::fs::read_to_string(node_dir.join("tls/node.key")).unwrap(),
+        // Trust the real CA for the server, present the foreign certificate as the client.
+        ca_pem: std::fs::read_to_string(province.registry_dir.join("ca/ca.crt")).unwrap(),
+    };
+    let connected = tonic::transport::Endpoint::from_shared(format!("https://{address}"))
+        .unwrap()
+        .tls_config(tls.client_config("c621221.county.mpx"))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(channel) = connected {
+        let mut client = mpx_proto::v1::exchange_client::ExchangeClient::new(channel);
+        let result = deliver(
+            &mut client,
+            vec![envelope(
+                WUDU,
+                LINXIA,
+                request_body(&resident_id(LINXIA, 9)),
+            )],
+        )
+        .await;
+        assert!(result.is_err(), "a foreign-CA client must be refused");
+    }
+    assert!(
+        cases_at(&province, LINXIA, CaseDirection::Inbound)
+            .await
+            .is_empty(),
+        "nothing stored"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_county_is_refused_without_a_restart() {
+    let province = Province::start(&[WUDU, LINXIA]).await;
+    let mut client = province.peer_client(WUDU, LINXIA).await.unwrap();
+    let receipts = deliver(
+        &mut client,
+        vec![envelope(
+            WUDU,
+            LINXIA,
+            request_body(&resident_id(LINXIA, 10)),
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(receipts[0].status(), ReceiptStatus::Stored);
+
+    mpx_tests::run_ok({
+        let mut revoke = province.registry_cli();
+        revoke.args(["revoke", "--county", WUDU, "--reason", "key lost"]);
+        revoke
+    });
+    wait_until(WAIT, "the recipient to refuse the revoked county", || async {
+        let Ok(mut client) = province.peer_client(WUDU, LINXIA).await else { return true };
+        matches!(
+            deliver(&mut client, vec![envelope(WUDU, LINXIA, request_body(&resident_id(LINXIA, 11)))]).await,
+            Err(status) if status.code() == tonic::Code::PermissionDenied
+        )
+    })
+    .await;
+    // From now on nothing from the revoked county is stored.
+    let stored_before = cases_at(&province, LINXIA, CaseDirection::Inbound)
+        .await
+        .len();
+    let mut client = province.peer_client(WUDU, LINXIA).await.unwrap();
+    let status = deliver(
+        &mut client,
+        vec![envelope(
+            WUDU,
+            LINXIA,
+            request_body(&resident_id(LINXIA, 12)),
+        )],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert!(status.message().contains("revoked"), "{}", status.message());
+    assert_eq!(
+        cases_at(&province, LINXIA, CaseDirection::Inbound)
+            .await
+            .len(),
+        stored_before
+    );
+    let events = province.node(LINXIA).cli_output(&["security-events"]);
+    assert!(events.contains("revoked certificate"), "{events}");
+}
+
+#[tokio::test]
+async fn an_invalid_resident_id_is_refused_with_the_field_named_and_nothing_written() {
+    let province = Province::start(&[WUDU, LINXIA]).await;
+    let mut records = province.node(WUDU).records().await;
+    let status = records
+        .create_person(CreatePersonRequest {
+            person: Some(person("110105194912310021", LINXIA)),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().starts_with("person.resident_id:"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        status.message().contains("check character"),
+        "{}",
+        status.message()
+    );
+    let mut bad_county = person(&resident_id(LINXIA, 12), "62122");
+    bad_county.name = "测试".into();
+    let status = records
+        .create_person(CreatePersonRequest {
+            person: Some(bad_county),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        status.message().starts_with("person.hukou_county:"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        cases_at(&province, WUDU, CaseDirection::Outbound)
+            .await
+            .is_empty(),
+        "no notice queued"
+    );
+    let listed = records
+        .list_people(v1::ListPeopleRequest {
+            purpose: "check".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.people.is_empty(), "nothing half-written");
+
+    // Reads need a purpose; calls need a valid token.
+    let status = records
+        .get_person(GetPersonRequest {
+            resident_id: resident_id(LINXIA, 12),
+            purpose: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        status.message().starts_with("purpose:"),
+        "{}",
+        status.message()
+    );
+    let channel = tonic::transport::Endpoint::from_shared(format!(
+        "http://{}",
+        province.node(WUDU).operator.unwrap()
+    ))
+    .unwrap()
+    .connect()
+    .await
+    .unwrap();
+    let status = mpx_proto::v1::records_client::RecordsClient::new(channel)
+        .list_people(v1::ListPeopleRequest {
+            purpose: "x".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+}
