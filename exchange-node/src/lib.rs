@@ -184,6 +184,7 @@ pub async fn run(
         directory.clone(),
         config.limits.max_batch_envelopes,
         tracker.clone(),
+        server_cancel.clone(),
     );
     let peer_server = Server::builder()
         .tls_config(tls.server_config(true))?
@@ -218,7 +219,20 @@ pub async fn run(
         tracing::info!("shutdown requested: no new calls; draining");
         trigger.cancel();
     });
-    let (peer_result, operator_result) = tokio::join!(peer_server, operator_server);
+    let drain_deadline = {
+        let cancel = server_cancel.clone();
+        async move {
+            cancel.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(15)).await;
+        }
+    };
+    let (peer_result, operator_result) = tokio::select! {
+        results = async { tokio::join!(peer_server, operator_server) } => results,
+        _ = drain_deadline => {
+            tracing::warn!("calls still open 15 s after shutdown began; closing them");
+            (Ok(()), Ok(()))
+        }
+    };
     server_cancel.cancel();
     work_cancel.cancel();
     tracker.close();

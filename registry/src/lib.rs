@@ -113,7 +113,20 @@ pub async fn run(
         tracing::info!("shutdown requested: draining");
         shutdown_trigger.cancel();
     });
-    let (peer_result, operator_result) = tokio::join!(peer_server, operator_server);
+    let drain_deadline = {
+        let cancel = cancel.clone();
+        async move {
+            cancel.cancelled().await;
+            tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+        }
+    };
+    let (peer_result, operator_result) = tokio::select! {
+        results = async { tokio::join!(peer_server, operator_server) } => results,
+        _ = drain_deadline => {
+            tracing::warn!("calls still open 15 s after shutdown began; closing them");
+            (Ok(()), Ok(()))
+        }
+    };
     cancel.cancel();
     store.close().await;
     peer_result.context("peer listener")?;

@@ -5,6 +5,7 @@ use mpx_proto::v1::exchange_server::{Exchange, ExchangeServer};
 use mpx_proto::v1::{DeliverRequest, DeliverResponse};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -18,6 +19,9 @@ pub struct ExchangeService {
     directory: DirectoryHandle,
     max_batch_envelopes: usize,
     tracker: TaskTracker,
+    /// Cancelled when shutdown begins: open delivery streams end after their current batch,
+    /// so the listener can drain.
+    intake: CancellationToken,
 }
 
 impl ExchangeService {
@@ -26,12 +30,14 @@ impl ExchangeService {
         directory: DirectoryHandle,
         max_batch_envelopes: usize,
         tracker: TaskTracker,
+        intake: CancellationToken,
     ) -> Self {
         Self {
             workflow,
             directory,
             max_batch_envelopes,
             tracker,
+            intake,
         }
     }
 
@@ -85,7 +91,11 @@ impl Exchange for ExchangeService {
         let service = self.clone();
         self.tracker.spawn(async move {
             loop {
-                let batch = match inbound.message().await {
+                let next = tokio::select! {
+                    _ = service.intake.cancelled() => return,
+                    next = inbound.message() => next,
+                };
+                let batch = match next {
                     Ok(Some(batch)) => batch,
                     Ok(None) => return,
                     Err(status) => {

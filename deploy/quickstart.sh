@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# A local province on this machine: a registry and three county nodes, each on embedded SQLite,
+# talking over real mutual TLS on loopback with certificates from a CA made here. Seeds a few
+# generated people and cases, writes DIR/province.json, and runs until Ctrl-C.
+#
+#   deploy/quickstart.sh [--dir DIR] [--fresh]
+#
+# DIR defaults to .mpx-quickstart/. Run again to restart the same province; --fresh starts over.
+set -euo pipefail
+
+dir=.mpx-quickstart
+fresh=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dir) dir="${2:?--dir needs a directory}"; shift 2 ;;
+    --dir=*) dir="${1#--dir=}"; shift ;;
+    --fresh) fresh=1; shift ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (use --dir DIR or --fresh)" >&2; exit 2 ;;
+  esac
+done
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+command -v cargo >/dev/null || { echo "cargo is needed: install the Rust toolchain (rustup)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "python3 is needed to write province.json" >&2; exit 1; }
+
+echo "==> building (cargo build --bins; the first build takes a few minutes)"
+(cd "$root" && cargo build --quiet --bins)
+bin="$root/target/debug"
+
+[ "$fresh" = 1 ] && rm -rf "$dir"
+mkdir -p "$dir"
+dir="$(cd "$dir" && pwd)"
+export RUST_LOG="${RUST_LOG:-info,h2=warn,tower=warn,hyper=warn}"
+unset MPX_CONFIG MPX_DATA_DIR MPX_DATABASE_URL MPX_SERVER MPX_TOKEN
+
+counties=(621202 621221 620102)
+declare -A names=([621202]="武都区" [621221]="临夏县" [620102]="城关区")
+pids=()
+
+stop_all() {
+  trap - INT TERM EXIT
+  if [ "${#pids[@]}" -gt 0 ]; then
+    echo
+    echo "==> stopping (SIGTERM, then waiting for each process to drain)"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+  echo "stopped; files are in $dir (run again to restart, --fresh to start over)"
+}
+trap stop_all INT TERM EXIT
+
+wait_ready() { # FILE PID NAME
+  for _ in $(seq 1 600); do
+    [ -s "$1" ] && return 0
+    kill -0 "$2" 2>/dev/null || { echo "$3 failed to start; see its log:" >&2; tail -20 "$dir/$3.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "$3 did not start within 30 s" >&2; exit 1
+}
+
+json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+# Resident IDs with a valid GB 11643 check character (synthetic: no real person).
+make_id() {
+  local s=$1 sum=0 i
+  local w=(7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2) c=(1 0 X 9 8 7 6 5 4 3 2)
+  for i in $(seq 0 16); do sum=$((sum + ${s:i:1} * ${w[i]})); done
+  echo "$s${c[sum % 11]}"
+}
+
+new=0
+if [ ! -f "$dir/registry/ca/ca.key" ]; then
+  new=1
+  echo "==> creating the provincial CA (province 62)"
+  "$bin/registry" --data-dir "$dir/registry" ca init --province 62 >/dev/null
+fi
+
+echo "==> starting the registry"
+rm -f "$dir/registry.ready"
+"$bin/registry" --data-dir "$dir/registry" serve --peer-listen 127.0.0.1:0 --operator-listen 127.0.0.1:0 \
+  --ready-file "$dir/registry.ready" >>"$dir/registry.log" 2>&1 &
+pids+=($!)
+wait_ready "$dir/registry.ready" "$!" registry
+registry_peer=$(json_field "$dir/registry.ready" peer)
+export MPX_REGISTRY_URL="https://$registry_peer"
+
+for county in "${counties[@]}"; do
+  if [ ! -f "$dir/node-$county/tls/node.crt" ]; then
+    token=$("$bin/registry" --data-dir "$dir/registry" enroll --county "$county" --name "${names[$county]}" 2>/dev/null)
+    "$bin/exchange-node" --data-dir "$dir/node-$county" init --county "$county" --name "${names[$county]}" \
+      --registry "$MPX_REGISTRY_URL" --ca-cert "$dir/registry/ca/ca.crt" --token "$token" \
+      --peer-listen 127.0.0.1:0 --operator-listen 127.0.0.1:0 >/dev/null
+    sed -i 's/^directory_refresh_seconds = 30$/directory_refresh_seconds = 5/' "$dir/node-$county/node.toml"
+  fi
+  echo "==> starting county node $county ${names[$county]}"
+  rm -f "$dir/node-$county.ready"
+  "$bin/exchange-node" --data-dir "$dir/node-$county" serve --ready-file "$dir/node-$county.ready" \
+    >>"$dir/node-$county.log" 2>&1 &
+  pids+=($!)
+  wait_ready "$dir/node-$county.ready" "$!" "node-$county"
+done
+
+# Every node must see the others in the directory before the seed data goes out.
+for county in "${counties[@]}"; do
+  for _ in $(seq 1 200); do
+    [ "$("$bin/registry" --data-dir "$dir/registry" nodes --json | grep -c '"endpoint":"https')" -ge 3 ] && break
+    sleep 0.05
+  done
+done
+
+node() { local county=$1; shift; "$bin/exchange-node" --data-dir "$dir/node-$county" "$@"; }
+
+if [ "$new" = 1 ]; then
+  echo "==> seeding generated people and cases"
+  node 621202 records add --id "$(make_id 62122119850312101)" --name 张测甲 --hukou 621221 --address "武都区城关镇钟楼路8号" --arrival 2026-03-02 >/dev/null
+  node 621202 records add --id "$(make_id 62122119920708202)" --name 李测乙 --hukou 621221 --address "武都区东江镇新民路3号" --arrival 2026-05-18 >/dev/null
+  node 621202 records add --id "$(make_id 62010219780101303)" --name 王测丙 --hukou 620102 --address "武都区汉王镇滨河路21号" --arrival 2025-11-20 >/dev/null
+  node 621202 records add --id "$(make_id 62120220000229404)" --name 赵测丁 --hukou 621202 --address "武都区城关镇北山路2号" --arrival 2000-02-29 >/dev/null
+  node 621221 records add --id "$(make_id 62010219890615505)" --name 陈测戊 --hukou 620102 --address "临夏县韩集镇阳洼路5号" --arrival 2026-08-01 >/dev/null
+  node 620102 records add --id "$(make_id 62120219950101606)" --name 刘测己 --hukou 621202 --address "城关区张掖路街道中山路7号" --arrival 2026-01-10 >/dev/null
+  node 621202 cases send --to 621221 --id "$(make_id 62122119850312101)" --name 张测甲 --priority urgent \
+    --questions "请核实该人员户籍是否仍在贵县，有无迁出记录" >/dev/null
+  case_id=$(node 620102 --json cases send --to 621202 --id "$(make_id 62120219950101606)" --name 刘测己 \
+    --questions "请核实该人员在贵区的最后居住地址" | python3 -c 'import json,sys; print(json.load(sys.stdin)["case_id"])')
+  for _ in $(seq 1 200); do
+    node 621202 --json cases inbox | grep -q "$case_id" && break
+    sleep 0.05
+  done
+  node 621202 cases accept "$case_id" --note "已受理" >/dev/null
+  node 621202 cases respond "$case_id" --answer "最后居住地址为城关镇北山路2号，2025年12月迁出" >/dev/null
+fi
+
+python3 - "$dir" "${counties[@]}" <<'PY'
+import json, sys, os
+d, counties = sys.argv[1], sys.argv[2:]
+def ready(name):
+    return json.load(open(os.path.join(d, name + ".ready")))
+def token(path):
+    return open(path).read().strip()
+reg = ready("registry")
+processes = [{"name": "registry", "county": None, "peer": reg["peer"], "operator": reg["operator"],
+              "operator_token": token(os.path.join(d, "registry", "operator.token"))}]
+for c in counties:
+    r = ready("node-" + c)
+    processes.append({"name": "node-" + c, "county": c, "peer": r["peer"], "operator": r["operator"],
+                      "operator_token": token(os.path.join(d, "node-" + c, "operator.token"))})
+out = {"ca_certificate": os.path.join(d, "registry", "ca", "ca.crt"), "processes": processes}
+tmp = os.path.join(d, "province.json.tmp")
+json.dump(out, open(tmp, "w"), ensure_ascii=False, indent=2)
+os.replace(tmp, os.path.join(d, "province.json"))
+PY
+
+op621202=$(python3 -c 'import json,sys; print([p for p in json.load(open(sys.argv[1]))["processes"] if p["county"]=="621202"][0]["operator"])' "$dir/province.json")
+peer621221=$(json_field "$dir/node-621221.ready" peer)
+cat <<TXT
+
+A local province is running (registry + counties 621202 武都区, 621221 临夏县, 620102 城关区).
+Addresses and operator tokens: $dir/province.json   Logs: $dir/*.log
+
+Try, as a clerk of 621202 (武都区):
+  $bin/exchange-node --data-dir $dir/node-621202 cases outbox
+  $bin/exchange-node --data-dir $dir/node-621202 cases inbox --all
+  $bin/exchange-node --data-dir $dir/node-621202 records list --purpose "quickstart tour"
+  $bin/exchange-node --data-dir $dir/node-621202 records add --id $(make_id 62122119880808707) --name 孙测庚 --hukou 621221 --address "武都区城关镇" 
+and as a clerk of 621221 (临夏县), the hukou county, which was told automatically:
+  $bin/exchange-node --data-dir $dir/node-621221 cases inbox
+  $bin/exchange-node --data-dir $dir/node-621221 records list --purpose "quickstart tour" --status living-elsewhere
+The province's directory:
+  $bin/registry --data-dir $dir/registry nodes
+
+gRPC (reflection is on), e.g. with grpcurl or 'buf curl':
+  grpcurl -plaintext -H "authorization: Bearer \$(cat $dir/node-621202/operator.token)" \\
+    -d '{"direction":"CASE_DIRECTION_OUTBOUND"}' $op621202 mpx.v1.Cases/ListCases
+  grpcurl -cacert $dir/registry/ca/ca.crt -cert $dir/node-621202/tls/node.crt -key $dir/node-621202/tls/node.key \\
+    -authority c621221.county.mpx $peer621221 grpc.health.v1.Health/Check
+
+Ctrl-C stops everything cleanly.
+TXT
+
+wait

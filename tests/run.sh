@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test command (README): installs what the tests need on a fresh machine, builds the binaries
+# the end-to-end tests start, and runs every test: unit tests, store behaviour suites on SQLite and
+# PostgreSQL, and end-to-end tests with real processes over mutual TLS.
+#
+# PostgreSQL: MPX_TEST_POSTGRES_URL (postgres://USER@HOST:PORT/DB, a role that may CREATE DATABASE)
+# is used when set; otherwise the harness starts a throwaway server of its own from the installed
+# binaries, so nothing here depends on a server that happens to be running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have_postgres_binaries() {
+  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+
+if [ -z "${MPX_TEST_POSTGRES_URL:-}" ] && ! have_postgres_binaries; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing PostgreSQL from Debian's packages (for the PostgreSQL half of the tests)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  else
+    echo "note: PostgreSQL is not installed and MPX_TEST_POSTGRES_URL is not set;" \
+         "the PostgreSQL tests will say they were skipped (install the postgresql package to run them)" >&2
+  fi
+fi
+
+echo "==> building the binaries the end-to-end tests start"
+cargo build --workspace --bins
+echo "==> running the tests"
+cargo test --workspace "$@"
