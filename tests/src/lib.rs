@@ -7,6 +7,8 @@
 //! does that.
 #![allow(clippy::unwrap_used)]
 
+pub mod postgres;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -244,6 +246,17 @@ pub async fn wait_healthy(address: SocketAddr, process: &mut ServerProcess) {
     }
 }
 
+/// Which databases a test province runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Registry and nodes on SQLite files.
+    Sqlite,
+    /// The registry on PostgreSQL, nodes on SQLite (the usual production shape).
+    RegistryOnPostgres,
+    /// Everything on PostgreSQL.
+    AllOnPostgres,
+}
+
 /// Where each process keeps its data.
 #[derive(Debug, Clone, Default)]
 pub struct ProvinceOptions {
@@ -333,6 +346,33 @@ pub struct Province {
 }
 
 impl Province {
+    /// A province on `backend`, or `None` (the reason printed) when that needs PostgreSQL and
+    /// none is available here.
+    pub async fn start_on(backend: Backend, counties: &[&str]) -> Option<Self> {
+        let mut options = ProvinceOptions::default();
+        if backend != Backend::Sqlite {
+            options.registry_database = Some(postgres::database("registry").await?);
+        }
+        if backend == Backend::AllOnPostgres {
+            for county in counties {
+                options.node_databases.insert(
+                    county.to_string(),
+                    postgres::database(&format!("node{county}")).await?,
+                );
+            }
+        }
+        Some(Self::start_with(counties, options).await)
+    }
+
+    /// Sets the database of a county enrolled later (e.g. with [`Province::enroll`]).
+    pub async fn use_backend_for(&mut self, backend: Backend, county: &str) -> Option<()> {
+        if backend == Backend::AllOnPostgres {
+            let url = postgres::database(&format!("node{county}")).await?;
+            self.options.node_databases.insert(county.to_string(), url);
+        }
+        Some(())
+    }
+
     /// A registry and one serving node per county, all on SQLite.
     pub async fn start(counties: &[&str]) -> Self {
         Self::start_with(counties, ProvinceOptions::default()).await
@@ -436,6 +476,15 @@ impl Province {
             init.env("MPX_DATABASE_URL", url);
         }
         run_ok(init);
+        self.finish_enrolment(county, data_dir, database_url)
+    }
+
+    fn finish_enrolment(
+        &mut self,
+        county: &str,
+        data_dir: PathBuf,
+        database_url: Option<String>,
+    ) -> &Node {
         // Test timings: revocations within a second, retries capped at one second.
         let config_path = data_dir.join("node.toml");
         let config = std::fs::read_to_string(&config_path)
@@ -464,6 +513,46 @@ impl Province {
             },
         );
         &self.nodes[county]
+    }
+
+    /// Enrols a county the air-gapped way: the node writes a CSR, the registry signs it offline,
+    /// the node installs the certificate.
+    pub fn enroll_offline(&mut self, county: &str) -> &Node {
+        let data_dir = self.dir.join(format!("node-{county}"));
+        let database_url = self.options.node_databases.get(county).cloned();
+        let csr = self.dir.join(format!("{county}.csr"));
+        let certificate = self.dir.join(format!("{county}.crt"));
+        let init = |extra: &[&std::ffi::OsStr]| {
+            let mut init = command("exchange-node");
+            init.arg("--data-dir")
+                .arg(&data_dir)
+                .args(["init", "--county", county]);
+            init.arg("--ca-cert")
+                .arg(self.registry_dir.join("ca/ca.crt"));
+            init.arg("--registry")
+                .arg(format!("https://{}", self.registry_peer));
+            init.args([
+                "--peer-listen",
+                "127.0.0.1:0",
+                "--operator-listen",
+                "127.0.0.1:0",
+            ]);
+            init.args(extra);
+            if let Some(url) = &database_url {
+                init.env("MPX_DATABASE_URL", url);
+            }
+            init
+        };
+        run_ok(init(&["--offline-csr".as_ref(), csr.as_os_str()]));
+        let mut issue = self.registry_cli();
+        issue
+            .args(["ca", "issue", "--county", county, "--csr"])
+            .arg(&csr)
+            .arg("--out")
+            .arg(&certificate);
+        run_ok(issue);
+        run_ok(init(&["--certificate".as_ref(), certificate.as_os_str()]));
+        self.finish_enrolment(county, data_dir, database_url)
     }
 
     /// Starts (or restarts) a node and waits until it is healthy and published in the directory.
@@ -564,4 +653,32 @@ fn clone_command(command: &Command) -> Command {
         };
     }
     copy
+}
+
+/// Generates, for each named `async fn NAME(database_url: &str)`, one test on SQLite (a fresh
+/// file) and one on PostgreSQL (a fresh database; skipped, with the reason printed, where no
+/// PostgreSQL is available), so the two backends run the same behaviour suite.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                    super::$test(&url).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let Some(url) = $crate::postgres::database(stringify!($test)).await else { return };
+                    super::$test(&url).await;
+                }
+            )*
+        }
+    };
 }

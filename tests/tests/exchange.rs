@@ -9,7 +9,34 @@ use mpx_proto::v1::{
     OpenCaseRequest, PersonStatus, ReceiptStatus, RedirectCaseRequest, RespondCaseRequest,
     WithdrawCaseRequest, envelope::Body,
 };
-use mpx_tests::{Province, resident_id, wait_until};
+use mpx_tests::{Backend, Province, resident_id, wait_until};
+
+/// Each scenario runs three times: all on SQLite, the registry on PostgreSQL, all on PostgreSQL.
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $test() { super::$test(mpx_tests::Backend::Sqlite).await } )*
+        }
+        mod registry_on_postgres {
+            $( #[tokio::test] async fn $test() { super::$test(mpx_tests::Backend::RegistryOnPostgres).await } )*
+        }
+        mod all_on_postgres {
+            $( #[tokio::test] async fn $test() { super::$test(mpx_tests::Backend::AllOnPostgres).await } )*
+        }
+    };
+}
+
+on_every_backend!(
+    offline_enrolment_and_the_clerk_cli_work_end_to_end,
+    a_residence_notice_reaches_the_hukou_county_and_updates_its_roster,
+    a_verification_is_accepted_answered_redirected_and_withdrawn,
+    queued_messages_reach_a_restarted_recipient_exactly_once,
+    a_sender_killed_mid_batch_loses_nothing_and_duplicates_nothing,
+    a_spoofed_sender_is_refused_and_recorded_and_a_duplicate_gets_the_original_receipt,
+    plaintext_and_foreign_ca_clients_are_refused,
+    a_revoked_county_is_refused_without_a_restart,
+    an_invalid_resident_id_is_refused_with_the_field_named_and_nothing_written,
+);
 
 const WUDU: &str = "621202";
 const LINXIA: &str = "621221";
@@ -78,9 +105,10 @@ async fn wait_for_state(province: &Province, county: &str, case_id: &str, state:
     .await;
 }
 
-#[tokio::test]
-async fn a_residence_notice_reaches_the_hukou_county_and_updates_its_roster() {
-    let province = Province::start(&[WUDU, LINXIA]).await;
+async fn a_residence_notice_reaches_the_hukou_county_and_updates_its_roster(backend: Backend) {
+    let Some(province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
     let id = resident_id(LINXIA, 1);
     let created = province
         .node(WUDU)
@@ -180,9 +208,10 @@ async fn a_residence_notice_reaches_the_hukou_county_and_updates_its_roster() {
     );
 }
 
-#[tokio::test]
-async fn a_verification_is_accepted_answered_redirected_and_withdrawn() {
-    let province = Province::start(&[WUDU, LINXIA, CHENGGUAN]).await;
+async fn a_verification_is_accepted_answered_redirected_and_withdrawn(backend: Backend) {
+    let Some(province) = Province::start_on(backend, &[WUDU, LINXIA, CHENGGUAN]).await else {
+        return;
+    };
     let id = resident_id(LINXIA, 2);
     let open = |questions: &str| OpenCaseRequest {
         kind: CaseKind::Verification as i32,
@@ -316,9 +345,10 @@ async fn a_verification_is_accepted_answered_redirected_and_withdrawn() {
     wait_for_state(&province, LINXIA, &withdrawn.case_id, CaseState::Withdrawn).await;
 }
 
-#[tokio::test]
-async fn queued_messages_reach_a_restarted_recipient_exactly_once() {
-    let mut province = Province::start(&[WUDU, LINXIA]).await;
+async fn queued_messages_reach_a_restarted_recipient_exactly_once(backend: Backend) {
+    let Some(mut province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
     province.stop_node(LINXIA);
     let mut records = province.node(WUDU).records().await;
     let count = 40;
@@ -359,9 +389,10 @@ async fn queued_messages_reach_a_restarted_recipient_exactly_once() {
     assert_eq!(ids.len(), count as usize);
 }
 
-#[tokio::test]
-async fn a_sender_killed_mid_batch_loses_nothing_and_duplicates_nothing() {
-    let mut province = Province::start(&[WUDU, LINXIA]).await;
+async fn a_sender_killed_mid_batch_loses_nothing_and_duplicates_nothing(backend: Backend) {
+    let Some(mut province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
     province.stop_node(LINXIA);
     let mut records = province.node(WUDU).records().await;
     let count = 150;
@@ -438,9 +469,16 @@ fn tokio_stream_once(
     tonic::codegen::tokio_stream::iter(vec![request])
 }
 
-#[tokio::test]
-async fn a_spoofed_sender_is_refused_and_recorded_and_a_duplicate_gets_the_original_receipt() {
-    let mut province = Province::start(&[WUDU, LINXIA]).await;
+async fn a_spoofed_sender_is_refused_and_recorded_and_a_duplicate_gets_the_original_receipt(
+    backend: Backend,
+) {
+    let Some(mut province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
+    province
+        .use_backend_for(backend, CHENGGUAN)
+        .await
+        .expect("PostgreSQL was available a moment ago");
     province.enroll(CHENGGUAN);
     let mut client = province.peer_client(WUDU, LINXIA).await.unwrap();
     let spoofed = envelope(CHENGGUAN, LINXIA, request_body(&resident_id(LINXIA, 5)));
@@ -486,9 +524,10 @@ async fn a_spoofed_sender_is_refused_and_recorded_and_a_duplicate_gets_the_origi
     assert_eq!(receipts[1].status(), ReceiptStatus::Stored);
 }
 
-#[tokio::test]
-async fn plaintext_and_foreign_ca_clients_are_refused() {
-    let province = Province::start(&[WUDU, LINXIA]).await;
+async fn plaintext_and_foreign_ca_clients_are_refused(backend: Backend) {
+    let Some(province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
     let address = province.node(LINXIA).peer.unwrap();
 
     // Plaintext HTTP/2 to the TLS port.
@@ -573,9 +612,10 @@ async fn plaintext_and_foreign_ca_clients_are_refused() {
     );
 }
 
-#[tokio::test]
-async fn a_revoked_county_is_refused_without_a_restart() {
-    let province = Province::start(&[WUDU, LINXIA]).await;
+async fn a_revoked_county_is_refused_without_a_restart(backend: Backend) {
+    let Some(province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
     let mut client = province.peer_client(WUDU, LINXIA).await.unwrap();
     let receipts = deliver(
         &mut client,
@@ -629,9 +669,12 @@ async fn a_revoked_county_is_refused_without_a_restart() {
     assert!(events.contains("revoked certificate"), "{events}");
 }
 
-#[tokio::test]
-async fn an_invalid_resident_id_is_refused_with_the_field_named_and_nothing_written() {
-    let province = Province::start(&[WUDU, LINXIA]).await;
+async fn an_invalid_resident_id_is_refused_with_the_field_named_and_nothing_written(
+    backend: Backend,
+) {
+    let Some(province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
     let mut records = province.node(WUDU).records().await;
     let status = records
         .create_person(CreatePersonRequest {
@@ -708,4 +751,76 @@ async fn an_invalid_resident_id_is_refused_with_the_field_named_and_nothing_writ
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
+}
+
+/// Air-gapped enrolment (`init --offline-csr`, `registry ca issue`, `init --certificate`), then
+/// the clerk CLI end to end: a bad ID names the field; a good one is delivered.
+async fn offline_enrolment_and_the_clerk_cli_work_end_to_end(backend: Backend) {
+    let Some(mut province) = Province::start_on(backend, &[LINXIA]).await else {
+        return;
+    };
+    province
+        .use_backend_for(backend, WUDU)
+        .await
+        .expect("PostgreSQL was available a moment ago");
+    province.enroll_offline(WUDU);
+    province.start_node(WUDU).await;
+    let wudu = province.node(WUDU);
+
+    let output = mpx_tests::run({
+        let mut add = wudu.cli();
+        add.args([
+            "records",
+            "add",
+            "--id",
+            "110105194912310021",
+            "--name",
+            "测试",
+            "--hukou",
+            LINXIA,
+            "--address",
+            "某路1号",
+        ]);
+        add
+    });
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("person.resident_id") && stderr.contains("check character"),
+        "{stderr}"
+    );
+
+    let id = resident_id(LINXIA, 77);
+    let output = wudu.cli_output(&[
+        "--json",
+        "records",
+        "add",
+        "--id",
+        &id,
+        "--name",
+        "测试",
+        "--hukou",
+        LINXIA,
+        "--address",
+        "某路1号",
+    ]);
+    let added: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    let case_id = added["notice_case_id"].as_str().unwrap().to_string();
+    wait_for_state(&province, WUDU, &case_id, CaseState::Delivered).await;
+    let shown = wudu.cli_output(&["cases", "show", &case_id]);
+    assert!(
+        shown.contains("residence_notice") && shown.contains("notice delivered"),
+        "{shown}"
+    );
+    let inbox = province.node(LINXIA).cli_output(&["cases", "inbox"]);
+    assert!(inbox.contains(&case_id), "{inbox}");
+    let listed = province.node(LINXIA).cli_output(&[
+        "records",
+        "list",
+        "--purpose",
+        "e2e",
+        "--status",
+        "living-elsewhere",
+    ]);
+    assert!(listed.contains(&id) && listed.contains(WUDU), "{listed}");
 }

@@ -1,0 +1,541 @@
+//! The exchange node's store and workflow, on SQLite and on PostgreSQL: the same behaviour suite
+//! against both backends, so they cannot drift.
+#![allow(clippy::unwrap_used)]
+
+use exchange_node::clock::Clock;
+use exchange_node::directory::DirectoryHandle;
+use exchange_node::outbox::DeliveryNotifier;
+use exchange_node::store::Store;
+use exchange_node::workflow::{OpenCase, Workflow};
+use mpx_proto::division::CountyCode;
+use mpx_proto::resident_id::CheckDigitMode;
+use mpx_proto::v1::{
+    self, Case, CaseDirection, CaseKind, CasePriority, CaseState, Envelope, NoticeVerdict,
+    PersonStatus, ReceiptStatus,
+};
+use mpx_tests::resident_id;
+use prost::Message;
+
+mpx_tests::on_both_backends!(
+    people_round_trip_with_status_filter_and_pages,
+    cases_list_open_first_by_due_date_with_history,
+    outbox_delivers_in_order_retries_later_and_settles_once,
+    audit_security_events_tokens_and_counts,
+    a_notice_and_a_request_round_trip_between_two_workflows,
+);
+
+/// A second, separate database of the same backend as `url`.
+async fn second_database(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        url.replace("test.db", "second.db")
+    } else {
+        mpx_tests::postgres::database("second").await.unwrap()
+    }
+}
+
+fn workflow(
+    store: Store,
+    county: &str,
+) -> (Workflow, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (notifier, wakeups) = DeliveryNotifier::channel();
+    let workflow = Workflow::new(
+        store,
+        CountyCode::parse(county).unwrap(),
+        CheckDigitMode::Strict,
+        DirectoryHandle::default(),
+        notifier,
+        Clock::manual(1_780_000_000_000),
+    );
+    (workflow, wakeups)
+}
+
+fn person(id: &str, status: PersonStatus) -> v1::Person {
+    v1::Person {
+        resident_id: id.into(),
+        name: "测试".into(),
+        sex: v1::Sex::Male as i32,
+        birth_date: "1990-01-01".into(),
+        hukou_county: "621221".into(),
+        residence_county: "621202".into(),
+        residence_address: "某路1号".into(),
+        arrival_date: "2026-01-01".into(),
+        status: status as i32,
+        resident_id_flagged: true,
+        ..Default::default()
+    }
+}
+
+async fn people_round_trip_with_status_filter_and_pages(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    for seq in 0..5 {
+        let status = if seq % 2 == 0 {
+            PersonStatus::Residing
+        } else {
+            PersonStatus::Departed
+        };
+        tx.upsert_person(&person(&resident_id("621221", seq), status), 10)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let id = resident_id("621221", 0);
+    let got = store.get_person(&id).await.unwrap().unwrap();
+    assert_eq!(
+        got,
+        v1::Person {
+            updated_at_unix_ms: 10,
+            ..person(&id, PersonStatus::Residing)
+        }
+    );
+    assert!(
+        store
+            .get_person(&resident_id("621221", 9))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let residing = store
+        .list_people(Some(PersonStatus::Residing), "", 100)
+        .await
+        .unwrap();
+    assert_eq!(residing.len(), 3);
+    let first_page = store.list_people(None, "", 2).await.unwrap();
+    let second_page = store
+        .list_people(None, &first_page[1].resident_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(first_page.len() + second_page.len(), 5);
+    assert!(first_page[1].resident_id < second_page[0].resident_id);
+
+    // An upsert replaces the record.
+    let mut tx = store.begin().await.unwrap();
+    tx.upsert_person(
+        &v1::Person {
+            name: "改名".into(),
+            ..person(&id, PersonStatus::LivingElsewhere)
+        },
+        20,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let got = store.get_person(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.name.as_str(), got.status()),
+        ("改名", PersonStatus::LivingElsewhere)
+    );
+    // A transaction that is not committed leaves nothing behind.
+    let mut tx = store.begin().await.unwrap();
+    tx.upsert_person(
+        &person(&resident_id("621221", 7), PersonStatus::Residing),
+        30,
+    )
+    .await
+    .unwrap();
+    drop(tx);
+    assert!(
+        store
+            .get_person(&resident_id("621221", 7))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.close().await;
+}
+
+fn case(id: &str, direction: CaseDirection, state: CaseState, due: i64) -> Case {
+    Case {
+        case_id: id.into(),
+        kind: CaseKind::Verification as i32,
+        direction: direction as i32,
+        requester_county: "621202".into(),
+        recipient_county: "621221".into(),
+        state: state as i32,
+        priority: CasePriority::Urgent as i32,
+        resident_id: resident_id("621221", 1),
+        questions: "请核实".into(),
+        verdict: NoticeVerdict::Disputed as i32,
+        opened_at_unix_ms: 5,
+        due_at_unix_ms: due,
+        ..Default::default()
+    }
+}
+
+async fn cases_list_open_first_by_due_date_with_history(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    let ids: Vec<String> = (0..5).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.save_case(
+        &case(&ids[0], CaseDirection::Inbound, CaseState::Closed, 100),
+        1,
+    )
+    .await
+    .unwrap();
+    tx.save_case(
+        &case(&ids[1], CaseDirection::Inbound, CaseState::Delivered, 300),
+        1,
+    )
+    .await
+    .unwrap();
+    tx.save_case(
+        &case(&ids[2], CaseDirection::Inbound, CaseState::Accepted, 200),
+        1,
+    )
+    .await
+    .unwrap();
+    tx.save_case(
+        &case(&ids[3], CaseDirection::Inbound, CaseState::Delivered, 0),
+        1,
+    )
+    .await
+    .unwrap();
+    tx.save_case(
+        &case(&ids[4], CaseDirection::Outbound, CaseState::Queued, 0),
+        1,
+    )
+    .await
+    .unwrap();
+    tx.add_case_event(&ids[1], 20, "accepted", "clerk", "b")
+        .await
+        .unwrap();
+    tx.add_case_event(&ids[1], 10, "received", "621202", "a")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let inbox = store
+        .list_cases(CaseDirection::Inbound, None, false, 0, 100)
+        .await
+        .unwrap();
+    let order: Vec<&str> = inbox.iter().map(|c| c.case_id.as_str()).collect();
+    assert_eq!(
+        order,
+        [&ids[2], &ids[1], &ids[3], &ids[0]],
+        "open by due date, unknown due last, finished last"
+    );
+    let open = store
+        .list_cases(CaseDirection::Inbound, None, true, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 3);
+    let delivered = store
+        .list_cases(
+            CaseDirection::Inbound,
+            Some(CaseState::Delivered),
+            false,
+            0,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 2);
+    let page = store
+        .list_cases(CaseDirection::Inbound, None, false, 1, 2)
+        .await
+        .unwrap();
+    assert_eq!(page[0].case_id, ids[1]);
+    assert_eq!(
+        store
+            .list_cases(CaseDirection::Outbound, None, false, 0, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let stored = store.get_case(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        case(&ids[1], CaseDirection::Inbound, CaseState::Delivered, 300)
+    );
+    let events = store.case_events(&ids[1]).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+        ["received", "accepted"]
+    );
+
+    // Saving again updates the mutable fields only.
+    let mut tx = store.begin().await.unwrap();
+    let mut changed = stored.clone();
+    changed.state = CaseState::Responded as i32;
+    changed.answer = "答复".into();
+    changed.questions = "不应改变".into();
+    tx.save_case(&changed, 2).await.unwrap();
+    tx.commit().await.unwrap();
+    let stored = store.get_case(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.state(),
+            stored.answer.as_str(),
+            stored.questions.as_str()
+        ),
+        (CaseState::Responded, "答复", "请核实")
+    );
+    store.close().await;
+}
+
+async fn outbox_delivers_in_order_retries_later_and_settles_once(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    let ids: Vec<String> = (0..4).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let mut tx = store.begin().await.unwrap();
+    for (index, id) in ids.iter().enumerate() {
+        let recipient = if index == 3 { "620102" } else { "621221" };
+        tx.enqueue(
+            id,
+            recipient,
+            "case",
+            "request",
+            &[index as u8; 3],
+            100 + index as i64,
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut recipients = store.pending_recipients().await.unwrap();
+    recipients.sort();
+    assert_eq!(recipients, ["620102", "621221"]);
+    let pending = store.pending_outbox("621221", 1_000, 10).await.unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|m| m.message_id.as_str())
+            .collect::<Vec<_>>(),
+        [&ids[0], &ids[1], &ids[2]]
+    );
+    assert_eq!(pending[1].envelope, vec![1u8; 3]);
+    assert_eq!(
+        store
+            .pending_outbox("621221", 1_000, 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // A failure defers the messages until their next attempt.
+    store
+        .record_delivery_failure(&ids[..2], "peer down", 5_000)
+        .await
+        .unwrap();
+    let now_pending = store.pending_outbox("621221", 1_000, 10).await.unwrap();
+    assert_eq!(now_pending.len(), 1);
+    assert_eq!(store.next_attempt_at("621221").await.unwrap(), Some(0));
+    let later = store.pending_outbox("621221", 5_000, 10).await.unwrap();
+    assert_eq!(later.len(), 3);
+    assert_eq!(
+        (later[0].attempts, later[0].last_error.as_str()),
+        (1, "peer down")
+    );
+
+    // Settling is once only.
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.settle_outbox(&ids[0], false, "", 6_000, b"receipt")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.settle_outbox(&ids[0], false, "", 6_001, b"again")
+            .await
+            .unwrap()
+    );
+    assert!(
+        tx.settle_outbox(&ids[1], true, "invalid", 6_000, b"receipt")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        tx.outbox_message(&ids[1]).await.unwrap().unwrap().state,
+        "rejected"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store
+            .pending_outbox("621221", 10_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.list_outbox(false, 10).await.unwrap().len(),
+        3,
+        "pending and rejected"
+    );
+    assert_eq!(store.list_outbox(true, 10).await.unwrap().len(), 4);
+
+    // The inbox deduplicates by message id.
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_inbox(&ids[0], "621202", "case", "request", 7, b"stored receipt")
+        .await
+        .unwrap();
+    let entry = tx.inbox_entry(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (entry.sender.as_str(), entry.receipt.as_slice()),
+        ("621202", &b"stored receipt"[..])
+    );
+    assert!(
+        tx.insert_inbox(&ids[0], "621202", "case", "request", 8, b"x")
+            .await
+            .is_err()
+    );
+    drop(tx);
+    store.close().await;
+}
+
+async fn audit_security_events_tokens_and_counts(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    store
+        .audit(
+            "clerk-wang",
+            "records.get",
+            "协查核实",
+            &resident_id("621221", 1),
+            1,
+        )
+        .await
+        .unwrap();
+    let entries = store.audit_entries(10).await.unwrap();
+    assert_eq!(entries[0].0, "clerk-wang");
+    assert_eq!(entries[0].2, "协查核实");
+    assert_eq!(entries[0].4, 1);
+    store
+        .record_security_event("620102", "spoofed sender", "detail")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.security_events(10).await.unwrap()[0].1,
+        "spoofed sender"
+    );
+    store.add_operator_token("admin", "hash").await.unwrap();
+    assert_eq!(store.operator_tokens().await.unwrap()["hash"], "admin");
+    assert_eq!(store.counts().await.unwrap(), (0, 0, 0, 0));
+    store.close().await;
+}
+
+async fn a_notice_and_a_request_round_trip_between_two_workflows(url: &str) {
+    let (wudu, mut wudu_wakeups) = workflow(Store::connect(url).await.unwrap(), "621202");
+    let (linxia, _) = workflow(
+        Store::connect(&second_database(url).await).await.unwrap(),
+        "621221",
+    );
+    let id = resident_id("621221", 42);
+    let input = v1::Person {
+        resident_id: id.clone(),
+        name: "测试".into(),
+        hukou_county: "621221".into(),
+        residence_address: "钟楼路8号".into(),
+        arrival_date: "2026-03-01".into(),
+        ..Default::default()
+    };
+    let (_, warnings, notice_case) = wudu.register_person("clerk", &input).await.unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(
+        wudu_wakeups.try_recv().unwrap(),
+        "621221",
+        "the delivery worker is woken"
+    );
+    let request = wudu
+        .open_case(
+            "clerk",
+            &OpenCase {
+                kind: CaseKind::Verification,
+                recipient_county: "621221".into(),
+                priority: CasePriority::Normal,
+                resident_id: id.clone(),
+                subject_name: "测试".into(),
+                questions: "请核实".into(),
+            },
+        )
+        .await
+        .unwrap();
+
+    let batch = wudu
+        .store()
+        .pending_outbox("621221", i64::MAX, 100)
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 2);
+    let envelopes: Vec<Envelope> = batch
+        .iter()
+        .map(|m| Envelope::decode(m.envelope.as_slice()).unwrap())
+        .collect();
+    let sender = CountyCode::parse("621202").unwrap();
+    let receipts = linxia
+        .receive_batch(sender, envelopes.clone())
+        .await
+        .unwrap();
+    assert!(receipts.iter().all(|r| r.status() == ReceiptStatus::Stored));
+    let again = linxia.receive_batch(sender, envelopes).await.unwrap();
+    assert_eq!(again, receipts, "a redelivery gets the original receipts");
+    let at_hukou = linxia.store().get_person(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (at_hukou.status(), at_hukou.residence_county.as_str()),
+        (PersonStatus::LivingElsewhere, "621202")
+    );
+    assert_eq!(
+        linxia
+            .store()
+            .list_cases(CaseDirection::Inbound, None, false, 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    wudu.settle_receipts(&batch, &receipts).await.unwrap();
+    let notice = wudu
+        .store()
+        .get_case(&notice_case.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(notice.state(), CaseState::Delivered);
+    assert!(
+        wudu.store()
+            .pending_outbox("621221", i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The answer travels back and is applied once.
+    linxia
+        .respond(
+            "clerk-li",
+            &request.case_id,
+            "户籍正常",
+            NoticeVerdict::Unspecified,
+        )
+        .await
+        .unwrap();
+    let back = linxia
+        .store()
+        .pending_outbox("621202", i64::MAX, 10)
+        .await
+        .unwrap();
+    let envelopes: Vec<Envelope> = back
+        .iter()
+        .map(|m| Envelope::decode(m.envelope.as_slice()).unwrap())
+        .collect();
+    let receipts = wudu
+        .receive_batch(CountyCode::parse("621221").unwrap(), envelopes)
+        .await
+        .unwrap();
+    assert_eq!(receipts[0].status(), ReceiptStatus::Stored);
+    let answered = wudu
+        .store()
+        .get_case(&request.case_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (answered.state(), answered.answer.as_str()),
+        (CaseState::Responded, "户籍正常")
+    );
+    wudu.store().close().await;
+    linxia.store().close().await;
+}

@@ -1,0 +1,132 @@
+//! The registry store's behaviour, on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+use registry::store::{Store, StoreError};
+
+mpx_tests::on_both_backends!(
+    a_token_is_redeemed_once_and_re_enrolment_revokes_the_old_certificate,
+    revocation_and_endpoints_bump_the_version,
+    operator_tokens_round_trip,
+);
+
+async fn a_token_is_redeemed_once_and_re_enrolment_revokes_the_old_certificate(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    store
+        .create_enrollment_token("621202", "武都区", "hash1", 1_000, 10_000)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .enrollment_token_is_valid("621202", "hash1", 2_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .enrollment_token_is_valid("621221", "hash1", 2_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .enrollment_token_is_valid("621202", "hash1", 20_000)
+            .await
+            .unwrap()
+    );
+    let (version_before, nodes, _) = store.directory().await.unwrap();
+    assert!(nodes.is_empty(), "pending nodes are not published");
+
+    store
+        .complete_enrollment(
+            "621202",
+            "hash1",
+            "",
+            "https://127.0.0.1:1",
+            "PEM1",
+            "fp1",
+            2_000,
+        )
+        .await
+        .unwrap();
+    let again = store
+        .complete_enrollment("621202", "hash1", "", "", "PEM2", "fp2", 2_500)
+        .await;
+    assert!(matches!(again, Err(StoreError::TokenInvalid)));
+
+    let (version, nodes, revocations) = store.directory().await.unwrap();
+    assert!(version > version_before);
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].name, "武都区");
+    assert_eq!(nodes[0].certificate_sha256, "fp1");
+    assert!(revocations.is_empty());
+
+    store
+        .create_enrollment_token("621202", "", "hash2", 3_000, 10_000)
+        .await
+        .unwrap();
+    store
+        .complete_enrollment("621202", "hash2", "", "", "PEM2", "fp2", 3_500)
+        .await
+        .unwrap();
+    let (_, nodes, revocations) = store.directory().await.unwrap();
+    assert_eq!(nodes[0].certificate_sha256, "fp2");
+    assert_eq!(nodes[0].endpoint, "https://127.0.0.1:1", "endpoint kept");
+    assert_eq!(
+        nodes[0].name, "武都区",
+        "name kept when the new token names none"
+    );
+    assert_eq!(revocations.len(), 1);
+    assert_eq!(revocations[0].certificate_sha256, "fp1");
+    assert_eq!(revocations[0].reason, "superseded by re-enrolment");
+    store.close().await;
+}
+
+async fn revocation_and_endpoints_bump_the_version(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    store
+        .register_certificate("621221", "临夏县", "PEM", "fp", 1)
+        .await
+        .unwrap();
+    let v1 = store
+        .publish_endpoint("621221", "https://127.0.0.1:9", 2)
+        .await
+        .unwrap();
+    let v2 = store
+        .publish_endpoint("621221", "https://127.0.0.1:9", 3)
+        .await
+        .unwrap();
+    assert_eq!(v1, v2, "an unchanged endpoint is not a new version");
+    assert_eq!(
+        store.revoke_county("621221", "key lost", 4).await.unwrap(),
+        "fp"
+    );
+    let (v3, nodes, revocations) = store.directory().await.unwrap();
+    assert!(v3 > v2);
+    assert_eq!(nodes[0].status, "revoked");
+    assert_eq!(revocations[0].reason, "key lost");
+    assert!(matches!(
+        store.revoke_county("620102", "x", 5).await,
+        Err(StoreError::UnknownCounty(_))
+    ));
+    // Migrations are idempotent: connecting again changes nothing.
+    let again = Store::connect(url).await.unwrap();
+    assert_eq!(again.directory().await.unwrap().0, v3);
+    store.close().await;
+}
+
+async fn operator_tokens_round_trip(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    store
+        .add_operator_token("supervisor-li", "h1", 1)
+        .await
+        .unwrap();
+    store.add_operator_token("admin", "h2", 2).await.unwrap();
+    let tokens = store.operator_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(tokens["h1"], "supervisor-li");
+    assert!(
+        store.add_operator_token("dup", "h1", 3).await.is_err(),
+        "a hash is unique"
+    );
+    store.close().await;
+}
