@@ -43,7 +43,8 @@ pub struct NodeConfig {
     pub peer_advertise: Option<String>,
     /// Operator listener (clerks' CLI, bearer tokens); keep it on loopback.
     pub operator_listen: SocketAddr,
-    /// The provincial registry's peer endpoint, https://HOST:PORT.
+    /// The provincial registry's peer endpoint, https://HOST:PORT; several replicas as a
+    /// comma-separated list (calls go to whichever is up).
     pub registry_url: String,
     pub log_format: LogFormat,
     /// `strict` refuses a resident ID with a wrong check digit; `warn` accepts and flags it.
@@ -153,6 +154,16 @@ impl NodeConfig {
                 self.data_dir.join("node.db").display()
             )
         })
+    }
+
+    /// The registry endpoints in `registry_url`.
+    pub fn registry_urls(&self) -> Vec<String> {
+        self.registry_url
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 
     pub fn paths(&self) -> NodePaths {

@@ -120,19 +120,19 @@ pub async fn init(options: InitOptions) -> anyhow::Result<InitOutcome> {
                 "give --token TOKEN (from `registry enroll --county {county}`), or use --offline-csr / --certificate"
             );
         };
-        if config.registry_url.is_empty() {
+        let Some(registry_url) = config.registry_urls().into_iter().next() else {
             bail!("give --registry https://HOST:PORT");
-        }
+        };
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&ca_pem))
             .domain_name(REGISTRY_DNS_NAME);
-        let channel = Endpoint::from_shared(config.registry_url.clone())
-            .with_context(|| format!("--registry {:?}", config.registry_url))?
+        let channel = Endpoint::from_shared(registry_url.clone())
+            .with_context(|| format!("--registry {registry_url:?}"))?
             .tls_config(tls)?
             .connect_timeout(std::time::Duration::from_secs(10))
             .connect()
             .await
-            .with_context(|| format!("cannot reach the registry at {}", config.registry_url))?;
+            .with_context(|| format!("cannot reach the registry at {registry_url}"))?;
         let response = EnrollmentClient::new(channel)
             .enroll(EnrollRequest {
                 county: county.to_string(),

@@ -103,12 +103,21 @@ pub async fn run(
         .context("opening the node database")?;
 
     let directory = DirectoryHandle::default();
-    let registry_channel = Endpoint::from_shared(config.registry_url.clone())
-        .with_context(|| format!("registry_url {:?}", config.registry_url))?
-        .tls_config(tls.client_config(REGISTRY_DNS_NAME))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
-        .connect_lazy();
+    let mut registry_endpoints = Vec::new();
+    for url in config.registry_urls() {
+        registry_endpoints.push(
+            Endpoint::from_shared(url.clone())
+                .with_context(|| format!("registry_url {url:?}"))?
+                .tls_config(tls.client_config(REGISTRY_DNS_NAME))?
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(15)),
+        );
+    }
+    // Several registry replicas: calls go to whichever is up.
+    let registry_channel = match registry_endpoints.as_slice() {
+        [single] => single.connect_lazy(),
+        _ => tonic::transport::Channel::balance_list(registry_endpoints.into_iter()),
+    };
     let refresher = DirectoryRefresher {
         handle: directory.clone(),
         client: DirectoryClient::new(registry_channel),
@@ -164,6 +173,7 @@ pub async fn run(
         tls: tls.clone(),
         config: config.delivery.clone(),
         max_message_bytes: config.limits.max_message_bytes,
+        lease_holder: format!("{county}/{}", uuid::Uuid::now_v7()),
     };
     tracker.spawn(manager.run(wakeups, work_cancel.clone(), tracker.clone()));
 

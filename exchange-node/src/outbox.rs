@@ -51,7 +51,13 @@ pub struct DeliveryManager {
     pub tls: TlsMaterial,
     pub config: DeliveryConfig,
     pub max_message_bytes: usize,
+    /// This process's name for leases: only the holder of `delivery:COUNTY` delivers to that
+    /// county, so processes sharing one database never interleave a peer's messages.
+    pub lease_holder: String,
 }
+
+/// How long a delivery lease lasts without renewal (renewed before every batch).
+const DELIVERY_LEASE_MS: i64 = 30_000;
 
 impl DeliveryManager {
     /// Runs until cancelled; workers are spawned on `tracker`.
@@ -141,8 +147,27 @@ impl PeerWorker {
         let mut session: Option<Session> = None;
         let store = self.manager.workflow.store().clone();
         let clock = self.manager.workflow.clock().clone();
+        let lease = format!("delivery:{}", self.recipient);
+        let holder = self.manager.lease_holder.clone();
         while !self.cancel.is_cancelled() {
             let now = clock.now_unix_ms();
+            match store
+                .try_lease(&lease, &holder, now, DELIVERY_LEASE_MS)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::debug!(recipient = %self.recipient, "another process holds the delivery lease");
+                    self.pause(Duration::from_millis(DELIVERY_LEASE_MS as u64 / 3))
+                        .await;
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(%error, recipient = %self.recipient, "cannot take the delivery lease");
+                    self.pause(backoff).await;
+                    continue;
+                }
+            }
             let batch = match store
                 .pending_outbox(self.recipient.as_str(), now, config.batch_size.max(1))
                 .await
@@ -184,6 +209,9 @@ impl PeerWorker {
                     self.pause(delay).await;
                 }
             }
+        }
+        if let Err(error) = store.release_lease(&lease, &holder).await {
+            tracing::debug!(%error, "cannot release the delivery lease");
         }
     }
 

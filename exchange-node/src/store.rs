@@ -253,6 +253,25 @@ impl Store {
         })
     }
 
+    /// Takes or renews a lease (see [`Database::try_lease`]).
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_unix_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .database
+            .try_lease(name, holder, now_unix_ms, ttl_ms)
+            .await?)
+    }
+
+    /// Gives a lease up early.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        Ok(self.database.release_lease(name, holder).await?)
+    }
+
     /// Closes the pool (last step of shutdown).
     pub async fn close(&self) {
         self.pool.close().await;

@@ -345,6 +345,40 @@ pub struct Database {
 }
 
 impl Database {
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`. True when `holder` holds
+    /// it afterwards: it was free, expired, or already `holder`'s. Every process sharing the
+    /// database must use a distinct `holder`. Needs the `leases` table (each crate's migrations).
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_unix_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at_unix_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = $2, expires_at_unix_ms = $3
+             WHERE leases.expires_at_unix_ms <= $4 OR leases.holder = $2",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now_unix_ms + ttl_ms)
+        .bind(now_unix_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Gives a lease up early (e.g. at shutdown), if `holder` holds it.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Begins a transaction that will write. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`), so a transaction that reads first never fails with "database is
     /// locked" when it upgrades; the busy timeout then queues writers instead.

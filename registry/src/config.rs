@@ -39,6 +39,8 @@ pub struct RegistryConfig {
     pub certificate_validity_days: u32,
     /// Lifetime of an unused enrolment token.
     pub enrollment_token_ttl_hours: u32,
+    /// Seconds between maintenance runs (one replica runs them, under a lease).
+    pub maintenance_interval_seconds: u64,
 }
 
 impl Default for RegistryConfig {
@@ -52,6 +54,7 @@ impl Default for RegistryConfig {
             log_format: LogFormat::Text,
             certificate_validity_days: 365,
             enrollment_token_ttl_hours: 72,
+            maintenance_interval_seconds: 300,
         }
     }
 }

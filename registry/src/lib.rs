@@ -41,6 +41,39 @@ pub struct Listeners {
     pub operator: TcpListener,
 }
 
+/// Periodic upkeep that must run once per province, not once per replica: each run takes the
+/// `registry:maintenance` lease first; the replica that holds it does the work.
+async fn maintenance_loop(store: Store, interval: std::time::Duration, cancel: CancellationToken) {
+    let holder = format!("registry/{}", uuid::Uuid::now_v7());
+    let lease_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 4) * 2;
+    loop {
+        let now = mpx_proto::time::now_unix_ms();
+        match store
+            .try_lease("registry:maintenance", &holder, now, lease_ms)
+            .await
+        {
+            Ok(true) => {
+                // Keep spent tokens a week for the record, then drop them.
+                match store
+                    .delete_expired_enrollment_tokens(now - 7 * 24 * 3_600_000)
+                    .await
+                {
+                    Ok(deleted) => {
+                        tracing::info!(deleted, %holder, "maintenance: expired enrolment tokens removed")
+                    }
+                    Err(error) => tracing::warn!(%error, "maintenance failed"),
+                }
+            }
+            Ok(false) => tracing::debug!("maintenance: another replica holds the lease"),
+            Err(error) => tracing::warn!(%error, "maintenance: cannot take the lease"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves, then drains in-flight calls and closes the database.
 pub async fn run(
     config: RegistryConfig,
@@ -107,6 +140,12 @@ pub async fn run(
         );
     tracing::info!(%peer_address, %operator_address, province = %province, "registry serving");
 
+    let maintenance = tokio::spawn(maintenance_loop(
+        store.clone(),
+        std::time::Duration::from_secs(config.maintenance_interval_seconds.max(1)),
+        cancel.clone(),
+    ));
+
     let shutdown_trigger = cancel.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -128,6 +167,7 @@ pub async fn run(
         }
     };
     cancel.cancel();
+    let _ = maintenance.await;
     store.close().await;
     peer_result.context("peer listener")?;
     operator_result.context("operator listener")?;

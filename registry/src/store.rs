@@ -71,6 +71,25 @@ impl Store {
         })
     }
 
+    /// Takes or renews a lease (see [`Database::try_lease`]).
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_unix_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .database
+            .try_lease(name, holder, now_unix_ms, ttl_ms)
+            .await?)
+    }
+
+    /// Gives a lease up early.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        Ok(self.database.release_lease(name, holder).await?)
+    }
+
     /// Closes the pool (last step of shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
@@ -358,6 +377,18 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(node_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes enrolment tokens that expired before `cutoff_unix_ms` (used or not).
+    pub async fn delete_expired_enrollment_tokens(
+        &self,
+        cutoff_unix_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM enrollment_tokens WHERE expires_at_unix_ms < $1")
+            .bind(cutoff_unix_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
     }
 
     /// Adds a named operator token (its hash).

@@ -275,6 +275,8 @@ pub struct Node {
     pub operator: Option<SocketAddr>,
     pub token: String,
     database_url: Option<String>,
+    /// Overrides the node's `registry_url` (e.g. several replicas).
+    pub registry_url: Option<String>,
 }
 
 impl Node {
@@ -329,6 +331,9 @@ impl Node {
         if let Some(url) = &self.database_url {
             command.env("MPX_DATABASE_URL", url);
         }
+        if let Some(url) = &self.registry_url {
+            command.env("MPX_REGISTRY_URL", url);
+        }
         command
     }
 }
@@ -341,6 +346,8 @@ pub struct Province {
     pub registry: Option<ServerProcess>,
     pub registry_peer: SocketAddr,
     pub registry_operator: SocketAddr,
+    /// A second registry process on the same database, when started.
+    pub registry_replica: Option<ServerProcess>,
     pub nodes: BTreeMap<String, Node>,
     options: ProvinceOptions,
 }
@@ -408,6 +415,7 @@ impl Province {
             registry: None,
             registry_peer: SocketAddr::from(([127, 0, 0, 1], 0)),
             registry_operator: SocketAddr::from(([127, 0, 0, 1], 0)),
+            registry_replica: None,
             nodes: BTreeMap::new(),
             options,
         };
@@ -510,6 +518,7 @@ impl Province {
                 operator: None,
                 token,
                 database_url,
+                registry_url: None,
             },
         );
         &self.nodes[county]
@@ -584,6 +593,57 @@ impl Province {
             },
         )
         .await;
+    }
+
+    /// Starts a second registry on the same database with the same CA and registry key (copied
+    /// as an operator would), and returns its peer address.
+    pub async fn start_registry_replica(&mut self) -> SocketAddr {
+        let replica_dir = self.dir.join("registry-replica");
+        for sub in ["ca", "tls"] {
+            std::fs::create_dir_all(replica_dir.join(sub)).unwrap();
+            for entry in std::fs::read_dir(self.registry_dir.join(sub)).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), replica_dir.join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+        let config = std::fs::read_to_string(self.registry_dir.join("registry.toml")).unwrap();
+        let config = config.replace(
+            &self.registry_dir.display().to_string(),
+            &replica_dir.display().to_string(),
+        );
+        std::fs::write(replica_dir.join("registry.toml"), config).unwrap();
+        let ready = replica_dir.join("ready.json");
+        let mut serve = command("registry");
+        serve.arg("--data-dir").arg(&replica_dir);
+        if let Some(url) = &self.options.registry_database {
+            serve.env("MPX_DATABASE_URL", url);
+        }
+        serve
+            .args([
+                "serve",
+                "--peer-listen",
+                "127.0.0.1:0",
+                "--operator-listen",
+                "127.0.0.1:0",
+                "--ready-file",
+            ])
+            .arg(&ready);
+        let mut process = ServerProcess::spawn(
+            "registry replica",
+            serve,
+            &self.dir.join("registry-replica.log"),
+        );
+        let (peer, operator) = wait_for_ready(&ready, &mut process).await;
+        wait_healthy(operator, &mut process).await;
+        self.registry_replica = Some(process);
+        peer
+    }
+
+    /// SIGKILL the first registry process.
+    pub fn kill_registry(&mut self) {
+        if let Some(mut process) = self.registry.take() {
+            process.kill();
+        }
     }
 
     /// SIGTERM and wait.

@@ -26,6 +26,22 @@ macro_rules! on_every_backend {
     };
 }
 
+/// Registry replicas share a PostgreSQL database, so this scenario runs on the PostgreSQL shapes.
+mod registry_replicas {
+    #[tokio::test]
+    async fn registry_on_postgres() {
+        super::nodes_carry_on_through_a_second_registry_replica(
+            mpx_tests::Backend::RegistryOnPostgres,
+        )
+        .await
+    }
+    #[tokio::test]
+    async fn all_on_postgres() {
+        super::nodes_carry_on_through_a_second_registry_replica(mpx_tests::Backend::AllOnPostgres)
+            .await
+    }
+}
+
 on_every_backend!(
     offline_enrolment_and_the_clerk_cli_work_end_to_end,
     a_residence_notice_reaches_the_hukou_county_and_updates_its_roster,
@@ -823,4 +839,47 @@ async fn offline_enrolment_and_the_clerk_cli_work_end_to_end(backend: Backend) {
         "living-elsewhere",
     ]);
     assert!(listed.contains(&id) && listed.contains(WUDU), "{listed}");
+}
+
+/// Two registry processes on one PostgreSQL database: one is killed, and the nodes carry on
+/// through the other (a restarted node publishes its new endpoint there, and the other node
+/// delivers to it).
+async fn nodes_carry_on_through_a_second_registry_replica(backend: Backend) {
+    let Some(mut province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
+    let replica = province.start_registry_replica().await;
+    let both = format!("https://{},https://{replica}", province.registry_peer);
+    for county in [WUDU, LINXIA] {
+        province.nodes.get_mut(county).unwrap().registry_url = Some(both.clone());
+        province.stop_node(county);
+        province.start_node(county).await;
+    }
+    province.kill_registry();
+    // LINXIA comes back on a new port; only the replica can tell WUDU about it.
+    province.stop_node(LINXIA);
+    province.start_node(LINXIA).await;
+    let case = province
+        .node(WUDU)
+        .cases()
+        .await
+        .open_case(OpenCaseRequest {
+            kind: CaseKind::Verification as i32,
+            recipient_county: LINXIA.into(),
+            priority: CasePriority::Normal as i32,
+            resident_id: resident_id(LINXIA, 90),
+            subject_name: String::new(),
+            questions: "副本测试".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    wait_for_state(&province, WUDU, &case.case_id, CaseState::Delivered).await;
+    let log = std::fs::read_to_string(province.dir.join("registry-replica.log")).unwrap();
+    assert!(
+        log.contains("endpoint published"),
+        "the replica served the node:\n{log}"
+    );
 }

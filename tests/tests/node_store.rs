@@ -22,7 +22,47 @@ mpx_tests::on_both_backends!(
     outbox_delivers_in_order_retries_later_and_settles_once,
     audit_security_events_tokens_and_counts,
     a_notice_and_a_request_round_trip_between_two_workflows,
+    a_delivery_lease_has_one_holder,
 );
+
+async fn a_delivery_lease_has_one_holder(url: &str) {
+    let first = Store::connect(url).await.unwrap();
+    let second = Store::connect(url).await.unwrap();
+    assert!(
+        first
+            .try_lease("delivery:621221", "p1", 0, 30_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !second
+            .try_lease("delivery:621221", "p2", 10_000, 30_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        second
+            .try_lease("delivery:620102", "p2", 10_000, 30_000)
+            .await
+            .unwrap(),
+        "leases are per peer"
+    );
+    assert!(
+        second
+            .try_lease("delivery:621221", "p2", 30_000, 30_000)
+            .await
+            .unwrap(),
+        "after expiry"
+    );
+    assert!(
+        !first
+            .try_lease("delivery:621221", "p1", 31_000, 30_000)
+            .await
+            .unwrap()
+    );
+    first.close().await;
+    second.close().await;
+}
 
 /// A second, separate database of the same backend as `url`.
 async fn second_database(url: &str) -> String {

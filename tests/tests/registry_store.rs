@@ -7,7 +7,82 @@ mpx_tests::on_both_backends!(
     a_token_is_redeemed_once_and_re_enrolment_revokes_the_old_certificate,
     revocation_and_endpoints_bump_the_version,
     operator_tokens_round_trip,
+    maintenance_runs_under_one_lease_and_drops_old_tokens,
 );
+
+async fn maintenance_runs_under_one_lease_and_drops_old_tokens(url: &str) {
+    let replica_a = Store::connect(url).await.unwrap();
+    let replica_b = Store::connect(url).await.unwrap();
+    assert!(
+        replica_a
+            .try_lease("registry:maintenance", "a", 1_000, 500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !replica_b
+            .try_lease("registry:maintenance", "b", 1_200, 500)
+            .await
+            .unwrap(),
+        "held by a"
+    );
+    assert!(
+        replica_a
+            .try_lease("registry:maintenance", "a", 1_300, 500)
+            .await
+            .unwrap(),
+        "a renews"
+    );
+    assert!(
+        !replica_b
+            .try_lease("registry:maintenance", "b", 1_700, 500)
+            .await
+            .unwrap(),
+        "renewed to 1800"
+    );
+    assert!(
+        replica_b
+            .try_lease("registry:maintenance", "b", 1_800, 500)
+            .await
+            .unwrap(),
+        "expired: b takes it"
+    );
+    replica_b
+        .release_lease("registry:maintenance", "b")
+        .await
+        .unwrap();
+    assert!(
+        replica_a
+            .try_lease("registry:maintenance", "a", 1_900, 500)
+            .await
+            .unwrap(),
+        "released"
+    );
+
+    replica_a
+        .create_enrollment_token("621202", "", "old", 0, 100)
+        .await
+        .unwrap();
+    replica_a
+        .create_enrollment_token("621202", "", "new", 0, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        replica_a
+            .delete_expired_enrollment_tokens(5_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        replica_a
+            .enrollment_token_is_valid("621202", "new", 1_000)
+            .await
+            .unwrap()
+    );
+    replica_a.close().await;
+    replica_b.close().await;
+}
 
 async fn a_token_is_redeemed_once_and_re_enrolment_revokes_the_old_certificate(url: &str) {
     let store = Store::connect(url).await.unwrap();
