@@ -55,7 +55,7 @@ pub struct Cli {
     #[arg(long, global = true)]
     dump_config: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -352,7 +352,17 @@ fn load(cli: &Cli, overrides: Overrides) -> anyhow::Result<NodeConfig> {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let overrides = match &cli.command {
+    let Some(command) = &cli.command else {
+        if cli.dump_config {
+            let config = load(&cli, Overrides::default())?;
+            print!("{}", toml::to_string_pretty(&config)?);
+            return Ok(());
+        }
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        bail!("a command is needed (see above)");
+    };
+    let overrides = match command {
         Command::Init(args) => Overrides {
             county: Some(args.county.clone()),
             name: (!args.name.is_empty()).then(|| args.name.clone()),
@@ -380,7 +390,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         print!("{}", toml::to_string_pretty(&config)?);
         return Ok(());
     }
-    match &cli.command {
+    match command {
         Command::Init(args) => run_init(&config, args).await,
         Command::Serve { ready_file, .. } => serve(config, ready_file.clone()).await,
         Command::Operator(OperatorCommand::Add { name }) => {

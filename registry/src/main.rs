@@ -34,7 +34,7 @@ struct Cli {
     #[arg(long, global = true)]
     dump_config: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -172,7 +172,17 @@ fn province_of(config: &RegistryConfig) -> anyhow::Result<ProvinceCode> {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let overrides = match &cli.command {
+    let Some(command) = &cli.command else {
+        if cli.dump_config {
+            let config = load(&cli, Overrides::default())?;
+            print!("{}", toml::to_string_pretty(&config)?);
+            return Ok(());
+        }
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        bail!("a command is needed (see above)");
+    };
+    let overrides = match command {
         Command::Serve {
             peer_listen,
             operator_listen,
@@ -196,7 +206,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = mpx_proto::time::now_unix_ms();
-    match cli.command {
+    let Some(command) = cli.command else {
+        return Ok(());
+    };
+    match command {
         Command::Ca {
             command: CaCommand::Init { .. },
         } => {
