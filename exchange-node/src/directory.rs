@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use mpx_proto::calendar::WorkingCalendar;
 use mpx_proto::division::ProvinceCode;
 use mpx_proto::evidence::{verify_issued_by, verify_with_certificate};
 use mpx_proto::identity::{PeerIdentity, certificate_der_from_pem};
+use mpx_proto::policy::CaseDeadlines;
 use mpx_proto::v1::directory_client::DirectoryClient;
+use mpx_proto::v1::{CaseKind, CasePriority, DeadlinePolicy};
 use mpx_proto::v1::{
     DirectorySnapshot, GetDirectoryRequest, NodeStatus, PublishEndpointRequest, SignedDirectory,
 };
@@ -51,10 +54,71 @@ pub fn verify_directory(
     Ok(DirectorySnapshot::decode(signed.snapshot.as_slice())?)
 }
 
+/// The calendar and deadline policies every due date is computed with (from the directory).
+#[derive(Debug, Clone)]
+pub struct DeadlineContext {
+    pub calendar: WorkingCalendar,
+    pub calendar_version: String,
+    pub policies: Vec<DeadlinePolicy>,
+    pub policy_version: String,
+}
+
+impl DeadlineContext {
+    /// Before any directory: no calendar data (weekends only, every due date provisional) and
+    /// the default policies.
+    pub fn fallback() -> Self {
+        let policies = mpx_proto::policy::default_policies();
+        Self {
+            calendar: WorkingCalendar::default(),
+            calendar_version: "none".into(),
+            policy_version: mpx_proto::policy::policy_version(&policies),
+            policies,
+        }
+    }
+
+    fn from_snapshot(snapshot: &DirectorySnapshot) -> Self {
+        let mut context = Self::fallback();
+        match mpx_proto::policy::calendar_from_proto(&snapshot.calendar) {
+            Ok(calendar) if !snapshot.calendar.is_empty() => {
+                context.calendar = calendar;
+                context.calendar_version = snapshot.calendar_version.clone();
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "the directory's calendar is unusable; counting weekends only")
+            }
+        }
+        if !snapshot.policies.is_empty() {
+            context.policies = snapshot.policies.clone();
+            context.policy_version = snapshot.policy_version.clone();
+        }
+        context
+    }
+
+    /// Both deadlines of a case delivered at `delivered_at_unix_ms`.
+    pub fn case_deadlines(
+        &self,
+        kind: CaseKind,
+        priority: CasePriority,
+        delivered_at_unix_ms: i64,
+    ) -> CaseDeadlines {
+        mpx_proto::policy::case_deadlines(
+            &self.calendar,
+            &self.calendar_version,
+            &self.policies,
+            &self.policy_version,
+            kind,
+            priority,
+            delivered_at_unix_ms,
+        )
+    }
+}
+
 /// The verified directory in force; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DirectoryHandle {
     current: Arc<RwLock<Option<DirectorySnapshot>>>,
+    deadlines: Arc<RwLock<Arc<DeadlineContext>>>,
     /// Wakes the refresher for an immediate fetch.
     refresh_requested: Arc<Notify>,
     /// The installed version, for waiting on a change.
@@ -65,6 +129,7 @@ impl Default for DirectoryHandle {
     fn default() -> Self {
         Self {
             current: Arc::default(),
+            deadlines: Arc::new(RwLock::new(Arc::new(DeadlineContext::fallback()))),
             refresh_requested: Arc::new(Notify::new()),
             installed: watch::channel(0).0,
         }
@@ -86,6 +151,19 @@ impl DirectoryHandle {
             Ok(guard) => f(guard.as_ref()),
             Err(poisoned) => f(poisoned.into_inner().as_ref()),
         }
+    }
+
+    /// The calendar and policies in force.
+    pub fn deadlines(&self) -> Arc<DeadlineContext> {
+        match self.deadlines.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// A receiver that changes whenever a newer snapshot is installed.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.installed.subscribe()
     }
 
     /// True once any snapshot is loaded.
@@ -147,7 +225,15 @@ impl DirectoryHandle {
         {
             return false;
         }
+        let version = snapshot.version;
+        let deadlines = Arc::new(DeadlineContext::from_snapshot(&snapshot));
         *guard = Some(snapshot);
+        drop(guard);
+        match self.deadlines.write() {
+            Ok(mut current) => *current = deadlines,
+            Err(poisoned) => *poisoned.into_inner() = deadlines,
+        }
+        self.installed.send_replace(version);
         true
     }
 }

@@ -167,6 +167,25 @@ pub async fn run(
             }
         }
     });
+    // New calendar data (e.g. next year's holiday notice) settles provisional due dates.
+    tracker.spawn({
+        let workflow = workflow.clone();
+        let mut installed = directory.subscribe();
+        let cancel = work_cancel.clone();
+        async move {
+            loop {
+                match workflow.recompute_provisional_deadlines().await {
+                    Ok(0) => {}
+                    Ok(changed) => tracing::info!(changed, "provisional due dates recomputed"),
+                    Err(error) => tracing::warn!(%error, "cannot recompute provisional due dates"),
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    changed = installed.changed() => if changed.is_err() { return },
+                }
+            }
+        }
+    });
     let manager = DeliveryManager {
         workflow: workflow.clone(),
         directory: directory.clone(),

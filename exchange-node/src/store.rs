@@ -189,7 +189,8 @@ fn person_from_row(row: &AnyRow) -> Result<v1::Person, sqlx::Error> {
 const CASE_COLUMNS: &str = "case_id, kind, direction, requester_county, recipient_county, state,
     priority, resident_id, subject_name, questions, answer, verdict, redirected_to_county,
     parent_case_id, child_case_id, opened_at_unix_ms, delivered_at_unix_ms, accepted_at_unix_ms,
-    responded_at_unix_ms, closed_at_unix_ms, due_at_unix_ms, reason, handled_by";
+    responded_at_unix_ms, closed_at_unix_ms, due_at_unix_ms, reason, handled_by,
+    acceptance_due_at_unix_ms, due_provisional, calendar_version, policy_version";
 
 fn case_from_row(row: &AnyRow) -> Result<v1::Case, sqlx::Error> {
     Ok(v1::Case {
@@ -216,6 +217,10 @@ fn case_from_row(row: &AnyRow) -> Result<v1::Case, sqlx::Error> {
         due_at_unix_ms: row.try_get("due_at_unix_ms")?,
         reason: row.try_get("reason")?,
         handled_by: row.try_get("handled_by")?,
+        acceptance_due_at_unix_ms: row.try_get("acceptance_due_at_unix_ms")?,
+        due_provisional: row.try_get::<i64, _>("due_provisional")? != 0,
+        calendar_version: row.try_get("calendar_version")?,
+        policy_version: row.try_get("policy_version")?,
     })
 }
 
@@ -369,6 +374,18 @@ impl Store {
             .bind(i64::from(open_only))
             .bind(i64::from(limit))
             .bind(offset as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(case_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Open cases whose due date is provisional (it rests on an unpublished calendar year).
+    pub async fn provisional_open_cases(&self) -> Result<Vec<v1::Case>, StoreError> {
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE due_provisional = 1
+               AND state NOT IN ('closed', 'withdrawn', 'redirected', 'rejected')"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(case_from_row).collect::<Result<_, _>>()?)
@@ -670,14 +687,17 @@ impl StoreTx {
                 priority, resident_id, subject_name, questions, answer, verdict, redirected_to_county,
                 parent_case_id, child_case_id, opened_at_unix_ms, delivered_at_unix_ms,
                 accepted_at_unix_ms, responded_at_unix_ms, closed_at_unix_ms, due_at_unix_ms, reason,
-                handled_by, updated_at_unix_ms)
+                handled_by, updated_at_unix_ms, acceptance_due_at_unix_ms, due_provisional,
+                calendar_version, policy_version)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                     $19, $20, $21, $22, $23, $24)
+                     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
              ON CONFLICT (case_id) DO UPDATE SET
                 state = $6, priority = $7, answer = $11, verdict = $12, redirected_to_county = $13,
                 child_case_id = $15, delivered_at_unix_ms = $17, accepted_at_unix_ms = $18,
                 responded_at_unix_ms = $19, closed_at_unix_ms = $20, due_at_unix_ms = $21,
-                reason = $22, handled_by = $23, updated_at_unix_ms = $24",
+                reason = $22, handled_by = $23, updated_at_unix_ms = $24,
+                acceptance_due_at_unix_ms = $25, due_provisional = $26, calendar_version = $27,
+                policy_version = $28",
         )
         .bind(&case.case_id)
         .bind(kind_label(case.kind()))
@@ -703,6 +723,10 @@ impl StoreTx {
         .bind(&case.reason)
         .bind(&case.handled_by)
         .bind(now_unix_ms)
+        .bind(case.acceptance_due_at_unix_ms)
+        .bind(i64::from(case.due_provisional))
+        .bind(&case.calendar_version)
+        .bind(&case.policy_version)
         .execute(&mut *self.transaction)
         .await?;
         Ok(())

@@ -3,6 +3,7 @@
 //! Every change commits together with its outbox rows and case events.
 
 use mpx_proto::division::CountyCode;
+use mpx_proto::policy::CaseDeadlines;
 use mpx_proto::resident_id::{CheckDigitMode, ResidentId};
 use mpx_proto::v1::{
     self, Case, CaseDirection, CaseKind, CasePriority, CaseState, Envelope, NoticeKind,
@@ -46,7 +47,8 @@ impl From<FieldError> for Rejection {
 }
 
 enum Applied {
-    Stored,
+    /// Stored; the deadlines of the case it opened, if it opened one.
+    Stored(Option<CaseDeadlines>),
     Rejected(String),
 }
 
@@ -744,6 +746,56 @@ impl Workflow {
         Ok(case)
     }
 
+    // ---- deadlines ----------------------------------------------------------------------------
+
+    /// Sets a newly delivered case's deadlines from the directory's calendar and policies.
+    fn with_deadlines(&self, mut case: Case) -> (Case, CaseDeadlines) {
+        let deadlines = self.directory.deadlines().case_deadlines(
+            case.kind(),
+            case.priority(),
+            case.delivered_at_unix_ms,
+        );
+        apply_deadlines(&mut case, &deadlines);
+        (case, deadlines)
+    }
+
+    /// Recomputes the due dates that rested on an unpublished calendar year, after new calendar
+    /// data arrived. Both sides of a case compute the same value from the same delivery instant.
+    /// Returns how many changed.
+    pub async fn recompute_provisional_deadlines(&self) -> Result<usize, WorkflowError> {
+        let context = self.directory.deadlines();
+        let cases = self.store.provisional_open_cases().await?;
+        let now = self.clock.now_unix_ms();
+        let mut changed = 0;
+        let mut tx = self.store.begin().await?;
+        for mut case in cases {
+            if case.delivered_at_unix_ms == 0 || case.calendar_version == context.calendar_version {
+                continue;
+            }
+            let before = case.due_at_unix_ms;
+            let deadlines =
+                context.case_deadlines(case.kind(), case.priority(), case.delivered_at_unix_ms);
+            apply_deadlines(&mut case, &deadlines);
+            tx.save_case(&case, now).await?;
+            let detail = format!(
+                "{} → {} ({}{})",
+                mpx_proto::time::format_unix_ms(before),
+                mpx_proto::time::format_unix_ms(case.due_at_unix_ms),
+                deadlines.calendar_version,
+                if deadlines.provisional {
+                    ", still provisional"
+                } else {
+                    ""
+                }
+            );
+            tx.add_case_event(&case.case_id, now, "due date recomputed", "node", &detail)
+                .await?;
+            changed += 1;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
     // ---- receiving from peers ----------------------------------------------------------------
 
     /// Stores a batch delivered by `sender` (the TLS identity) in one transaction and returns one
@@ -785,14 +837,21 @@ impl Workflow {
                 Ok(body) => self.apply(&mut tx, sender, body, now, &mut wake).await?,
             };
             let receipt = match &applied {
-                Applied::Stored => Receipt {
-                    message_id: envelope.message_id.clone(),
-                    status: ReceiptStatus::Stored as i32,
-                    error: String::new(),
-                    received_at_unix_ms: now,
-                    due_at_unix_ms: 0,
-                    signature: Vec::new(),
-                },
+                Applied::Stored(deadlines) => {
+                    let deadlines = deadlines.clone().unwrap_or_default();
+                    Receipt {
+                        message_id: envelope.message_id.clone(),
+                        status: ReceiptStatus::Stored as i32,
+                        error: String::new(),
+                        received_at_unix_ms: now,
+                        due_at_unix_ms: deadlines.due_at_unix_ms,
+                        signature: Vec::new(),
+                        due_provisional: deadlines.provisional,
+                        calendar_version: deadlines.calendar_version,
+                        policy_version: deadlines.policy_version,
+                        acceptance_due_at_unix_ms: deadlines.acceptance_due_at_unix_ms,
+                    }
+                }
                 Applied::Rejected(reason) => {
                     tracing::warn!(message_id = %envelope.message_id, %sender, %reason, "envelope rejected");
                     rejected_receipt(&envelope.message_id, reason, now)
@@ -850,11 +909,15 @@ impl Workflow {
     ) -> Result<Applied, StoreError> {
         let outcome =
             match body {
-                Body::Notice(notice) => self.apply_notice(tx, sender, notice, now).await?,
-                Body::Request(request) => self.apply_request(tx, sender, request, now).await?,
-                Body::Response(response) => {
-                    self.apply_response(tx, sender, response, now, wake).await?
-                }
+                Body::Notice(notice) => self.apply_notice(tx, sender, notice, now).await?.map(Some),
+                Body::Request(request) => self
+                    .apply_request(tx, sender, request, now)
+                    .await?
+                    .map(Some),
+                Body::Response(response) => self
+                    .apply_response(tx, sender, response, now, wake)
+                    .await?
+                    .map(|()| None),
                 Body::Withdrawal(withdrawal) => {
                     self.apply_followup(tx, sender, &withdrawal.case_id, now, |case| {
                         match next_state(case.state(), CaseAction::Withdraw) {
@@ -868,15 +931,16 @@ impl Workflow {
                         }
                     })
                     .await?
+                    .map(|()| None)
                 }
-                Body::Reminder(reminder) => {
-                    self.apply_followup(tx, sender, &reminder.case_id, now, |_| {
+                Body::Reminder(reminder) => self
+                    .apply_followup(tx, sender, &reminder.case_id, now, |_| {
                         ("reminded", reminder.text.clone())
                     })
                     .await?
-                }
-                Body::RecordShare(share) => {
-                    self.apply_followup(tx, sender, &share.case_id, now, |_| {
+                    .map(|()| None),
+                Body::RecordShare(share) => self
+                    .apply_followup(tx, sender, &share.case_id, now, |_| {
                         let name = share
                             .person
                             .as_ref()
@@ -885,10 +949,10 @@ impl Workflow {
                         ("record shared", name)
                     })
                     .await?
-                }
+                    .map(|()| None),
             };
         Ok(match outcome {
-            Ok(()) => Applied::Stored,
+            Ok(deadlines) => Applied::Stored(deadlines),
             Err(Rejection(reason)) => Applied::Rejected(reason),
         })
     }
@@ -916,7 +980,7 @@ impl Workflow {
         sender: CountyCode,
         notice: &v1::Notice,
         now: i64,
-    ) -> Result<Result<(), Rejection>, StoreError> {
+    ) -> Result<Result<CaseDeadlines, Rejection>, StoreError> {
         let case_id = match self.new_case_id(tx, &notice.case_id).await? {
             Ok(id) => id,
             Err(rejection) => return Ok(Err(rejection)),
@@ -1029,6 +1093,7 @@ impl Workflow {
             delivered_at_unix_ms: now,
             ..Default::default()
         };
+        let (case, deadlines) = self.with_deadlines(case);
         tx.save_case(&case, now).await?;
         tx.add_case_event(
             &case.case_id,
@@ -1043,7 +1108,7 @@ impl Workflow {
                 .await?;
         }
         tracing::info!(case_id = %case.case_id, %sender, resident = %mpx_proto::resident_id::mask(&resident_id), "residence notice received");
-        Ok(Ok(()))
+        Ok(Ok(deadlines))
     }
 
     async fn apply_request(
@@ -1052,7 +1117,7 @@ impl Workflow {
         sender: CountyCode,
         request: &v1::Request,
         now: i64,
-    ) -> Result<Result<(), Rejection>, StoreError> {
+    ) -> Result<Result<CaseDeadlines, Rejection>, StoreError> {
         let case_id = match self.new_case_id(tx, &request.case_id).await? {
             Ok(id) => id,
             Err(rejection) => return Ok(Err(rejection)),
@@ -1103,11 +1168,12 @@ impl Workflow {
             Ok(case) => case,
             Err(rejection) => return Ok(Err(rejection)),
         };
+        let (case, deadlines) = self.with_deadlines(case);
         tx.save_case(&case, now).await?;
         tx.add_case_event(&case.case_id, now, "received", sender.as_str(), "")
             .await?;
         tracing::info!(case_id = %case.case_id, %sender, "request received");
-        Ok(Ok(()))
+        Ok(Ok(deadlines))
     }
 
     /// A follow-up message on a case `sender` opened here: applies `change`, records its event.
@@ -1341,10 +1407,23 @@ impl Workflow {
                     receipt.error.clone(),
                 )
             } else {
-                if opening && let Ok(state) = next_state(case.state(), CaseAction::Deliver) {
-                    case.state = state as i32;
+                if opening {
+                    if let Ok(state) = next_state(case.state(), CaseAction::Deliver) {
+                        case.state = state as i32;
+                    }
+                    // The recipient's clock and due dates, as signed into its receipt: both
+                    // sides hold the same values.
                     case.delivered_at_unix_ms = received_at;
-                    case.due_at_unix_ms = receipt.due_at_unix_ms;
+                    apply_deadlines(
+                        &mut case,
+                        &CaseDeadlines {
+                            acceptance_due_at_unix_ms: receipt.acceptance_due_at_unix_ms,
+                            due_at_unix_ms: receipt.due_at_unix_ms,
+                            provisional: receipt.due_provisional,
+                            calendar_version: receipt.calendar_version.clone(),
+                            policy_version: receipt.policy_version.clone(),
+                        },
+                    );
                 }
                 (format!("{} delivered", message.body_kind), String::new())
             };
@@ -1371,7 +1450,16 @@ fn rejected_receipt(message_id: &str, reason: &str, now: i64) -> Receipt {
         received_at_unix_ms: now,
         due_at_unix_ms: 0,
         signature: Vec::new(),
+        ..Default::default()
     }
+}
+
+fn apply_deadlines(case: &mut Case, deadlines: &CaseDeadlines) {
+    case.due_at_unix_ms = deadlines.due_at_unix_ms;
+    case.acceptance_due_at_unix_ms = deadlines.acceptance_due_at_unix_ms;
+    case.due_provisional = deadlines.provisional;
+    case.calendar_version = deadlines.calendar_version.clone();
+    case.policy_version = deadlines.policy_version.clone();
 }
 
 fn is_uuid(text: &str) -> bool {

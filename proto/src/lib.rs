@@ -4,16 +4,20 @@
 //!
 //! - [`v1`]: code generated from `proto/mpx/v1/*.proto` (messages, tonic clients and servers).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
+//! - [`policy`]: feedback deadlines per case kind and priority; due dates.
 //! - [`resident_id`]: GB 11643 citizen ID numbers (check digit, birth date, sex, 15→18 upgrade, masking).
+//! - [`calendar`]: the working-day calendar (holidays, make-up days) and deadline arithmetic.
 //! - [`division`]: GB/T 2260 division codes: counties and provinces.
 //! - [`identity`]: who a peer is, read from its certificate's URI SAN (`mpx://county/621202`).
 //! - [`evidence`]: ECDSA P-256 signatures by a certificate's key (directory snapshots, receipts).
 //! - [`runtime`]: shared service plumbing: logging, shutdown, layered config, TLS, caller identity.
 //! - [`time`]: instants as Unix milliseconds and calendar dates in the province's time zone.
 
+pub mod calendar;
 pub mod division;
 pub mod evidence;
 pub mod identity;
+pub mod policy;
 pub mod resident_id;
 pub mod runtime;
 pub mod time;

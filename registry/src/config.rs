@@ -41,6 +41,24 @@ pub struct RegistryConfig {
     pub enrollment_token_ttl_hours: u32,
     /// Seconds between maintenance runs (one replica runs them, under a lease).
     pub maintenance_interval_seconds: u64,
+    /// Directory of working-day calendar files (`YYYY.toml`); default: the years shipped in
+    /// `deploy/calendars` at build time. Adding a year is a file here, not a code change.
+    pub calendars_dir: Option<PathBuf>,
+    /// Deadline policy overrides, e.g. `[[policies]] kind = "verification", priority = "urgent",
+    /// acceptance = "2wd", response = "10wd"` (`wd` working days, `cd` calendar days).
+    pub policies: Vec<PolicyOverride>,
+}
+
+/// One deadline policy entry of the config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyOverride {
+    /// `residence_notice`, `verification` or `record_transfer`.
+    pub kind: String,
+    /// `normal` or `urgent`.
+    pub priority: String,
+    pub acceptance: String,
+    pub response: String,
 }
 
 impl Default for RegistryConfig {
@@ -55,6 +73,8 @@ impl Default for RegistryConfig {
             certificate_validity_days: 365,
             enrollment_token_ttl_hours: 72,
             maintenance_interval_seconds: 300,
+            calendars_dir: None,
+            policies: Vec::new(),
         }
     }
 }
@@ -77,6 +97,81 @@ impl RegistryConfig {
         }
         let candidate = data_dir?.join(CONFIG_FILE_NAME);
         candidate.exists().then_some(candidate)
+    }
+
+    /// The calendar in force: `calendars_dir`, else the years shipped with this build.
+    pub fn calendar(
+        &self,
+    ) -> Result<mpx_proto::calendar::WorkingCalendar, mpx_proto::calendar::CalendarError> {
+        use mpx_proto::calendar::{CalendarYear, WorkingCalendar};
+        if let Some(dir) = &self.calendars_dir {
+            return WorkingCalendar::load_dir(dir);
+        }
+        let shipped = [
+            (
+                "2024.toml",
+                include_str!("../../deploy/calendars/2024.toml"),
+            ),
+            (
+                "2025.toml",
+                include_str!("../../deploy/calendars/2025.toml"),
+            ),
+            (
+                "2026.toml",
+                include_str!("../../deploy/calendars/2026.toml"),
+            ),
+            (
+                "2027.toml",
+                include_str!("../../deploy/calendars/2027.toml"),
+            ),
+        ];
+        let years = shipped
+            .iter()
+            .map(|(name, text)| CalendarYear::parse(name, text))
+            .collect::<Result<Vec<_>, _>>()?;
+        WorkingCalendar::new(years)
+    }
+
+    /// The deadline policies in force: the defaults, with the config's overrides applied.
+    pub fn policies(&self) -> Result<Vec<mpx_proto::v1::DeadlinePolicy>, String> {
+        use mpx_proto::v1::{CaseKind, CasePriority};
+        let mut policies = mpx_proto::policy::default_policies();
+        for (index, entry) in self.policies.iter().enumerate() {
+            let at = |field: &str| format!("policies[{index}].{field}");
+            let kind = match entry.kind.as_str() {
+                "residence_notice" => CaseKind::ResidenceNotice,
+                "verification" => CaseKind::Verification,
+                "record_transfer" => CaseKind::RecordTransfer,
+                other => {
+                    return Err(format!(
+                        "{}: {other:?} is not residence_notice, verification or record_transfer",
+                        at("kind")
+                    ));
+                }
+            };
+            let priority = match entry.priority.as_str() {
+                "normal" => CasePriority::Normal,
+                "urgent" => CasePriority::Urgent,
+                other => {
+                    return Err(format!(
+                        "{}: {other:?} is not normal or urgent",
+                        at("priority")
+                    ));
+                }
+            };
+            let acceptance = mpx_proto::policy::parse_deadline(&entry.acceptance)
+                .map_err(|e| format!("{}: {e}", at("acceptance")))?;
+            let response = mpx_proto::policy::parse_deadline(&entry.response)
+                .map_err(|e| format!("{}: {e}", at("response")))?;
+            policies.retain(|p| !(p.kind() == kind && p.priority() == priority));
+            policies.push(mpx_proto::v1::DeadlinePolicy {
+                kind: kind as i32,
+                priority: priority as i32,
+                acceptance: Some(acceptance),
+                response: Some(response),
+            });
+        }
+        Ok(policies)
     }
 
     /// The operator token file written at `ca init`.

@@ -30,7 +30,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::ca::{CaPaths, CertificateAuthority};
 use crate::config::RegistryConfig;
-use crate::service::directory::DirectoryService;
+use crate::service::directory::{DeadlineSettings, DirectoryService};
 use crate::service::enrollment::EnrollmentService;
 use crate::store::Store;
 
@@ -102,11 +102,36 @@ pub async fn run(
         province,
         config.certificate_validity_days,
     );
+    let calendar = config
+        .calendar()
+        .context("loading the working-day calendar")?;
+    let policies = config
+        .policies()
+        .map_err(|error| anyhow::anyhow!("deadline policies: {error}"))?;
+    let deadlines = Arc::new(DeadlineSettings {
+        calendar: mpx_proto::policy::calendar_to_proto(&calendar),
+        calendar_version: calendar.version(),
+        policy_version: mpx_proto::policy::policy_version(&policies),
+        policies,
+    });
+    if store
+        .publish_settings(&deadlines.calendar_version, &deadlines.policy_version)
+        .await?
+    {
+        tracing::info!(calendar = %deadlines.calendar_version, policies = %deadlines.policy_version, "new calendar or policies published");
+    }
+    for year in calendar.years().filter(|year| !year.published) {
+        tracing::warn!(
+            year = year.year,
+            "no published holiday notice for this year: deadlines reaching into it are provisional (weekends only)"
+        );
+    }
     let directory = DirectoryService::new(
         store.clone(),
         signer,
         tls.certificate_pem.clone(),
         province.to_string(),
+        deadlines,
     );
 
     let cancel = CancellationToken::new();

@@ -379,6 +379,44 @@ impl Store {
         Ok(rows.iter().map(node_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// Records the calendar and policy versions being published; when either changed, bumps the
+    /// directory version in the same transaction so every node fetches them. Returns whether it
+    /// changed.
+    pub async fn publish_settings(
+        &self,
+        calendar_version: &str,
+        policy_version: &str,
+    ) -> Result<bool, StoreError> {
+        let mut transaction = self.database.begin().await?;
+        let mut changed = false;
+        for (name, value) in [
+            ("calendar_version", calendar_version),
+            ("policy_version", policy_version),
+        ] {
+            let current: Option<String> = sqlx::query("SELECT value FROM settings WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *transaction)
+                .await?
+                .map(|row| row.try_get("value"))
+                .transpose()?;
+            if current.as_deref() != Some(value) {
+                sqlx::query(
+                    "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2",
+                )
+                .bind(name)
+                .bind(value)
+                .execute(&mut *transaction)
+                .await?;
+                changed = true;
+            }
+        }
+        if changed {
+            Self::bump_version(&mut transaction).await?;
+        }
+        transaction.commit().await?;
+        Ok(changed)
+    }
+
     /// Deletes enrolment tokens that expired before `cutoff_unix_ms` (used or not).
     pub async fn delete_expired_enrollment_tokens(
         &self,

@@ -281,6 +281,49 @@ async fn a_verification_is_accepted_answered_redirected_and_withdrawn(backend: B
         answered.delivered_at_unix_ms > 0
             && answered.accepted_at_unix_ms >= answered.delivered_at_unix_ms
     );
+    // Both sides hold the same due dates, computed by the recipient from the delivery instant.
+    let at_recipient = linxia
+        .get_case(GetCaseRequest {
+            case_id: case.case_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert!(
+        answered.due_at_unix_ms > answered.delivered_at_unix_ms,
+        "urgent: 10 working days"
+    );
+    assert_eq!(answered.due_at_unix_ms, at_recipient.due_at_unix_ms);
+    assert_eq!(
+        answered.acceptance_due_at_unix_ms,
+        at_recipient.acceptance_due_at_unix_ms
+    );
+    assert_eq!(
+        answered.delivered_at_unix_ms,
+        at_recipient.delivered_at_unix_ms
+    );
+    assert_eq!(answered.calendar_version, at_recipient.calendar_version);
+    assert!(
+        answered.calendar_version.starts_with("2024-2026"),
+        "{}",
+        answered.calendar_version
+    );
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/calendars");
+    let expected = mpx_proto::policy::case_deadlines(
+        &mpx_proto::calendar::WorkingCalendar::load_dir(&shipped).unwrap(),
+        &answered.calendar_version,
+        &mpx_proto::policy::default_policies(),
+        &answered.policy_version,
+        CaseKind::Verification,
+        CasePriority::Urgent,
+        answered.delivered_at_unix_ms,
+    );
+    assert_eq!(
+        answered.due_at_unix_ms, expected.due_at_unix_ms,
+        "the shipped calendar and default policy"
+    );
     let events: Vec<_> = seen.events.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(
         events,

@@ -23,6 +23,7 @@ mpx_tests::on_both_backends!(
     audit_security_events_tokens_and_counts,
     a_notice_and_a_request_round_trip_between_two_workflows,
     a_delivery_lease_has_one_holder,
+    a_provisional_due_date_is_recomputed_when_the_year_is_published,
 );
 
 async fn a_delivery_lease_has_one_holder(url: &str) {
@@ -577,5 +578,107 @@ async fn a_notice_and_a_request_round_trip_between_two_workflows(url: &str) {
         (CaseState::Responded, "户籍正常")
     );
     wudu.store().close().await;
+    linxia.store().close().await;
+}
+
+fn snapshot_with(
+    version: u64,
+    calendar: &mpx_proto::calendar::WorkingCalendar,
+) -> v1::DirectorySnapshot {
+    let policies = mpx_proto::policy::default_policies();
+    v1::DirectorySnapshot {
+        version,
+        province: "62".into(),
+        calendar: mpx_proto::policy::calendar_to_proto(calendar),
+        calendar_version: calendar.version(),
+        policy_version: mpx_proto::policy::policy_version(&policies),
+        policies,
+        ..Default::default()
+    }
+}
+
+async fn a_provisional_due_date_is_recomputed_when_the_year_is_published(url: &str) {
+    use mpx_proto::calendar::{CalendarYear, WorkingCalendar};
+    let shipped = WorkingCalendar::load_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/calendars"),
+    )
+    .unwrap();
+    let directory = DirectoryHandle::default();
+    directory.install(snapshot_with(1, &shipped));
+    // Delivered Tuesday 2026-12-15 10:00 Shanghai; 20 working days reach into unpublished 2027.
+    let delivered = "2026-12-15T10:00:00+08:00[Asia/Shanghai]"
+        .parse::<jiff::ZonedDateTime>()
+        .unwrap()
+        .timestamp()
+        .as_millisecond();
+    let (notifier, _wakeups) = DeliveryNotifier::channel();
+    let linxia = Workflow::new(
+        Store::connect(url).await.unwrap(),
+        CountyCode::parse("621221").unwrap(),
+        CheckDigitMode::Strict,
+        directory.clone(),
+        notifier,
+        Clock::manual(delivered),
+    );
+    let case_id = uuid::Uuid::now_v7().to_string();
+    let envelope = Envelope {
+        message_id: uuid::Uuid::now_v7().to_string(),
+        sender: "621202".into(),
+        recipient: "621221".into(),
+        created_at_unix_ms: delivered,
+        body: Some(v1::envelope::Body::Request(v1::Request {
+            case_id: case_id.clone(),
+            kind: CaseKind::Verification as i32,
+            priority: CasePriority::Normal as i32,
+            resident_id: resident_id("621221", 3),
+            subject_name: String::new(),
+            questions: "请核实".into(),
+            parent_case_id: String::new(),
+        })),
+    };
+    let receipt = linxia
+        .receive_batch(CountyCode::parse("621202").unwrap(), vec![envelope])
+        .await
+        .unwrap()
+        .remove(0);
+    let end_of = |date: &str| mpx_proto::calendar::end_of_day_unix_ms(date.parse().unwrap());
+    assert!(receipt.due_provisional);
+    assert_eq!(
+        receipt.due_at_unix_ms,
+        end_of("2027-01-12"),
+        "weekends only in 2027"
+    );
+    assert_eq!(
+        receipt.acceptance_due_at_unix_ms,
+        end_of("2026-12-17"),
+        "2 working days"
+    );
+    let case = linxia.store().get_case(&case_id).await.unwrap().unwrap();
+    assert_eq!(
+        (case.due_at_unix_ms, case.due_provisional),
+        (receipt.due_at_unix_ms, true)
+    );
+
+    // The 2027 notice arrives with the directory (hypothetical data: 1 January off).
+    let mut years: Vec<_> = shipped
+        .years()
+        .filter(|y| y.year != 2027)
+        .cloned()
+        .collect();
+    years.push(CalendarYear::parse("2027.toml", "year = 2027\npublished = true\nsource = \"t\"\n[[holidays]]\nname = \"元旦\"\noff = { from = \"2027-01-01\", to = \"2027-01-01\" }\n").unwrap());
+    directory.install(snapshot_with(2, &WorkingCalendar::new(years).unwrap()));
+    assert_eq!(linxia.recompute_provisional_deadlines().await.unwrap(), 1);
+    let case = linxia.store().get_case(&case_id).await.unwrap().unwrap();
+    assert_eq!(
+        (case.due_at_unix_ms, case.due_provisional),
+        (end_of("2027-01-13"), false)
+    );
+    assert_eq!(
+        linxia.recompute_provisional_deadlines().await.unwrap(),
+        0,
+        "nothing left to settle"
+    );
+    let events = linxia.store().case_events(&case_id).await.unwrap();
+    assert!(events.iter().any(|e| e.event == "due date recomputed"));
     linxia.store().close().await;
 }

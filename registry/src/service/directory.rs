@@ -15,6 +15,15 @@ use tonic::{Request, Response, Status};
 
 use crate::store::Store;
 
+/// The calendar and deadline policies published with the directory.
+#[derive(Debug, Clone)]
+pub struct DeadlineSettings {
+    pub calendar: Vec<mpx_proto::v1::CalendarYear>,
+    pub calendar_version: String,
+    pub policies: Vec<mpx_proto::v1::DeadlinePolicy>,
+    pub policy_version: String,
+}
+
 /// Serves the directory to enrolled nodes.
 #[derive(Debug, Clone)]
 pub struct DirectoryService {
@@ -22,6 +31,7 @@ pub struct DirectoryService {
     signer: Arc<Signer>,
     signer_certificate_pem: String,
     province: String,
+    deadlines: Arc<DeadlineSettings>,
     /// The last signed snapshot, reused while the version is unchanged.
     cache: Arc<Mutex<Option<(u64, SignedDirectory)>>>,
 }
@@ -32,12 +42,14 @@ impl DirectoryService {
         signer: Arc<Signer>,
         signer_certificate_pem: String,
         province: String,
+        deadlines: Arc<DeadlineSettings>,
     ) -> Self {
         Self {
             store,
             signer,
             signer_certificate_pem,
             province,
+            deadlines,
             cache: Arc::default(),
         }
     }
@@ -103,6 +115,10 @@ impl DirectoryService {
                     reason: revocation.reason,
                 })
                 .collect(),
+            calendar: self.deadlines.calendar.clone(),
+            calendar_version: self.deadlines.calendar_version.clone(),
+            policies: self.deadlines.policies.clone(),
+            policy_version: self.deadlines.policy_version.clone(),
         };
         let bytes = snapshot.encode_to_vec();
         let signature = self.signer.sign(&bytes).map_err(|error| {
