@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/mpx/v1/records.proto",
         "proto/mpx/v1/cases.proto",
         "proto/mpx/v1/directory.proto",
+        "proto/mpx/v1/alerts.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

@@ -83,6 +83,9 @@ enum Command {
     /// Notices and verification requests with other counties.
     #[command(subcommand)]
     Cases(CasesCommand),
+    /// Deadline alerts: due soon, overdue, escalated, not accepted, undelivered.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// Messages waiting in the outbox (read from the local database).
     Deliveries {
         /// Include delivered messages.
@@ -297,6 +300,23 @@ enum CasesCommand {
 }
 
 #[derive(Subcommand)]
+enum AlertsCommand {
+    /// Alerts, newest first (open ones only unless --all).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Print alerts as they fire, until Ctrl-C.
+    Watch {
+        /// Print the open alerts first.
+        #[arg(long)]
+        include_open: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum OperatorCommand {
     /// Create a named operator token (printed once, stored hashed; works without a restart).
     Add {
@@ -481,6 +501,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Records(command) => records(&cli, &config, command).await,
         Command::Cases(command) => cases(&cli, &config, command).await,
+        Command::Alerts(command) => alerts(&cli, &config, command).await,
     }
 }
 
@@ -905,6 +926,7 @@ async fn cases(cli: &Cli, config: &NodeConfig, command: &CasesCommand) -> anyhow
                             state_label(c.state()).to_string(),
                             priority_label(c.priority()).to_string(),
                             format_unix_ms(c.due_at_unix_ms),
+                            days_left_text(c),
                             c.subject_name.clone(),
                             mpx_proto::resident_id::mask(&c.resident_id),
                         ]
@@ -918,6 +940,7 @@ async fn cases(cli: &Cli, config: &NodeConfig, command: &CasesCommand) -> anyhow
                         "STATE",
                         "PRIORITY",
                         "DUE",
+                        "LEFT",
                         "NAME",
                         "RESIDENT ID",
                     ],
@@ -1042,6 +1065,107 @@ async fn cases(cli: &Cli, config: &NodeConfig, command: &CasesCommand) -> anyhow
         );
     }
     Ok(())
+}
+
+fn alert_kind_text(kind: v1::AlertKind) -> &'static str {
+    match kind {
+        v1::AlertKind::DueSoon => "即将到期 due soon",
+        v1::AlertKind::Overdue => "已逾期 overdue",
+        v1::AlertKind::Escalated => "已上报 escalated",
+        v1::AlertKind::NotAccepted => "未受理 not accepted",
+        v1::AlertKind::Undelivered => "未送达 undelivered",
+        v1::AlertKind::Unspecified => "-",
+    }
+}
+
+fn alert_json(alert: &v1::Alert) -> serde_json::Value {
+    json!({
+        "alert_id": alert.alert_id, "kind": crate::monitor::alert_kind_label(alert.kind()),
+        "case_id": alert.case_id, "direction": alert.direction, "counterpart_county": alert.counterpart_county,
+        "raised_at_unix_ms": alert.raised_at_unix_ms, "due_at_unix_ms": alert.due_at_unix_ms,
+        "cleared_at_unix_ms": alert.cleared_at_unix_ms, "detail": alert.detail,
+    })
+}
+
+fn alert_row(alert: &v1::Alert) -> Vec<String> {
+    vec![
+        format_unix_ms(alert.raised_at_unix_ms),
+        alert_kind_text(alert.kind()).to_string(),
+        alert.case_id.clone(),
+        alert.direction.clone(),
+        alert.counterpart_county.clone(),
+        if alert.cleared_at_unix_ms > 0 {
+            format!("cleared {}", format_unix_ms(alert.cleared_at_unix_ms))
+        } else {
+            "open".into()
+        },
+        alert.detail.clone(),
+    ]
+}
+
+const ALERT_HEADERS: [&str; 7] = [
+    "RAISED",
+    "KIND",
+    "CASE",
+    "DIRECTION",
+    "COUNTY",
+    "STATUS",
+    "DETAIL",
+];
+
+async fn alerts(cli: &Cli, config: &NodeConfig, command: &AlertsCommand) -> anyhow::Result<()> {
+    let (channel, auth, _) = connect(cli, config).await?;
+    let mut client =
+        mpx_proto::v1::alerts_client::AlertsClient::new(InterceptedService::new(channel, auth));
+    match command {
+        AlertsCommand::List { all, limit } => {
+            let alerts = client
+                .list_alerts(v1::ListAlertsRequest {
+                    open_only: !all,
+                    page_size: *limit,
+                })
+                .await
+                .map_err(explain)?
+                .into_inner()
+                .alerts;
+            if cli.json {
+                for alert in &alerts {
+                    println!("{}", alert_json(alert));
+                }
+            } else {
+                print_table(&ALERT_HEADERS, alerts.iter().map(alert_row).collect());
+            }
+        }
+        AlertsCommand::Watch { include_open } => {
+            let mut stream = client
+                .watch_alerts(v1::WatchAlertsRequest {
+                    include_open: *include_open,
+                })
+                .await
+                .map_err(explain)?
+                .into_inner();
+            if !cli.json {
+                eprintln!("watching alerts (Ctrl-C to stop)");
+            }
+            while let Some(message) = stream.message().await.map_err(explain)? {
+                let Some(alert) = message.alert else { continue };
+                if cli.json {
+                    println!("{}", alert_json(&alert));
+                } else {
+                    println!("{}", alert_row(&alert).join("  "));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn days_left_text(case: &v1::Case) -> String {
+    match case.working_days_left {
+        0 if case.due_at_unix_ms == 0 => "-".into(),
+        left if left < 0 => format!("逾期{} overdue {}wd", -left, -left),
+        left => format!("{left}wd"),
+    }
 }
 
 // ---- output -----------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ pub struct NodeConfig {
     pub directory_refresh_seconds: u64,
     pub delivery: DeliveryConfig,
     pub limits: LimitsConfig,
+    /// Deadline alerts: lead time, escalation grace, undelivered threshold.
+    pub monitor: crate::monitor::MonitorConfig,
 }
 
 /// How the outbox delivers.
@@ -94,6 +96,7 @@ impl Default for NodeConfig {
             directory_refresh_seconds: 30,
             delivery: DeliveryConfig::default(),
             limits: LimitsConfig::default(),
+            monitor: crate::monitor::MonitorConfig::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod config;
 pub mod directory;
 pub mod domain;
 pub mod enroll;
+pub mod monitor;
 pub mod outbox;
 pub mod service;
 pub mod store;
@@ -45,7 +46,9 @@ use tonic::transport::{Endpoint, Server};
 use crate::clock::Clock;
 use crate::config::NodeConfig;
 use crate::directory::{DirectoryHandle, DirectoryRefresher};
+use crate::monitor::DeadlineMonitor;
 use crate::outbox::{DeliveryManager, DeliveryNotifier};
+use crate::service::alerts::AlertsService;
 use crate::service::cases::CasesService;
 use crate::service::exchange::ExchangeService;
 use crate::service::records::RecordsService;
@@ -186,6 +189,8 @@ pub async fn run(
             }
         }
     });
+    let monitor = DeadlineMonitor::new(workflow.clone(), config.monitor.clone());
+    tracker.spawn(monitor.clone().run(work_cancel.clone()));
     let manager = DeliveryManager {
         workflow: workflow.clone(),
         directory: directory.clone(),
@@ -234,6 +239,10 @@ pub async fn run(
         ))
         .add_service(InterceptedService::new(
             CasesService::new(workflow.clone()).into_server(),
+            tokens.interceptor(),
+        ))
+        .add_service(InterceptedService::new(
+            AlertsService::new(store.clone(), monitor).into_server(),
             tokens.interceptor(),
         ))
         .serve_with_incoming_shutdown(

@@ -190,7 +190,7 @@ const CASE_COLUMNS: &str = "case_id, kind, direction, requester_county, recipien
     priority, resident_id, subject_name, questions, answer, verdict, redirected_to_county,
     parent_case_id, child_case_id, opened_at_unix_ms, delivered_at_unix_ms, accepted_at_unix_ms,
     responded_at_unix_ms, closed_at_unix_ms, due_at_unix_ms, reason, handled_by,
-    acceptance_due_at_unix_ms, due_provisional, calendar_version, policy_version";
+    acceptance_due_at_unix_ms, due_provisional, calendar_version, policy_version, reminded_at_unix_ms";
 
 fn case_from_row(row: &AnyRow) -> Result<v1::Case, sqlx::Error> {
     Ok(v1::Case {
@@ -221,6 +221,8 @@ fn case_from_row(row: &AnyRow) -> Result<v1::Case, sqlx::Error> {
         due_provisional: row.try_get::<i64, _>("due_provisional")? != 0,
         calendar_version: row.try_get("calendar_version")?,
         policy_version: row.try_get("policy_version")?,
+        reminded_at_unix_ms: row.try_get("reminded_at_unix_ms")?,
+        working_days_left: 0,
     })
 }
 
@@ -377,6 +379,104 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(case_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Unanswered cases whose response deadline is at or before `horizon_unix_ms` (uses the
+    /// due-date index: the cost follows the cases near their deadlines, not all cases).
+    pub async fn cases_due_before(
+        &self,
+        horizon_unix_ms: i64,
+    ) -> Result<Vec<v1::Case>, StoreError> {
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM cases
+             WHERE due_at_unix_ms > 0 AND due_at_unix_ms <= $1
+               AND state IN ('queued', 'delivered', 'accepted')"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(horizon_unix_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(case_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Delivered, unaccepted cases whose acceptance deadline passed by `now_unix_ms`.
+    pub async fn cases_not_accepted_by(
+        &self,
+        now_unix_ms: i64,
+    ) -> Result<Vec<v1::Case>, StoreError> {
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM cases
+             WHERE acceptance_due_at_unix_ms > 0 AND acceptance_due_at_unix_ms <= $1 AND state = 'delivered'"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now_unix_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(case_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Pending outbox messages queued at or before `cutoff_unix_ms`, oldest per case:
+    /// (case_id, recipient, queued at).
+    pub async fn undelivered_since(
+        &self,
+        cutoff_unix_ms: i64,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT case_id, recipient, MIN(created_at_unix_ms) AS queued FROM outbox
+             WHERE state = 'pending' AND created_at_unix_ms <= $1 GROUP BY case_id, recipient",
+        )
+        .bind(cutoff_unix_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("case_id")?,
+                    row.try_get("recipient")?,
+                    row.try_get("queued")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Clears open alerts whose cause is gone: the case was answered (or ended), accepted, or its
+    /// messages delivered. Returns how many were cleared.
+    pub async fn clear_resolved_alerts(&self, now_unix_ms: i64) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE alerts SET cleared_at_unix_ms = $1
+             WHERE cleared_at_unix_ms = 0 AND (
+               (kind IN ('due_soon', 'overdue', 'escalated') AND case_id IN
+                  (SELECT case_id FROM cases WHERE state NOT IN ('queued', 'delivered', 'accepted')))
+               OR (kind = 'not_accepted' AND case_id IN (SELECT case_id FROM cases WHERE state <> 'delivered'))
+               OR (kind = 'undelivered' AND case_id NOT IN (SELECT case_id FROM outbox WHERE state = 'pending')))",
+        )
+        .bind(now_unix_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Alerts, newest first.
+    pub async fn list_alerts(
+        &self,
+        open_only: bool,
+        limit: u32,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT alert_id, case_id, kind, direction, counterpart_county, raised_at_unix_ms,
+                    due_at_unix_ms, cleared_at_unix_ms, detail
+             FROM alerts WHERE ($1 = 0 OR cleared_at_unix_ms = 0)
+             ORDER BY raised_at_unix_ms DESC, alert_id DESC LIMIT $2",
+        )
+        .bind(i64::from(open_only))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(alert_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
     }
 
     /// Open cases whose due date is provisional (it rests on an unpublished calendar year).
@@ -616,6 +716,35 @@ impl Store {
     }
 }
 
+/// One alert as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRecord {
+    pub alert_id: String,
+    pub case_id: String,
+    /// `due_soon`, `overdue`, `escalated`, `not_accepted`, `undelivered`.
+    pub kind: String,
+    pub direction: String,
+    pub counterpart_county: String,
+    pub raised_at_unix_ms: i64,
+    pub due_at_unix_ms: i64,
+    pub cleared_at_unix_ms: i64,
+    pub detail: String,
+}
+
+fn alert_from_row(row: &AnyRow) -> Result<AlertRecord, sqlx::Error> {
+    Ok(AlertRecord {
+        alert_id: row.try_get("alert_id")?,
+        case_id: row.try_get("case_id")?,
+        kind: row.try_get("kind")?,
+        direction: row.try_get("direction")?,
+        counterpart_county: row.try_get("counterpart_county")?,
+        raised_at_unix_ms: row.try_get("raised_at_unix_ms")?,
+        due_at_unix_ms: row.try_get("due_at_unix_ms")?,
+        cleared_at_unix_ms: row.try_get("cleared_at_unix_ms")?,
+        detail: row.try_get("detail")?,
+    })
+}
+
 // ---- transactions -------------------------------------------------------------------------------
 
 impl StoreTx {
@@ -688,16 +817,16 @@ impl StoreTx {
                 parent_case_id, child_case_id, opened_at_unix_ms, delivered_at_unix_ms,
                 accepted_at_unix_ms, responded_at_unix_ms, closed_at_unix_ms, due_at_unix_ms, reason,
                 handled_by, updated_at_unix_ms, acceptance_due_at_unix_ms, due_provisional,
-                calendar_version, policy_version)
+                calendar_version, policy_version, reminded_at_unix_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
+                     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
              ON CONFLICT (case_id) DO UPDATE SET
                 state = $6, priority = $7, answer = $11, verdict = $12, redirected_to_county = $13,
                 child_case_id = $15, delivered_at_unix_ms = $17, accepted_at_unix_ms = $18,
                 responded_at_unix_ms = $19, closed_at_unix_ms = $20, due_at_unix_ms = $21,
                 reason = $22, handled_by = $23, updated_at_unix_ms = $24,
                 acceptance_due_at_unix_ms = $25, due_provisional = $26, calendar_version = $27,
-                policy_version = $28",
+                policy_version = $28, reminded_at_unix_ms = $29",
         )
         .bind(&case.case_id)
         .bind(kind_label(case.kind()))
@@ -727,6 +856,7 @@ impl StoreTx {
         .bind(i64::from(case.due_provisional))
         .bind(&case.calendar_version)
         .bind(&case.policy_version)
+        .bind(case.reminded_at_unix_ms)
         .execute(&mut *self.transaction)
         .await?;
         Ok(())
@@ -754,6 +884,26 @@ impl StoreTx {
         .execute(&mut *self.transaction)
         .await?;
         Ok(())
+    }
+
+    /// Raises an alert unless this case already has one of this kind. True when it is new.
+    pub async fn raise_alert(&mut self, alert: &AlertRecord) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO alerts (alert_id, case_id, kind, direction, counterpart_county, raised_at_unix_ms,
+                                 due_at_unix_ms, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (case_id, kind) DO NOTHING",
+        )
+        .bind(&alert.alert_id)
+        .bind(&alert.case_id)
+        .bind(&alert.kind)
+        .bind(&alert.direction)
+        .bind(&alert.counterpart_county)
+        .bind(alert.raised_at_unix_ms)
+        .bind(alert.due_at_unix_ms)
+        .bind(&alert.detail)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     /// Queues an encoded envelope for delivery (transactional outbox).

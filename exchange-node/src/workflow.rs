@@ -155,8 +155,17 @@ impl Workflow {
         &self.clock
     }
 
+    pub fn directory(&self) -> &DirectoryHandle {
+        &self.directory
+    }
+
+    /// Wakes the delivery worker of `recipient` (after a commit that queued messages for it).
+    pub fn wake_delivery(&self, recipient: &str) {
+        self.delivery.notify(recipient);
+    }
+
     /// Writes an envelope to the outbox inside `tx`; returns its message id.
-    async fn enqueue(
+    pub(crate) async fn enqueue(
         &self,
         tx: &mut StoreTx,
         recipient: &str,
@@ -934,7 +943,8 @@ impl Workflow {
                     .map(|()| None)
                 }
                 Body::Reminder(reminder) => self
-                    .apply_followup(tx, sender, &reminder.case_id, now, |_| {
+                    .apply_followup(tx, sender, &reminder.case_id, now, |case| {
+                        case.reminded_at_unix_ms = now;
                         ("reminded", reminder.text.clone())
                     })
                     .await?

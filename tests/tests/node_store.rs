@@ -24,6 +24,7 @@ mpx_tests::on_both_backends!(
     a_notice_and_a_request_round_trip_between_two_workflows,
     a_delivery_lease_has_one_holder,
     a_provisional_due_date_is_recomputed_when_the_year_is_published,
+    deadline_alerts_fire_once_send_reminders_and_clear_when_answered,
 );
 
 async fn a_delivery_lease_has_one_holder(url: &str) {
@@ -681,4 +682,286 @@ async fn a_provisional_due_date_is_recomputed_when_the_year_is_published(url: &s
     let events = linxia.store().case_events(&case_id).await.unwrap();
     assert!(events.iter().any(|e| e.event == "due date recomputed"));
     linxia.store().close().await;
+}
+
+fn shanghai(text: &str) -> i64 {
+    format!("{text}+08:00[Asia/Shanghai]")
+        .parse::<jiff::ZonedDateTime>()
+        .unwrap()
+        .timestamp()
+        .as_millisecond()
+}
+
+fn province_directory() -> DirectoryHandle {
+    let shipped = mpx_proto::calendar::WorkingCalendar::load_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/calendars"),
+    )
+    .unwrap();
+    let mut snapshot = snapshot_with(1, &shipped);
+    for county in ["621202", "621221", "620102"] {
+        snapshot.nodes.push(v1::NodeEntry {
+            county: county.into(),
+            endpoint: "https://127.0.0.1:1".into(),
+            status: v1::NodeStatus::Active as i32,
+            ..Default::default()
+        });
+    }
+    let directory = DirectoryHandle::default();
+    directory.install(snapshot);
+    directory
+}
+
+/// Delivers what `from` has queued for `to`, and settles the receipts at `from`.
+async fn deliver_between(from: &Workflow, to: &Workflow) {
+    let batch = from
+        .store()
+        .pending_outbox(to.county().as_str(), i64::MAX, 1000)
+        .await
+        .unwrap();
+    if batch.is_empty() {
+        return;
+    }
+    let envelopes: Vec<Envelope> = batch
+        .iter()
+        .map(|m| Envelope::decode(m.envelope.as_slice()).unwrap())
+        .collect();
+    let receipts = to.receive_batch(from.county(), envelopes).await.unwrap();
+    from.settle_receipts(&batch, &receipts).await.unwrap();
+}
+
+fn kinds(alerts: &[v1::Alert]) -> Vec<(v1::AlertKind, String)> {
+    let mut kinds: Vec<_> = alerts
+        .iter()
+        .map(|a| (a.kind(), a.case_id.clone()))
+        .collect();
+    kinds.sort_by_key(|(kind, case)| (*kind as i32, case.clone()));
+    kinds
+}
+
+async fn deadline_alerts_fire_once_send_reminders_and_clear_when_answered(url: &str) {
+    use exchange_node::monitor::{DeadlineMonitor, MonitorConfig};
+    use v1::AlertKind::*;
+    let clock = Clock::manual(shanghai("2026-11-02T10:00:00"));
+    let directory = province_directory();
+    let node = |store: Store, county: &str| {
+        let (notifier, _) = DeliveryNotifier::channel();
+        Workflow::new(
+            store,
+            CountyCode::parse(county).unwrap(),
+            CheckDigitMode::Strict,
+            directory.clone(),
+            notifier,
+            clock.clone(),
+        )
+    };
+    let wudu = node(Store::connect(url).await.unwrap(), "621202");
+    let linxia = node(
+        Store::connect(&second_database(url).await).await.unwrap(),
+        "621221",
+    );
+    let open = |questions: &str| OpenCase {
+        kind: CaseKind::Verification,
+        recipient_county: "621221".into(),
+        priority: CasePriority::Normal,
+        resident_id: resident_id("621221", 11),
+        subject_name: String::new(),
+        questions: questions.into(),
+    };
+    // Two requests delivered Monday 2026-11-02: 20 working days → due end of Monday 30 November;
+    // acceptance within 2 working days → end of Wednesday 4 November.
+    let late = wudu
+        .open_case("clerk", &open("late"))
+        .await
+        .unwrap()
+        .case_id;
+    let answered = wudu
+        .open_case("clerk", &open("answered in time"))
+        .await
+        .unwrap()
+        .case_id;
+    deliver_between(&wudu, &linxia).await;
+    let at_requester = wudu.store().get_case(&late).await.unwrap().unwrap();
+    assert_eq!(at_requester.due_at_unix_ms, shanghai("2026-12-01T00:00:00"));
+    assert_eq!(
+        at_requester.acceptance_due_at_unix_ms,
+        shanghai("2026-11-05T00:00:00")
+    );
+    assert_eq!(
+        linxia
+            .store()
+            .get_case(&late)
+            .await
+            .unwrap()
+            .unwrap()
+            .due_at_unix_ms,
+        at_requester.due_at_unix_ms
+    );
+
+    let config = MonitorConfig::default();
+    let requester = DeadlineMonitor::new(wudu.clone(), config.clone());
+    let recipient = DeadlineMonitor::new(linxia.clone(), config.clone());
+    assert!(requester.tick().await.unwrap().is_empty());
+    assert!(recipient.tick().await.unwrap().is_empty());
+
+    // Thursday 5 November: neither case was accepted.
+    clock.advance_ms(shanghai("2026-11-05T09:00:00") - clock.now_unix_ms());
+    let fired = recipient.tick().await.unwrap();
+    assert_eq!(
+        kinds(&fired),
+        kinds_of(&[(NotAccepted, &late), (NotAccepted, &answered)])
+    );
+    assert!(
+        fired
+            .iter()
+            .all(|a| a.direction == "inbound" && a.counterpart_county == "621202")
+    );
+    assert_eq!(
+        requester.tick().await.unwrap().len(),
+        2,
+        "the requester sees it too"
+    );
+    linxia.accept("clerk-li", &late, "").await.unwrap();
+    linxia
+        .respond(
+            "clerk-li",
+            &answered,
+            "户籍正常",
+            NoticeVerdict::Unspecified,
+        )
+        .await
+        .unwrap();
+    deliver_between(&linxia, &wudu).await;
+    assert!(recipient.tick().await.unwrap().is_empty());
+    let open_alerts = linxia.store().list_alerts(true, 10).await.unwrap();
+    assert!(
+        open_alerts.is_empty(),
+        "accepting and answering cleared them: {open_alerts:?}"
+    );
+
+    // Thursday 26 November: two working days left (27th, 30th) → due soon; a reminder goes out.
+    clock.advance_ms(shanghai("2026-11-26T09:00:00") - clock.now_unix_ms());
+    assert_eq!(
+        kinds(&recipient.tick().await.unwrap()),
+        kinds_of(&[(DueSoon, &late)])
+    );
+    assert_eq!(
+        kinds(&requester.tick().await.unwrap()),
+        kinds_of(&[(DueSoon, &late)])
+    );
+    assert!(
+        requester.tick().await.unwrap().is_empty(),
+        "once per case and kind"
+    );
+    assert!(
+        DeadlineMonitor::new(wudu.clone(), config.clone())
+            .tick()
+            .await
+            .unwrap()
+            .is_empty(),
+        "also after a restart"
+    );
+    let reminders: Vec<_> = wudu
+        .store()
+        .pending_outbox("621221", i64::MAX, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        reminders
+            .iter()
+            .map(|m| m.body_kind.as_str())
+            .collect::<Vec<_>>(),
+        ["reminder"]
+    );
+    deliver_between(&wudu, &linxia).await;
+    let reminded = linxia.store().get_case(&late).await.unwrap().unwrap();
+    assert!(
+        reminded.reminded_at_unix_ms > 0,
+        "the recipient's clerk sees the reminder"
+    );
+
+    // Tuesday 1 December: overdue (another reminder); Monday 7 December: five working days late.
+    clock.advance_ms(shanghai("2026-12-01T09:00:00") - clock.now_unix_ms());
+    assert_eq!(
+        kinds(&requester.tick().await.unwrap()),
+        kinds_of(&[(Overdue, &late)])
+    );
+    assert_eq!(
+        wudu.store()
+            .pending_outbox("621221", i64::MAX, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "overdue reminder"
+    );
+    deliver_between(&wudu, &linxia).await;
+    clock.advance_ms(shanghai("2026-12-04T09:00:00") - clock.now_unix_ms());
+    assert!(
+        requester.tick().await.unwrap().is_empty(),
+        "four working days late: not yet escalated"
+    );
+    clock.advance_ms(shanghai("2026-12-07T09:00:00") - clock.now_unix_ms());
+    assert_eq!(
+        kinds(&requester.tick().await.unwrap()),
+        kinds_of(&[(Escalated, &late)])
+    );
+    assert_eq!(
+        kinds(&recipient.tick().await.unwrap()),
+        kinds_of(&[(Overdue, &late), (Escalated, &late)])
+    );
+
+    // The late answer clears every alert of the case, on both sides.
+    linxia
+        .respond("clerk-li", &late, "迟到的答复", NoticeVerdict::Unspecified)
+        .await
+        .unwrap();
+    deliver_between(&linxia, &wudu).await;
+    assert!(recipient.tick().await.unwrap().is_empty());
+    assert!(requester.tick().await.unwrap().is_empty());
+    assert!(
+        linxia
+            .store()
+            .list_alerts(true, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(wudu.store().list_alerts(true, 10).await.unwrap().is_empty());
+    assert!(
+        wudu.store()
+            .list_alerts(false, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a.cleared_at_unix_ms > 0)
+    );
+
+    // A message nobody receives raises UNDELIVERED after the threshold.
+    let stuck = wudu
+        .open_case(
+            "clerk",
+            &OpenCase {
+                recipient_county: "620102".into(),
+                ..open("stuck")
+            },
+        )
+        .await
+        .unwrap()
+        .case_id;
+    clock.advance_ms(2 * 3_600_000);
+    assert_eq!(
+        kinds(&requester.tick().await.unwrap()),
+        kinds_of(&[(Undelivered, &stuck)])
+    );
+    wudu.store().close().await;
+    linxia.store().close().await;
+}
+
+fn kinds_of(expected: &[(v1::AlertKind, &String)]) -> Vec<(v1::AlertKind, String)> {
+    let mut kinds: Vec<_> = expected
+        .iter()
+        .map(|(kind, case)| (*kind, (*case).clone()))
+        .collect();
+    kinds.sort_by_key(|(kind, case)| (*kind as i32, case.clone()));
+    kinds
 }

@@ -3,7 +3,7 @@
 use mpx_proto::runtime::operator_of;
 use mpx_proto::v1::cases_server::{Cases, CasesServer};
 use mpx_proto::v1::{
-    AcceptCaseRequest, AcceptCaseResponse, CaseDirection, CaseKind, CasePriority, CaseState,
+    self, AcceptCaseRequest, AcceptCaseResponse, CaseDirection, CaseKind, CasePriority, CaseState,
     CloseCaseRequest, CloseCaseResponse, GetCaseRequest, GetCaseResponse, ListCasesRequest,
     ListCasesResponse, NoticeVerdict, OpenCaseRequest, OpenCaseResponse, RedirectCaseRequest,
     RedirectCaseResponse, RespondCaseRequest, RespondCaseResponse, WithdrawCaseRequest,
@@ -26,6 +26,31 @@ impl CasesService {
 
     pub fn into_server(self) -> CasesServer<Self> {
         CasesServer::new(self)
+    }
+
+    /// Fills `working_days_left` for an unanswered case with a due date.
+    fn with_days_left(&self, mut case: v1::Case) -> v1::Case {
+        let unanswered = matches!(
+            case.state(),
+            CaseState::Queued | CaseState::Delivered | CaseState::Accepted
+        );
+        if unanswered
+            && case.due_at_unix_ms > 0
+            && let Some(due_day) = mpx_proto::time::date_of_unix_ms(case.due_at_unix_ms - 1)
+        {
+            let calendar = &self.workflow.directory().deadlines().calendar;
+            let today = self.workflow.clock().today();
+            let now = self.workflow.clock().now_unix_ms();
+            let left = calendar.working_days_between(today, due_day).value;
+            // Past the end of the due day: overdue, counted in whole working days (at least 1).
+            let left = if now >= case.due_at_unix_ms {
+                left.min(-1)
+            } else {
+                left
+            };
+            case.working_days_left = i32::try_from(left).unwrap_or(0);
+        }
+        case
     }
 }
 
@@ -87,6 +112,10 @@ impl Cases for CasesService {
             .store()
             .list_cases(direction, state, request.open_only, offset, limit)
             .await?;
+        let cases: Vec<_> = cases
+            .into_iter()
+            .map(|case| self.with_days_left(case))
+            .collect();
         let next_page_token = if cases.len() == limit as usize {
             (offset + u64::from(limit)).to_string()
         } else {
@@ -129,7 +158,7 @@ impl Cases for CasesService {
             )
             .await?;
         Ok(Response::new(GetCaseResponse {
-            case: Some(case),
+            case: Some(self.with_days_left(case)),
             events,
         }))
     }

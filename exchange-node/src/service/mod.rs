@@ -1,6 +1,7 @@
 //! gRPC services of the node, one module each. Each method converts protocol to domain at the
 //! top and calls the [`crate::workflow::Workflow`]; errors map to `Status` here, once.
 
+pub mod alerts;
 pub mod cases;
 pub mod exchange;
 pub mod records;

@@ -1,0 +1,277 @@
+//! The deadline monitor: on every tick (injected clock, so tests need no sleeps) it raises
+//! `DUE_SOON`, `OVERDUE`, `ESCALATED`, `NOT_ACCEPTED` and `UNDELIVERED` alerts, each once per case
+//! and kind (a unique row, so a restart never fires twice), sends the requester's `Reminder` to
+//! the recipient on `DUE_SOON` and `OVERDUE`, and clears alerts whose cause is gone. It reads only
+//! the cases near their deadlines (indexes on the due dates), not all cases.
+
+use std::time::Duration;
+
+use mpx_proto::time::{date_of_unix_ms, format_unix_ms};
+use mpx_proto::v1::{self, Alert, AlertKind, CaseDirection, envelope::Body};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{AlertRecord, direction_label};
+use crate::workflow::{Workflow, WorkflowError};
+
+/// When the monitor raises what.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// Seconds between ticks.
+    pub interval_seconds: u64,
+    /// `DUE_SOON` this many working days before the deadline.
+    pub due_soon_working_days: u32,
+    /// `ESCALATED` this many working days after the deadline.
+    pub escalation_grace_working_days: u32,
+    /// `UNDELIVERED` when a message waited this long in the outbox.
+    pub undelivered_after_seconds: u64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            interval_seconds: 60,
+            due_soon_working_days: 2,
+            escalation_grace_working_days: 5,
+            undelivered_after_seconds: 3600,
+        }
+    }
+}
+
+/// Stored label of an alert kind.
+pub fn alert_kind_label(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::DueSoon => "due_soon",
+        AlertKind::Overdue => "overdue",
+        AlertKind::Escalated => "escalated",
+        AlertKind::NotAccepted => "not_accepted",
+        AlertKind::Undelivered => "undelivered",
+        AlertKind::Unspecified => "unspecified",
+    }
+}
+
+fn alert_kind_from_label(label: &str) -> AlertKind {
+    match label {
+        "due_soon" => AlertKind::DueSoon,
+        "overdue" => AlertKind::Overdue,
+        "escalated" => AlertKind::Escalated,
+        "not_accepted" => AlertKind::NotAccepted,
+        "undelivered" => AlertKind::Undelivered,
+        _ => AlertKind::Unspecified,
+    }
+}
+
+/// The API form of a stored alert.
+pub fn alert_to_proto(record: &AlertRecord) -> Alert {
+    Alert {
+        alert_id: record.alert_id.clone(),
+        kind: alert_kind_from_label(&record.kind) as i32,
+        case_id: record.case_id.clone(),
+        direction: record.direction.clone(),
+        counterpart_county: record.counterpart_county.clone(),
+        raised_at_unix_ms: record.raised_at_unix_ms,
+        due_at_unix_ms: record.due_at_unix_ms,
+        cleared_at_unix_ms: record.cleared_at_unix_ms,
+        detail: record.detail.clone(),
+    }
+}
+
+/// Runs the deadline checks; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DeadlineMonitor {
+    workflow: Workflow,
+    config: MonitorConfig,
+    fired: broadcast::Sender<Alert>,
+}
+
+impl DeadlineMonitor {
+    pub fn new(workflow: Workflow, config: MonitorConfig) -> Self {
+        let (fired, _) = broadcast::channel(1024);
+        Self {
+            workflow,
+            config,
+            fired,
+        }
+    }
+
+    /// New alerts as they fire (for `Alerts.WatchAlerts`).
+    pub fn subscribe(&self) -> broadcast::Receiver<Alert> {
+        self.fired.subscribe()
+    }
+
+    /// One pass over the cases near their deadlines. Returns the alerts that fired now.
+    pub async fn tick(&self) -> Result<Vec<Alert>, WorkflowError> {
+        let store = self.workflow.store();
+        let now = self.workflow.clock().now_unix_ms();
+        let today = self.workflow.clock().today();
+        let calendar = self.workflow.directory().deadlines().calendar.clone();
+        let lead = i64::from(self.config.due_soon_working_days);
+        let grace = i64::from(self.config.escalation_grace_working_days);
+        // Far enough ahead for the lead time across the longest holiday (9 days), then filtered
+        // exactly by working days.
+        let horizon = now + (lead * 3 + 14) * 86_400_000;
+
+        let mut raised: Vec<(AlertRecord, Option<v1::Case>)> = Vec::new();
+        for case in store.cases_due_before(horizon).await? {
+            let Some(due_day) = date_of_unix_ms(case.due_at_unix_ms - 1) else {
+                continue;
+            };
+            let mut kinds = Vec::new();
+            if now >= case.due_at_unix_ms {
+                kinds.push((
+                    AlertKind::Overdue,
+                    format!(
+                        "已逾期 / overdue since {}",
+                        format_unix_ms(case.due_at_unix_ms)
+                    ),
+                ));
+                let late_by = calendar.working_days_between(due_day, today).value;
+                if late_by >= grace {
+                    kinds.push((
+                        AlertKind::Escalated,
+                        format!("逾期 {late_by} 个工作日 / {late_by} working days overdue"),
+                    ));
+                }
+            } else if calendar.working_days_between(today, due_day).value <= lead {
+                kinds.push((
+                    AlertKind::DueSoon,
+                    format!(
+                        "将于 {} 到期 / due {}",
+                        format_unix_ms(case.due_at_unix_ms),
+                        format_unix_ms(case.due_at_unix_ms)
+                    ),
+                ));
+            }
+            for (kind, detail) in kinds {
+                raised.push((
+                    self.record(&case, kind, case.due_at_unix_ms, detail, now),
+                    Some(case.clone()),
+                ));
+            }
+        }
+        for case in store.cases_not_accepted_by(now).await? {
+            let detail = format!(
+                "未在 {} 前受理 / not accepted by {}",
+                format_unix_ms(case.acceptance_due_at_unix_ms),
+                format_unix_ms(case.acceptance_due_at_unix_ms)
+            );
+            raised.push((
+                self.record(
+                    &case,
+                    AlertKind::NotAccepted,
+                    case.acceptance_due_at_unix_ms,
+                    detail,
+                    now,
+                ),
+                None,
+            ));
+        }
+        let cutoff = now
+            - i64::try_from(self.config.undelivered_after_seconds).unwrap_or(i64::MAX / 2) * 1000;
+        for (case_id, recipient, queued_at) in store.undelivered_since(cutoff).await? {
+            raised.push((
+                AlertRecord {
+                    alert_id: uuid::Uuid::now_v7().to_string(),
+                    case_id,
+                    kind: alert_kind_label(AlertKind::Undelivered).into(),
+                    direction: direction_label(CaseDirection::Outbound).into(),
+                    counterpart_county: recipient.clone(),
+                    raised_at_unix_ms: now,
+                    due_at_unix_ms: 0,
+                    cleared_at_unix_ms: 0,
+                    detail: format!(
+                        "自 {} 起未能送达 {recipient} / undelivered to {recipient} since {}",
+                        format_unix_ms(queued_at),
+                        format_unix_ms(queued_at)
+                    ),
+                },
+                None,
+            ));
+        }
+
+        let mut fired = Vec::new();
+        let mut reminded = Vec::new();
+        let mut tx = store.begin().await?;
+        for (record, case) in raised {
+            if !tx.raise_alert(&record).await? {
+                continue;
+            }
+            let kind = alert_kind_from_label(&record.kind);
+            if let Some(mut case) = case
+                && case.direction() == CaseDirection::Outbound
+                && matches!(kind, AlertKind::DueSoon | AlertKind::Overdue)
+            {
+                let reminder = v1::Reminder {
+                    case_id: case.case_id.clone(),
+                    text: record.detail.clone(),
+                };
+                self.workflow
+                    .enqueue(
+                        &mut tx,
+                        &case.recipient_county,
+                        Body::Reminder(reminder),
+                        now,
+                    )
+                    .await?;
+                case.reminded_at_unix_ms = now;
+                tx.save_case(&case, now).await?;
+                tx.add_case_event(&case.case_id, now, "reminder sent", "node", &record.detail)
+                    .await?;
+                reminded.push(case.recipient_county.clone());
+            }
+            fired.push(alert_to_proto(&record));
+        }
+        tx.commit().await?;
+        store.clear_resolved_alerts(now).await?;
+        for recipient in &reminded {
+            self.workflow.wake_delivery(recipient);
+        }
+        for alert in &fired {
+            tracing::info!(kind = alert_kind_label(alert.kind()), case_id = %alert.case_id, counterpart = %alert.counterpart_county, "alert");
+            let _ = self.fired.send(alert.clone());
+        }
+        Ok(fired)
+    }
+
+    fn record(
+        &self,
+        case: &v1::Case,
+        kind: AlertKind,
+        due_at: i64,
+        detail: String,
+        now: i64,
+    ) -> AlertRecord {
+        let counterpart = if case.direction() == CaseDirection::Inbound {
+            &case.requester_county
+        } else {
+            &case.recipient_county
+        };
+        AlertRecord {
+            alert_id: uuid::Uuid::now_v7().to_string(),
+            case_id: case.case_id.clone(),
+            kind: alert_kind_label(kind).into(),
+            direction: direction_label(case.direction()).into(),
+            counterpart_county: counterpart.clone(),
+            raised_at_unix_ms: now,
+            due_at_unix_ms: due_at,
+            cleared_at_unix_ms: 0,
+            detail,
+        }
+    }
+
+    /// Ticks every `interval_seconds` until cancelled.
+    pub async fn run(self, cancel: CancellationToken) {
+        let interval = Duration::from_secs(self.config.interval_seconds.max(1));
+        loop {
+            if let Err(error) = self.tick().await {
+                tracing::warn!(%error, "deadline check failed; retrying at the next tick");
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+}
