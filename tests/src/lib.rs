@@ -176,6 +176,13 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
+impl Bearer {
+    /// The `authorization` header for `token`.
+    pub fn new(token: &str) -> Self {
+        Bearer(format!("Bearer {token}").parse().unwrap())
+    }
+}
+
 pub type Operator = InterceptedService<Channel, Bearer>;
 
 /// Addresses a server wrote to its ready file.
@@ -502,7 +509,12 @@ impl Province {
                 "directory_refresh_seconds = 1",
             )
             .replace("retry_initial_ms = 500", "retry_initial_ms = 100")
-            .replace("retry_max_ms = 60000", "retry_max_ms = 1000");
+            .replace("retry_max_ms = 60000", "retry_max_ms = 1000")
+            .replace("interval_seconds = 60", "interval_seconds = 1")
+            .replace(
+                "undelivered_after_seconds = 3600",
+                "undelivered_after_seconds = 2",
+            );
         std::fs::write(&config_path, config).unwrap();
         let token = std::fs::read_to_string(data_dir.join("operator.token"))
             .unwrap()

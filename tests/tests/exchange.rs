@@ -43,6 +43,7 @@ mod registry_replicas {
 }
 
 on_every_backend!(
+    alerts_stream_in_and_clear,
     offline_enrolment_and_the_clerk_cli_work_end_to_end,
     a_residence_notice_reaches_the_hukou_county_and_updates_its_roster,
     a_verification_is_accepted_answered_redirected_and_withdrawn,
@@ -924,5 +925,83 @@ async fn nodes_carry_on_through_a_second_registry_replica(backend: Backend) {
     assert!(
         log.contains("endpoint published"),
         "the replica served the node:\n{log}"
+    );
+}
+
+/// A supervisor watches alerts stream in: with the recipient down, the sender's monitor raises
+/// UNDELIVERED (threshold 2 s in tests), on the stream and in the CLI; it clears on delivery.
+async fn alerts_stream_in_and_clear(backend: Backend) {
+    let Some(mut province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
+    let mut watch = mpx_proto::v1::alerts_client::AlertsClient::new(
+        tonic::service::interceptor::InterceptedService::new(
+            tonic::transport::Endpoint::from_shared(format!(
+                "http://{}",
+                province.node(WUDU).operator.unwrap()
+            ))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+            mpx_tests::Bearer::new(&province.node(WUDU).token),
+        ),
+    )
+    .watch_alerts(v1::WatchAlertsRequest { include_open: true })
+    .await
+    .unwrap()
+    .into_inner();
+    province.stop_node(LINXIA);
+    let case = province
+        .node(WUDU)
+        .cases()
+        .await
+        .open_case(OpenCaseRequest {
+            kind: CaseKind::Verification as i32,
+            recipient_county: LINXIA.into(),
+            priority: CasePriority::Normal as i32,
+            resident_id: resident_id(LINXIA, 95),
+            subject_name: String::new(),
+            questions: "告警测试".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let alert = tokio::time::timeout(WAIT, watch.message())
+        .await
+        .expect("an alert within 30 s")
+        .unwrap()
+        .unwrap()
+        .alert
+        .unwrap();
+    assert_eq!(alert.kind(), v1::AlertKind::Undelivered);
+    assert_eq!(
+        (alert.case_id.as_str(), alert.counterpart_county.as_str()),
+        (case.case_id.as_str(), LINXIA)
+    );
+    let listed = province.node(WUDU).cli_output(&["alerts", "list"]);
+    assert!(
+        listed.contains("undelivered") && listed.contains(&case.case_id),
+        "{listed}"
+    );
+
+    province.start_node(LINXIA).await;
+    wait_for_state(&province, WUDU, &case.case_id, CaseState::Delivered).await;
+    wait_until(WAIT, "the alert to clear", || async {
+        province
+            .node(WUDU)
+            .cli_output(&["--json", "alerts", "list"])
+            .trim()
+            .is_empty()
+    })
+    .await;
+    let all = province
+        .node(WUDU)
+        .cli_output(&["--json", "alerts", "list", "--all"]);
+    assert!(
+        all.contains("\"cleared_at_unix_ms\":") && !all.contains("\"cleared_at_unix_ms\":0"),
+        "{all}"
     );
 }
