@@ -95,7 +95,7 @@ for county in "${counties[@]}"; do
   fi
   echo "==> starting county node $county ${names[$county]}"
   rm -f "$dir/node-$county.ready"
-  "$bin/exchange-node" --data-dir "$dir/node-$county" serve --ready-file "$dir/node-$county.ready" \
+  "$bin/exchange-node" --data-dir "$dir/node-$county" serve --metrics-listen 127.0.0.1:0 --ready-file "$dir/node-$county.ready" \
     >>"$dir/node-$county.log" 2>&1 &
   pids+=($!)
   wait_ready "$dir/node-$county.ready" "$!" "node-$county"
@@ -144,6 +144,7 @@ processes = [{"name": "registry", "county": None, "peer": reg["peer"], "operator
 for c in counties:
     r = ready("node-" + c)
     processes.append({"name": "node-" + c, "county": c, "peer": r["peer"], "operator": r["operator"],
+                      "metrics": r.get("metrics") or None,
                       "operator_token": token(os.path.join(d, "node-" + c, "operator.token"))})
 out = {"ca_certificate": os.path.join(d, "registry", "ca", "ca.crt"), "processes": processes}
 tmp = os.path.join(d, "province.json.tmp")
@@ -166,8 +167,10 @@ Try, as a clerk of 621202 (武都区):
 and as a clerk of 621221 (临夏县), the hukou county, which was told automatically:
   $bin/exchange-node --data-dir $dir/node-621221 cases inbox
   $bin/exchange-node --data-dir $dir/node-621221 records list --purpose "quickstart tour" --status living-elsewhere
-The province's directory:
+The province's directory, deadline alerts, and Prometheus metrics:
   $bin/registry --data-dir $dir/registry nodes
+  $bin/exchange-node --data-dir $dir/node-621221 alerts watch --include-open
+  curl -s http://$(json_field "$dir/node-621202.ready" metrics)/metrics | grep '^mpx_'
 
 gRPC (reflection is on), e.g. with grpcurl or 'buf curl':
   grpcurl -plaintext -H "authorization: Bearer \$(cat $dir/node-621202/operator.token)" \\

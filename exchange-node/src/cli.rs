@@ -73,6 +73,9 @@ enum Command {
         /// Endpoint published in the directory, https://HOST:PORT.
         #[arg(long)]
         peer_advertise: Option<String>,
+        /// Prometheus listener, e.g. 127.0.0.1:9464 ("" disables).
+        #[arg(long)]
+        metrics_listen: Option<String>,
         /// Once bound, write {"peer": ADDR, "operator": ADDR} here (for scripts and tests).
         #[arg(long)]
         ready_file: Option<PathBuf>,
@@ -341,6 +344,8 @@ struct Overrides {
     operator_listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     peer_advertise: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_listen: Option<String>,
 }
 
 /// Entry point of the binary.
@@ -396,11 +401,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             peer_listen,
             operator_listen,
             peer_advertise,
+            metrics_listen,
             ..
         } => Overrides {
             peer_listen: peer_listen.clone(),
             operator_listen: operator_listen.clone(),
             peer_advertise: peer_advertise.clone(),
+            metrics_listen: metrics_listen.clone(),
             ..Overrides::default()
         },
         _ => Overrides::default(),
@@ -563,7 +570,21 @@ async fn serve(config: NodeConfig, ready_file: Option<PathBuf>) -> anyhow::Resul
                 config.operator_listen
             )
         })?;
-    let ready = json!({"peer": peer.local_addr()?.to_string(), "operator": operator.local_addr()?.to_string()});
+    let metrics = if config.metrics_listen.trim().is_empty() {
+        None
+    } else {
+        let address = &config.metrics_listen;
+        Some(
+            tokio::net::TcpListener::bind(address.as_str())
+                .await
+                .with_context(|| format!("binding the metrics listener on {address} (set metrics_listen, or \"\" to disable)"))?,
+        )
+    };
+    let metrics_address = match &metrics {
+        Some(listener) => listener.local_addr()?.to_string(),
+        None => String::new(),
+    };
+    let ready = json!({"peer": peer.local_addr()?.to_string(), "operator": operator.local_addr()?.to_string(), "metrics": metrics_address});
     // The bound addresses, for clerk commands when the config asks for port 0.
     let state_path = config.paths().serve_state;
     std::fs::write(&state_path, ready.to_string())
@@ -574,7 +595,11 @@ async fn serve(config: NodeConfig, ready_file: Option<PathBuf>) -> anyhow::Resul
     }
     crate::run(
         config,
-        crate::Listeners { peer, operator },
+        crate::Listeners {
+            peer,
+            operator,
+            metrics,
+        },
         shutdown_signal(),
     )
     .await

@@ -20,6 +20,7 @@ pub const ENV_KEYS: &[&str] = &[
     "REGISTRY_URL",
     "LOG_FORMAT",
     "RESIDENT_ID_CHECK",
+    "METRICS_LISTEN",
 ];
 
 /// Name of the config file that `exchange-node init` writes into the data directory.
@@ -43,6 +44,8 @@ pub struct NodeConfig {
     pub peer_advertise: Option<String>,
     /// Operator listener (clerks' CLI, bearer tokens); keep it on loopback.
     pub operator_listen: SocketAddr,
+    /// Prometheus `GET /metrics` listener; empty to disable.
+    pub metrics_listen: String,
     /// The provincial registry's peer endpoint, https://HOST:PORT; several replicas as a
     /// comma-separated list (calls go to whichever is up).
     pub registry_url: String,
@@ -91,6 +94,7 @@ impl Default for NodeConfig {
             peer_advertise: None,
             operator_listen: SocketAddr::from(([127, 0, 0, 1], 7080)),
             registry_url: String::new(),
+            metrics_listen: "127.0.0.1:9464".into(),
             log_format: LogFormat::Text,
             resident_id_check: CheckDigitMode::Strict,
             directory_refresh_seconds: 30,

@@ -22,6 +22,7 @@ pub mod config;
 pub mod directory;
 pub mod domain;
 pub mod enroll;
+pub mod metrics;
 pub mod monitor;
 pub mod outbox;
 pub mod service;
@@ -60,6 +61,8 @@ use crate::workflow::Workflow;
 pub struct Listeners {
     pub peer: TcpListener,
     pub operator: TcpListener,
+    /// `GET /metrics` (Prometheus), when enabled.
+    pub metrics: Option<TcpListener>,
 }
 
 /// The endpoint to publish: the configured one, else the bound address (loopback when bound to
@@ -75,6 +78,19 @@ fn advertised_endpoint(config: &NodeConfig, bound: std::net::SocketAddr) -> Stri
         return format!("https://127.0.0.1:{}", bound.port());
     }
     format!("https://{bound}")
+}
+
+/// This node instance's name for leases: the same across restarts of the same instance (host and
+/// data directory), so a node that crashed takes its own leases back at once, while a second
+/// instance elsewhere on the same database waits for them to expire.
+fn lease_holder(county: CountyCode, config: &NodeConfig) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    let data_dir =
+        std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    format!("{county}@{}:{}", host.trim(), data_dir.display())
 }
 
 /// Serves until `shutdown` resolves. Shutdown is ordered: stop taking calls, let in-flight calls
@@ -189,6 +205,16 @@ pub async fn run(
             }
         }
     });
+    if let Some(listener) = listeners.metrics
+        && let Some(handle) = crate::metrics::install_recorder()
+    {
+        tracker.spawn(crate::metrics::serve(
+            listener,
+            handle,
+            store.clone(),
+            work_cancel.clone(),
+        ));
+    }
     let monitor = DeadlineMonitor::new(workflow.clone(), config.monitor.clone());
     tracker.spawn(monitor.clone().run(work_cancel.clone()));
     let manager = DeliveryManager {
@@ -197,7 +223,7 @@ pub async fn run(
         tls: tls.clone(),
         config: config.delivery.clone(),
         max_message_bytes: config.limits.max_message_bytes,
-        lease_holder: format!("{county}/{}", uuid::Uuid::now_v7()),
+        lease_holder: lease_holder(county, &config),
     };
     tracker.spawn(manager.run(wakeups, work_cancel.clone(), tracker.clone()));
 

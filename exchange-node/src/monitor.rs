@@ -230,6 +230,8 @@ impl DeadlineMonitor {
         }
         for alert in &fired {
             tracing::info!(kind = alert_kind_label(alert.kind()), case_id = %alert.case_id, counterpart = %alert.counterpart_county, "alert");
+            metrics::counter!("mpx_alerts_fired_total", "kind" => alert_kind_label(alert.kind()))
+                .increment(1);
             let _ = self.fired.send(alert.clone());
         }
         Ok(fired)

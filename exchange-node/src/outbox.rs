@@ -57,7 +57,7 @@ pub struct DeliveryManager {
 }
 
 /// How long a delivery lease lasts without renewal (renewed before every batch).
-const DELIVERY_LEASE_MS: i64 = 30_000;
+const DELIVERY_LEASE_MS: i64 = 15_000;
 
 impl DeliveryManager {
     /// Runs until cancelled; workers are spawned on `tracker`.

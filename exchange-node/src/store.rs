@@ -457,6 +457,65 @@ impl Store {
         Ok(result.rows_affected())
     }
 
+    /// Cases by (kind, direction, state, count), for metrics.
+    pub async fn case_counts(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, direction, state, COUNT(*) AS n FROM cases GROUP BY kind, direction, state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("kind")?,
+                    row.try_get("direction")?,
+                    row.try_get("state")?,
+                    row.try_get("n")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Open alerts by (kind, direction, count), for metrics.
+    pub async fn open_alert_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, direction, COUNT(*) AS n FROM alerts WHERE cleared_at_unix_ms = 0 GROUP BY kind, direction",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("kind")?,
+                    row.try_get("direction")?,
+                    row.try_get("n")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Pending outbox per peer: (peer, depth, oldest queued at), for metrics.
+    pub async fn outbox_stats(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT recipient, COUNT(*) AS n, MIN(created_at_unix_ms) AS oldest FROM outbox
+             WHERE state = 'pending' GROUP BY recipient",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("recipient")?,
+                    row.try_get("n")?,
+                    row.try_get("oldest")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Alerts, newest first.
     pub async fn list_alerts(
         &self,

@@ -838,6 +838,7 @@ impl Workflow {
                         now,
                     )
                 };
+                metrics::counter!("mpx_messages_received_total", "kind" => "any", "outcome" => "duplicate").increment(1);
                 receipts.push(receipt);
                 continue;
             }
@@ -882,6 +883,14 @@ impl Workflow {
                 )
                 .await?;
             }
+            let outcome = if receipt.status() == ReceiptStatus::Stored {
+                "stored"
+            } else {
+                "rejected"
+            };
+            let kind = envelope.body.as_ref().map(body_kind).unwrap_or("none");
+            metrics::counter!("mpx_messages_received_total", "kind" => kind, "outcome" => outcome)
+                .increment(1);
             receipts.push(receipt);
         }
         tx.commit().await?;
@@ -1402,6 +1411,8 @@ impl Workflow {
             {
                 continue;
             }
+            metrics::histogram!("mpx_delivery_latency_seconds")
+                .record(((received_at - message.created_at_unix_ms).max(0) as f64) / 1000.0);
             let Some(mut case) = tx.get_case(&message.case_id).await? else {
                 continue;
             };

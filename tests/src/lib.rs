@@ -195,6 +195,12 @@ fn read_ready(path: &Path) -> Option<(SocketAddr, SocketAddr)> {
     ))
 }
 
+fn read_metrics_address(path: &Path) -> Option<SocketAddr> {
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    value["metrics"].as_str()?.parse().ok()
+}
+
 async fn wait_for_ready(path: &Path, process: &mut ServerProcess) -> (SocketAddr, SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
@@ -284,6 +290,8 @@ pub struct Node {
     database_url: Option<String>,
     /// Overrides the node's `registry_url` (e.g. several replicas).
     pub registry_url: Option<String>,
+    /// The Prometheus listener, while serving.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Node {
@@ -322,6 +330,20 @@ impl Node {
             self.operator_channel().await,
             self.bearer(),
         ))
+    }
+
+    /// `GET /metrics` from the serving node (plain HTTP/1.1 on loopback).
+    pub fn scrape_metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let address = self.metrics.expect("node is serving with metrics");
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        response
     }
 
     /// Runs an `exchange-node` command for this node and returns its standard output.
@@ -531,6 +553,7 @@ impl Province {
                 token,
                 database_url,
                 registry_url: None,
+                metrics: None,
             },
         );
         &self.nodes[county]
@@ -582,13 +605,18 @@ impl Province {
         let ready = node.data_dir.join("ready.json");
         let _ = std::fs::remove_file(&ready);
         let mut serve = node.cli();
-        serve.arg("serve").arg("--ready-file").arg(&ready);
+        serve
+            .arg("serve")
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .arg("--ready-file")
+            .arg(&ready);
         let log = node.data_dir.join("node.log");
         let mut process = ServerProcess::spawn(&format!("node {county}"), serve, &log);
         let (peer, operator) = wait_for_ready(&ready, &mut process).await;
         wait_healthy(operator, &mut process).await;
         node.peer = Some(peer);
         node.operator = Some(operator);
+        node.metrics = read_metrics_address(&ready);
         node.process = Some(process);
         let endpoint = format!("https://{peer}");
         let registry = self.registry_cli();

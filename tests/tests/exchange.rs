@@ -986,6 +986,15 @@ async fn alerts_stream_in_and_clear(backend: Backend) {
         listed.contains("undelivered") && listed.contains(&case.case_id),
         "{listed}"
     );
+    let metrics = province.node(WUDU).scrape_metrics();
+    for line in [
+        "mpx_alerts_open{kind=\"undelivered\",direction=\"outbound\"} 1",
+        "mpx_outbox_depth{peer=\"621221\"} 1",
+        "mpx_cases{kind=\"verification\",direction=\"outbound\",state=\"queued\"} 1",
+        "mpx_alerts_fired_total{kind=\"undelivered\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
 
     province.start_node(LINXIA).await;
     wait_for_state(&province, WUDU, &case.case_id, CaseState::Delivered).await;

@@ -1,0 +1,156 @@
+//! Prometheus metrics on `GET /metrics` (its own listener, `metrics_listen`).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `mpx_cases` | gauge | `kind`, `direction`, `state`: cases by state (open and finished) |
+//! | `mpx_alerts_open` | gauge | `kind` (`due_soon`, `overdue`, `escalated`, `not_accepted`, `undelivered`), `direction` |
+//! | `mpx_outbox_depth` | gauge | `peer`: messages waiting for delivery |
+//! | `mpx_outbox_oldest_age_seconds` | gauge | `peer`: age of the oldest waiting message |
+//! | `mpx_delivery_latency_seconds` | histogram | — : queued → receipt stored, per message |
+//! | `mpx_alerts_fired_total` | counter | `kind` |
+//! | `mpx_messages_received_total` | counter | `kind`, `outcome` (`stored`, `rejected`, `duplicate`) |
+//!
+//! Gauges are read from the database at each scrape, so they are exact and survive restarts;
+//! counters and the histogram count since the process started. No personal data is in any label.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::routing::get;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+
+const CASE_KINDS: [&str; 3] = ["residence_notice", "verification", "record_transfer"];
+const CASE_STATES: [&str; 8] = [
+    "queued",
+    "delivered",
+    "accepted",
+    "responded",
+    "closed",
+    "withdrawn",
+    "redirected",
+    "rejected",
+];
+const DIRECTIONS: [&str; 2] = ["inbound", "outbound"];
+const ALERT_KINDS: [&str; 5] = [
+    "due_soon",
+    "overdue",
+    "escalated",
+    "not_accepted",
+    "undelivered",
+];
+
+/// Installs the process-wide recorder (the `metrics` facade is global by design). `None` when
+/// one is installed already.
+pub fn install_recorder() -> Option<PrometheusHandle> {
+    let buckets = [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+    ];
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("mpx_delivery_latency_seconds".into()),
+            &buckets,
+        )
+        .ok()?;
+    match builder.install_recorder() {
+        Ok(handle) => Some(handle),
+        Err(error) => {
+            tracing::warn!(%error, "metrics recorder not installed");
+            None
+        }
+    }
+}
+
+#[derive(Clone)]
+struct MetricsState {
+    handle: PrometheusHandle,
+    store: Store,
+    /// Peers seen with a non-empty outbox, so their gauges drop to 0 once drained.
+    peers: Arc<Mutex<HashSet<String>>>,
+}
+
+async fn render(State(state): State<MetricsState>) -> (axum::http::StatusCode, String) {
+    if let Err(error) = refresh_gauges(&state).await {
+        tracing::warn!(%error, "metrics: cannot read the database");
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("# database unavailable: {error}\n"),
+        );
+    }
+    (axum::http::StatusCode::OK, state.handle.render())
+}
+
+async fn refresh_gauges(state: &MetricsState) -> Result<(), crate::store::StoreError> {
+    let now = mpx_proto::time::now_unix_ms();
+    let cases = state.store.case_counts().await?;
+    for kind in CASE_KINDS {
+        for direction in DIRECTIONS {
+            for case_state in CASE_STATES {
+                let count = cases
+                    .iter()
+                    .find(|(k, d, s, _)| k == kind && d == direction && s == case_state)
+                    .map(|(_, _, _, count)| *count)
+                    .unwrap_or(0);
+                metrics::gauge!("mpx_cases", "kind" => kind, "direction" => direction, "state" => case_state).set(count as f64);
+            }
+        }
+    }
+    let alerts = state.store.open_alert_counts().await?;
+    for kind in ALERT_KINDS {
+        for direction in DIRECTIONS {
+            let count = alerts
+                .iter()
+                .find(|(k, d, _)| k == kind && d == direction)
+                .map(|(_, _, count)| *count)
+                .unwrap_or(0);
+            metrics::gauge!("mpx_alerts_open", "kind" => kind, "direction" => direction)
+                .set(count as f64);
+        }
+    }
+    let outbox = state.store.outbox_stats().await?;
+    let mut peers = state
+        .peers
+        .lock()
+        .map_err(|_| crate::store::StoreError::Database(sqlx::Error::PoolClosed))?;
+    for (peer, _, _) in &outbox {
+        peers.insert(peer.clone());
+    }
+    for peer in peers.iter() {
+        let (depth, oldest) = outbox
+            .iter()
+            .find(|(p, _, _)| p == peer)
+            .map(|(_, depth, oldest)| (*depth, *oldest))
+            .unwrap_or((0, now));
+        metrics::gauge!("mpx_outbox_depth", "peer" => peer.clone()).set(depth as f64);
+        metrics::gauge!("mpx_outbox_oldest_age_seconds", "peer" => peer.clone())
+            .set(((now - oldest).max(0) as f64) / 1000.0);
+    }
+    Ok(())
+}
+
+/// Serves `GET /metrics` until `cancel`.
+pub async fn serve(
+    listener: TcpListener,
+    handle: PrometheusHandle,
+    store: Store,
+    cancel: CancellationToken,
+) {
+    let state = MetricsState {
+        handle,
+        store,
+        peers: Arc::default(),
+    };
+    let router = axum::Router::new()
+        .route("/metrics", get(render))
+        .with_state(state);
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await
+    {
+        tracing::warn!(%error, "metrics listener stopped");
+    }
+}
