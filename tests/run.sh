@@ -24,6 +24,19 @@ if [ -z "${MPX_TEST_POSTGRES_URL:-}" ] && ! have_postgres_binaries; then
   fi
 fi
 
+# faketime (LD_PRELOAD) lets an end-to-end test run one node in the future: a late answer
+# between two real processes without any clock knob in the product.
+if ! command -v faketime >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing faketime from Debian's packages (for the late-answer end-to-end test)"
+    [ -n "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends faketime >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends faketime >/dev/null; }
+  else
+    echo "note: faketime is not installed; the late-answer end-to-end test will fail (apt-get install faketime)" >&2
+  fi
+fi
+
 echo "==> building the binaries the end-to-end tests start"
 cargo build --workspace --bins
 echo "==> running the tests"

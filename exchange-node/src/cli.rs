@@ -1334,6 +1334,14 @@ fn print_case(case: &v1::Case) {
                 String::new()
             },
         ),
+        (
+            "逾期答复 Answered late",
+            if case.answered_late {
+                "是 yes".into()
+            } else {
+                String::new()
+            },
+        ),
         ("原因 Reason", case.reason.clone()),
         ("经办 Handled by", case.handled_by.clone()),
     ]);

@@ -223,6 +223,7 @@ fn case_from_row(row: &AnyRow) -> Result<v1::Case, sqlx::Error> {
         policy_version: row.try_get("policy_version")?,
         reminded_at_unix_ms: row.try_get("reminded_at_unix_ms")?,
         working_days_left: 0,
+        answered_late: false,
     })
 }
 

@@ -292,6 +292,8 @@ pub struct Node {
     pub registry_url: Option<String>,
     /// The Prometheus listener, while serving.
     pub metrics: Option<SocketAddr>,
+    /// Run `serve` under faketime with this offset (e.g. `+40d`): the node lives in the future.
+    pub clock_offset: Option<String>,
 }
 
 impl Node {
@@ -364,6 +366,36 @@ impl Node {
             command.env("MPX_REGISTRY_URL", url);
         }
         command
+    }
+
+    /// The `serve` command: under faketime when the node has a clock offset.
+    fn serve_command(&self) -> Command {
+        let command = self.cli();
+        let Some(offset) = &self.clock_offset else {
+            return command;
+        };
+        let available = Command::new("sh")
+            .args(["-c", "command -v faketime"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            available,
+            "this test runs a node in the future with faketime: apt-get install faketime (tests/run.sh does)"
+        );
+        let mut wrapped = Command::new("faketime");
+        wrapped
+            .args(["-f", offset])
+            .arg(command.get_program())
+            .args(command.get_args());
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(value) => wrapped.env(key, value),
+                None => wrapped.env_remove(key),
+            };
+        }
+        // Timers and timeouts keep real time; only the wall clock moves.
+        wrapped.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        wrapped
     }
 }
 
@@ -554,6 +586,7 @@ impl Province {
                 database_url,
                 registry_url: None,
                 metrics: None,
+                clock_offset: None,
             },
         );
         &self.nodes[county]
@@ -604,7 +637,7 @@ impl Province {
         let node = self.nodes.get_mut(county).expect("enrolled");
         let ready = node.data_dir.join("ready.json");
         let _ = std::fs::remove_file(&ready);
-        let mut serve = node.cli();
+        let mut serve = node.serve_command();
         serve
             .arg("serve")
             .args(["--metrics-listen", "127.0.0.1:0"])

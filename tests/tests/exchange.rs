@@ -43,6 +43,7 @@ mod registry_replicas {
 }
 
 on_every_backend!(
+    a_late_answer_is_marked_late_on_both_sides_with_the_same_due_date,
     alerts_stream_in_and_clear,
     offline_enrolment_and_the_clerk_cli_work_end_to_end,
     a_residence_notice_reaches_the_hukou_county_and_updates_its_roster,
@@ -1013,4 +1014,90 @@ async fn alerts_stream_in_and_clear(backend: Backend) {
         all.contains("\"cleared_at_unix_ms\":") && !all.contains("\"cleared_at_unix_ms\":0"),
         "{all}"
     );
+}
+
+/// A late answer between two real nodes: the recipient answers 40 days after delivery (its
+/// process runs under faketime), and both sides mark the case answered late against the same
+/// due date.
+async fn a_late_answer_is_marked_late_on_both_sides_with_the_same_due_date(backend: Backend) {
+    let Some(mut province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
+    let case = province
+        .node(WUDU)
+        .cases()
+        .await
+        .open_case(OpenCaseRequest {
+            kind: CaseKind::Verification as i32,
+            recipient_county: LINXIA.into(),
+            priority: CasePriority::Normal as i32,
+            resident_id: resident_id(LINXIA, 97),
+            subject_name: String::new(),
+            questions: "逾期测试".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    wait_for_state(&province, WUDU, &case.case_id, CaseState::Delivered).await;
+    province.stop_node(LINXIA);
+    province.nodes.get_mut(LINXIA).unwrap().clock_offset = Some("+40d".into());
+    province.start_node(LINXIA).await;
+    let mut linxia = province.node(LINXIA).cases().await;
+    let inbox = linxia
+        .list_cases(ListCasesRequest {
+            direction: CaseDirection::Inbound as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        inbox.cases[0].working_days_left < 0,
+        "40 days later the case shows as overdue"
+    );
+    linxia
+        .respond_case(RespondCaseRequest {
+            case_id: case.case_id.clone(),
+            answer: "迟到的答复".into(),
+            verdict: 0,
+        })
+        .await
+        .unwrap();
+    wait_for_state(&province, WUDU, &case.case_id, CaseState::Responded).await;
+    let get = |county: &'static str| {
+        let province = &province;
+        let case_id = case.case_id.clone();
+        async move {
+            province
+                .node(county)
+                .cases()
+                .await
+                .get_case(GetCaseRequest { case_id })
+                .await
+                .unwrap()
+                .into_inner()
+                .case
+                .unwrap()
+        }
+    };
+    let (at_requester, at_recipient) = (get(WUDU).await, get(LINXIA).await);
+    assert!(at_requester.due_at_unix_ms > 0);
+    assert_eq!(
+        at_requester.due_at_unix_ms, at_recipient.due_at_unix_ms,
+        "the same due date on both sides"
+    );
+    assert!(
+        at_requester.answered_late && at_recipient.answered_late,
+        "late on both sides"
+    );
+    assert_eq!(
+        at_requester.responded_at_unix_ms,
+        at_recipient.responded_at_unix_ms
+    );
+    let shown = province
+        .node(WUDU)
+        .cli_output(&["cases", "show", &case.case_id]);
+    assert!(shown.contains("Answered late"), "{shown}");
 }

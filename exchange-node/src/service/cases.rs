@@ -28,8 +28,12 @@ impl CasesService {
         CasesServer::new(self)
     }
 
-    /// Fills `working_days_left` for an unanswered case with a due date.
+    /// Fills the derived fields: `working_days_left` for an unanswered case with a due date,
+    /// `answered_late` for an answered one.
     fn with_days_left(&self, mut case: v1::Case) -> v1::Case {
+        case.answered_late = case.responded_at_unix_ms > 0
+            && case.due_at_unix_ms > 0
+            && case.responded_at_unix_ms >= case.due_at_unix_ms;
         let unanswered = matches!(
             case.state(),
             CaseState::Queued | CaseState::Delivered | CaseState::Accepted
