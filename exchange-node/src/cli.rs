@@ -300,6 +300,22 @@ enum CasesCommand {
     },
     /// Close an answered case this county sent.
     Close { case_id: String },
+    /// Ask the requesting county for more working days (the original due date stays on record).
+    Extend {
+        case_id: String,
+        #[arg(long)]
+        days: u32,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Grant (or, with --deny, refuse) an extension the recipient asked for.
+    DecideExtension {
+        case_id: String,
+        #[arg(long)]
+        deny: bool,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -1068,6 +1084,38 @@ async fn cases(cli: &Cli, config: &NodeConfig, command: &CasesCommand) -> anyhow
                 .into_inner()
                 .case
         }
+        CasesCommand::Extend {
+            case_id,
+            days,
+            reason,
+        } => {
+            client
+                .request_extension(v1::RequestExtensionRequest {
+                    case_id: case_id.clone(),
+                    working_days: *days,
+                    reason: reason.clone(),
+                })
+                .await
+                .map_err(explain)?
+                .into_inner()
+                .case
+        }
+        CasesCommand::DecideExtension {
+            case_id,
+            deny,
+            note,
+        } => {
+            client
+                .decide_extension(v1::DecideExtensionRequest {
+                    case_id: case_id.clone(),
+                    grant: !deny,
+                    note: note.clone(),
+                })
+                .await
+                .map_err(explain)?
+                .into_inner()
+                .case
+        }
         CasesCommand::Close { case_id } => {
             client
                 .close_case(v1::CloseCaseRequest {
@@ -1338,6 +1386,21 @@ fn print_case(case: &v1::Case) {
             "逾期答复 Answered late",
             if case.answered_late {
                 "是 yes".into()
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "延期 Extension",
+            match case.extension_state.as_str() {
+                "" => String::new(),
+                state => format!("{state} ({} working days)", case.extension_working_days),
+            },
+        ),
+        (
+            "延期截止 Extended due",
+            if case.extended_due_at_unix_ms > 0 {
+                format_unix_ms(case.extended_due_at_unix_ms)
             } else {
                 String::new()
             },

@@ -40,6 +40,15 @@ impl Default for MonitorConfig {
     }
 }
 
+/// The deadline in force: the extended one when an extension was granted.
+pub fn effective_due_at(case: &v1::Case) -> i64 {
+    if case.extension_state == "granted" && case.extended_due_at_unix_ms > 0 {
+        case.extended_due_at_unix_ms
+    } else {
+        case.due_at_unix_ms
+    }
+}
+
 /// Stored label of an alert kind.
 pub fn alert_kind_label(kind: AlertKind) -> &'static str {
     match kind {
@@ -115,17 +124,17 @@ impl DeadlineMonitor {
 
         let mut raised: Vec<(AlertRecord, Option<v1::Case>)> = Vec::new();
         for case in store.cases_due_before(horizon).await? {
-            let Some(due_day) = date_of_unix_ms(case.due_at_unix_ms - 1) else {
+            // A granted extension moves the deadline the alerts watch; lateness is still
+            // reported against the original due date.
+            let due_at = effective_due_at(&case);
+            let Some(due_day) = date_of_unix_ms(due_at - 1) else {
                 continue;
             };
             let mut kinds = Vec::new();
-            if now >= case.due_at_unix_ms {
+            if now >= due_at {
                 kinds.push((
                     AlertKind::Overdue,
-                    format!(
-                        "已逾期 / overdue since {}",
-                        format_unix_ms(case.due_at_unix_ms)
-                    ),
+                    format!("已逾期 / overdue since {}", format_unix_ms(due_at)),
                 ));
                 let late_by = calendar.working_days_between(due_day, today).value;
                 if late_by >= grace {
@@ -139,14 +148,14 @@ impl DeadlineMonitor {
                     AlertKind::DueSoon,
                     format!(
                         "将于 {} 到期 / due {}",
-                        format_unix_ms(case.due_at_unix_ms),
-                        format_unix_ms(case.due_at_unix_ms)
+                        format_unix_ms(due_at),
+                        format_unix_ms(due_at)
                     ),
                 ));
             }
             for (kind, detail) in kinds {
                 raised.push((
-                    self.record(&case, kind, case.due_at_unix_ms, detail, now),
+                    self.record(&case, kind, due_at, detail, now),
                     Some(case.clone()),
                 ));
             }

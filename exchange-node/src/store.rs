@@ -190,7 +190,8 @@ const CASE_COLUMNS: &str = "case_id, kind, direction, requester_county, recipien
     priority, resident_id, subject_name, questions, answer, verdict, redirected_to_county,
     parent_case_id, child_case_id, opened_at_unix_ms, delivered_at_unix_ms, accepted_at_unix_ms,
     responded_at_unix_ms, closed_at_unix_ms, due_at_unix_ms, reason, handled_by,
-    acceptance_due_at_unix_ms, due_provisional, calendar_version, policy_version, reminded_at_unix_ms";
+    acceptance_due_at_unix_ms, due_provisional, calendar_version, policy_version, reminded_at_unix_ms,
+    extension_state, extension_working_days, extended_due_at_unix_ms";
 
 fn case_from_row(row: &AnyRow) -> Result<v1::Case, sqlx::Error> {
     Ok(v1::Case {
@@ -224,6 +225,10 @@ fn case_from_row(row: &AnyRow) -> Result<v1::Case, sqlx::Error> {
         reminded_at_unix_ms: row.try_get("reminded_at_unix_ms")?,
         working_days_left: 0,
         answered_late: false,
+        extension_state: row.try_get("extension_state")?,
+        extension_working_days: u32::try_from(row.try_get::<i64, _>("extension_working_days")?)
+            .unwrap_or(0),
+        extended_due_at_unix_ms: row.try_get("extended_due_at_unix_ms")?,
     })
 }
 
@@ -390,8 +395,8 @@ impl Store {
     ) -> Result<Vec<v1::Case>, StoreError> {
         let sql = format!(
             "SELECT {CASE_COLUMNS} FROM cases
-             WHERE due_at_unix_ms > 0 AND due_at_unix_ms <= $1
-               AND state IN ('queued', 'delivered', 'accepted')"
+             WHERE due_at_unix_ms > 0 AND state IN ('queued', 'delivered', 'accepted')
+               AND (due_at_unix_ms <= $1 OR (extended_due_at_unix_ms > 0 AND extended_due_at_unix_ms <= $1))"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(horizon_unix_ms)
@@ -877,16 +882,18 @@ impl StoreTx {
                 parent_case_id, child_case_id, opened_at_unix_ms, delivered_at_unix_ms,
                 accepted_at_unix_ms, responded_at_unix_ms, closed_at_unix_ms, due_at_unix_ms, reason,
                 handled_by, updated_at_unix_ms, acceptance_due_at_unix_ms, due_provisional,
-                calendar_version, policy_version, reminded_at_unix_ms)
+                calendar_version, policy_version, reminded_at_unix_ms, extension_state,
+                extension_working_days, extended_due_at_unix_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
+                     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)
              ON CONFLICT (case_id) DO UPDATE SET
                 state = $6, priority = $7, answer = $11, verdict = $12, redirected_to_county = $13,
                 child_case_id = $15, delivered_at_unix_ms = $17, accepted_at_unix_ms = $18,
                 responded_at_unix_ms = $19, closed_at_unix_ms = $20, due_at_unix_ms = $21,
                 reason = $22, handled_by = $23, updated_at_unix_ms = $24,
                 acceptance_due_at_unix_ms = $25, due_provisional = $26, calendar_version = $27,
-                policy_version = $28, reminded_at_unix_ms = $29",
+                policy_version = $28, reminded_at_unix_ms = $29, extension_state = $30,
+                extension_working_days = $31, extended_due_at_unix_ms = $32",
         )
         .bind(&case.case_id)
         .bind(kind_label(case.kind()))
@@ -917,6 +924,9 @@ impl StoreTx {
         .bind(&case.calendar_version)
         .bind(&case.policy_version)
         .bind(case.reminded_at_unix_ms)
+        .bind(&case.extension_state)
+        .bind(i64::from(case.extension_working_days))
+        .bind(case.extended_due_at_unix_ms)
         .execute(&mut *self.transaction)
         .await?;
         Ok(())

@@ -86,6 +86,8 @@ fn body_kind(body: &Body) -> &'static str {
         Body::Reminder(_) => "reminder",
         Body::Withdrawal(_) => "withdrawal",
         Body::RecordShare(_) => "record_share",
+        Body::ExtensionRequest(_) => "extension_request",
+        Body::ExtensionDecision(_) => "extension_decision",
     }
 }
 
@@ -97,6 +99,8 @@ fn body_case_id(body: &Body) -> &str {
         Body::Reminder(reminder) => &reminder.case_id,
         Body::Withdrawal(withdrawal) => &withdrawal.case_id,
         Body::RecordShare(share) => &share.case_id,
+        Body::ExtensionRequest(request) => &request.case_id,
+        Body::ExtensionDecision(decision) => &decision.case_id,
     }
 }
 
@@ -755,6 +759,156 @@ impl Workflow {
         Ok(case)
     }
 
+    // ---- extensions ---------------------------------------------------------------------------
+
+    /// Recipient: asks the requester for `working_days` more; the original due date stays.
+    pub async fn request_extension(
+        &self,
+        operator: &str,
+        case_id: &str,
+        working_days: u32,
+        reason: &str,
+    ) -> Result<Case, WorkflowError> {
+        if !(1..=60).contains(&working_days) {
+            return Err(FieldError::new("working_days", "1 to 60").into());
+        }
+        let reason = text_field("reason", reason, 500, false)?;
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        let mut case = self
+            .case_for_update(&mut tx, case_id, CaseDirection::Inbound)
+            .await?;
+        if !matches!(case.state(), CaseState::Delivered | CaseState::Accepted) {
+            return Err(WorkflowError::FailedPrecondition(format!(
+                "case {}: only an unanswered case can be extended (it is {})",
+                case.case_id,
+                state_label(case.state())
+            )));
+        }
+        if case.extension_state == "requested" {
+            return Err(WorkflowError::FailedPrecondition(format!(
+                "case {}: an extension is already waiting for the requester's decision",
+                case.case_id
+            )));
+        }
+        case.extension_state = "requested".into();
+        case.extension_working_days = working_days;
+        tx.save_case(&case, now).await?;
+        tx.add_case_event(
+            &case.case_id,
+            now,
+            "extension requested",
+            operator,
+            &format!("{working_days} working days: {reason}"),
+        )
+        .await?;
+        let body = Body::ExtensionRequest(v1::ExtensionRequest {
+            case_id: case.case_id.clone(),
+            working_days,
+            reason,
+        });
+        self.enqueue(&mut tx, &case.requester_county, body, now)
+            .await?;
+        tx.commit().await?;
+        self.notify(std::slice::from_ref(&case.requester_county));
+        Ok(case)
+    }
+
+    /// Requester: grants or denies a requested extension. A grant extends from the original due
+    /// date by the requested working days; the original stays on record.
+    pub async fn decide_extension(
+        &self,
+        operator: &str,
+        case_id: &str,
+        grant: bool,
+        note: &str,
+    ) -> Result<Case, WorkflowError> {
+        let note = text_field("note", note, 500, true)?;
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        let mut case = self
+            .case_for_update(&mut tx, case_id, CaseDirection::Outbound)
+            .await?;
+        if case.extension_state != "requested" {
+            return Err(WorkflowError::FailedPrecondition(format!(
+                "case {}: no extension is waiting for a decision",
+                case.case_id
+            )));
+        }
+        let mut extended = 0;
+        if grant {
+            let calendar = &self.directory.deadlines().calendar;
+            let due_day = mpx_proto::time::date_of_unix_ms(case.due_at_unix_ms - 1)
+                .unwrap_or_else(|| self.clock.today());
+            let day = calendar
+                .add_working_days(due_day, case.extension_working_days)
+                .value;
+            extended = mpx_proto::calendar::end_of_day_unix_ms(day);
+            case.extension_state = "granted".into();
+            case.extended_due_at_unix_ms = extended;
+        } else {
+            case.extension_state = "denied".into();
+        }
+        tx.save_case(&case, now).await?;
+        let event = if grant {
+            "extension granted"
+        } else {
+            "extension denied"
+        };
+        tx.add_case_event(&case.case_id, now, event, operator, &note)
+            .await?;
+        let body = Body::ExtensionDecision(v1::ExtensionDecision {
+            case_id: case.case_id.clone(),
+            granted: grant,
+            extended_due_at_unix_ms: extended,
+            note,
+        });
+        self.enqueue(&mut tx, &case.recipient_county, body, now)
+            .await?;
+        tx.commit().await?;
+        self.notify(std::slice::from_ref(&case.recipient_county));
+        Ok(case)
+    }
+
+    async fn apply_extension_request(
+        &self,
+        tx: &mut StoreTx,
+        sender: CountyCode,
+        request: &v1::ExtensionRequest,
+        now: i64,
+    ) -> Result<Result<(), Rejection>, StoreError> {
+        let Some(mut case) = tx.get_case(&request.case_id).await? else {
+            return Ok(Err(Rejection(format!(
+                "case_id: no case {:?} at this node",
+                request.case_id
+            ))));
+        };
+        if case.direction() != CaseDirection::Outbound || case.recipient_county != sender.as_str() {
+            return Ok(Err(Rejection(format!(
+                "case_id: case {} was not sent to {sender}",
+                case.case_id
+            ))));
+        }
+        if !(1..=60).contains(&request.working_days) {
+            return Ok(Err(Rejection(
+                "extension_request.working_days: 1 to 60".into(),
+            )));
+        }
+        case.extension_state = "requested".into();
+        case.extension_working_days = request.working_days;
+        tx.save_case(&case, now).await?;
+        let detail = format!("{} working days: {}", request.working_days, request.reason);
+        tx.add_case_event(
+            &case.case_id,
+            now,
+            "extension requested",
+            sender.as_str(),
+            &detail,
+        )
+        .await?;
+        Ok(Ok(()))
+    }
+
     // ---- deadlines ----------------------------------------------------------------------------
 
     /// Sets a newly delivered case's deadlines from the directory's calendar and policies.
@@ -925,51 +1079,83 @@ impl Workflow {
         now: i64,
         wake: &mut Vec<String>,
     ) -> Result<Applied, StoreError> {
-        let outcome =
-            match body {
-                Body::Notice(notice) => self.apply_notice(tx, sender, notice, now).await?.map(Some),
-                Body::Request(request) => self
-                    .apply_request(tx, sender, request, now)
-                    .await?
-                    .map(Some),
-                Body::Response(response) => self
-                    .apply_response(tx, sender, response, now, wake)
-                    .await?
-                    .map(|()| None),
-                Body::Withdrawal(withdrawal) => {
-                    self.apply_followup(tx, sender, &withdrawal.case_id, now, |case| {
-                        match next_state(case.state(), CaseAction::Withdraw) {
-                            Ok(state) => {
-                                case.state = state as i32;
-                                case.reason = withdrawal.reason.clone();
-                                case.closed_at_unix_ms = now;
-                                ("withdrawn", withdrawal.reason.clone())
-                            }
-                            Err(error) => ("withdrawal ignored", error.to_string()),
+        let outcome = match body {
+            Body::Notice(notice) => self.apply_notice(tx, sender, notice, now).await?.map(Some),
+            Body::Request(request) => self
+                .apply_request(tx, sender, request, now)
+                .await?
+                .map(Some),
+            Body::Response(response) => self
+                .apply_response(tx, sender, response, now, wake)
+                .await?
+                .map(|()| None),
+            Body::Withdrawal(withdrawal) => self
+                .apply_followup(
+                    tx,
+                    sender,
+                    &withdrawal.case_id,
+                    now,
+                    |case| match next_state(case.state(), CaseAction::Withdraw) {
+                        Ok(state) => {
+                            case.state = state as i32;
+                            case.reason = withdrawal.reason.clone();
+                            case.closed_at_unix_ms = now;
+                            ("withdrawn", withdrawal.reason.clone())
                         }
-                    })
-                    .await?
-                    .map(|()| None)
-                }
-                Body::Reminder(reminder) => self
-                    .apply_followup(tx, sender, &reminder.case_id, now, |case| {
-                        case.reminded_at_unix_ms = now;
-                        ("reminded", reminder.text.clone())
-                    })
-                    .await?
-                    .map(|()| None),
-                Body::RecordShare(share) => self
-                    .apply_followup(tx, sender, &share.case_id, now, |_| {
-                        let name = share
-                            .person
-                            .as_ref()
-                            .map(|p| p.name.clone())
-                            .unwrap_or_default();
-                        ("record shared", name)
-                    })
-                    .await?
-                    .map(|()| None),
-            };
+                        Err(error) => ("withdrawal ignored", error.to_string()),
+                    },
+                )
+                .await?
+                .map(|()| None),
+            Body::ExtensionRequest(request) => self
+                .apply_extension_request(tx, sender, request, now)
+                .await?
+                .map(|()| None),
+            Body::ExtensionDecision(decision) => self
+                .apply_followup(tx, sender, &decision.case_id, now, |case| {
+                    if case.extension_state != "requested" {
+                        return (
+                            "extension decision ignored",
+                            "no extension was requested".into(),
+                        );
+                    }
+                    if decision.granted {
+                        case.extension_state = "granted".into();
+                        case.extended_due_at_unix_ms = decision.extended_due_at_unix_ms;
+                        (
+                            "extension granted",
+                            format!(
+                                "due {}: {}",
+                                mpx_proto::time::format_unix_ms(decision.extended_due_at_unix_ms),
+                                decision.note
+                            ),
+                        )
+                    } else {
+                        case.extension_state = "denied".into();
+                        ("extension denied", decision.note.clone())
+                    }
+                })
+                .await?
+                .map(|()| None),
+            Body::Reminder(reminder) => self
+                .apply_followup(tx, sender, &reminder.case_id, now, |case| {
+                    case.reminded_at_unix_ms = now;
+                    ("reminded", reminder.text.clone())
+                })
+                .await?
+                .map(|()| None),
+            Body::RecordShare(share) => self
+                .apply_followup(tx, sender, &share.case_id, now, |_| {
+                    let name = share
+                        .person
+                        .as_ref()
+                        .map(|p| p.name.clone())
+                        .unwrap_or_default();
+                    ("record shared", name)
+                })
+                .await?
+                .map(|()| None),
+        };
         Ok(match outcome {
             Ok(deadlines) => Applied::Stored(deadlines),
             Err(Rejection(reason)) => Applied::Rejected(reason),

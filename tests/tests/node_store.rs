@@ -25,6 +25,7 @@ mpx_tests::on_both_backends!(
     a_delivery_lease_has_one_holder,
     a_provisional_due_date_is_recomputed_when_the_year_is_published,
     deadline_alerts_fire_once_send_reminders_and_clear_when_answered,
+    an_extension_keeps_the_original_due_date_and_moves_the_alerts,
 );
 
 async fn a_delivery_lease_has_one_holder(url: &str) {
@@ -964,4 +965,122 @@ fn kinds_of(expected: &[(v1::AlertKind, &String)]) -> Vec<(v1::AlertKind, String
         .collect();
     kinds.sort_by_key(|(kind, case)| (*kind as i32, case.clone()));
     kinds
+}
+
+async fn an_extension_keeps_the_original_due_date_and_moves_the_alerts(url: &str) {
+    use exchange_node::monitor::{DeadlineMonitor, MonitorConfig};
+    let clock = Clock::manual(shanghai("2026-11-02T10:00:00"));
+    let directory = province_directory();
+    let node = |store: Store, county: &str| {
+        let (notifier, _) = DeliveryNotifier::channel();
+        Workflow::new(
+            store,
+            CountyCode::parse(county).unwrap(),
+            CheckDigitMode::Strict,
+            directory.clone(),
+            notifier,
+            clock.clone(),
+        )
+    };
+    let wudu = node(Store::connect(url).await.unwrap(), "621202");
+    let linxia = node(
+        Store::connect(&second_database(url).await).await.unwrap(),
+        "621221",
+    );
+    let case_id = wudu
+        .open_case(
+            "clerk",
+            &OpenCase {
+                kind: CaseKind::Verification,
+                recipient_county: "621221".into(),
+                priority: CasePriority::Normal,
+                resident_id: resident_id("621221", 12),
+                subject_name: String::new(),
+                questions: "请核实".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .case_id;
+    deliver_between(&wudu, &linxia).await;
+    let error = linxia
+        .request_extension("clerk-li", &case_id, 0, "x")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("working_days"), "{error}");
+    linxia
+        .request_extension("clerk-li", &case_id, 5, "需要调阅档案")
+        .await
+        .unwrap();
+    assert!(
+        linxia
+            .request_extension("clerk-li", &case_id, 5, "again")
+            .await
+            .is_err(),
+        "one at a time"
+    );
+    deliver_between(&linxia, &wudu).await;
+    assert_eq!(
+        wudu.store()
+            .get_case(&case_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .extension_state,
+        "requested"
+    );
+    // Granted: due end of Monday 30 November + 5 working days = end of Monday 7 December.
+    let granted = wudu
+        .decide_extension("clerk", &case_id, true, "同意")
+        .await
+        .unwrap();
+    assert_eq!(
+        granted.due_at_unix_ms,
+        shanghai("2026-12-01T00:00:00"),
+        "the original due date stays"
+    );
+    assert_eq!(
+        granted.extended_due_at_unix_ms,
+        shanghai("2026-12-08T00:00:00")
+    );
+    deliver_between(&wudu, &linxia).await;
+    let at_recipient = linxia.store().get_case(&case_id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            at_recipient.extension_state.as_str(),
+            at_recipient.extended_due_at_unix_ms
+        ),
+        ("granted", granted.extended_due_at_unix_ms)
+    );
+    assert_eq!(at_recipient.due_at_unix_ms, granted.due_at_unix_ms);
+
+    // On 2 December the original deadline has passed, the extended one has not: no OVERDUE.
+    linxia.accept("clerk-li", &case_id, "").await.unwrap();
+    deliver_between(&linxia, &wudu).await;
+    let monitor = DeadlineMonitor::new(linxia.clone(), MonitorConfig::default());
+    clock.advance_ms(shanghai("2026-12-02T09:00:00") - clock.now_unix_ms());
+    let fired = monitor.tick().await.unwrap();
+    assert!(
+        fired.is_empty(),
+        "the original deadline passed, the extended one has not: {fired:?}"
+    );
+    // Thursday 3 December: two working days (4th, 7th) before the extended deadline.
+    clock.advance_ms(shanghai("2026-12-03T09:00:00") - clock.now_unix_ms());
+    let fired = monitor.tick().await.unwrap();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(
+        (fired[0].kind(), fired[0].due_at_unix_ms),
+        (v1::AlertKind::DueSoon, granted.extended_due_at_unix_ms)
+    );
+    clock.advance_ms(shanghai("2026-12-08T09:00:00") - clock.now_unix_ms());
+    assert!(
+        monitor
+            .tick()
+            .await
+            .unwrap()
+            .iter()
+            .any(|a| a.kind() == v1::AlertKind::Overdue)
+    );
+    wudu.store().close().await;
+    linxia.store().close().await;
 }

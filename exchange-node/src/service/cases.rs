@@ -38,20 +38,17 @@ impl CasesService {
             case.state(),
             CaseState::Queued | CaseState::Delivered | CaseState::Accepted
         );
+        let due_at = crate::monitor::effective_due_at(&case);
         if unanswered
-            && case.due_at_unix_ms > 0
-            && let Some(due_day) = mpx_proto::time::date_of_unix_ms(case.due_at_unix_ms - 1)
+            && due_at > 0
+            && let Some(due_day) = mpx_proto::time::date_of_unix_ms(due_at - 1)
         {
             let calendar = &self.workflow.directory().deadlines().calendar;
             let today = self.workflow.clock().today();
             let now = self.workflow.clock().now_unix_ms();
             let left = calendar.working_days_between(today, due_day).value;
             // Past the end of the due day: overdue, counted in whole working days (at least 1).
-            let left = if now >= case.due_at_unix_ms {
-                left.min(-1)
-            } else {
-                left
-            };
+            let left = if now >= due_at { left.min(-1) } else { left };
             case.working_days_left = i32::try_from(left).unwrap_or(0);
         }
         case
@@ -223,6 +220,46 @@ impl Cases for CasesService {
             .withdraw(&operator, request.case_id.trim(), &request.reason)
             .await?;
         Ok(Response::new(WithdrawCaseResponse { case: Some(case) }))
+    }
+
+    async fn request_extension(
+        &self,
+        request: Request<v1::RequestExtensionRequest>,
+    ) -> Result<Response<v1::RequestExtensionResponse>, Status> {
+        let operator = operator_of(&request)?;
+        let request = request.into_inner();
+        let case = self
+            .workflow
+            .request_extension(
+                &operator,
+                request.case_id.trim(),
+                request.working_days,
+                &request.reason,
+            )
+            .await?;
+        Ok(Response::new(v1::RequestExtensionResponse {
+            case: Some(case),
+        }))
+    }
+
+    async fn decide_extension(
+        &self,
+        request: Request<v1::DecideExtensionRequest>,
+    ) -> Result<Response<v1::DecideExtensionResponse>, Status> {
+        let operator = operator_of(&request)?;
+        let request = request.into_inner();
+        let case = self
+            .workflow
+            .decide_extension(
+                &operator,
+                request.case_id.trim(),
+                request.grant,
+                &request.note,
+            )
+            .await?;
+        Ok(Response::new(v1::DecideExtensionResponse {
+            case: Some(case),
+        }))
     }
 
     async fn close_case(
