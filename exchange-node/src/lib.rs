@@ -139,7 +139,7 @@ pub async fn run(
     };
     let refresher = DirectoryRefresher {
         handle: directory.clone(),
-        client: DirectoryClient::new(registry_channel),
+        client: DirectoryClient::new(registry_channel.clone()),
         cache_path: paths.directory_cache.clone(),
         ca_der,
         province: county.province(),
@@ -215,7 +215,9 @@ pub async fn run(
             work_cancel.clone(),
         ));
     }
-    let monitor = DeadlineMonitor::new(workflow.clone(), config.monitor.clone());
+    let monitor = DeadlineMonitor::new(workflow.clone(), config.monitor.clone()).reporting_to(
+        mpx_proto::v1::compliance_client::ComplianceClient::new(registry_channel),
+    );
     tracker.spawn(monitor.clone().run(work_cancel.clone()));
     let manager = DeliveryManager {
         workflow: workflow.clone(),

@@ -7,10 +7,12 @@
 use std::time::Duration;
 
 use mpx_proto::time::{date_of_unix_ms, format_unix_ms};
+use mpx_proto::v1::compliance_client::ComplianceClient;
 use mpx_proto::v1::{self, Alert, AlertKind, CaseDirection, envelope::Body};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
 
 use crate::store::{AlertRecord, direction_label};
 use crate::workflow::{Workflow, WorkflowError};
@@ -93,6 +95,8 @@ pub struct DeadlineMonitor {
     workflow: Workflow,
     config: MonitorConfig,
     fired: broadcast::Sender<Alert>,
+    /// Where escalations are reported (the registry), when connected.
+    province: Option<ComplianceClient<Channel>>,
 }
 
 impl DeadlineMonitor {
@@ -102,7 +106,64 @@ impl DeadlineMonitor {
             workflow,
             config,
             fired,
+            province: None,
         }
+    }
+
+    /// Reports escalations to the province through `client` after each tick.
+    pub fn reporting_to(mut self, client: ComplianceClient<Channel>) -> Self {
+        self.province = Some(client);
+        self
+    }
+
+    /// Sends escalations not yet reported to the province; they are marked only once the
+    /// registry has recorded them, so a failure is retried at the next tick. Returns how many.
+    pub async fn report_escalations(&self) -> Result<usize, String> {
+        let Some(client) = &self.province else {
+            return Ok(0);
+        };
+        let store = self.workflow.store();
+        let pending = store
+            .unreported_escalations(500)
+            .await
+            .map_err(|e| e.to_string())?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let mut reports = Vec::with_capacity(pending.len());
+        for alert in &pending {
+            let Some(case) = store
+                .get_case(&alert.case_id)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
+            reports.push(v1::EscalationReport {
+                case_id: case.case_id.clone(),
+                case_kind: crate::store::kind_label(case.kind()).into(),
+                requester_county: case.requester_county.clone(),
+                recipient_county: case.recipient_county.clone(),
+                delivered_at_unix_ms: case.delivered_at_unix_ms,
+                due_at_unix_ms: case.due_at_unix_ms,
+                escalated_at_unix_ms: alert.raised_at_unix_ms,
+                direction: alert.direction.clone(),
+                detail: alert.detail.clone(),
+            });
+        }
+        client
+            .clone()
+            .report_escalations(v1::ReportEscalationsRequest {
+                escalations: reports,
+            })
+            .await
+            .map_err(|status| format!("registry: {}", status.message()))?;
+        let ids: Vec<String> = pending.iter().map(|a| a.alert_id.clone()).collect();
+        store
+            .mark_reported(&ids, self.workflow.clock().now_unix_ms())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(ids.len())
     }
 
     /// New alerts as they fire (for `Alerts.WatchAlerts`).
@@ -278,6 +339,13 @@ impl DeadlineMonitor {
         loop {
             if let Err(error) = self.tick().await {
                 tracing::warn!(%error, "deadline check failed; retrying at the next tick");
+            }
+            match self.report_escalations().await {
+                Ok(0) => {}
+                Ok(reported) => tracing::info!(reported, "escalations reported to the province"),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot report escalations; retrying at the next tick")
+                }
             }
             tokio::select! {
                 _ = cancel.cancelled() => return,

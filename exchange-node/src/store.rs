@@ -522,6 +522,41 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// ESCALATED alerts not yet reported to the province.
+    pub async fn unreported_escalations(&self, limit: u32) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT alert_id, case_id, kind, direction, counterpart_county, raised_at_unix_ms,
+                    due_at_unix_ms, cleared_at_unix_ms, detail
+             FROM alerts WHERE kind = 'escalated' AND reported_at_unix_ms = 0
+             ORDER BY raised_at_unix_ms LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(alert_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Marks alerts as reported to the province.
+    pub async fn mark_reported(
+        &self,
+        alert_ids: &[String],
+        now_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.database.begin().await?;
+        for alert_id in alert_ids {
+            sqlx::query("UPDATE alerts SET reported_at_unix_ms = $1 WHERE alert_id = $2")
+                .bind(now_unix_ms)
+                .bind(alert_id)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
     /// Alerts, newest first.
     pub async fn list_alerts(
         &self,

@@ -30,6 +30,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::ca::{CaPaths, CertificateAuthority};
 use crate::config::RegistryConfig;
+use crate::service::compliance::ComplianceService;
 use crate::service::directory::{DeadlineSettings, DirectoryService};
 use crate::service::enrollment::EnrollmentService;
 use crate::store::Store;
@@ -152,6 +153,7 @@ pub async fn run(
         .add_service(reflection_service()?)
         .add_service(enrollment.into_server())
         .add_service(directory.into_server())
+        .add_service(ComplianceService::new(store.clone()).into_server())
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listeners.peer),
             cancel.clone().cancelled_owned(),

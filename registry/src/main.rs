@@ -63,6 +63,14 @@ enum Command {
         #[arg(long, default_value = "revoked by the provincial operator")]
         reason: String,
     },
+    /// Cases that counties escalated (unanswered past the grace period), newest first.
+    Escalations {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// List the nodes in the directory.
     Nodes {
         /// JSON lines instead of a table.
@@ -321,6 +329,41 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let fingerprint = store.revoke_county(county.as_str(), &reason, now).await?;
             println!("Revoked county {county} (certificate sha256 {fingerprint}).");
             println!("Every node refuses it from its next directory refresh.");
+        }
+        Command::Escalations { json, limit } => {
+            let store = Store::connect(&config.database_url()).await?;
+            let escalations = store.escalations(limit).await?;
+            if json {
+                for (reporter, e) in &escalations {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "reporter": reporter, "case_id": e.case_id, "case_kind": e.case_kind,
+                            "requester_county": e.requester_county, "recipient_county": e.recipient_county,
+                            "delivered_at_unix_ms": e.delivered_at_unix_ms, "due_at_unix_ms": e.due_at_unix_ms,
+                            "escalated_at_unix_ms": e.escalated_at_unix_ms, "direction": e.direction, "detail": e.detail,
+                        })
+                    );
+                }
+            } else if escalations.is_empty() {
+                println!("(none)");
+            } else {
+                println!(
+                    "{:<16}  {:<8}  {:<8}  {:<8}  {:<16}  CASE",
+                    "ESCALATED", "REPORTER", "FROM", "TO", "DUE"
+                );
+                for (reporter, e) in &escalations {
+                    println!(
+                        "{:<16}  {:<8}  {:<8}  {:<8}  {:<16}  {}",
+                        mpx_proto::time::format_unix_ms(e.escalated_at_unix_ms),
+                        reporter,
+                        e.requester_county,
+                        e.recipient_county,
+                        mpx_proto::time::format_unix_ms(e.due_at_unix_ms),
+                        e.case_id
+                    );
+                }
+            }
         }
         Command::Nodes { json } => {
             let store = Store::connect(&config.database_url()).await?;

@@ -417,6 +417,76 @@ impl Store {
         Ok(changed)
     }
 
+    /// Records escalations reported by `reporter` (idempotent per case and reporter). Returns
+    /// how many were new.
+    pub async fn record_escalations(
+        &self,
+        reporter: &str,
+        reports: &[mpx_proto::v1::EscalationReport],
+        now_unix_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut transaction = self.database.begin().await?;
+        let mut recorded = 0;
+        for report in reports {
+            let result = sqlx::query(
+                "INSERT INTO escalations (case_id, reporter_county, case_kind, requester_county, recipient_county,
+                    delivered_at_unix_ms, due_at_unix_ms, escalated_at_unix_ms, direction, detail, received_at_unix_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (case_id, reporter_county) DO NOTHING",
+            )
+            .bind(&report.case_id)
+            .bind(reporter)
+            .bind(&report.case_kind)
+            .bind(&report.requester_county)
+            .bind(&report.recipient_county)
+            .bind(report.delivered_at_unix_ms)
+            .bind(report.due_at_unix_ms)
+            .bind(report.escalated_at_unix_ms)
+            .bind(&report.direction)
+            .bind(&report.detail)
+            .bind(now_unix_ms)
+            .execute(&mut *transaction)
+            .await?;
+            recorded += result.rows_affected();
+        }
+        transaction.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Reported escalations, newest first: (reporter, report).
+    pub async fn escalations(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(String, mpx_proto::v1::EscalationReport)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT case_id, reporter_county, case_kind, requester_county, recipient_county, delivered_at_unix_ms,
+                    due_at_unix_ms, escalated_at_unix_ms, direction, detail
+             FROM escalations ORDER BY escalated_at_unix_ms DESC, case_id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("reporter_county")?,
+                    mpx_proto::v1::EscalationReport {
+                        case_id: row.try_get("case_id")?,
+                        case_kind: row.try_get("case_kind")?,
+                        requester_county: row.try_get("requester_county")?,
+                        recipient_county: row.try_get("recipient_county")?,
+                        delivered_at_unix_ms: row.try_get("delivered_at_unix_ms")?,
+                        due_at_unix_ms: row.try_get("due_at_unix_ms")?,
+                        escalated_at_unix_ms: row.try_get("escalated_at_unix_ms")?,
+                        direction: row.try_get("direction")?,
+                        detail: row.try_get("detail")?,
+                    },
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Deletes enrolment tokens that expired before `cutoff_unix_ms` (used or not).
     pub async fn delete_expired_enrollment_tokens(
         &self,

@@ -1057,6 +1057,15 @@ async fn a_late_answer_is_marked_late_on_both_sides_with_the_same_due_date(backe
         inbox.cases[0].working_days_left < 0,
         "40 days later the case shows as overdue"
     );
+    // The recipient's monitor escalates the case (more than 5 working days late) and reports it
+    // to the province.
+    wait_until(WAIT, "the escalation to reach the registry", || async {
+        let mut list = province.registry_cli();
+        list.args(["escalations", "--json"]);
+        let out = String::from_utf8_lossy(&mpx_tests::run(list).stdout).to_string();
+        out.contains(&case.case_id) && out.contains(&format!("\"reporter\":\"{LINXIA}\""))
+    })
+    .await;
     linxia
         .respond_case(RespondCaseRequest {
             case_id: case.case_id.clone(),

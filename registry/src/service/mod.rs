@@ -1,6 +1,7 @@
 //! gRPC services of the registry, one module each, and the one mapping from store errors to
 //! `tonic::Status`.
 
+pub mod compliance;
 pub mod directory;
 pub mod enrollment;
 
