@@ -37,6 +37,27 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
+/// Runs a command's future on a new multi-threaded runtime; prints `error: …` (with its causes)
+/// and returns a failure exit code when it fails. The body of both binaries' `main`.
+pub fn block_on_command<E: std::fmt::Display>(
+    command: impl std::future::Future<Output = Result<(), E>>,
+) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Resolves when the process gets SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {
     #[cfg(unix)]

@@ -143,21 +143,7 @@ struct Overrides {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(dispatch(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    mpx_proto::runtime::block_on_command(dispatch(Cli::parse()))
 }
 
 fn load(cli: &Cli, overrides: Overrides) -> anyhow::Result<RegistryConfig> {
