@@ -952,7 +952,7 @@ async fn cases(cli: &Cli, config: &NodeConfig, command: &CasesCommand) -> anyhow
                             other.clone(),
                             state_label(c.state()).to_string(),
                             priority_label(c.priority()).to_string(),
-                            format_unix_ms(c.due_at_unix_ms),
+                            mpx_proto::time::format_due(crate::monitor::effective_due_at(c)),
                             days_left_text(c),
                             c.subject_name.clone(),
                             mpx_proto::resident_id::mask(&c.resident_id),
@@ -1363,7 +1363,26 @@ fn print_case(case: &v1::Case) {
         (
             "截止时间 Due",
             if case.due_at_unix_ms > 0 {
-                format_unix_ms(case.due_at_unix_ms)
+                mpx_proto::time::format_due(case.due_at_unix_ms)
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "受理截止 Accept by",
+            if case.acceptance_due_at_unix_ms > 0 {
+                mpx_proto::time::format_due(case.acceptance_due_at_unix_ms)
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "临时截止 Provisional",
+            if case.due_provisional {
+                format!(
+                    "是 yes: calendar {} has an unpublished year",
+                    case.calendar_version
+                )
             } else {
                 String::new()
             },
@@ -1386,7 +1405,7 @@ fn print_case(case: &v1::Case) {
         (
             "延期截止 Extended due",
             if case.extended_due_at_unix_ms > 0 {
-                format_unix_ms(case.extended_due_at_unix_ms)
+                mpx_proto::time::format_due(case.extended_due_at_unix_ms)
             } else {
                 String::new()
             },

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use mpx_proto::time::{date_of_unix_ms, format_unix_ms};
+use mpx_proto::time::{date_of_unix_ms, format_due, format_unix_ms};
 use mpx_proto::v1::compliance_client::ComplianceClient;
 use mpx_proto::v1::{self, Alert, AlertKind, CaseDirection, envelope::Body};
 use serde::{Deserialize, Serialize};
@@ -195,7 +195,7 @@ impl DeadlineMonitor {
             if now >= due_at {
                 kinds.push((
                     AlertKind::Overdue,
-                    format!("已逾期 / overdue since {}", format_unix_ms(due_at)),
+                    format!("已逾期 / overdue since {}", format_due(due_at)),
                 ));
                 let late_by = calendar.working_days_between(due_day, today).value;
                 if late_by >= grace {
@@ -209,8 +209,8 @@ impl DeadlineMonitor {
                     AlertKind::DueSoon,
                     format!(
                         "将于 {} 到期 / due {}",
-                        format_unix_ms(due_at),
-                        format_unix_ms(due_at)
+                        format_due(due_at),
+                        format_due(due_at)
                     ),
                 ));
             }
@@ -224,8 +224,8 @@ impl DeadlineMonitor {
         for case in store.cases_not_accepted_by(now).await? {
             let detail = format!(
                 "未在 {} 前受理 / not accepted by {}",
-                format_unix_ms(case.acceptance_due_at_unix_ms),
-                format_unix_ms(case.acceptance_due_at_unix_ms)
+                format_due(case.acceptance_due_at_unix_ms),
+                format_due(case.acceptance_due_at_unix_ms)
             );
             raised.push((
                 self.record(

@@ -942,8 +942,8 @@ impl Workflow {
             tx.save_case(&case, now).await?;
             let detail = format!(
                 "{} → {} ({}{})",
-                mpx_proto::time::format_unix_ms(before),
-                mpx_proto::time::format_unix_ms(case.due_at_unix_ms),
+                mpx_proto::time::format_due(before),
+                mpx_proto::time::format_due(case.due_at_unix_ms),
                 deadlines.calendar_version,
                 if deadlines.provisional {
                     ", still provisional"
@@ -1079,83 +1079,81 @@ impl Workflow {
         now: i64,
         wake: &mut Vec<String>,
     ) -> Result<Applied, StoreError> {
-        let outcome = match body {
-            Body::Notice(notice) => self.apply_notice(tx, sender, notice, now).await?.map(Some),
-            Body::Request(request) => self
-                .apply_request(tx, sender, request, now)
-                .await?
-                .map(Some),
-            Body::Response(response) => self
-                .apply_response(tx, sender, response, now, wake)
-                .await?
-                .map(|()| None),
-            Body::Withdrawal(withdrawal) => self
-                .apply_followup(
-                    tx,
-                    sender,
-                    &withdrawal.case_id,
-                    now,
-                    |case| match next_state(case.state(), CaseAction::Withdraw) {
-                        Ok(state) => {
-                            case.state = state as i32;
-                            case.reason = withdrawal.reason.clone();
-                            case.closed_at_unix_ms = now;
-                            ("withdrawn", withdrawal.reason.clone())
+        let outcome =
+            match body {
+                Body::Notice(notice) => self.apply_notice(tx, sender, notice, now).await?.map(Some),
+                Body::Request(request) => self
+                    .apply_request(tx, sender, request, now)
+                    .await?
+                    .map(Some),
+                Body::Response(response) => self
+                    .apply_response(tx, sender, response, now, wake)
+                    .await?
+                    .map(|()| None),
+                Body::Withdrawal(withdrawal) => {
+                    self.apply_followup(tx, sender, &withdrawal.case_id, now, |case| {
+                        match next_state(case.state(), CaseAction::Withdraw) {
+                            Ok(state) => {
+                                case.state = state as i32;
+                                case.reason = withdrawal.reason.clone();
+                                case.closed_at_unix_ms = now;
+                                ("withdrawn", withdrawal.reason.clone())
+                            }
+                            Err(error) => ("withdrawal ignored", error.to_string()),
                         }
-                        Err(error) => ("withdrawal ignored", error.to_string()),
-                    },
-                )
-                .await?
-                .map(|()| None),
-            Body::ExtensionRequest(request) => self
-                .apply_extension_request(tx, sender, request, now)
-                .await?
-                .map(|()| None),
-            Body::ExtensionDecision(decision) => self
-                .apply_followup(tx, sender, &decision.case_id, now, |case| {
-                    if case.extension_state != "requested" {
-                        return (
-                            "extension decision ignored",
-                            "no extension was requested".into(),
-                        );
-                    }
-                    if decision.granted {
-                        case.extension_state = "granted".into();
-                        case.extended_due_at_unix_ms = decision.extended_due_at_unix_ms;
-                        (
-                            "extension granted",
-                            format!(
-                                "due {}: {}",
-                                mpx_proto::time::format_unix_ms(decision.extended_due_at_unix_ms),
-                                decision.note
-                            ),
-                        )
-                    } else {
-                        case.extension_state = "denied".into();
-                        ("extension denied", decision.note.clone())
-                    }
-                })
-                .await?
-                .map(|()| None),
-            Body::Reminder(reminder) => self
-                .apply_followup(tx, sender, &reminder.case_id, now, |case| {
-                    case.reminded_at_unix_ms = now;
-                    ("reminded", reminder.text.clone())
-                })
-                .await?
-                .map(|()| None),
-            Body::RecordShare(share) => self
-                .apply_followup(tx, sender, &share.case_id, now, |_| {
-                    let name = share
-                        .person
-                        .as_ref()
-                        .map(|p| p.name.clone())
-                        .unwrap_or_default();
-                    ("record shared", name)
-                })
-                .await?
-                .map(|()| None),
-        };
+                    })
+                    .await?
+                    .map(|()| None)
+                }
+                Body::ExtensionRequest(request) => self
+                    .apply_extension_request(tx, sender, request, now)
+                    .await?
+                    .map(|()| None),
+                Body::ExtensionDecision(decision) => self
+                    .apply_followup(tx, sender, &decision.case_id, now, |case| {
+                        if case.extension_state != "requested" {
+                            return (
+                                "extension decision ignored",
+                                "no extension was requested".into(),
+                            );
+                        }
+                        if decision.granted {
+                            case.extension_state = "granted".into();
+                            case.extended_due_at_unix_ms = decision.extended_due_at_unix_ms;
+                            (
+                                "extension granted",
+                                format!(
+                                    "due {}: {}",
+                                    mpx_proto::time::format_due(decision.extended_due_at_unix_ms),
+                                    decision.note
+                                ),
+                            )
+                        } else {
+                            case.extension_state = "denied".into();
+                            ("extension denied", decision.note.clone())
+                        }
+                    })
+                    .await?
+                    .map(|()| None),
+                Body::Reminder(reminder) => self
+                    .apply_followup(tx, sender, &reminder.case_id, now, |case| {
+                        case.reminded_at_unix_ms = now;
+                        ("reminded", reminder.text.clone())
+                    })
+                    .await?
+                    .map(|()| None),
+                Body::RecordShare(share) => self
+                    .apply_followup(tx, sender, &share.case_id, now, |_| {
+                        let name = share
+                            .person
+                            .as_ref()
+                            .map(|p| p.name.clone())
+                            .unwrap_or_default();
+                        ("record shared", name)
+                    })
+                    .await?
+                    .map(|()| None),
+            };
         Ok(match outcome {
             Ok(deadlines) => Applied::Stored(deadlines),
             Err(Rejection(reason)) => Applied::Rejected(reason),

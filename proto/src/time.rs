@@ -47,6 +47,25 @@ pub fn format_unix_ms(unix_ms: i64) -> String {
     }
 }
 
+/// Formats a deadline (an exclusive end-of-day instant) as its last day: `2026-12-15 24:00`, so
+/// nobody reads "due 2026-12-16 00:00" as a day later than meant; `-` for 0.
+pub fn format_due(due_at_unix_ms: i64) -> String {
+    if due_at_unix_ms == 0 {
+        return "-".to_string();
+    }
+    match Timestamp::from_millisecond(due_at_unix_ms - 1) {
+        Ok(ts) => {
+            let zoned = ts.to_zoned_datetime(province_time_zone());
+            if zoned.hour() == 23 && zoned.minute() == 59 {
+                format!("{} 24:00", zoned.date())
+            } else {
+                format_unix_ms(due_at_unix_ms)
+            }
+        }
+        Err(_) => "-".to_string(),
+    }
+}
+
 /// Parses a `YYYY-MM-DD` date; the error says what is expected.
 pub fn parse_date(text: &str) -> Result<Date, String> {
     text.trim()
@@ -68,6 +87,12 @@ mod tests {
         assert_eq!(date_of_unix_ms(ms), Some(Date::constant(2026, 10, 1)));
         assert_eq!(format_unix_ms(ms), "2026-10-01 00:30");
         assert_eq!(format_unix_ms(0), "-");
+        let end_of_15th = "2026-12-15T16:00:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_millisecond();
+        assert_eq!(format_due(end_of_15th), "2026-12-15 24:00");
+        assert_eq!(format_due(0), "-");
     }
 
     #[test]
