@@ -202,6 +202,17 @@ impl DirectoryHandle {
         })
     }
 
+    /// The DER certificate of an active county, to verify what it signed.
+    pub fn certificate_of(&self, county: &str) -> Option<Vec<u8>> {
+        self.read(|snapshot| {
+            let node = snapshot?
+                .nodes
+                .iter()
+                .find(|node| node.county == county && node.status() == NodeStatus::Active)?;
+            mpx_proto::identity::certificate_der_from_pem(&node.certificate_pem).ok()
+        })
+    }
+
     /// True when a certificate fingerprint is revoked.
     pub fn is_revoked(&self, certificate_sha256: &str) -> bool {
         self.read(|snapshot| {

@@ -148,6 +148,10 @@ pub async fn run(
     refresher.load_cache();
 
     let (notifier, wakeups) = DeliveryNotifier::channel();
+    let signer = std::sync::Arc::new(
+        mpx_proto::evidence::Signer::from_pkcs8_pem(&tls.key_pem)
+            .context("the node key cannot sign")?,
+    );
     let workflow = Workflow::new(
         store.clone(),
         county,
@@ -155,7 +159,8 @@ pub async fn run(
         directory.clone(),
         notifier,
         Clock::system(),
-    );
+    )
+    .with_signer(signer);
 
     let tokens = OperatorTokens::default();
     tokens.replace(store.operator_tokens().await?);

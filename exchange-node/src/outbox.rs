@@ -183,19 +183,19 @@ impl PeerWorker {
                 self.wait_for_work().await;
                 continue;
             }
-            match self.deliver(&mut session, &batch).await {
-                Ok(receipts) => {
-                    backoff = initial;
-                    if let Err(error) = self
-                        .manager
-                        .workflow
-                        .settle_receipts(&batch, &receipts)
-                        .await
-                    {
-                        tracing::error!(%error, recipient = %self.recipient, "cannot store receipts; the batch will be resent");
-                        self.pause(initial).await;
-                    }
-                }
+            // A receipt that cannot be stored or does not verify counts as a failed delivery:
+            // the batch stays queued and is resent after the backoff.
+            let outcome = match self.deliver(&mut session, &batch).await {
+                Ok(receipts) => self
+                    .manager
+                    .workflow
+                    .settle_receipts(&batch, &receipts)
+                    .await
+                    .map_err(|error| format!("receipts not accepted: {error}")),
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(()) => backoff = initial,
                 Err(error) => {
                     session = None;
                     let delay = jittered(backoff);

@@ -61,6 +61,8 @@ pub struct Workflow {
     directory: DirectoryHandle,
     delivery: DeliveryNotifier,
     clock: Clock,
+    /// Signs receipts with the node's key (evidence for lateness).
+    signer: Option<std::sync::Arc<mpx_proto::evidence::Signer>>,
 }
 
 /// Input of a new outbound request.
@@ -140,7 +142,14 @@ impl Workflow {
             directory,
             delivery,
             clock,
+            signer: None,
         }
+    }
+
+    /// Signs every receipt with `signer` (the key of this node's certificate).
+    pub fn with_signer(mut self, signer: std::sync::Arc<mpx_proto::evidence::Signer>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -1000,7 +1009,7 @@ impl Workflow {
                 Err(Rejection(reason)) => Applied::Rejected(reason),
                 Ok(body) => self.apply(&mut tx, sender, body, now, &mut wake).await?,
             };
-            let receipt = match &applied {
+            let mut receipt = match &applied {
                 Applied::Stored(deadlines) => {
                     let deadlines = deadlines.clone().unwrap_or_default();
                     Receipt {
@@ -1021,6 +1030,13 @@ impl Workflow {
                     rejected_receipt(&envelope.message_id, reason, now)
                 }
             };
+            if let Some(signer) = &self.signer {
+                let digest = mpx_proto::sha256_hex(&envelope.encode_to_vec());
+                if let Err(error) = mpx_proto::evidence::sign_receipt(signer, &mut receipt, &digest)
+                {
+                    tracing::error!(%error, "cannot sign a receipt; sending it unsigned");
+                }
+            }
             if is_uuid(&envelope.message_id) {
                 let (kind, case_id) = envelope
                     .body
@@ -1561,12 +1577,53 @@ impl Workflow {
 
     // ---- settling receipts (requester side) --------------------------------------------------
 
+    /// Checks every receipt's signature against the recipient's certificate from the directory:
+    /// a receipt whose timestamps were altered, or that another key signed, is refused (and
+    /// recorded), and the batch stays in the outbox.
+    async fn verify_receipts(
+        &self,
+        batch: &[OutboxMessage],
+        receipts: &[Receipt],
+    ) -> Result<(), WorkflowError> {
+        let Some(recipient) = batch.first().map(|message| message.recipient.clone()) else {
+            return Ok(());
+        };
+        let Some(certificate) = self.directory.certificate_of(&recipient) else {
+            // No certificate published for the peer (a directory from before signed receipts).
+            return Ok(());
+        };
+        for receipt in receipts {
+            let Some(message) = batch.iter().find(|m| m.message_id == receipt.message_id) else {
+                continue;
+            };
+            let digest = mpx_proto::sha256_hex(&message.envelope);
+            if mpx_proto::evidence::verify_receipt(&certificate, receipt, &digest).is_err() {
+                let detail = format!(
+                    "receipt for message {} does not verify against its certificate",
+                    receipt.message_id
+                );
+                if let Err(error) = self
+                    .store
+                    .record_security_event(&recipient, "bad receipt signature", &detail)
+                    .await
+                {
+                    tracing::error!(%error, "cannot record the security event");
+                }
+                return Err(WorkflowError::PermissionDenied(format!(
+                    "county {recipient}: {detail}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Applies the receipts of one delivered batch in one transaction.
     pub async fn settle_receipts(
         &self,
         batch: &[OutboxMessage],
         receipts: &[Receipt],
     ) -> Result<(), WorkflowError> {
+        self.verify_receipts(batch, receipts).await?;
         let now = self.clock.now_unix_ms();
         let mut tx = self.store.begin().await?;
         for receipt in receipts {

@@ -66,6 +66,51 @@ impl Signer {
     }
 }
 
+/// The exact bytes a receipt's signature covers: the message id, the digest of the envelope as
+/// delivered, the status and error, and every timestamp that decides lateness (received, due,
+/// acceptance due) with the calendar and policy versions behind them. Version-tagged, one field
+/// per line, so no two receipts share signing bytes.
+pub fn receipt_signing_bytes(receipt: &crate::v1::Receipt, envelope_sha256: &str) -> Vec<u8> {
+    format!(
+        "mpx-receipt-v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        receipt.message_id,
+        envelope_sha256,
+        receipt.status,
+        receipt.error,
+        receipt.received_at_unix_ms,
+        receipt.due_at_unix_ms,
+        receipt.acceptance_due_at_unix_ms,
+        receipt.due_provisional,
+        receipt.calendar_version,
+        receipt.policy_version,
+        "",
+    )
+    .into_bytes()
+}
+
+/// Signs a receipt in place (its `signature` field).
+pub fn sign_receipt(
+    signer: &Signer,
+    receipt: &mut crate::v1::Receipt,
+    envelope_sha256: &str,
+) -> Result<(), EvidenceError> {
+    receipt.signature = signer.sign(&receipt_signing_bytes(receipt, envelope_sha256))?;
+    Ok(())
+}
+
+/// Checks a receipt's signature against the receiver's certificate (DER).
+pub fn verify_receipt(
+    certificate_der: &[u8],
+    receipt: &crate::v1::Receipt,
+    envelope_sha256: &str,
+) -> Result<(), EvidenceError> {
+    verify_with_certificate(
+        certificate_der,
+        &receipt_signing_bytes(receipt, envelope_sha256),
+        &receipt.signature,
+    )
+}
+
 /// Checks `signature` over `message` against the public key of a DER certificate.
 pub fn verify_with_certificate(
     certificate_der: &[u8],

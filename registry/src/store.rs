@@ -22,6 +22,7 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeRecord {
     pub county: String,
+    pub certificate_pem: String,
     pub name: String,
     pub endpoint: String,
     pub certificate_sha256: String,
@@ -52,6 +53,7 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 fn node_from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
     Ok(NodeRecord {
         county: row.try_get("county")?,
+        certificate_pem: row.try_get("certificate_pem")?,
         name: row.try_get("name")?,
         endpoint: row.try_get("endpoint")?,
         certificate_sha256: row.try_get("certificate_sha256")?,
@@ -340,7 +342,7 @@ impl Store {
         let mut transaction = self.database.begin().await?;
         let version = Self::version_in(&mut transaction).await?;
         let nodes = sqlx::query(
-            "SELECT county, name, endpoint, certificate_sha256, status, enrolled_at_unix_ms, updated_at_unix_ms
+            "SELECT county, name, endpoint, certificate_sha256, certificate_pem, status, enrolled_at_unix_ms, updated_at_unix_ms
              FROM nodes WHERE status <> 'pending' ORDER BY county",
         )
         .fetch_all(&mut *transaction)
@@ -371,7 +373,7 @@ impl Store {
     /// Every node, pending ones included, for `registry nodes`.
     pub async fn list_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT county, name, endpoint, certificate_sha256, status, enrolled_at_unix_ms, updated_at_unix_ms
+            "SELECT county, name, endpoint, certificate_sha256, certificate_pem, status, enrolled_at_unix_ms, updated_at_unix_ms
              FROM nodes ORDER BY county",
         )
         .fetch_all(&self.pool)

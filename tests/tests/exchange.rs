@@ -558,10 +558,19 @@ async fn a_spoofed_sender_is_refused_and_recorded_and_a_duplicate_gets_the_origi
     // The same envelope twice: one effect, the same receipt.
     let genuine = envelope(WUDU, LINXIA, request_body(&resident_id(LINXIA, 6)));
     let first = deliver(&mut client, vec![genuine.clone()]).await.unwrap();
-    let second = deliver(&mut client, vec![genuine.clone(), genuine])
+    let second = deliver(&mut client, vec![genuine.clone(), genuine.clone()])
         .await
         .unwrap();
     assert_eq!(first[0].status(), ReceiptStatus::Stored);
+    // The receipt is signed by the recipient's certificate key; altering a timestamp breaks it.
+    let linxia_certificate =
+        mpx_proto::identity::certificate_der_from_pem(&province.node(LINXIA).tls().certificate_pem)
+            .unwrap();
+    let digest = mpx_proto::sha256_hex(&prost::Message::encode_to_vec(&genuine));
+    mpx_proto::evidence::verify_receipt(&linxia_certificate, &first[0], &digest).unwrap();
+    let mut altered = first[0].clone();
+    altered.received_at_unix_ms += 1;
+    assert!(mpx_proto::evidence::verify_receipt(&linxia_certificate, &altered, &digest).is_err());
     assert_eq!(second[0], first[0]);
     assert_eq!(second[1], first[0]);
     assert_eq!(

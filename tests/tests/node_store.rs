@@ -26,6 +26,7 @@ mpx_tests::on_both_backends!(
     a_provisional_due_date_is_recomputed_when_the_year_is_published,
     deadline_alerts_fire_once_send_reminders_and_clear_when_answered,
     an_extension_keeps_the_original_due_date_and_moves_the_alerts,
+    receipts_are_signed_and_an_altered_receipt_is_refused,
 );
 
 async fn a_delivery_lease_has_one_holder(url: &str) {
@@ -1080,6 +1081,110 @@ async fn an_extension_keeps_the_original_due_date_and_moves_the_alerts(url: &str
             .unwrap()
             .iter()
             .any(|a| a.kind() == v1::AlertKind::Overdue)
+    );
+    wudu.store().close().await;
+    linxia.store().close().await;
+}
+
+async fn receipts_are_signed_and_an_altered_receipt_is_refused(url: &str) {
+    // The recipient's key and a certificate for it (self-signed is enough for the signature).
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let certificate = rcgen::CertificateParams::new(Vec::<String>::new())
+        .unwrap()
+        .self_signed(&key)
+        .unwrap()
+        .pem();
+    let signer = std::sync::Arc::new(
+        mpx_proto::evidence::Signer::from_pkcs8_pem(&key.serialize_pem()).unwrap(),
+    );
+    let directory = province_directory();
+    let mut snapshot = v1::DirectorySnapshot {
+        version: 2,
+        ..Default::default()
+    };
+    snapshot.nodes.push(v1::NodeEntry {
+        county: "621221".into(),
+        endpoint: "https://127.0.0.1:1".into(),
+        status: v1::NodeStatus::Active as i32,
+        certificate_pem: certificate,
+        ..Default::default()
+    });
+    directory.install(snapshot);
+    let clock = Clock::manual(shanghai("2026-11-02T10:00:00"));
+    let node = |store: Store, county: &str| {
+        let (notifier, _) = DeliveryNotifier::channel();
+        Workflow::new(
+            store,
+            CountyCode::parse(county).unwrap(),
+            CheckDigitMode::Strict,
+            directory.clone(),
+            notifier,
+            clock.clone(),
+        )
+    };
+    let wudu = node(Store::connect(url).await.unwrap(), "621202");
+    let linxia = node(
+        Store::connect(&second_database(url).await).await.unwrap(),
+        "621221",
+    )
+    .with_signer(signer);
+    let open = OpenCase {
+        kind: CaseKind::Verification,
+        recipient_county: "621221".into(),
+        priority: CasePriority::Normal,
+        resident_id: resident_id("621221", 13),
+        subject_name: String::new(),
+        questions: "请核实".into(),
+    };
+    wudu.open_case("clerk", &open).await.unwrap();
+    let batch = wudu
+        .store()
+        .pending_outbox("621221", i64::MAX, 10)
+        .await
+        .unwrap();
+    let envelopes: Vec<Envelope> = batch
+        .iter()
+        .map(|m| Envelope::decode(m.envelope.as_slice()).unwrap())
+        .collect();
+    let receipts = linxia
+        .receive_batch(wudu.county(), envelopes)
+        .await
+        .unwrap();
+    assert!(!receipts[0].signature.is_empty(), "signed");
+
+    // A receipt whose received-at time was moved is refused, recorded, and nothing settles.
+    let mut forged = receipts.clone();
+    forged[0].received_at_unix_ms -= 86_400_000;
+    let error = wudu.settle_receipts(&batch, &forged).await.unwrap_err();
+    assert!(error.to_string().contains("does not verify"), "{error}");
+    assert_eq!(
+        wudu.store()
+            .pending_outbox("621221", i64::MAX, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "still queued"
+    );
+    assert_eq!(
+        wudu.store().security_events(10).await.unwrap()[0].1,
+        "bad receipt signature"
+    );
+    let mut unsigned = receipts.clone();
+    unsigned[0].signature.clear();
+    assert!(
+        wudu.settle_receipts(&batch, &unsigned).await.is_err(),
+        "an unsigned receipt is refused too"
+    );
+
+    // The genuine receipt settles.
+    wudu.settle_receipts(&batch, &receipts).await.unwrap();
+    assert!(
+        wudu.store()
+            .pending_outbox("621221", i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
     wudu.store().close().await;
     linxia.store().close().await;

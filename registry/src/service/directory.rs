@@ -104,6 +104,7 @@ impl DirectoryService {
                     name: node.name,
                     endpoint: node.endpoint,
                     certificate_sha256: node.certificate_sha256,
+                    certificate_pem: node.certificate_pem,
                 })
                 .collect(),
             revocations: revocations
