@@ -275,6 +275,17 @@ impl WorkingCalendar {
         }
     }
 
+    /// Working days between two instants, by their Asia/Shanghai dates (see
+    /// [`WorkingCalendar::working_days_between`]).
+    pub fn working_days_between_instants(
+        &self,
+        from_unix_ms: i64,
+        to_unix_ms: i64,
+    ) -> Reckoned<i64> {
+        let date = |ms| crate::time::date_of_unix_ms(ms).unwrap_or(Date::constant(1970, 1, 1));
+        self.working_days_between(date(from_unix_ms), date(to_unix_ms))
+    }
+
     /// The deadline for something delivered at `delivered_at_unix_ms`: the end of the `n`th
     /// working day after the delivery date (Asia/Shanghai), as Unix ms (exclusive bound).
     pub fn due_after_working_days(&self, delivered_at_unix_ms: i64, n: u32) -> Reckoned<i64> {
@@ -450,6 +461,17 @@ mod tests {
             early,
             shanghai_ms("2026-12-04T00:00:00"),
             "due end of Thursday"
+        );
+        assert_eq!(
+            calendar.working_days_between_instants(
+                shanghai_ms("2026-11-30T23:59:00"),
+                shanghai_ms("2026-12-01T00:01:00")
+            ),
+            Reckoned {
+                value: 1,
+                provisional: false
+            },
+            "two minutes apart, one working day apart"
         );
         // 23:59 Shanghai is 15:59 UTC: the UTC date is the same, but 00:01 Shanghai is the previous UTC day.
         assert_eq!(
