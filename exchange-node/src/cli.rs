@@ -106,6 +106,8 @@ enum Command {
     Audit {
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        #[command(subcommand)]
+        command: Option<AuditCommand>,
     },
     /// Operator tokens for the operator API.
     #[command(subcommand)]
@@ -319,6 +321,12 @@ enum CasesCommand {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit log's hash chain; fails if an entry was changed or removed.
+    Verify,
+}
+
+#[derive(Subcommand)]
 enum AlertsCommand {
     /// Alerts, newest first (open ones only unless --all).
     List {
@@ -489,7 +497,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             print_table(&["PEER", "EVENT", "DETAIL"], rows);
             Ok(())
         }
-        Command::Audit { limit } => {
+        Command::Audit {
+            command: Some(AuditCommand::Verify),
+            ..
+        } => {
+            let store = Store::connect(&config.database_url()).await?;
+            match store.verify_audit_chain().await? {
+                Ok(entries) => {
+                    println!(
+                        "审计日志完整 audit log intact: {entries} entries, hash chain verified"
+                    );
+                    Ok(())
+                }
+                Err(problem) => bail!("审计日志被篡改 the audit log fails verification: {problem}"),
+            }
+        }
+        Command::Audit {
+            limit,
+            command: None,
+        } => {
             let store = Store::connect(&config.database_url()).await?;
             let rows = store
                 .audit_entries(*limit)

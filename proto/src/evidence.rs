@@ -111,6 +111,17 @@ pub fn verify_receipt(
     )
 }
 
+/// The hash of one audit entry in a chain: SHA-256 over the previous entry's hash and the
+/// entry's fields, one per line (lowercase hex).
+pub fn audit_entry_hash(prev_hash: &str, chain_index: i64, fields: &[&str]) -> String {
+    let mut text = format!("mpx-audit-v1\n{prev_hash}\n{chain_index}");
+    for field in fields {
+        text.push('\n');
+        text.push_str(&field.replace('\\', "\\\\").replace('\n', "\\n"));
+    }
+    crate::sha256_hex(text.as_bytes())
+}
+
 /// Checks `signature` over `message` against the public key of a DER certificate.
 pub fn verify_with_certificate(
     certificate_der: &[u8],

@@ -224,6 +224,8 @@ async fn a_residence_notice_reaches_the_hukou_county_and_updates_its_roster(back
         audit.contains("e2e check") && audit.contains("records.get"),
         "{audit}"
     );
+    let verified = province.node(LINXIA).cli_output(&["audit", "verify"]);
+    assert!(verified.contains("audit log intact"), "{verified}");
 }
 
 async fn a_verification_is_accepted_answered_redirected_and_withdrawn(backend: Backend) {

@@ -27,6 +27,7 @@ mpx_tests::on_both_backends!(
     deadline_alerts_fire_once_send_reminders_and_clear_when_answered,
     an_extension_keeps_the_original_due_date_and_moves_the_alerts,
     receipts_are_signed_and_an_altered_receipt_is_refused,
+    the_audit_log_is_a_hash_chain_that_detects_changes,
 );
 
 async fn a_delivery_lease_has_one_holder(url: &str) {
@@ -1188,4 +1189,57 @@ async fn receipts_are_signed_and_an_altered_receipt_is_refused(url: &str) {
     );
     wudu.store().close().await;
     linxia.store().close().await;
+}
+
+async fn the_audit_log_is_a_hash_chain_that_detects_changes(url: &str) {
+    use sqlx::Connection;
+    let store = Store::connect(url).await.unwrap();
+    assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(0));
+    for index in 0..5 {
+        store
+            .audit(
+                "clerk-wang",
+                "records.get",
+                "协查核实\n第二行",
+                &resident_id("621221", index),
+                1,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(5));
+
+    sqlx::any::install_default_drivers();
+    let mut raw = sqlx::AnyConnection::connect(url).await.unwrap();
+    // A changed purpose is detected at that entry.
+    sqlx::query("UPDATE audit_log SET purpose = 'routine' WHERE chain_index = 3")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let problem = store.verify_audit_chain().await.unwrap().unwrap_err();
+    assert!(
+        problem.contains("entry 3") && problem.contains("altered"),
+        "{problem}"
+    );
+    sqlx::query("UPDATE audit_log SET purpose = $1 WHERE chain_index = 3")
+        .bind("协查核实\n第二行")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(5), "restored");
+    // A removed entry, and a removed tail, are detected too.
+    sqlx::query("DELETE FROM audit_log WHERE chain_index = 5")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let problem = store.verify_audit_chain().await.unwrap().unwrap_err();
+    assert!(problem.contains("ends at entry 4"), "{problem}");
+    sqlx::query("DELETE FROM audit_log WHERE chain_index = 2")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let problem = store.verify_audit_chain().await.unwrap().unwrap_err();
+    assert!(problem.contains("entry 2 is missing"), "{problem}");
+    let _ = raw.close().await;
+    store.close().await;
 }
