@@ -675,8 +675,7 @@ impl Store {
         Ok(())
     }
 
-    /// Appends an audit entry for a read of personal data to the hash chain. Writers are
-    /// serialised on the head row, so the chain never forks.
+    /// Appends an audit entry for a read of personal data to the hash chain.
     pub async fn audit(
         &self,
         operator: &str,
@@ -685,107 +684,15 @@ impl Store {
         subject: &str,
         rows_returned: usize,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.database.begin().await?;
-        let head_sql = if self.database.is_sqlite {
-            "SELECT entries, last_hash FROM audit_head WHERE id = 1"
-        } else {
-            "SELECT entries, last_hash FROM audit_head WHERE id = 1 FOR UPDATE"
-        };
-        let head = sqlx::query(head_sql).fetch_one(&mut *transaction).await?;
-        let entries: i64 = head.try_get("entries")?;
-        let prev_hash: String = head.try_get("last_hash")?;
-        let chain_index = entries + 1;
-        let at = mpx_proto::time::now_unix_ms();
-        let entry_id = new_id();
-        let rows = rows_returned as i64;
-        let hash = audit_hash(
-            &prev_hash,
-            chain_index,
-            &entry_id,
-            at,
-            operator,
-            action,
-            purpose,
-            subject,
-            rows,
-        );
-        sqlx::query(
-            "INSERT INTO audit_log (entry_id, at_unix_ms, operator, action, purpose, subject, rows_returned,
-                                    chain_index, prev_hash, entry_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&entry_id)
-        .bind(at)
-        .bind(operator)
-        .bind(action)
-        .bind(purpose)
-        .bind(subject)
-        .bind(rows)
-        .bind(chain_index)
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *transaction)
-        .await?;
-        sqlx::query("UPDATE audit_head SET entries = $1, last_hash = $2 WHERE id = 1")
-            .bind(chain_index)
-            .bind(&hash)
-            .execute(&mut *transaction)
-            .await?;
-        transaction.commit().await?;
-        Ok(())
+        Ok(self
+            .database
+            .append_audit(operator, action, purpose, subject, rows_returned as i64)
+            .await?)
     }
 
-    /// Recomputes the audit chain. `Ok(n)`: all `n` entries are intact; `Err(why)` names the
-    /// first entry that was changed, removed or added out of chain, or a truncated tail.
+    /// Recomputes the audit chain (see [`Database::verify_audit_chain`]).
     pub async fn verify_audit_chain(&self) -> Result<Result<i64, String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT entry_id, at_unix_ms, operator, action, purpose, subject, rows_returned, chain_index,
-                    prev_hash, entry_hash
-             FROM audit_log WHERE chain_index > 0 ORDER BY chain_index",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let head = sqlx::query("SELECT entries, last_hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        let (head_entries, head_hash): (i64, String) =
-            (head.try_get("entries")?, head.try_get("last_hash")?);
-        let mut expected_prev = String::new();
-        let mut expected_index = 1;
-        for row in &rows {
-            let chain_index: i64 = row.try_get("chain_index")?;
-            let entry_id: String = row.try_get("entry_id")?;
-            if chain_index != expected_index {
-                return Ok(Err(format!(
-                    "entry {expected_index} is missing (found {chain_index} next)"
-                )));
-            }
-            let prev_hash: String = row.try_get("prev_hash")?;
-            let stored: String = row.try_get("entry_hash")?;
-            let computed = audit_hash(
-                &prev_hash,
-                chain_index,
-                &entry_id,
-                row.try_get("at_unix_ms")?,
-                &row.try_get::<String, _>("operator")?,
-                &row.try_get::<String, _>("action")?,
-                &row.try_get::<String, _>("purpose")?,
-                &row.try_get::<String, _>("subject")?,
-                row.try_get("rows_returned")?,
-            );
-            if prev_hash != expected_prev || computed != stored {
-                return Ok(Err(format!("entry {chain_index} ({entry_id}) was altered")));
-            }
-            expected_prev = stored;
-            expected_index += 1;
-        }
-        let count = expected_index - 1;
-        if count != head_entries || expected_prev != head_hash {
-            return Ok(Err(format!(
-                "the log ends at entry {count}, but {head_entries} were written"
-            )));
-        }
-        Ok(Ok(count))
+        Ok(self.database.verify_audit_chain().await?)
     }
 
     /// Audit entries, newest first (for `exchange-node audit` and tests).
@@ -902,33 +809,6 @@ impl Store {
             row.try_get("pending")?,
         ))
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn audit_hash(
-    prev_hash: &str,
-    chain_index: i64,
-    entry_id: &str,
-    at_unix_ms: i64,
-    operator: &str,
-    action: &str,
-    purpose: &str,
-    subject: &str,
-    rows: i64,
-) -> String {
-    mpx_proto::evidence::audit_entry_hash(
-        prev_hash,
-        chain_index,
-        &[
-            entry_id,
-            &at_unix_ms.to_string(),
-            operator,
-            action,
-            purpose,
-            subject,
-            &rows.to_string(),
-        ],
-    )
 }
 
 /// One alert as stored.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sqlx::Row;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 use tonic::{Request, Status};
 
@@ -308,6 +309,37 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+#[allow(clippy::too_many_arguments)]
+fn audit_hash(
+    prev_hash: &str,
+    chain_index: i64,
+    entry_id: &str,
+    at_unix_ms: i64,
+    operator: &str,
+    action: &str,
+    purpose: &str,
+    subject: &str,
+    rows: i64,
+) -> String {
+    crate::evidence::audit_entry_hash(
+        prev_hash,
+        chain_index,
+        &[
+            entry_id,
+            &at_unix_ms.to_string(),
+            operator,
+            action,
+            purpose,
+            subject,
+            &rows.to_string(),
+        ],
+    )
+}
+
+fn uuid_v7() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// Why a database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
@@ -388,6 +420,118 @@ impl Database {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    /// Appends an entry to the audit hash chain (tables `audit_log` and `audit_head`, in each
+    /// crate's migrations). Writers are serialised on the head row, so the chain never forks.
+    pub async fn append_audit(
+        &self,
+        operator: &str,
+        action: &str,
+        purpose: &str,
+        subject: &str,
+        rows: i64,
+    ) -> Result<(), sqlx::Error> {
+        let mut transaction = self.begin().await?;
+        let head_sql = if self.is_sqlite {
+            "SELECT entries, last_hash FROM audit_head WHERE id = 1"
+        } else {
+            "SELECT entries, last_hash FROM audit_head WHERE id = 1 FOR UPDATE"
+        };
+        let head = sqlx::query(head_sql).fetch_one(&mut *transaction).await?;
+        let entries: i64 = head.try_get("entries")?;
+        let prev_hash: String = head.try_get("last_hash")?;
+        let chain_index = entries + 1;
+        let at = crate::time::now_unix_ms();
+        let entry_id = uuid_v7();
+        let hash = audit_hash(
+            &prev_hash,
+            chain_index,
+            &entry_id,
+            at,
+            operator,
+            action,
+            purpose,
+            subject,
+            rows,
+        );
+        sqlx::query(
+            "INSERT INTO audit_log (entry_id, at_unix_ms, operator, action, purpose, subject, rows_returned,
+                                    chain_index, prev_hash, entry_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&entry_id)
+        .bind(at)
+        .bind(operator)
+        .bind(action)
+        .bind(purpose)
+        .bind(subject)
+        .bind(rows)
+        .bind(chain_index)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query("UPDATE audit_head SET entries = $1, last_hash = $2 WHERE id = 1")
+            .bind(chain_index)
+            .bind(&hash)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Recomputes the audit chain. `Ok(n)`: all `n` entries are intact; `Err(why)` names the
+    /// first entry that was changed, removed or added out of chain, or a truncated tail.
+    pub async fn verify_audit_chain(&self) -> Result<Result<i64, String>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT entry_id, at_unix_ms, operator, action, purpose, subject, rows_returned, chain_index,
+                    prev_hash, entry_hash
+             FROM audit_log WHERE chain_index > 0 ORDER BY chain_index",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let head = sqlx::query("SELECT entries, last_hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let (head_entries, head_hash): (i64, String) =
+            (head.try_get("entries")?, head.try_get("last_hash")?);
+        let mut expected_prev = String::new();
+        let mut expected_index = 1;
+        for row in &rows {
+            let chain_index: i64 = row.try_get("chain_index")?;
+            let entry_id: String = row.try_get("entry_id")?;
+            if chain_index != expected_index {
+                return Ok(Err(format!(
+                    "entry {expected_index} is missing (found {chain_index} next)"
+                )));
+            }
+            let prev_hash: String = row.try_get("prev_hash")?;
+            let stored: String = row.try_get("entry_hash")?;
+            let computed = audit_hash(
+                &prev_hash,
+                chain_index,
+                &entry_id,
+                row.try_get("at_unix_ms")?,
+                &row.try_get::<String, _>("operator")?,
+                &row.try_get::<String, _>("action")?,
+                &row.try_get::<String, _>("purpose")?,
+                &row.try_get::<String, _>("subject")?,
+                row.try_get("rows_returned")?,
+            );
+            if prev_hash != expected_prev || computed != stored {
+                return Ok(Err(format!("entry {chain_index} ({entry_id}) was altered")));
+            }
+            expected_prev = stored;
+            expected_index += 1;
+        }
+        let count = expected_index - 1;
+        if count != head_entries || expected_prev != head_hash {
+            return Ok(Err(format!(
+                "the log ends at entry {count}, but {head_entries} were written"
+            )));
+        }
+        Ok(Ok(count))
     }
 
     /// Gives a lease up early (e.g. at shutdown), if `holder` holds it.

@@ -71,6 +71,11 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// The audit log of province-wide queries.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// List the nodes in the directory.
     Nodes {
         /// JSON lines instead of a table.
@@ -117,6 +122,12 @@ enum CaCommand {
         #[arg(long, default_value = "")]
         name: String,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; fails if an entry was changed or removed.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -349,6 +360,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                         e.case_id
                     );
                 }
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let store = Store::connect(&config.database_url()).await?;
+            match store.verify_audit_chain().await? {
+                Ok(entries) => println!(
+                    "审计日志完整 audit log intact: {entries} entries, hash chain verified"
+                ),
+                Err(problem) => bail!("审计日志被篡改 the audit log fails verification: {problem}"),
             }
         }
         Command::Nodes { json } => {

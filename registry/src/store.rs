@@ -489,6 +489,26 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// Appends an entry to the audit hash chain (who asked what, why, how many rows).
+    pub async fn audit(
+        &self,
+        operator: &str,
+        action: &str,
+        purpose: &str,
+        subject: &str,
+        rows: i64,
+    ) -> Result<(), StoreError> {
+        Ok(self
+            .database
+            .append_audit(operator, action, purpose, subject, rows)
+            .await?)
+    }
+
+    /// Recomputes the audit chain: `Ok(n)` when intact, else what is wrong.
+    pub async fn verify_audit_chain(&self) -> Result<Result<i64, String>, StoreError> {
+        Ok(self.database.verify_audit_chain().await?)
+    }
+
     /// Deletes enrolment tokens that expired before `cutoff_unix_ms` (used or not).
     pub async fn delete_expired_enrollment_tokens(
         &self,

@@ -8,6 +8,7 @@ mpx_tests::on_both_backends!(
     revocation_and_endpoints_bump_the_version,
     operator_tokens_round_trip,
     maintenance_runs_under_one_lease_and_drops_old_tokens,
+    the_registry_audit_log_is_a_hash_chain,
 );
 
 async fn maintenance_runs_under_one_lease_and_drops_old_tokens(url: &str) {
@@ -203,5 +204,33 @@ async fn operator_tokens_round_trip(url: &str) {
         store.add_operator_token("dup", "h1", 3).await.is_err(),
         "a hash is unique"
     );
+    store.close().await;
+}
+
+async fn the_registry_audit_log_is_a_hash_chain(url: &str) {
+    use sqlx::Connection;
+    let store = Store::connect(url).await.unwrap();
+    for index in 0..3 {
+        store
+            .audit(
+                "supervisor-li",
+                "locate",
+                "核查流动人口",
+                &format!("62122119900307123{index}"),
+                1,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(3));
+    sqlx::any::install_default_drivers();
+    let mut raw = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::query("UPDATE audit_log SET rows_returned = 0 WHERE chain_index = 2")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let problem = store.verify_audit_chain().await.unwrap().unwrap_err();
+    assert!(problem.contains("entry 2"), "{problem}");
+    let _ = raw.close().await;
     store.close().await;
 }
