@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/mpx/v1/directory.proto",
         "proto/mpx/v1/alerts.proto",
         "proto/mpx/v1/compliance.proto",
+        "proto/mpx/v1/index.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

@@ -656,8 +656,9 @@ async fn connect(cli: &Cli, config: &NodeConfig) -> anyhow::Result<(Channel, Aut
     let server = match &cli.server {
         Some(server) => server.clone(),
         None => {
+            // The running server's own record of what it bound wins over the config.
             let mut address = config.operator_listen;
-            if address.port() == 0 {
+            if address.port() == 0 || config.paths().serve_state.exists() {
                 address = bound_operator_address(config)?;
             }
             if address.ip().is_unspecified() {

@@ -54,6 +54,8 @@ pub struct NodeConfig {
     pub resident_id_check: CheckDigitMode,
     /// Seconds between directory refreshes (revocations take effect within this).
     pub directory_refresh_seconds: u64,
+    /// Seconds between reports of roster changes to the provincial index.
+    pub index_report_seconds: u64,
     pub delivery: DeliveryConfig,
     pub limits: LimitsConfig,
     /// Deadline alerts: lead time, escalation grace, undelivered threshold.
@@ -98,6 +100,7 @@ impl Default for NodeConfig {
             log_format: LogFormat::Text,
             resident_id_check: CheckDigitMode::Strict,
             directory_refresh_seconds: 30,
+            index_report_seconds: 10,
             delivery: DeliveryConfig::default(),
             limits: LimitsConfig::default(),
             monitor: crate::monitor::MonitorConfig::default(),

@@ -80,6 +80,72 @@ fn advertised_endpoint(config: &NodeConfig, bound: std::net::SocketAddr) -> Stri
     format!("https://{bound}")
 }
 
+/// Ships roster changes to the provincial index from the cursor the registry keeps, so it
+/// resumes after a restart of either side and never sends a change twice on purpose (the
+/// registry ignores one it already has).
+async fn report_roster_changes(
+    store: Store,
+    client: mpx_proto::v1::index_client::IndexClient<tonic::transport::Channel>,
+    interval: Duration,
+    cancel: CancellationToken,
+) {
+    use mpx_proto::v1::ReportRosterChangesRequest;
+    let mut cursor: Option<i64> = None;
+    loop {
+        let step = async {
+            let acknowledged = match cursor {
+                Some(seq) => seq,
+                None => {
+                    let request = ReportRosterChangesRequest {
+                        changes: Vec::new(),
+                    };
+                    client
+                        .clone()
+                        .report_roster_changes(request)
+                        .await
+                        .map_err(|s| s.message().to_string())?
+                        .into_inner()
+                        .acknowledged_seq
+                }
+            };
+            let changes = store
+                .roster_changes_after(acknowledged, 500)
+                .await
+                .map_err(|e| e.to_string())?;
+            if changes.is_empty() {
+                return Ok::<_, String>((acknowledged, false));
+            }
+            let sent = changes.len();
+            let request = ReportRosterChangesRequest { changes };
+            let acknowledged = client
+                .clone()
+                .report_roster_changes(request)
+                .await
+                .map_err(|s| s.message().to_string())?
+                .into_inner()
+                .acknowledged_seq;
+            tracing::debug!(sent, acknowledged, "roster changes reported to the index");
+            Ok((acknowledged, true))
+        };
+        match step.await {
+            Ok((acknowledged, more)) => {
+                cursor = Some(acknowledged);
+                if more {
+                    continue;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot report roster changes to the index; retrying");
+                cursor = None;
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
 /// This node instance's name for leases: the same across restarts of the same instance (host and
 /// data directory), so a node that crashed takes its own leases back at once, while a second
 /// instance elsewhere on the same database waits for them to expire.
@@ -220,6 +286,12 @@ pub async fn run(
             work_cancel.clone(),
         ));
     }
+    tracker.spawn(report_roster_changes(
+        store.clone(),
+        mpx_proto::v1::index_client::IndexClient::new(registry_channel.clone()),
+        Duration::from_secs(config.index_report_seconds.max(1)),
+        work_cancel.clone(),
+    ));
     let monitor = DeadlineMonitor::new(workflow.clone(), config.monitor.clone()).reporting_to(
         mpx_proto::v1::compliance_client::ComplianceClient::new(registry_channel),
     );

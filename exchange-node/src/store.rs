@@ -557,6 +557,37 @@ impl Store {
         Ok(())
     }
 
+    /// Roster changes after `seq`, in order, for the provincial index.
+    pub async fn roster_changes_after(
+        &self,
+        seq: i64,
+        limit: u32,
+    ) -> Result<Vec<v1::RosterChange>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, resident_id, name, hukou_county, residence_county, status, since, changed_at_unix_ms
+             FROM roster_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(v1::RosterChange {
+                    seq: row.try_get("seq")?,
+                    resident_id: row.try_get("resident_id")?,
+                    name: row.try_get("name")?,
+                    hukou_county: row.try_get("hukou_county")?,
+                    residence_county: row.try_get("residence_county")?,
+                    status: status_from_label(&row.try_get::<String, _>("status")?) as i32,
+                    since: row.try_get("since")?,
+                    changed_at_unix_ms: row.try_get("changed_at_unix_ms")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Alerts, newest first.
     pub async fn list_alerts(
         &self,
@@ -889,6 +920,26 @@ impl StoreTx {
         .bind(&person.notes)
         .bind(status_label(PersonStatus::try_from(person.status).unwrap_or(PersonStatus::Unspecified)))
         .bind(i64::from(person.resident_id_flagged))
+        .bind(now_unix_ms)
+        .execute(&mut *self.transaction)
+        .await?;
+        // The same change, for the provincial index.
+        let status = PersonStatus::try_from(person.status).unwrap_or(PersonStatus::Unspecified);
+        let since = match status {
+            PersonStatus::Departed | PersonStatus::WhereaboutsUnknown => &person.departure_date,
+            _ => &person.arrival_date,
+        };
+        sqlx::query(
+            "INSERT INTO roster_changes (resident_id, name, hukou_county, residence_county, status, since,
+                                         changed_at_unix_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&person.resident_id)
+        .bind(&person.name)
+        .bind(&person.hukou_county)
+        .bind(&person.residence_county)
+        .bind(status_label(status))
+        .bind(since)
         .bind(now_unix_ms)
         .execute(&mut *self.transaction)
         .await?;

@@ -33,6 +33,8 @@ use crate::config::RegistryConfig;
 use crate::service::compliance::ComplianceService;
 use crate::service::directory::{DeadlineSettings, DirectoryService};
 use crate::service::enrollment::EnrollmentService;
+use crate::service::index::IndexService;
+use crate::service::queries::QueriesService;
 use crate::store::Store;
 
 /// The bound listeners `run` serves on (bind port 0 in tests).
@@ -136,6 +138,8 @@ pub async fn run(
     );
 
     let cancel = CancellationToken::new();
+    let tokens = mpx_proto::runtime::OperatorTokens::default();
+    tokens.replace(store.operator_tokens().await?);
     let (peer_health_reporter, peer_health) = tonic_health::server::health_reporter();
     peer_health_reporter
         .set_serving::<mpx_proto::v1::enrollment_server::EnrollmentServer<EnrollmentService>>()
@@ -154,6 +158,7 @@ pub async fn run(
         .add_service(enrollment.into_server())
         .add_service(directory.into_server())
         .add_service(ComplianceService::new(store.clone()).into_server())
+        .add_service(IndexService::new(store.clone()).into_server())
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listeners.peer),
             cancel.clone().cancelled_owned(),
@@ -161,12 +166,33 @@ pub async fn run(
     let operator_server = Server::builder()
         .add_service(operator_health)
         .add_service(reflection_service()?)
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            QueriesService::new(store.clone()).into_server(),
+            tokens.interceptor(),
+        ))
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listeners.operator),
             cancel.clone().cancelled_owned(),
         );
     tracing::info!(%peer_address, %operator_address, province = %province, "registry serving");
 
+    let token_refresh = tokio::spawn({
+        let tokens = tokens.clone();
+        let store = store.clone();
+        let cancel = cancel.clone();
+        async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                }
+                match store.operator_tokens().await {
+                    Ok(current) => tokens.replace(current),
+                    Err(error) => tracing::warn!(%error, "cannot reload operator tokens"),
+                }
+            }
+        }
+    });
     let maintenance = tokio::spawn(maintenance_loop(
         store.clone(),
         std::time::Duration::from_secs(config.maintenance_interval_seconds.max(1)),
@@ -195,6 +221,7 @@ pub async fn run(
     };
     cancel.cancel();
     let _ = maintenance.await;
+    let _ = token_refresh.await;
     store.close().await;
     peer_result.context("peer listener")?;
     operator_result.context("operator listener")?;

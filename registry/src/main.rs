@@ -71,6 +71,22 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Where is this person registered and living? (audited; needs a purpose)
+    Locate {
+        /// 18-character resident ID.
+        id: String,
+        /// Why you look the person up (recorded in the audit log).
+        #[arg(long)]
+        purpose: String,
+        /// Operator API, e.g. http://127.0.0.1:7401 (default: from the config or serve.json).
+        #[arg(long, env = "MPX_SERVER")]
+        server: Option<String>,
+        /// Operator token (default: DATA_DIR/operator.token).
+        #[arg(long, env = "MPX_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The audit log of province-wide queries.
     Audit {
         #[command(subcommand)]
@@ -362,6 +378,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Locate {
+            id,
+            purpose,
+            server,
+            token,
+            json,
+        } => {
+            locate(&config, &id, &purpose, server, token, json).await?;
+        }
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
@@ -428,11 +453,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                         config.operator_listen
                     )
                 })?;
+            let ready = serde_json::json!({
+                "peer": peer.local_addr()?.to_string(),
+                "operator": operator.local_addr()?.to_string(),
+            });
+            // The bound addresses, for query commands when the config asks for port 0.
+            let state = config.data_dir.join("serve.json");
+            std::fs::write(&state, ready.to_string())
+                .with_context(|| format!("writing {}", state.display()))?;
             if let Some(path) = ready_file {
-                let ready = serde_json::json!({
-                    "peer": peer.local_addr()?.to_string(),
-                    "operator": operator.local_addr()?.to_string(),
-                });
                 std::fs::write(&path, ready.to_string())
                     .with_context(|| format!("writing {}", path.display()))?;
             }
@@ -443,6 +472,144 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
         }
+    }
+    Ok(())
+}
+
+#[derive(Clone)]
+struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+async fn locate(
+    config: &RegistryConfig,
+    id: &str,
+    purpose: &str,
+    server: Option<String>,
+    token: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let server = match server {
+        Some(server) => server,
+        None => {
+            // The running server's own record of what it bound wins over the config.
+            let path = config.data_dir.join("serve.json");
+            let mut address = config.operator_listen;
+            if address.port() == 0 || path.exists() {
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "{} is missing: is `registry serve` running? (or pass --server)",
+                        path.display()
+                    )
+                })?;
+                let value: serde_json::Value = serde_json::from_str(&text)?;
+                address = value["operator"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .parse()
+                    .context("serve.json has no operator address")?;
+            }
+            if address.ip().is_unspecified() {
+                address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{address}")
+        }
+    };
+    let token = match token {
+        Some(token) => token,
+        None => std::fs::read_to_string(config.operator_token_path()).with_context(|| {
+            format!(
+                "reading {} (or pass --token)",
+                config.operator_token_path().display()
+            )
+        })?,
+    };
+    let header = format!("Bearer {}", token.trim())
+        .parse()
+        .context("the token cannot go in a header")?;
+    let channel = tonic::transport::Endpoint::from_shared(server.clone())?
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the registry's operator API at {server}"))?;
+    let mut client = mpx_proto::v1::queries_client::QueriesClient::new(
+        tonic::service::interceptor::InterceptedService::new(channel, Bearer(header)),
+    );
+    let response = client
+        .locate(mpx_proto::v1::LocateRequest {
+            resident_id: id.to_string(),
+            purpose: purpose.to_string(),
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("{}", status.message()))?
+        .into_inner();
+    let status = |s: i32| {
+        mpx_proto::v1::PersonStatus::try_from(s)
+            .map(|s| {
+                s.as_str_name()
+                    .trim_start_matches("PERSON_STATUS_")
+                    .to_lowercase()
+            })
+            .unwrap_or_default()
+    };
+    if json {
+        let reports: Vec<_> = response
+            .reports
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "reporting_county": r.reporting_county, "name": r.name, "hukou_county": r.hukou_county,
+                    "residence_county": r.residence_county, "status": status(r.status), "since": r.since,
+                    "reported_at_unix_ms": r.reported_at_unix_ms,
+                })
+            })
+            .collect();
+        let value = serde_json::json!({
+            "hukou_county": response.hukou_county, "residing_in": response.residing_in, "reports": reports,
+        });
+        println!("{value}");
+        return Ok(());
+    }
+    if response.reports.is_empty() {
+        println!("(no county reports this person)");
+        return Ok(());
+    }
+    let residing = if response.residing_in.is_empty() {
+        "-".to_string()
+    } else {
+        response.residing_in.join(", ")
+    };
+    println!("户籍地 Hukou county:   {}", response.hukou_county);
+    println!("现居住地 Residing in:  {residing}");
+    println!();
+    println!(
+        "{:<8}  {:<20}  {:<8}  {:<9}  {:<10}  NAME",
+        "COUNTY", "STATUS", "HUKOU", "RESIDENCE", "SINCE"
+    );
+    for r in &response.reports {
+        let residence = if r.residence_county.is_empty() {
+            "-"
+        } else {
+            r.residence_county.as_str()
+        };
+        println!(
+            "{:<8}  {:<20}  {:<8}  {:<9}  {:<10}  {}",
+            r.reporting_county,
+            status(r.status),
+            r.hukou_county,
+            residence,
+            r.since,
+            r.name
+        );
     }
     Ok(())
 }

@@ -509,6 +509,101 @@ impl Store {
         Ok(self.database.verify_audit_chain().await?)
     }
 
+    /// The highest change sequence stored for `county`'s roster stream.
+    pub async fn index_cursor(&self, county: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT acknowledged_seq FROM index_cursors WHERE county = $1")
+            .bind(county)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|row| row.try_get("acknowledged_seq"))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Stores roster changes reported by `county` (newer sequence numbers win) and advances its
+    /// cursor, in one transaction. Returns the new cursor.
+    pub async fn record_roster_changes(
+        &self,
+        county: &str,
+        changes: &[mpx_proto::v1::RosterChange],
+        now_unix_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let mut transaction = self.database.begin().await?;
+        let mut highest = 0;
+        for change in changes {
+            let status = mpx_proto::v1::PersonStatus::try_from(change.status)
+                .map(|s| s.as_str_name())
+                .unwrap_or("PERSON_STATUS_UNSPECIFIED");
+            sqlx::query(
+                "INSERT INTO index_entries (resident_id, reporter_county, name, hukou_county, residence_county,
+                    status, since, change_seq, reported_at_unix_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (resident_id, reporter_county) DO UPDATE SET
+                    name = $3, hukou_county = $4, residence_county = $5, status = $6, since = $7,
+                    change_seq = $8, reported_at_unix_ms = $9
+                 WHERE index_entries.change_seq < $8",
+            )
+            .bind(&change.resident_id)
+            .bind(county)
+            .bind(&change.name)
+            .bind(&change.hukou_county)
+            .bind(&change.residence_county)
+            .bind(status)
+            .bind(&change.since)
+            .bind(change.seq)
+            .bind(now_unix_ms)
+            .execute(&mut *transaction)
+            .await?;
+            highest = highest.max(change.seq);
+        }
+        sqlx::query(
+            "INSERT INTO index_cursors (county, acknowledged_seq) VALUES ($1, $2)
+             ON CONFLICT (county) DO UPDATE SET acknowledged_seq = $2 WHERE index_cursors.acknowledged_seq < $2",
+        )
+        .bind(county)
+        .bind(highest)
+        .execute(&mut *transaction)
+        .await?;
+        let row = sqlx::query("SELECT acknowledged_seq FROM index_cursors WHERE county = $1")
+            .bind(county)
+            .fetch_one(&mut *transaction)
+            .await?;
+        let cursor: i64 = row.try_get("acknowledged_seq")?;
+        transaction.commit().await?;
+        Ok(cursor)
+    }
+
+    /// Every county's report about one person.
+    pub async fn locate(
+        &self,
+        resident_id: &str,
+    ) -> Result<Vec<mpx_proto::v1::IndexReport>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT reporter_county, name, hukou_county, residence_county, status, since, reported_at_unix_ms
+             FROM index_entries WHERE resident_id = $1 ORDER BY reporter_county",
+        )
+        .bind(resident_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                Ok(mpx_proto::v1::IndexReport {
+                    reporting_county: row.try_get("reporter_county")?,
+                    name: row.try_get("name")?,
+                    hukou_county: row.try_get("hukou_county")?,
+                    residence_county: row.try_get("residence_county")?,
+                    status: mpx_proto::v1::PersonStatus::from_str_name(&status).unwrap_or_default()
+                        as i32,
+                    since: row.try_get("since")?,
+                    reported_at_unix_ms: row.try_get("reported_at_unix_ms")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Deletes enrolment tokens that expired before `cutoff_unix_ms` (used or not).
     pub async fn delete_expired_enrollment_tokens(
         &self,

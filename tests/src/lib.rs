@@ -565,6 +565,7 @@ impl Province {
             .replace("retry_initial_ms = 500", "retry_initial_ms = 100")
             .replace("retry_max_ms = 60000", "retry_max_ms = 1000")
             .replace("interval_seconds = 60", "interval_seconds = 1")
+            .replace("index_report_seconds = 10", "index_report_seconds = 1")
             .replace(
                 "undelivered_after_seconds = 3600",
                 "undelivered_after_seconds = 2",

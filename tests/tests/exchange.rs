@@ -43,6 +43,7 @@ mod registry_replicas {
 }
 
 on_every_backend!(
+    the_registry_locates_a_person_from_both_counties_reports,
     a_late_answer_is_marked_late_on_both_sides_with_the_same_due_date,
     alerts_stream_in_and_clear,
     offline_enrolment_and_the_clerk_cli_work_end_to_end,
@@ -1120,4 +1121,58 @@ async fn a_late_answer_is_marked_late_on_both_sides_with_the_same_due_date(backe
         .node(WUDU)
         .cli_output(&["cases", "show", &case.case_id]);
     assert!(shown.contains("Answered late"), "{shown}");
+}
+
+/// The provincial index: both counties' rosters reach the registry, `registry locate` answers
+/// where the person is registered and living, refuses a query without a purpose, and audits
+/// each query in a chain that verifies.
+async fn the_registry_locates_a_person_from_both_counties_reports(backend: Backend) {
+    let Some(province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
+    let id = resident_id(LINXIA, 99);
+    province
+        .node(WUDU)
+        .records()
+        .await
+        .create_person(CreatePersonRequest {
+            person: Some(person(&id, LINXIA)),
+        })
+        .await
+        .unwrap();
+    let locate = |purpose: &str| {
+        let mut command = province.registry_cli();
+        command.args(["locate", &id, "--json", "--purpose", purpose]);
+        mpx_tests::run(command)
+    };
+    wait_until(
+        WAIT,
+        "both counties' reports to reach the index",
+        || async {
+            let output = locate("e2e 核查");
+            let text = String::from_utf8_lossy(&output.stdout);
+            text.contains("\"reporting_county\":\"621202\"")
+                && text.contains("\"reporting_county\":\"621221\"")
+        },
+    )
+    .await;
+    let answer: serde_json::Value = serde_json::from_slice(&locate("e2e 核查").stdout).unwrap();
+    assert_eq!(answer["hukou_county"], LINXIA);
+    assert_eq!(answer["residing_in"], serde_json::json!([WUDU]));
+    let at_hukou = answer["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reporting_county"] == LINXIA)
+        .unwrap();
+    assert_eq!(at_hukou["status"], "living_elsewhere");
+    assert_eq!(at_hukou["residence_county"], WUDU);
+
+    let refused = locate("  ");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("purpose: required"));
+    let mut verify = province.registry_cli();
+    verify.args(["audit", "verify"]);
+    let verified = mpx_tests::run_ok(verify);
+    assert!(verified.contains("audit log intact"), "{verified}");
 }

@@ -4,6 +4,8 @@
 pub mod compliance;
 pub mod directory;
 pub mod enrollment;
+pub mod index;
+pub mod queries;
 
 use tonic::Status;
 
