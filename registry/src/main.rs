@@ -75,17 +75,40 @@ enum Command {
     Locate {
         /// 18-character resident ID.
         id: String,
-        /// Why you look the person up (recorded in the audit log).
+        #[command(flatten)]
+        query: QueryArgs,
+    },
+    /// Per county: people residing, from elsewhere (inflow), own hukou living elsewhere (outflow).
+    Counts {
+        #[command(flatten)]
+        query: QueryArgs,
+    },
+    /// People whom two or more counties list as residing.
+    Conflicts {
+        #[command(flatten)]
+        query: QueryArgs,
+    },
+    /// People their hukou county lists as gone out, whom no county reports as residing.
+    Untracked {
+        /// Gone out at least this many days ago.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[command(flatten)]
+        query: QueryArgs,
+    },
+    /// County-to-county flows of arrivals in a period (small counts shown as <N).
+    Flows {
+        /// First day, YYYY-MM-DD.
         #[arg(long)]
-        purpose: String,
-        /// Operator API, e.g. http://127.0.0.1:7401 (default: from the config or serve.json).
-        #[arg(long, env = "MPX_SERVER")]
-        server: Option<String>,
-        /// Operator token (default: DATA_DIR/operator.token).
-        #[arg(long, env = "MPX_TOKEN", hide_env_values = true)]
-        token: Option<String>,
+        from: String,
+        /// Last day, YYYY-MM-DD.
         #[arg(long)]
-        json: bool,
+        to: String,
+        /// Counts below this are suppressed.
+        #[arg(long, default_value_t = 5)]
+        suppress_below: u32,
+        #[command(flatten)]
+        query: QueryArgs,
     },
     /// The audit log of province-wide queries.
     Audit {
@@ -138,6 +161,23 @@ enum CaCommand {
         #[arg(long, default_value = "")]
         name: String,
     },
+}
+
+/// What every province-wide query takes.
+#[derive(clap::Args)]
+struct QueryArgs {
+    /// Why you ask (recorded in the audit log with your operator name).
+    #[arg(long)]
+    purpose: String,
+    /// Operator API, e.g. http://127.0.0.1:7401 (default: serve.json, else the config).
+    #[arg(long, env = "MPX_SERVER")]
+    server: Option<String>,
+    /// Operator token (default: DATA_DIR/operator.token).
+    #[arg(long, env = "MPX_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -378,15 +418,135 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Locate {
-            id,
-            purpose,
-            server,
-            token,
-            json,
-        } => {
-            locate(&config, &id, &purpose, server, token, json).await?;
+        Command::Locate { id, query } => locate(&config, &id, query).await?,
+        Command::Counts { query } => {
+            let mut client = queries_client(&config, &query).await?;
+            let counties = client
+                .counts(mpx_proto::v1::CountsRequest {
+                    purpose: query.purpose.clone(),
+                })
+                .await
+                .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+                .into_inner()
+                .counties;
+            if query.json {
+                for c in &counties {
+                    let value = serde_json::json!({"county": c.county, "residing": c.residing, "inflow": c.inflow, "outflow": c.outflow});
+                    println!("{value}");
+                }
+            } else {
+                println!(
+                    "{:<8}  {:>10}  {:>10}  {:>10}",
+                    "COUNTY", "RESIDING", "INFLOW", "OUTFLOW"
+                );
+                for c in &counties {
+                    println!(
+                        "{:<8}  {:>10}  {:>10}  {:>10}",
+                        c.county, c.residing, c.inflow, c.outflow
+                    );
+                }
+            }
         }
+        Command::Conflicts { query } => {
+            let mut client = queries_client(&config, &query).await?;
+            let conflicts = client
+                .conflicts(mpx_proto::v1::ConflictsRequest {
+                    purpose: query.purpose.clone(),
+                    limit: 0,
+                })
+                .await
+                .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+                .into_inner()
+                .conflicts;
+            for c in &conflicts {
+                if query.json {
+                    let value = serde_json::json!({"resident_id": c.resident_id, "name": c.name, "counties": c.counties});
+                    println!("{value}");
+                } else {
+                    println!(
+                        "{}  {}  residing in {}",
+                        c.resident_id,
+                        c.name,
+                        c.counties.join(", ")
+                    );
+                }
+            }
+            if conflicts.is_empty() && !query.json {
+                println!("(none)");
+            }
+        }
+        Command::Untracked { days, query } => {
+            let mut client = queries_client(&config, &query).await?;
+            let request = mpx_proto::v1::UntrackedRequest {
+                purpose: query.purpose.clone(),
+                min_days: days,
+                limit: 0,
+            };
+            let people = client
+                .untracked(request)
+                .await
+                .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+                .into_inner()
+                .people;
+            for p in &people {
+                let last = if p.last_known_residence.is_empty() {
+                    "-"
+                } else {
+                    p.last_known_residence.as_str()
+                };
+                if query.json {
+                    let value = serde_json::json!({"resident_id": p.resident_id, "name": p.name, "hukou_county": p.hukou_county,
+                        "since": p.since, "last_known_residence": p.last_known_residence});
+                    println!("{value}");
+                } else {
+                    println!(
+                        "{}  {}  hukou {}  gone out since {}  last known {last}",
+                        p.resident_id, p.name, p.hukou_county, p.since
+                    );
+                }
+            }
+            if people.is_empty() && !query.json {
+                println!("(none)");
+            }
+        }
+        Command::Flows {
+            from,
+            to,
+            suppress_below,
+            query,
+        } => {
+            let mut client = queries_client(&config, &query).await?;
+            let request = mpx_proto::v1::FlowsRequest {
+                purpose: query.purpose.clone(),
+                from_date: from,
+                to_date: to,
+                suppress_below,
+            };
+            let response = client
+                .flows(request)
+                .await
+                .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+                .into_inner();
+            let shown = |f: &mpx_proto::v1::Flow| {
+                if f.suppressed {
+                    format!("<{}", response.suppress_below)
+                } else {
+                    f.count.to_string()
+                }
+            };
+            for f in &response.flows {
+                if query.json {
+                    let value = serde_json::json!({"from_county": f.from_county, "to_county": f.to_county, "count": shown(f), "suppressed": f.suppressed});
+                    println!("{value}");
+                } else {
+                    println!("{} → {}  {}", f.from_county, f.to_county, shown(f));
+                }
+            }
+            if response.flows.is_empty() && !query.json {
+                println!("(none)");
+            }
+        }
+
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
@@ -491,15 +651,15 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
-async fn locate(
+type QueriesClient = mpx_proto::v1::queries_client::QueriesClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
+>;
+
+async fn queries_client(
     config: &RegistryConfig,
-    id: &str,
-    purpose: &str,
-    server: Option<String>,
-    token: Option<String>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let server = match server {
+    query: &QueryArgs,
+) -> anyhow::Result<QueriesClient> {
+    let server = match query.server.clone() {
         Some(server) => server,
         None => {
             // The running server's own record of what it bound wins over the config.
@@ -525,7 +685,7 @@ async fn locate(
             format!("http://{address}")
         }
     };
-    let token = match token {
+    let token = match query.token.clone() {
         Some(token) => token,
         None => std::fs::read_to_string(config.operator_token_path()).with_context(|| {
             format!(
@@ -541,13 +701,18 @@ async fn locate(
         .connect()
         .await
         .with_context(|| format!("cannot reach the registry's operator API at {server}"))?;
-    let mut client = mpx_proto::v1::queries_client::QueriesClient::new(
+    Ok(mpx_proto::v1::queries_client::QueriesClient::new(
         tonic::service::interceptor::InterceptedService::new(channel, Bearer(header)),
-    );
+    ))
+}
+
+async fn locate(config: &RegistryConfig, id: &str, query: QueryArgs) -> anyhow::Result<()> {
+    let json = query.json;
+    let mut client = queries_client(config, &query).await?;
     let response = client
         .locate(mpx_proto::v1::LocateRequest {
             resident_id: id.to_string(),
-            purpose: purpose.to_string(),
+            purpose: query.purpose.clone(),
         })
         .await
         .map_err(|status| anyhow::anyhow!("{}", status.message()))?

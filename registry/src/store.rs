@@ -574,6 +574,123 @@ impl Store {
         Ok(cursor)
     }
 
+    /// Per county (reporter): residing, inflow (residing with hukou elsewhere), outflow (own hukou
+    /// people reported living elsewhere or gone out).
+    pub async fn county_counts(&self) -> Result<Vec<mpx_proto::v1::CountyCounts>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT reporter_county,
+                SUM(CASE WHEN status = 'PERSON_STATUS_RESIDING' THEN 1 ELSE 0 END) AS residing,
+                SUM(CASE WHEN status = 'PERSON_STATUS_RESIDING' AND hukou_county <> reporter_county THEN 1 ELSE 0 END) AS inflow,
+                SUM(CASE WHEN hukou_county = reporter_county
+                          AND status IN ('PERSON_STATUS_LIVING_ELSEWHERE', 'PERSON_STATUS_WHEREABOUTS_UNKNOWN')
+                         THEN 1 ELSE 0 END) AS outflow
+             FROM index_entries GROUP BY reporter_county ORDER BY reporter_county",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(mpx_proto::v1::CountyCounts {
+                    county: row.try_get("reporter_county")?,
+                    residing: row.try_get("residing")?,
+                    inflow: row.try_get("inflow")?,
+                    outflow: row.try_get("outflow")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// People listed as residing by two or more counties.
+    pub async fn conflicts(&self, limit: u32) -> Result<Vec<mpx_proto::v1::Conflict>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT resident_id, reporter_county, name FROM index_entries
+             WHERE status = 'PERSON_STATUS_RESIDING' AND resident_id IN (
+                SELECT resident_id FROM index_entries WHERE status = 'PERSON_STATUS_RESIDING'
+                GROUP BY resident_id HAVING COUNT(*) > 1 ORDER BY resident_id LIMIT $1)
+             ORDER BY resident_id, reporter_county",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut conflicts: Vec<mpx_proto::v1::Conflict> = Vec::new();
+        for row in &rows {
+            let resident_id: String = row.try_get("resident_id")?;
+            let county: String = row.try_get("reporter_county")?;
+            match conflicts.last_mut() {
+                Some(last) if last.resident_id == resident_id => last.counties.push(county),
+                _ => conflicts.push(mpx_proto::v1::Conflict {
+                    resident_id,
+                    name: row.try_get("name")?,
+                    counties: vec![county],
+                }),
+            }
+        }
+        Ok(conflicts)
+    }
+
+    /// People their hukou county lists as gone out since `cutoff_date` or earlier, whom no county
+    /// reports as residing.
+    pub async fn untracked(
+        &self,
+        cutoff_date: &str,
+        limit: u32,
+    ) -> Result<Vec<mpx_proto::v1::UntrackedPerson>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.resident_id, e.name, e.hukou_county, e.since, e.residence_county FROM index_entries e
+             WHERE e.reporter_county = e.hukou_county
+               AND e.status IN ('PERSON_STATUS_WHEREABOUTS_UNKNOWN', 'PERSON_STATUS_LIVING_ELSEWHERE')
+               AND e.since <> '' AND e.since <= $1
+               AND NOT EXISTS (SELECT 1 FROM index_entries r
+                               WHERE r.resident_id = e.resident_id AND r.status = 'PERSON_STATUS_RESIDING')
+             ORDER BY e.since, e.resident_id LIMIT $2",
+        )
+        .bind(cutoff_date)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(mpx_proto::v1::UntrackedPerson {
+                    resident_id: row.try_get("resident_id")?,
+                    name: row.try_get("name")?,
+                    hukou_county: row.try_get("hukou_county")?,
+                    since: row.try_get("since")?,
+                    last_known_residence: row.try_get("residence_county")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Arrivals between two dates (inclusive) by (hukou county, residence county, count).
+    pub async fn flows(
+        &self,
+        from_date: &str,
+        to_date: &str,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT hukou_county, reporter_county, COUNT(*) AS n FROM index_entries
+             WHERE status = 'PERSON_STATUS_RESIDING' AND hukou_county <> reporter_county
+               AND since >= $1 AND since <= $2
+             GROUP BY hukou_county, reporter_county ORDER BY hukou_county, reporter_county",
+        )
+        .bind(from_date)
+        .bind(to_date)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("hukou_county")?,
+                    row.try_get("reporter_county")?,
+                    row.try_get("n")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Every county's report about one person.
     pub async fn locate(
         &self,

@@ -43,6 +43,7 @@ mod registry_replicas {
 }
 
 on_every_backend!(
+    province_queries_find_conflicts_untracked_counts_and_flows,
     the_registry_locates_a_person_from_both_counties_reports,
     a_late_answer_is_marked_late_on_both_sides_with_the_same_due_date,
     alerts_stream_in_and_clear,
@@ -1175,4 +1176,119 @@ async fn the_registry_locates_a_person_from_both_counties_reports(backend: Backe
     verify.args(["audit", "verify"]);
     let verified = mpx_tests::run_ok(verify);
     assert!(verified.contains("audit log intact"), "{verified}");
+}
+
+/// Province-wide questions against a hand-made scenario: a conflict (one person residing in two
+/// counties), an untracked person (gone out, nobody reports them), counts, and flows with small
+/// counts suppressed.
+async fn province_queries_find_conflicts_untracked_counts_and_flows(backend: Backend) {
+    let Some(province) = Province::start_on(backend, &[WUDU, LINXIA, CHENGGUAN]).await else {
+        return;
+    };
+    let both = resident_id(LINXIA, 201);
+    let gone = resident_id(LINXIA, 202);
+    for (county, id) in [(WUDU, &both), (CHENGGUAN, &both), (WUDU, &gone)] {
+        province
+            .node(county)
+            .records()
+            .await
+            .create_person(CreatePersonRequest {
+                person: Some(person(id, LINXIA)),
+            })
+            .await
+            .unwrap();
+    }
+    province
+        .node(WUDU)
+        .records()
+        .await
+        .depart_person(v1::DepartPersonRequest {
+            resident_id: gone.clone(),
+            departure_date: "2026-10-01".into(),
+            destination_county: String::new(),
+        })
+        .await
+        .unwrap();
+    let query = |args: &[&str]| {
+        let mut command = province.registry_cli();
+        command.args(args).args(["--json", "--purpose", "e2e 核查"]);
+        String::from_utf8_lossy(&mpx_tests::run_ok(command).into_bytes()).to_string()
+    };
+    wait_until(
+        WAIT,
+        "the index to hold every county's latest report",
+        || async {
+            query(&["untracked", "--days", "30"]).contains(&gone)
+                && query(&["conflicts"]).contains(&both)
+        },
+    )
+    .await;
+    let conflicts = query(&["conflicts"]);
+    let conflict: serde_json::Value =
+        serde_json::from_str(conflicts.lines().next().unwrap()).unwrap();
+    assert_eq!(conflict["resident_id"], both.as_str());
+    assert_eq!(conflict["counties"], serde_json::json!([CHENGGUAN, WUDU]));
+    let untracked: serde_json::Value =
+        serde_json::from_str(query(&["untracked", "--days", "30"]).trim()).unwrap();
+    assert_eq!(
+        (
+            untracked["hukou_county"].as_str(),
+            untracked["since"].as_str()
+        ),
+        (Some(LINXIA), Some("2026-10-01"))
+    );
+    assert!(
+        query(&["untracked", "--days", "100"]).trim().is_empty(),
+        "gone out only 61 days ago"
+    );
+
+    let counts: Vec<serde_json::Value> = query(&["counts"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |county: &str| {
+        counts
+            .iter()
+            .find(|c| c["county"] == county)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        (of(WUDU)["residing"].as_i64(), of(WUDU)["inflow"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(of(CHENGGUAN)["residing"].as_i64(), Some(1));
+    assert_eq!(
+        of(LINXIA)["outflow"].as_i64(),
+        Some(2),
+        "both hukou people are away"
+    );
+
+    let suppressed = query(&["flows", "--from", "2026-01-01", "--to", "2026-12-31"]);
+    assert!(
+        suppressed.contains("\"count\":\"<5\"") && !suppressed.contains("\"count\":\"1\""),
+        "{suppressed}"
+    );
+    let shown: Vec<serde_json::Value> = query(&[
+        "flows",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-12-31",
+        "--suppress-below",
+        "1",
+    ])
+    .lines()
+    .map(|line| serde_json::from_str(line).unwrap())
+    .collect();
+    let linxia_to_wudu = shown
+        .iter()
+        .find(|f| f["from_county"] == LINXIA && f["to_county"] == WUDU)
+        .unwrap();
+    assert_eq!(linxia_to_wudu["count"], "1");
+    assert_eq!(shown.len(), 2, "621221 → 621202 and 621221 → 620102");
+
+    let mut verify = province.registry_cli();
+    verify.args(["audit", "verify"]);
+    assert!(mpx_tests::run_ok(verify).contains("audit log intact"));
 }
