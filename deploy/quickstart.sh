@@ -167,6 +167,10 @@ Try, as a clerk of 621202 (武都区):
 and as a clerk of 621221 (临夏县), the hukou county, which was told automatically:
   $bin/exchange-node --data-dir $dir/node-621221 cases inbox
   $bin/exchange-node --data-dir $dir/node-621221 records list --purpose "quickstart tour" --status living-elsewhere
+As a provincial supervisor (every query needs a purpose and is audited):
+  $bin/registry --data-dir $dir/registry locate $(make_id 62122119850312101) --purpose "quickstart tour"
+  $bin/registry --data-dir $dir/registry counts --purpose "quickstart tour"
+  $bin/registry --data-dir $dir/registry flows --from 2025-01-01 --to 2026-12-31 --suppress-below 1 --purpose "quickstart tour"
 The province's directory, deadline alerts, and Prometheus metrics:
   $bin/registry --data-dir $dir/registry nodes
   $bin/exchange-node --data-dir $dir/node-621221 alerts watch --include-open
