@@ -629,12 +629,18 @@ impl Workflow {
         outcome: Outcome,
         now: i64,
     ) -> Result<(), StoreError> {
-        let response = v1::Response {
+        let mut response = v1::Response {
             case_id: case.case_id.clone(),
             responded_at_unix_ms: now,
             handled_by: operator.to_string(),
             outcome: Some(outcome),
+            signature: Vec::new(),
         };
+        if let Some(signer) = &self.signer
+            && let Err(error) = mpx_proto::evidence::sign_response(signer, &mut response)
+        {
+            tracing::error!(%error, "cannot sign a response; sending it unsigned");
+        }
         self.enqueue(tx, &case.requester_county, Body::Response(response), now)
             .await?;
         Ok(())
@@ -1439,6 +1445,13 @@ impl Workflow {
             return Ok(Err(Rejection(format!(
                 "case_id: case {} was not sent to {sender}",
                 case.case_id
+            ))));
+        }
+        if let Some(certificate) = self.directory.certificate_of(sender.as_str())
+            && mpx_proto::evidence::verify_response(&certificate, response).is_err()
+        {
+            return Ok(Err(Rejection(format!(
+                "response.signature: does not verify against county {sender}'s certificate"
             ))));
         }
         let Some(outcome) = &response.outcome else {

@@ -111,6 +111,48 @@ pub fn verify_receipt(
     )
 }
 
+/// The exact bytes a response's signature covers: case id, responder, time and outcome.
+pub fn response_signing_bytes(response: &crate::v1::Response) -> Vec<u8> {
+    use crate::v1::response::Outcome;
+    let outcome = match &response.outcome {
+        Some(Outcome::Accepted(acceptance)) => format!("accepted\n{}", acceptance.note),
+        Some(Outcome::Answered(answer)) => format!("answered\n{}\n{}", answer.verdict, answer.text),
+        Some(Outcome::Redirected(redirection)) => {
+            format!(
+                "redirected\n{}\n{}",
+                redirection.redirect_to_county, redirection.reason
+            )
+        }
+        None => "none".to_string(),
+    };
+    format!(
+        "mpx-response-v1\n{}\n{}\n{}\n{}",
+        response.case_id, response.responded_at_unix_ms, response.handled_by, outcome
+    )
+    .into_bytes()
+}
+
+/// Signs a response in place.
+pub fn sign_response(
+    signer: &Signer,
+    response: &mut crate::v1::Response,
+) -> Result<(), EvidenceError> {
+    response.signature = signer.sign(&response_signing_bytes(response))?;
+    Ok(())
+}
+
+/// Checks a response's signature against the responder's certificate (DER).
+pub fn verify_response(
+    certificate_der: &[u8],
+    response: &crate::v1::Response,
+) -> Result<(), EvidenceError> {
+    verify_with_certificate(
+        certificate_der,
+        &response_signing_bytes(response),
+        &response.signature,
+    )
+}
+
 /// The hash of one audit entry in a chain: SHA-256 over the previous entry's hash and the
 /// entry's fields, one per line (lowercase hex).
 pub fn audit_entry_hash(prev_hash: &str, chain_index: i64, fields: &[&str]) -> String {

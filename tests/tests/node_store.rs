@@ -1137,7 +1137,7 @@ async fn receipts_are_signed_and_an_altered_receipt_is_refused(url: &str) {
         subject_name: String::new(),
         questions: "请核实".into(),
     };
-    wudu.open_case("clerk", &open).await.unwrap();
+    let case_id = wudu.open_case("clerk", &open).await.unwrap().case_id;
     let batch = wudu
         .store()
         .pending_outbox("621221", i64::MAX, 10)
@@ -1186,6 +1186,48 @@ async fn receipts_are_signed_and_an_altered_receipt_is_refused(url: &str) {
             .await
             .unwrap()
             .is_empty()
+    );
+
+    // The answer is signed too; an answer whose time was changed in transit is rejected.
+    linxia
+        .respond("clerk-li", &case_id, "户籍正常", NoticeVerdict::Unspecified)
+        .await
+        .unwrap();
+    let back = linxia
+        .store()
+        .pending_outbox("621202", i64::MAX, 10)
+        .await
+        .unwrap();
+    let genuine = Envelope::decode(back[0].envelope.as_slice()).unwrap();
+    let mut tampered = genuine.clone();
+    tampered.message_id = uuid::Uuid::now_v7().to_string();
+    if let Some(v1::envelope::Body::Response(response)) = &mut tampered.body {
+        assert!(!response.signature.is_empty(), "signed");
+        response.responded_at_unix_ms -= 86_400_000;
+    }
+    let refused = wudu
+        .receive_batch(linxia.county(), vec![tampered])
+        .await
+        .unwrap();
+    assert_eq!(refused[0].status(), ReceiptStatus::Rejected);
+    assert!(
+        refused[0].error.contains("response.signature"),
+        "{}",
+        refused[0].error
+    );
+    let accepted = wudu
+        .receive_batch(linxia.county(), vec![genuine])
+        .await
+        .unwrap();
+    assert_eq!(accepted[0].status(), ReceiptStatus::Stored);
+    assert_eq!(
+        wudu.store()
+            .get_case(&case_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state(),
+        CaseState::Responded
     );
     wudu.store().close().await;
     linxia.store().close().await;
