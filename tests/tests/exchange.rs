@@ -116,6 +116,27 @@ async fn case_state(province: &Province, county: &str, case_id: &str) -> Option<
     }
 }
 
+/// Opens a normal-priority verification from 621202 to 621221 about a generated person.
+async fn open_verification(province: &Province, seq: u32, questions: &str) -> v1::Case {
+    province
+        .node(WUDU)
+        .cases()
+        .await
+        .open_case(OpenCaseRequest {
+            kind: CaseKind::Verification as i32,
+            recipient_county: LINXIA.into(),
+            priority: CasePriority::Normal as i32,
+            resident_id: resident_id(LINXIA, seq),
+            subject_name: String::new(),
+            questions: questions.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+}
+
 async fn wait_for_state(province: &Province, county: &str, case_id: &str, state: CaseState) {
     wait_until(
         WAIT,
@@ -917,23 +938,7 @@ async fn nodes_carry_on_through_a_second_registry_replica(backend: Backend) {
     // LINXIA comes back on a new port; only the replica can tell WUDU about it.
     province.stop_node(LINXIA);
     province.start_node(LINXIA).await;
-    let case = province
-        .node(WUDU)
-        .cases()
-        .await
-        .open_case(OpenCaseRequest {
-            kind: CaseKind::Verification as i32,
-            recipient_county: LINXIA.into(),
-            priority: CasePriority::Normal as i32,
-            resident_id: resident_id(LINXIA, 90),
-            subject_name: String::new(),
-            questions: "副本测试".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+    let case = open_verification(&province, 90, "副本测试").await;
     wait_for_state(&province, WUDU, &case.case_id, CaseState::Delivered).await;
     let log = std::fs::read_to_string(province.dir.join("registry-replica.log")).unwrap();
     assert!(
@@ -966,23 +971,7 @@ async fn alerts_stream_in_and_clear(backend: Backend) {
     .unwrap()
     .into_inner();
     province.stop_node(LINXIA);
-    let case = province
-        .node(WUDU)
-        .cases()
-        .await
-        .open_case(OpenCaseRequest {
-            kind: CaseKind::Verification as i32,
-            recipient_county: LINXIA.into(),
-            priority: CasePriority::Normal as i32,
-            resident_id: resident_id(LINXIA, 95),
-            subject_name: String::new(),
-            questions: "告警测试".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+    let case = open_verification(&province, 95, "告警测试").await;
     let alert = tokio::time::timeout(WAIT, watch.message())
         .await
         .expect("an alert within 30 s")
@@ -1036,23 +1025,7 @@ async fn a_late_answer_is_marked_late_on_both_sides_with_the_same_due_date(backe
     let Some(mut province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
         return;
     };
-    let case = province
-        .node(WUDU)
-        .cases()
-        .await
-        .open_case(OpenCaseRequest {
-            kind: CaseKind::Verification as i32,
-            recipient_county: LINXIA.into(),
-            priority: CasePriority::Normal as i32,
-            resident_id: resident_id(LINXIA, 97),
-            subject_name: String::new(),
-            questions: "逾期测试".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+    let case = open_verification(&province, 97, "逾期测试").await;
     wait_for_state(&province, WUDU, &case.case_id, CaseState::Delivered).await;
     province.stop_node(LINXIA);
     province.nodes.get_mut(LINXIA).unwrap().clock_offset = Some("+40d".into());
