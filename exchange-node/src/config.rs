@@ -54,7 +54,8 @@ pub struct NodeConfig {
     pub resident_id_check: CheckDigitMode,
     /// Seconds between directory refreshes (revocations take effect within this).
     pub directory_refresh_seconds: u64,
-    /// Seconds between reports of roster changes to the provincial index.
+    /// Seconds between reports to the registry (roster changes for the index, case events for
+    /// the compliance figures).
     pub index_report_seconds: u64,
     pub delivery: DeliveryConfig,
     pub limits: LimitsConfig,

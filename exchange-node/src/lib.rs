@@ -10,6 +10,7 @@
 //!   handle cases, store deliveries, settle receipts. Each change commits with its outbox rows.
 //! - [`outbox`]: one delivery worker per destination county; batching, backoff with jitter.
 //! - [`directory`]: the registry's signed directory: verification, refresh, disk cache.
+//! - [`provincial`]: roster changes and case events shipped to the registry from its cursor.
 //! - [`service`]: gRPC: `mpx.v1.Exchange` (peers, mTLS), `mpx.v1.Records` and `mpx.v1.Cases`
 //!   (operators, bearer tokens).
 //! - [`enroll`]: `exchange-node init`: key, CSR, enrolment, files.
@@ -25,6 +26,7 @@ pub mod enroll;
 pub mod metrics;
 pub mod monitor;
 pub mod outbox;
+pub mod provincial;
 pub mod service;
 pub mod store;
 pub mod workflow;
@@ -78,72 +80,6 @@ fn advertised_endpoint(config: &NodeConfig, bound: std::net::SocketAddr) -> Stri
         return format!("https://127.0.0.1:{}", bound.port());
     }
     format!("https://{bound}")
-}
-
-/// Ships roster changes to the provincial index from the cursor the registry keeps, so it
-/// resumes after a restart of either side and never sends a change twice on purpose (the
-/// registry ignores one it already has).
-async fn report_roster_changes(
-    store: Store,
-    client: mpx_proto::v1::index_client::IndexClient<tonic::transport::Channel>,
-    interval: Duration,
-    cancel: CancellationToken,
-) {
-    use mpx_proto::v1::ReportRosterChangesRequest;
-    let mut cursor: Option<i64> = None;
-    loop {
-        let step = async {
-            let acknowledged = match cursor {
-                Some(seq) => seq,
-                None => {
-                    let request = ReportRosterChangesRequest {
-                        changes: Vec::new(),
-                    };
-                    client
-                        .clone()
-                        .report_roster_changes(request)
-                        .await
-                        .map_err(|s| s.message().to_string())?
-                        .into_inner()
-                        .acknowledged_seq
-                }
-            };
-            let changes = store
-                .roster_changes_after(acknowledged, 500)
-                .await
-                .map_err(|e| e.to_string())?;
-            if changes.is_empty() {
-                return Ok::<_, String>((acknowledged, false));
-            }
-            let sent = changes.len();
-            let request = ReportRosterChangesRequest { changes };
-            let acknowledged = client
-                .clone()
-                .report_roster_changes(request)
-                .await
-                .map_err(|s| s.message().to_string())?
-                .into_inner()
-                .acknowledged_seq;
-            tracing::debug!(sent, acknowledged, "roster changes reported to the index");
-            Ok((acknowledged, true))
-        };
-        match step.await {
-            Ok((acknowledged, more)) => {
-                cursor = Some(acknowledged);
-                if more {
-                    continue;
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot report roster changes to the index; retrying");
-                cursor = None;
-            }
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
 }
 
 /// This node instance's name for leases: the same across restarts of the same instance (host and
@@ -286,10 +222,23 @@ pub async fn run(
             work_cancel.clone(),
         ));
     }
-    tracker.spawn(report_roster_changes(
-        store.clone(),
-        mpx_proto::v1::index_client::IndexClient::new(registry_channel.clone()),
-        Duration::from_secs(config.index_report_seconds.max(1)),
+    let report_interval = Duration::from_secs(config.index_report_seconds.max(1));
+    tracker.spawn(provincial::ship(
+        provincial::RosterChanges {
+            store: store.clone(),
+            client: mpx_proto::v1::index_client::IndexClient::new(registry_channel.clone()),
+        },
+        report_interval,
+        work_cancel.clone(),
+    ));
+    tracker.spawn(provincial::ship(
+        provincial::CaseEvents {
+            store: store.clone(),
+            client: mpx_proto::v1::compliance_client::ComplianceClient::new(
+                registry_channel.clone(),
+            ),
+        },
+        report_interval,
         work_cancel.clone(),
     ));
     let monitor = DeadlineMonitor::new(workflow.clone(), config.monitor.clone()).reporting_to(

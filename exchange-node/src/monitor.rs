@@ -289,6 +289,8 @@ impl DeadlineMonitor {
                 tx.save_case(&case, now).await?;
                 tx.add_case_event(&case.case_id, now, "reminder sent", "node", &record.detail)
                     .await?;
+                tx.queue_case_report(&crate::workflow::case_event_report(&case, "reminded", now))
+                    .await?;
                 reminded.push(case.recipient_county.clone());
             }
             fired.push(alert_to_proto(&record));

@@ -8,6 +8,7 @@ use mpx_proto::runtime::{Database, DatabaseError, open_database};
 use mpx_proto::v1::{
     self, CaseDirection, CaseKind, CasePriority, NoticeVerdict, PersonStatus, Sex,
 };
+use prost::Message;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
@@ -588,6 +589,35 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// Case events after `seq`, in order, for the province's compliance figures.
+    pub async fn case_reports_after(
+        &self,
+        seq: i64,
+        limit: u32,
+    ) -> Result<Vec<v1::CaseEventReport>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, report FROM case_reports WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut reports = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.try_get("seq")?;
+            let bytes: Vec<u8> = row.try_get("report")?;
+            match v1::CaseEventReport::decode(bytes.as_slice()) {
+                Ok(mut report) => {
+                    report.seq = seq;
+                    reports.push(report);
+                }
+                // Written by this node, so never expected; skipped rather than blocking the stream.
+                Err(error) => tracing::error!(seq, %error, "undecodable case report skipped"),
+            }
+        }
+        Ok(reports)
+    }
+
     /// Alerts, newest first.
     pub async fn list_alerts(
         &self,
@@ -1032,6 +1062,23 @@ impl StoreTx {
         .bind(event)
         .bind(actor)
         .bind(detail)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    /// Queues one case event for the province (see [`Store::case_reports_after`]).
+    pub async fn queue_case_report(
+        &mut self,
+        report: &v1::CaseEventReport,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO case_reports (case_id, event, at_unix_ms, report) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&report.case_id)
+        .bind(&report.event)
+        .bind(report.at_unix_ms)
+        .bind(report.encode_to_vec())
         .execute(&mut *self.transaction)
         .await?;
         Ok(())

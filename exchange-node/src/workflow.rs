@@ -236,6 +236,8 @@ impl Workflow {
         tx.save_case(&case, now).await?;
         tx.add_case_event(&case.case_id, now, "opened", operator, &case.questions)
             .await?;
+        tx.queue_case_report(&case_event_report(&case, "sent", now))
+            .await?;
         let notice = v1::Notice {
             case_id: case.case_id.clone(),
             kind: kind as i32,
@@ -524,6 +526,8 @@ impl Workflow {
             &format!("to {}", case.recipient_county),
         )
         .await?;
+        tx.queue_case_report(&case_event_report(case, "sent", now))
+            .await?;
         let request = v1::Request {
             case_id: case.case_id.clone(),
             kind: case.kind,
@@ -587,6 +591,8 @@ impl Workflow {
         tx.save_case(&case, now).await?;
         tx.add_case_event(&case.case_id, now, "withdrawn", operator, &reason)
             .await?;
+        tx.queue_case_report(&case_event_report(&case, "withdrawn", now))
+            .await?;
         let withdrawal = v1::Withdrawal {
             case_id: case.case_id.clone(),
             reason,
@@ -615,6 +621,8 @@ impl Workflow {
         tx.save_case(&case, now).await?;
         tx.add_case_event(&case.case_id, now, "closed", operator, "")
             .await?;
+        tx.queue_case_report(&case_event_report(&case, "closed", now))
+            .await?;
         tx.commit().await?;
         Ok(case)
     }
@@ -641,6 +649,14 @@ impl Workflow {
         {
             tracing::error!(%error, "cannot sign a response; sending it unsigned");
         }
+        let event = match &response.outcome {
+            Some(Outcome::Accepted(_)) => "accepted",
+            Some(Outcome::Redirected(_)) => "redirected",
+            _ => "responded",
+        };
+        let mut report = case_event_report(case, event, now);
+        report.response = Some(mpx_proto::evidence::response_evidence(&response));
+        tx.queue_case_report(&report).await?;
         self.enqueue(tx, &case.requester_county, Body::Response(response), now)
             .await?;
         Ok(())
@@ -872,6 +888,11 @@ impl Workflow {
         };
         tx.add_case_event(&case.case_id, now, event, operator, &note)
             .await?;
+        if grant {
+            let mut report = case_event_report(&case, "extension_granted", now);
+            report.extended_due_at_unix_ms = extended;
+            tx.queue_case_report(&report).await?;
+        }
         let body = Body::ExtensionDecision(v1::ExtensionDecision {
             case_id: case.case_id.clone(),
             granted: grant,
@@ -1036,12 +1057,22 @@ impl Workflow {
                     rejected_receipt(&envelope.message_id, reason, now)
                 }
             };
-            if let Some(signer) = &self.signer {
-                let digest = mpx_proto::sha256_hex(&envelope.encode_to_vec());
-                if let Err(error) = mpx_proto::evidence::sign_receipt(signer, &mut receipt, &digest)
-                {
-                    tracing::error!(%error, "cannot sign a receipt; sending it unsigned");
-                }
+            let digest = mpx_proto::sha256_hex(&envelope.encode_to_vec());
+            if let Some(signer) = &self.signer
+                && let Err(error) = mpx_proto::evidence::sign_receipt(signer, &mut receipt, &digest)
+            {
+                tracing::error!(%error, "cannot sign a receipt; sending it unsigned");
+            }
+            if receipt.status() == ReceiptStatus::Stored
+                && let Some(body @ (Body::Notice(_) | Body::Request(_))) = &envelope.body
+                && let Some(case) = tx.get_case(body_case_id(body)).await?
+            {
+                let mut report = case_event_report(&case, "delivered", now);
+                report.receipt = Some(v1::ReceiptEvidence {
+                    receipt: Some(receipt.clone()),
+                    envelope_sha256: digest.clone(),
+                });
+                tx.queue_case_report(&report).await?;
             }
             if is_uuid(&envelope.message_id) {
                 let (kind, case_id) = envelope
@@ -1524,6 +1555,11 @@ impl Workflow {
         tx.save_case(&case, now).await?;
         tx.add_case_event(&case.case_id, now, event, &actor, &detail)
             .await?;
+        if matches!(event, "accepted" | "responded" | "redirected") {
+            let mut report = case_event_report(&case, event, responded_at);
+            report.response = Some(mpx_proto::evidence::response_evidence(response));
+            tx.queue_case_report(&report).await?;
+        }
         Ok(Ok(()))
     }
 
@@ -1700,6 +1736,14 @@ impl Workflow {
                         },
                     );
                 }
+                if opening {
+                    let mut report = case_event_report(&case, "delivered", received_at);
+                    report.receipt = Some(v1::ReceiptEvidence {
+                        receipt: Some(receipt.clone()),
+                        envelope_sha256: mpx_proto::sha256_hex(&message.envelope),
+                    });
+                    tx.queue_case_report(&report).await?;
+                }
                 (format!("{} delivered", message.body_kind), String::new())
             };
             tx.save_case(&case, now).await?;
@@ -1714,6 +1758,25 @@ impl Workflow {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// One event of `case` as this node saw it, for the province's compliance figures.
+pub(crate) fn case_event_report(case: &Case, event: &str, at_unix_ms: i64) -> v1::CaseEventReport {
+    v1::CaseEventReport {
+        seq: 0,
+        case_id: case.case_id.clone(),
+        event: event.to_string(),
+        at_unix_ms,
+        role: case.direction,
+        kind: case.kind,
+        priority: case.priority,
+        requester_county: case.requester_county.clone(),
+        recipient_county: case.recipient_county.clone(),
+        receipt: None,
+        response: None,
+        extended_due_at_unix_ms: 0,
+        parent_case_id: case.parent_case_id.clone(),
     }
 }
 

@@ -111,25 +111,66 @@ pub fn verify_receipt(
     )
 }
 
-/// The exact bytes a response's signature covers: case id, responder, time and outcome.
-pub fn response_signing_bytes(response: &crate::v1::Response) -> Vec<u8> {
+/// A response reduced to what its signature covers: the case id, time, responder, the outcome's
+/// kind and a digest of the outcome's content. The province verifies this form, so the answer
+/// text (which may hold personal data) never has to leave the two counties.
+pub fn response_evidence(response: &crate::v1::Response) -> crate::v1::ResponseEvidence {
     use crate::v1::response::Outcome;
-    let outcome = match &response.outcome {
-        Some(Outcome::Accepted(acceptance)) => format!("accepted\n{}", acceptance.note),
-        Some(Outcome::Answered(answer)) => format!("answered\n{}\n{}", answer.verdict, answer.text),
-        Some(Outcome::Redirected(redirection)) => {
-            format!(
-                "redirected\n{}\n{}",
-                redirection.redirect_to_county, redirection.reason
-            )
-        }
-        None => "none".to_string(),
+    let (kind, content, redirect_to) = match &response.outcome {
+        Some(Outcome::Accepted(acceptance)) => ("accepted", acceptance.note.clone(), ""),
+        Some(Outcome::Answered(answer)) => (
+            "answered",
+            format!("{}\n{}", answer.verdict, answer.text),
+            "",
+        ),
+        Some(Outcome::Redirected(redirection)) => (
+            "redirected",
+            format!("{}\n{}", redirection.redirect_to_county, redirection.reason),
+            redirection.redirect_to_county.as_str(),
+        ),
+        None => ("none", String::new(), ""),
     };
+    crate::v1::ResponseEvidence {
+        case_id: response.case_id.clone(),
+        responded_at_unix_ms: response.responded_at_unix_ms,
+        handled_by: response.handled_by.clone(),
+        outcome_kind: kind.to_string(),
+        outcome_sha256: crate::sha256_hex(content.as_bytes()),
+        signature: response.signature.clone(),
+        redirect_to_county: redirect_to.to_string(),
+    }
+}
+
+/// The exact bytes a response's signature covers (see [`response_evidence`]). Version-tagged,
+/// one field per line.
+pub fn response_evidence_signing_bytes(evidence: &crate::v1::ResponseEvidence) -> Vec<u8> {
     format!(
-        "mpx-response-v1\n{}\n{}\n{}\n{}",
-        response.case_id, response.responded_at_unix_ms, response.handled_by, outcome
+        "mpx-response-v1\n{}\n{}\n{}\n{}\n{}\n{}",
+        evidence.case_id,
+        evidence.responded_at_unix_ms,
+        evidence.handled_by,
+        evidence.outcome_kind,
+        evidence.outcome_sha256,
+        evidence.redirect_to_county,
     )
     .into_bytes()
+}
+
+/// The exact bytes a response's signature covers.
+pub fn response_signing_bytes(response: &crate::v1::Response) -> Vec<u8> {
+    response_evidence_signing_bytes(&response_evidence(response))
+}
+
+/// Checks response evidence (as the province holds it) against the responder's certificate.
+pub fn verify_response_evidence(
+    certificate_der: &[u8],
+    evidence: &crate::v1::ResponseEvidence,
+) -> Result<(), EvidenceError> {
+    verify_with_certificate(
+        certificate_der,
+        &response_evidence_signing_bytes(evidence),
+        &evidence.signature,
+    )
 }
 
 /// Signs a response in place.

@@ -15,6 +15,8 @@ pub const ENV_KEYS: &[&str] = &[
     "PEER_LISTEN",
     "OPERATOR_LISTEN",
     "LOG_FORMAT",
+    "ALERT_SCAN_SECONDS",
+    "RECONCILE_GRACE_MINUTES",
 ];
 
 /// Name of the config file that `registry ca init` writes into the data directory.
@@ -47,6 +49,12 @@ pub struct RegistryConfig {
     /// Deadline policy overrides, e.g. `[[policies]] kind = "verification", priority = "urgent",
     /// acceptance = "2wd", response = "10wd"` (`wd` working days, `cd` calendar days).
     pub policies: Vec<PolicyOverride>,
+    /// Seconds between scans for province alerts (OVERDUE, one-sided evidence → DISPUTED); one
+    /// replica scans, under a lease.
+    pub alert_scan_seconds: u64,
+    /// Minutes one side may hold evidence the other has not reported (a response in flight, a
+    /// receipt not yet settled) before the case counts as disputed.
+    pub reconcile_grace_minutes: u64,
 }
 
 /// One deadline policy entry of the config.
@@ -75,6 +83,8 @@ impl Default for RegistryConfig {
             maintenance_interval_seconds: 300,
             calendars_dir: None,
             policies: Vec::new(),
+            alert_scan_seconds: 60,
+            reconcile_grace_minutes: 60,
         }
     }
 }

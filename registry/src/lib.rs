@@ -12,7 +12,9 @@
 //! of the offline commands (`ca init`, `ca issue`, `enroll`, `revoke`, `nodes`, `operator add`).
 
 pub mod ca;
+pub mod compliance;
 pub mod config;
+pub mod render;
 pub mod service;
 pub mod store;
 
@@ -30,7 +32,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::ca::{CaPaths, CertificateAuthority};
 use crate::config::RegistryConfig;
-use crate::service::compliance::ComplianceService;
+use crate::service::compliance::{ComplianceService, Listener};
 use crate::service::directory::{DeadlineSettings, DirectoryService};
 use crate::service::enrollment::EnrollmentService;
 use crate::service::index::IndexService;
@@ -69,6 +71,37 @@ async fn maintenance_loop(store: Store, interval: std::time::Duration, cancel: C
             }
             Ok(false) => tracing::debug!("maintenance: another replica holds the lease"),
             Err(error) => tracing::warn!(%error, "maintenance: cannot take the lease"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// Raises province alerts the passing of time causes (OVERDUE; DISPUTED for evidence one side
+/// still lacks after the grace period). One replica scans, under the `registry:alerts` lease.
+async fn alert_scan_loop(
+    store: Store,
+    interval: std::time::Duration,
+    grace_ms: i64,
+    cancel: CancellationToken,
+) {
+    let holder = format!("registry/{}", uuid::Uuid::now_v7());
+    let lease_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 4) * 2;
+    loop {
+        let now = mpx_proto::time::now_unix_ms();
+        match store
+            .try_lease("registry:alerts", &holder, now, lease_ms)
+            .await
+        {
+            Ok(true) => match store.scan_compliance_alerts(now, grace_ms).await {
+                Ok(0) => {}
+                Ok(raised) => tracing::info!(raised, "province alerts raised"),
+                Err(error) => tracing::warn!(%error, "alert scan failed"),
+            },
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "alert scan: cannot take the lease"),
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -129,6 +162,10 @@ pub async fn run(
             "no published holiday notice for this year: deadlines reaching into it are provisional (weekends only)"
         );
     }
+    let calendar = Arc::new(calendar);
+    let grace_ms = i64::try_from(config.reconcile_grace_minutes)
+        .unwrap_or(i64::MAX / 120_000)
+        .saturating_mul(60_000);
     let directory = DirectoryService::new(
         store.clone(),
         signer,
@@ -157,7 +194,16 @@ pub async fn run(
         .add_service(reflection_service()?)
         .add_service(enrollment.into_server())
         .add_service(directory.into_server())
-        .add_service(ComplianceService::new(store.clone()).into_server())
+        .add_service(
+            ComplianceService::new(
+                store.clone(),
+                Listener::Peer,
+                calendar.clone(),
+                grace_ms,
+                cancel.clone(),
+            )
+            .into_server(),
+        )
         .add_service(IndexService::new(store.clone()).into_server())
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listeners.peer),
@@ -168,6 +214,17 @@ pub async fn run(
         .add_service(reflection_service()?)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             QueriesService::new(store.clone()).into_server(),
+            tokens.interceptor(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            ComplianceService::new(
+                store.clone(),
+                Listener::Operator,
+                calendar.clone(),
+                grace_ms,
+                cancel.clone(),
+            )
+            .into_server(),
             tokens.interceptor(),
         ))
         .serve_with_incoming_shutdown(
@@ -199,6 +256,13 @@ pub async fn run(
         cancel.clone(),
     ));
 
+    let alert_scan = tokio::spawn(alert_scan_loop(
+        store.clone(),
+        std::time::Duration::from_secs(config.alert_scan_seconds.max(1)),
+        grace_ms,
+        cancel.clone(),
+    ));
+
     let shutdown_trigger = cancel.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -221,6 +285,7 @@ pub async fn run(
     };
     cancel.cancel();
     let _ = maintenance.await;
+    let _ = alert_scan.await;
     let _ = token_refresh.await;
     store.close().await;
     peer_result.context("peer listener")?;

@@ -110,6 +110,54 @@ enum Command {
         #[command(flatten)]
         query: QueryArgs,
     },
+    /// Compliance figures per responding county for a period, ranked by timely rate.
+    Report {
+        /// YYYY-MM (month), YYYY-Qn, YYYY-Hn, YYYY-Www (ISO week) or YYYY-MM-DD.
+        #[arg(long)]
+        period: String,
+        /// table, csv, json, or md (a notice ready to circulate: Chinese; add --english).
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// The md notice in English.
+        #[arg(long)]
+        english: bool,
+        /// Figures as they stood at this instant (YYYY-MM-DD means the end of that day, or
+        /// RFC 3339); default now.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Only this responding county.
+        #[arg(long)]
+        county: Option<String>,
+        #[command(flatten)]
+        operator: OperatorArgs,
+    },
+    /// Province alerts (overdue, escalated, disputed, rejected evidence), then new ones as they
+    /// are raised; Ctrl-C stops.
+    Watch {
+        /// Start after this alert id (0: from the oldest).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// Only alerts about this county.
+        #[arg(long)]
+        county: Option<String>,
+        /// Print what is there and exit instead of following.
+        #[arg(long)]
+        no_follow: bool,
+        /// JSON lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        operator: OperatorArgs,
+    },
+    /// Everything both sides reported about a case, with the verification of each signature.
+    Evidence {
+        case_id: String,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        operator: OperatorArgs,
+    },
     /// The audit log of province-wide queries.
     Audit {
         #[command(subcommand)]
@@ -163,18 +211,25 @@ enum CaCommand {
     },
 }
 
-/// What every province-wide query takes.
+/// Where the operator API is and who calls it.
 #[derive(clap::Args)]
-struct QueryArgs {
-    /// Why you ask (recorded in the audit log with your operator name).
-    #[arg(long)]
-    purpose: String,
+struct OperatorArgs {
     /// Operator API, e.g. http://127.0.0.1:7401 (default: serve.json, else the config).
     #[arg(long, env = "MPX_SERVER")]
     server: Option<String>,
     /// Operator token (default: DATA_DIR/operator.token).
     #[arg(long, env = "MPX_TOKEN", hide_env_values = true)]
     token: Option<String>,
+}
+
+/// What every province-wide query takes.
+#[derive(clap::Args)]
+struct QueryArgs {
+    /// Why you ask (recorded in the audit log with your operator name).
+    #[arg(long)]
+    purpose: String,
+    #[command(flatten)]
+    operator: OperatorArgs,
     /// JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -547,6 +602,26 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
         }
 
+        Command::Report {
+            period,
+            format,
+            english,
+            as_of,
+            county,
+            operator,
+        } => report(&config, period, &format, english, as_of, county, &operator).await?,
+        Command::Watch {
+            after,
+            county,
+            no_follow,
+            json,
+            operator,
+        } => watch(&config, after, county, !no_follow, json, &operator).await?,
+        Command::Evidence {
+            case_id,
+            json,
+            operator,
+        } => evidence(&config, case_id, json, &operator).await?,
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
@@ -651,15 +726,33 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
-type QueriesClient = mpx_proto::v1::queries_client::QueriesClient<
-    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
->;
+type OperatorChannel =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>;
 
 async fn queries_client(
     config: &RegistryConfig,
     query: &QueryArgs,
-) -> anyhow::Result<QueriesClient> {
-    let server = match query.server.clone() {
+) -> anyhow::Result<mpx_proto::v1::queries_client::QueriesClient<OperatorChannel>> {
+    Ok(mpx_proto::v1::queries_client::QueriesClient::new(
+        operator_channel(config, &query.operator).await?,
+    ))
+}
+
+async fn compliance_client(
+    config: &RegistryConfig,
+    operator: &OperatorArgs,
+) -> anyhow::Result<mpx_proto::v1::compliance_client::ComplianceClient<OperatorChannel>> {
+    Ok(mpx_proto::v1::compliance_client::ComplianceClient::new(
+        operator_channel(config, operator).await?,
+    ))
+}
+
+/// A channel to the running registry's operator API with the operator's token.
+async fn operator_channel(
+    config: &RegistryConfig,
+    operator: &OperatorArgs,
+) -> anyhow::Result<OperatorChannel> {
+    let server = match operator.server.clone() {
         Some(server) => server,
         None => {
             // The running server's own record of what it bound wins over the config.
@@ -685,7 +778,7 @@ async fn queries_client(
             format!("http://{address}")
         }
     };
-    let token = match query.token.clone() {
+    let token = match operator.token.clone() {
         Some(token) => token,
         None => std::fs::read_to_string(config.operator_token_path()).with_context(|| {
             format!(
@@ -701,9 +794,208 @@ async fn queries_client(
         .connect()
         .await
         .with_context(|| format!("cannot reach the registry's operator API at {server}"))?;
-    Ok(mpx_proto::v1::queries_client::QueriesClient::new(
-        tonic::service::interceptor::InterceptedService::new(channel, Bearer(header)),
+    Ok(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        Bearer(header),
     ))
+}
+
+/// `--as-of`: a date (the end of that day in the province) or an RFC 3339 instant.
+fn parse_as_of(text: &str) -> anyhow::Result<i64> {
+    if let Ok(date) = mpx_proto::time::parse_date(text) {
+        return Ok(mpx_proto::calendar::end_of_day_unix_ms(date) - 1);
+    }
+    let instant: jiff::Timestamp = text.parse().with_context(|| {
+        format!("--as-of {text:?}: expected YYYY-MM-DD or an RFC 3339 time like 2026-12-01T09:00:00+08:00")
+    })?;
+    Ok(instant.as_millisecond())
+}
+
+async fn report(
+    config: &RegistryConfig,
+    period: String,
+    format: &str,
+    english: bool,
+    as_of: Option<String>,
+    county: Option<String>,
+    operator: &OperatorArgs,
+) -> anyhow::Result<()> {
+    if !matches!(format, "table" | "csv" | "json" | "md") {
+        bail!("--format {format:?}: use table, csv, json or md");
+    }
+    let as_of_unix_ms = as_of.as_deref().map(parse_as_of).transpose()?.unwrap_or(0);
+    let mut client = compliance_client(config, operator).await?;
+    let response = client
+        .report(mpx_proto::v1::ComplianceReportRequest {
+            period,
+            as_of_unix_ms,
+            county: county.unwrap_or_default(),
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+        .into_inner();
+    match format {
+        "csv" => print!("{}", registry::render::csv(&response)),
+        "json" => println!("{}", registry::render::json(&response)),
+        "md" => print!("{}", registry::render::notice(&response, english)),
+        _ => print!("{}", registry::render::table(&response)),
+    }
+    Ok(())
+}
+
+fn alert_line(alert: &mpx_proto::v1::ProvinceAlert, json: bool) -> String {
+    if json {
+        return serde_json::json!({
+            "alert_id": alert.alert_id, "kind": alert.kind, "case_id": alert.case_id,
+            "county": alert.county, "counterpart_county": alert.counterpart_county,
+            "raised_at_unix_ms": alert.raised_at_unix_ms, "due_at_unix_ms": alert.due_at_unix_ms,
+            "detail": alert.detail,
+        })
+        .to_string();
+    }
+    let kind = match alert.kind.as_str() {
+        "OVERDUE" => "逾期 OVERDUE",
+        "ESCALATED" => "督办 ESCALATED",
+        "DISPUTED" => "不一致 DISPUTED",
+        "EVIDENCE_REJECTED" => "证据无效 EVIDENCE_REJECTED",
+        other => other,
+    };
+    format!(
+        "{:>6}  {}  {:<26}  {}  {} ← {}  {}",
+        alert.alert_id,
+        mpx_proto::time::format_unix_ms(alert.raised_at_unix_ms),
+        kind,
+        alert.case_id,
+        alert.county,
+        alert.counterpart_county,
+        alert.detail
+    )
+}
+
+async fn watch(
+    config: &RegistryConfig,
+    after: i64,
+    county: Option<String>,
+    follow: bool,
+    json: bool,
+    operator: &OperatorArgs,
+) -> anyhow::Result<()> {
+    let mut client = compliance_client(config, operator).await?;
+    let mut stream = client
+        .watch(mpx_proto::v1::WatchRequest {
+            after_alert_id: after,
+            county: county.unwrap_or_default(),
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+        .into_inner();
+    loop {
+        let next = if follow {
+            tokio::select! {
+                next = stream.message() => next,
+                _ = mpx_proto::runtime::shutdown_signal() => return Ok(()),
+            }
+        } else {
+            // What is there now: the server sends the backlog at once, then waits.
+            match tokio::time::timeout(std::time::Duration::from_millis(1500), stream.message())
+                .await
+            {
+                Ok(next) => next,
+                Err(_) => return Ok(()),
+            }
+        };
+        match next.map_err(|s| anyhow::anyhow!("{}", s.message()))? {
+            Some(alert) => println!("{}", alert_line(&alert, json)),
+            None => return Ok(()),
+        }
+    }
+}
+
+async fn evidence(
+    config: &RegistryConfig,
+    case_id: String,
+    json: bool,
+    operator: &OperatorArgs,
+) -> anyhow::Result<()> {
+    let mut client = compliance_client(config, operator).await?;
+    let response = client
+        .case_evidence(mpx_proto::v1::CaseEvidenceRequest { case_id })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+        .into_inner();
+    let time = |ms: i64| {
+        if ms > 0 {
+            mpx_proto::time::format_unix_ms(ms)
+        } else {
+            "-".into()
+        }
+    };
+    let facts = |report: &mpx_proto::v1::CaseEventReport| {
+        let mut facts = Vec::new();
+        if let Some(receipt) = report.receipt.as_ref().and_then(|e| e.receipt.as_ref()) {
+            facts.push(format!(
+                "received {} due {} (message {})",
+                time(receipt.received_at_unix_ms),
+                mpx_proto::time::format_due(receipt.due_at_unix_ms),
+                receipt.message_id
+            ));
+        }
+        if let Some(response) = &report.response {
+            facts.push(format!(
+                "{} at {} by {}",
+                response.outcome_kind,
+                time(response.responded_at_unix_ms),
+                response.handled_by
+            ));
+        }
+        if report.extended_due_at_unix_ms > 0 {
+            facts.push(format!(
+                "extended to {}",
+                mpx_proto::time::format_due(report.extended_due_at_unix_ms)
+            ));
+        }
+        facts.join("; ")
+    };
+    if json {
+        let events: Vec<_> = response
+            .events
+            .iter()
+            .map(|e| {
+                let report = e.report.clone().unwrap_or_default();
+                serde_json::json!({
+                    "reporter_county": e.reporter_county, "event": report.event,
+                    "at_unix_ms": report.at_unix_ms, "verification": e.verification,
+                    "received_at_unix_ms": e.received_at_unix_ms, "facts": facts(&report),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"case_id": response.case_id, "dispute": response.dispute, "events": events})
+        );
+        return Ok(());
+    }
+    println!("案件 Case {}", response.case_id);
+    if !response.dispute.is_empty() {
+        println!("不一致 Disputed: {}", response.dispute);
+    }
+    println!();
+    println!(
+        "{:<16}  {:<8}  {:<18}  {:<40}  FACTS",
+        "AT", "REPORTER", "EVENT", "EVIDENCE"
+    );
+    for e in &response.events {
+        let report = e.report.clone().unwrap_or_default();
+        println!(
+            "{:<16}  {:<8}  {:<18}  {:<40}  {}",
+            time(report.at_unix_ms),
+            e.reporter_county,
+            report.event,
+            e.verification,
+            facts(&report)
+        );
+    }
+    Ok(())
 }
 
 async fn locate(config: &RegistryConfig, id: &str, query: QueryArgs) -> anyhow::Result<()> {

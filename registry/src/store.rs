@@ -5,6 +5,8 @@ use mpx_proto::runtime::{Database, DatabaseError, open_database};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
+use crate::compliance::{CaseRecord, RaisedAlert, Verification};
+
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -450,6 +452,22 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
             recorded += result.rows_affected();
+            if result.rows_affected() > 0 {
+                let alert = RaisedAlert {
+                    kind: "ESCALATED",
+                    county: report.recipient_county.clone(),
+                    counterpart_county: report.requester_county.clone(),
+                    detail: format!("escalated by county {reporter}: {}", report.detail),
+                };
+                insert_alert(
+                    &mut transaction,
+                    &report.case_id,
+                    &alert,
+                    report.due_at_unix_ms,
+                    now_unix_ms,
+                )
+                .await?;
+            }
         }
         transaction.commit().await?;
         Ok(recorded)
@@ -762,5 +780,414 @@ impl Store {
             .map(|row| Ok((row.try_get("token_sha256")?, row.try_get("name")?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
+    }
+}
+
+const COMPLIANCE_COLUMNS: &str =
+    "case_id, kind, priority, requester_county, recipient_county, parent_case_id,
+    opened_at_unix_ms, delivered_at_unix_ms, due_at_unix_ms, due_date, acceptance_due_at_unix_ms,
+    accepted_at_unix_ms, responded_at_unix_ms, response_outcome, response_working_days,
+    withdrawn_at_unix_ms, closed_at_unix_ms, extended_due_at_unix_ms, reminders,
+    receipt_by_requester, receipt_by_recipient, response_by_requester, response_by_recipient,
+    requester_reported_at_unix_ms, recipient_reported_at_unix_ms, dispute";
+
+fn compliance_from_row(row: &AnyRow) -> Result<CaseRecord, sqlx::Error> {
+    let flag = |name: &str| row.try_get::<i64, _>(name).map(|v| v != 0);
+    Ok(CaseRecord {
+        case_id: row.try_get("case_id")?,
+        kind: row.try_get("kind")?,
+        priority: row.try_get("priority")?,
+        requester_county: row.try_get("requester_county")?,
+        recipient_county: row.try_get("recipient_county")?,
+        parent_case_id: row.try_get("parent_case_id")?,
+        opened_at_unix_ms: row.try_get("opened_at_unix_ms")?,
+        delivered_at_unix_ms: row.try_get("delivered_at_unix_ms")?,
+        due_at_unix_ms: row.try_get("due_at_unix_ms")?,
+        due_date: row.try_get("due_date")?,
+        acceptance_due_at_unix_ms: row.try_get("acceptance_due_at_unix_ms")?,
+        accepted_at_unix_ms: row.try_get("accepted_at_unix_ms")?,
+        responded_at_unix_ms: row.try_get("responded_at_unix_ms")?,
+        response_outcome: row.try_get("response_outcome")?,
+        response_working_days: row.try_get("response_working_days")?,
+        withdrawn_at_unix_ms: row.try_get("withdrawn_at_unix_ms")?,
+        closed_at_unix_ms: row.try_get("closed_at_unix_ms")?,
+        extended_due_at_unix_ms: row.try_get("extended_due_at_unix_ms")?,
+        reminders: row.try_get("reminders")?,
+        receipt_by_requester: flag("receipt_by_requester")?,
+        receipt_by_recipient: flag("receipt_by_recipient")?,
+        response_by_requester: flag("response_by_requester")?,
+        response_by_recipient: flag("response_by_recipient")?,
+        requester_reported_at_unix_ms: row.try_get("requester_reported_at_unix_ms")?,
+        recipient_reported_at_unix_ms: row.try_get("recipient_reported_at_unix_ms")?,
+        dispute: row.try_get("dispute")?,
+    })
+}
+
+fn alert_from_row(row: &AnyRow) -> Result<mpx_proto::v1::ProvinceAlert, sqlx::Error> {
+    Ok(mpx_proto::v1::ProvinceAlert {
+        alert_id: row.try_get("alert_id")?,
+        kind: row.try_get("kind")?,
+        case_id: row.try_get("case_id")?,
+        county: row.try_get("county")?,
+        counterpart_county: row.try_get("counterpart_county")?,
+        raised_at_unix_ms: row.try_get("raised_at_unix_ms")?,
+        due_at_unix_ms: row.try_get("due_at_unix_ms")?,
+        detail: row.try_get("detail")?,
+    })
+}
+
+async fn insert_alert(
+    executor: &mut sqlx::AnyConnection,
+    case_id: &str,
+    alert: &RaisedAlert,
+    due_at_unix_ms: i64,
+    now_unix_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO province_alerts (kind, case_id, county, counterpart_county, raised_at_unix_ms,
+            due_at_unix_ms, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id, kind) DO NOTHING",
+    )
+    .bind(alert.kind)
+    .bind(case_id)
+    .bind(&alert.county)
+    .bind(&alert.counterpart_county)
+    .bind(now_unix_ms)
+    .bind(due_at_unix_ms)
+    .bind(&alert.detail)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Compliance: case events in, figures and alerts out.
+impl Store {
+    /// The highest case-event sequence stored for `county`.
+    pub async fn case_report_cursor(&self, county: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT acknowledged_seq FROM case_report_cursors WHERE county = $1")
+            .bind(county)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|row| row.try_get("acknowledged_seq"))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Stores case events reported by `reporter` (each with the verdict on its evidence), folds
+    /// the new ones into their cases, raises the alerts that causes, and advances the cursor, in
+    /// one transaction. A report already stored (same reporter and sequence) is skipped, so a
+    /// resend changes nothing. Returns the new cursor.
+    pub async fn record_case_events(
+        &self,
+        reporter: &str,
+        reports: &[(mpx_proto::v1::CaseEventReport, Verification)],
+        calendar: &mpx_proto::calendar::WorkingCalendar,
+        now_unix_ms: i64,
+    ) -> Result<i64, StoreError> {
+        use prost::Message;
+        let mut transaction = self.database.begin().await?;
+        let lock = if self.database.is_sqlite {
+            ""
+        } else {
+            " FOR UPDATE"
+        };
+        let select =
+            format!("SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases WHERE case_id = $1{lock}");
+        let mut highest = 0;
+        for (report, verification) in reports {
+            highest = highest.max(report.seq);
+            let inserted = sqlx::query(
+                "INSERT INTO case_reports (reporter_county, seq, case_id, event, report, verification,
+                    received_at_unix_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (reporter_county, seq) DO NOTHING",
+            )
+            .bind(reporter)
+            .bind(report.seq)
+            .bind(&report.case_id)
+            .bind(&report.event)
+            .bind(report.encode_to_vec())
+            .bind(verification.label())
+            .bind(now_unix_ms)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                continue;
+            }
+            let row = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
+                .bind(&report.case_id)
+                .fetch_optional(&mut *transaction)
+                .await?;
+            let mut record = row
+                .as_ref()
+                .map(compliance_from_row)
+                .transpose()?
+                .unwrap_or_default();
+            let alerts =
+                crate::compliance::merge(&mut record, reporter, report, verification, calendar);
+            self.save_compliance_case(&mut transaction, &record, now_unix_ms)
+                .await?;
+            for alert in &alerts {
+                insert_alert(
+                    &mut transaction,
+                    &record.case_id,
+                    alert,
+                    record.due_at_unix_ms,
+                    now_unix_ms,
+                )
+                .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO case_report_cursors (county, acknowledged_seq) VALUES ($1, $2)
+             ON CONFLICT (county) DO UPDATE SET acknowledged_seq = $2
+             WHERE case_report_cursors.acknowledged_seq < $2",
+        )
+        .bind(reporter)
+        .bind(highest)
+        .execute(&mut *transaction)
+        .await?;
+        let row = sqlx::query("SELECT acknowledged_seq FROM case_report_cursors WHERE county = $1")
+            .bind(reporter)
+            .fetch_one(&mut *transaction)
+            .await?;
+        let cursor: i64 = row.try_get("acknowledged_seq")?;
+        transaction.commit().await?;
+        Ok(cursor)
+    }
+
+    async fn save_compliance_case(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        record: &CaseRecord,
+        now_unix_ms: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO compliance_cases (case_id, kind, priority, requester_county, recipient_county,
+                parent_case_id, opened_at_unix_ms, delivered_at_unix_ms, due_at_unix_ms, due_date,
+                acceptance_due_at_unix_ms, accepted_at_unix_ms, responded_at_unix_ms, response_outcome,
+                response_working_days, withdrawn_at_unix_ms, closed_at_unix_ms, extended_due_at_unix_ms,
+                reminders, receipt_by_requester, receipt_by_recipient, response_by_requester,
+                response_by_recipient, requester_reported_at_unix_ms, recipient_reported_at_unix_ms,
+                dispute, updated_at_unix_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                     $19, $20, $21, $22, $23, $24, $25, $26, $27)
+             ON CONFLICT (case_id) DO UPDATE SET
+                opened_at_unix_ms = $7, delivered_at_unix_ms = $8, due_at_unix_ms = $9, due_date = $10,
+                acceptance_due_at_unix_ms = $11, accepted_at_unix_ms = $12, responded_at_unix_ms = $13,
+                response_outcome = $14, response_working_days = $15, withdrawn_at_unix_ms = $16,
+                closed_at_unix_ms = $17, extended_due_at_unix_ms = $18, reminders = $19,
+                receipt_by_requester = $20, receipt_by_recipient = $21, response_by_requester = $22,
+                response_by_recipient = $23, requester_reported_at_unix_ms = $24,
+                recipient_reported_at_unix_ms = $25, dispute = $26, updated_at_unix_ms = $27",
+        )
+        .bind(&record.case_id)
+        .bind(&record.kind)
+        .bind(&record.priority)
+        .bind(&record.requester_county)
+        .bind(&record.recipient_county)
+        .bind(&record.parent_case_id)
+        .bind(record.opened_at_unix_ms)
+        .bind(record.delivered_at_unix_ms)
+        .bind(record.due_at_unix_ms)
+        .bind(&record.due_date)
+        .bind(record.acceptance_due_at_unix_ms)
+        .bind(record.accepted_at_unix_ms)
+        .bind(record.responded_at_unix_ms)
+        .bind(&record.response_outcome)
+        .bind(record.response_working_days)
+        .bind(record.withdrawn_at_unix_ms)
+        .bind(record.closed_at_unix_ms)
+        .bind(record.extended_due_at_unix_ms)
+        .bind(record.reminders)
+        .bind(i64::from(record.receipt_by_requester))
+        .bind(i64::from(record.receipt_by_recipient))
+        .bind(i64::from(record.response_by_requester))
+        .bind(i64::from(record.response_by_recipient))
+        .bind(record.requester_reported_at_unix_ms)
+        .bind(record.recipient_reported_at_unix_ms)
+        .bind(&record.dispute)
+        .bind(now_unix_ms)
+        .execute(&mut **transaction)
+        .await?;
+        Ok(())
+    }
+
+    /// Cases whose due day is in `[start, end)` (YYYY-MM-DD), optionally of one recipient.
+    pub async fn compliance_cases_due(
+        &self,
+        start: &str,
+        end: &str,
+        county: Option<&str>,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases
+             WHERE due_date >= $1 AND due_date < $2 AND ($3 = '' OR recipient_county = $3)"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(start)
+            .bind(end)
+            .bind(county.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(compliance_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Cases past due by `as_of` with no response recorded by then (candidates; the caller
+    /// applies the exact rule).
+    pub async fn compliance_open_overdue(
+        &self,
+        as_of_unix_ms: i64,
+        county: Option<&str>,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases
+             WHERE due_at_unix_ms > 0 AND due_at_unix_ms <= $1
+               AND (responded_at_unix_ms = 0 OR responded_at_unix_ms > $1)
+               AND ($2 = '' OR recipient_county = $2)"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(as_of_unix_ms)
+            .bind(county.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(compliance_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Ids of cases some county escalated.
+    pub async fn escalated_case_ids(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT case_id FROM escalations")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get("case_id"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Raises OVERDUE alerts for cases past due and unanswered, and DISPUTED alerts for
+    /// one-sided evidence older than `grace_ms`. Each fires once per case. Returns how many.
+    pub async fn scan_compliance_alerts(
+        &self,
+        now_unix_ms: i64,
+        grace_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut transaction = self.database.begin().await?;
+        let overdue = sqlx::query(
+            "INSERT INTO province_alerts (kind, case_id, county, counterpart_county, raised_at_unix_ms,
+                due_at_unix_ms, detail)
+             SELECT 'OVERDUE', case_id, recipient_county, requester_county, $1, due_at_unix_ms,
+                    'unanswered past its due date'
+             FROM compliance_cases
+             WHERE due_at_unix_ms > 0 AND due_at_unix_ms <= $1 AND responded_at_unix_ms = 0
+               AND withdrawn_at_unix_ms = 0 AND closed_at_unix_ms = 0 AND dispute = ''
+             ON CONFLICT (case_id, kind) DO NOTHING",
+        )
+        .bind(now_unix_ms)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        let sql = format!(
+            "SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases
+             WHERE dispute = '' AND requester_reported_at_unix_ms > 0
+               AND ((response_by_recipient = 1 AND response_by_requester = 0
+                     AND responded_at_unix_ms <= $1)
+                 OR (receipt_by_recipient = 1 AND receipt_by_requester = 0
+                     AND delivered_at_unix_ms <= $1))
+               AND case_id NOT IN (SELECT case_id FROM province_alerts WHERE kind = 'DISPUTED')"
+        );
+        let candidates = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now_unix_ms - grace_ms)
+            .fetch_all(&mut *transaction)
+            .await?;
+        let mut disputed = 0;
+        for row in &candidates {
+            let record = compliance_from_row(row)?;
+            if let Some(detail) = crate::compliance::dispute_of(&record, now_unix_ms, grace_ms) {
+                let alert = RaisedAlert {
+                    kind: "DISPUTED",
+                    county: record.recipient_county.clone(),
+                    counterpart_county: record.requester_county.clone(),
+                    detail,
+                };
+                insert_alert(
+                    &mut transaction,
+                    &record.case_id,
+                    &alert,
+                    record.due_at_unix_ms,
+                    now_unix_ms,
+                )
+                .await?;
+                disputed += 1;
+            }
+        }
+        transaction.commit().await?;
+        Ok(overdue + disputed)
+    }
+
+    /// Province alerts after `after_id`, oldest first, optionally about one county.
+    pub async fn province_alerts_after(
+        &self,
+        after_id: i64,
+        county: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<mpx_proto::v1::ProvinceAlert>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT alert_id, kind, case_id, county, counterpart_county, raised_at_unix_ms,
+                    due_at_unix_ms, detail
+             FROM province_alerts
+             WHERE alert_id > $1 AND ($2 = '' OR county = $2 OR counterpart_county = $2)
+             ORDER BY alert_id LIMIT $3",
+        )
+        .bind(after_id)
+        .bind(county.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(alert_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Everything reported about one case, oldest first, and the case's stored dispute.
+    pub async fn case_evidence(
+        &self,
+        case_id: &str,
+    ) -> Result<(Vec<mpx_proto::v1::StoredCaseEvent>, Option<CaseRecord>), StoreError> {
+        use prost::Message;
+        let rows = sqlx::query(
+            "SELECT reporter_county, report, verification, received_at_unix_ms FROM case_reports
+             WHERE case_id = $1 ORDER BY received_at_unix_ms, reporter_county, seq",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let bytes: Vec<u8> = row.try_get("report")?;
+            events.push(mpx_proto::v1::StoredCaseEvent {
+                reporter_county: row.try_get("reporter_county")?,
+                received_at_unix_ms: row.try_get("received_at_unix_ms")?,
+                report: mpx_proto::v1::CaseEventReport::decode(bytes.as_slice()).ok(),
+                verification: row.try_get("verification")?,
+            });
+        }
+        let sql = format!("SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases WHERE case_id = $1");
+        let record = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(case_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(compliance_from_row)
+            .transpose()?;
+        Ok((events, record))
     }
 }

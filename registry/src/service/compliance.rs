@@ -1,42 +1,85 @@
-//! `mpx.v1.Compliance`: county nodes report the cases they escalated.
+//! `mpx.v1.Compliance`: county nodes report escalations and case events (peer listener);
+//! supervisors read the figures, the alerts and the evidence (operator listener). One service
+//! type serves both listeners, and each method checks it is called on the right one.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mpx_proto::calendar::WorkingCalendar;
 use mpx_proto::division::CountyCode;
-use mpx_proto::identity::PeerIdentity;
-use mpx_proto::runtime::peer_caller;
+use mpx_proto::identity::{PeerIdentity, certificate_der_from_pem};
+use mpx_proto::runtime::{operator_of, peer_caller};
 use mpx_proto::v1::compliance_server::{Compliance, ComplianceServer};
-use mpx_proto::v1::{ReportEscalationsRequest, ReportEscalationsResponse};
+use mpx_proto::v1::{
+    self, CaseDirection, CaseEvidenceRequest, CaseEvidenceResponse, ComplianceReportRequest,
+    ComplianceReportResponse, ProvinceAlert, ReportCaseEventsRequest, ReportCaseEventsResponse,
+    ReportEscalationsRequest, ReportEscalationsResponse, WatchRequest,
+};
+use tokio_stream::Stream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use crate::compliance::{Period, ReportInput, Verification};
 use crate::store::Store;
 
 /// Most reports in one call.
 const MAX_REPORTS: usize = 1000;
 
+/// How often `Watch` looks for new alerts (they live in the database, so every replica sees
+/// those raised by the others).
+const WATCH_POLL: Duration = Duration::from_secs(1);
+
+/// Which listener an instance serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Peer,
+    Operator,
+}
+
 #[derive(Debug, Clone)]
 pub struct ComplianceService {
     store: Store,
+    listener: Listener,
+    calendar: Arc<WorkingCalendar>,
+    /// How long one side may hold evidence the other has not reported before the case is
+    /// disputed.
+    grace_ms: i64,
+    shutdown: CancellationToken,
 }
 
 impl ComplianceService {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(
+        store: Store,
+        listener: Listener,
+        calendar: Arc<WorkingCalendar>,
+        grace_ms: i64,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            listener,
+            calendar,
+            grace_ms,
+            shutdown,
+        }
     }
 
     pub fn into_server(self) -> ComplianceServer<Self> {
         ComplianceServer::new(self)
     }
-}
 
-#[tonic::async_trait]
-impl Compliance for ComplianceService {
-    async fn report_escalations(
-        &self,
-        request: Request<ReportEscalationsRequest>,
-    ) -> Result<Response<ReportEscalationsResponse>, Status> {
-        let caller = peer_caller(&request)?;
-        let PeerIdentity::County(reporter) = caller.identity else {
+    /// The calling county on the peer listener (certificate not revoked).
+    async fn county_caller<T>(&self, request: &Request<T>) -> Result<CountyCode, Status> {
+        if self.listener != Listener::Peer {
             return Err(Status::permission_denied(
-                "only county nodes report escalations",
+                "county reports go to the registry's peer listener (mutual TLS)",
+            ));
+        }
+        let caller = peer_caller(request)?;
+        let PeerIdentity::County(county) = caller.identity else {
+            return Err(Status::permission_denied(
+                "only county nodes report to compliance",
             ));
         };
         let (_, _, revocations) = self.store.directory().await?;
@@ -45,9 +88,326 @@ impl Compliance for ComplianceService {
             .any(|r| r.certificate_sha256 == caller.certificate_sha256)
         {
             return Err(Status::permission_denied(format!(
-                "the certificate of county {reporter} is revoked"
+                "the certificate of county {county} is revoked"
             )));
         }
+        Ok(county)
+    }
+
+    /// The operator on the operator listener.
+    fn operator<T>(&self, request: &Request<T>) -> Result<String, Status> {
+        if self.listener != Listener::Operator {
+            return Err(Status::permission_denied(
+                "compliance reports are read on the registry's operator listener",
+            ));
+        }
+        operator_of(request)
+    }
+}
+
+/// Checks one reported event's fields; `reporter` must be the party of the role it claims.
+fn check_event(
+    index: usize,
+    report: &v1::CaseEventReport,
+    reporter: &CountyCode,
+) -> Result<(), Status> {
+    let field = |name: &str| format!("events[{index}].{name}");
+    if report.seq <= 0 {
+        return Err(Status::invalid_argument(format!(
+            "{}: must be positive",
+            field("seq")
+        )));
+    }
+    uuid::Uuid::parse_str(&report.case_id)
+        .map_err(|_| Status::invalid_argument(format!("{}: expected a UUID", field("case_id"))))?;
+    for (name, value) in [
+        ("requester_county", &report.requester_county),
+        ("recipient_county", &report.recipient_county),
+    ] {
+        CountyCode::parse(value)
+            .map_err(|e| Status::invalid_argument(format!("{}: {e}", field(name))))?;
+    }
+    const EVENTS: &[&str] = &[
+        "sent",
+        "delivered",
+        "accepted",
+        "responded",
+        "redirected",
+        "reminded",
+        "escalated",
+        "extension_granted",
+        "withdrawn",
+        "closed",
+    ];
+    if !EVENTS.contains(&report.event.as_str()) {
+        return Err(Status::invalid_argument(format!(
+            "{}: {:?} is not one of {}",
+            field("event"),
+            report.event,
+            EVENTS.join(", ")
+        )));
+    }
+    let party = match report.role() {
+        CaseDirection::Outbound => &report.requester_county,
+        CaseDirection::Inbound => &report.recipient_county,
+        CaseDirection::Unspecified => {
+            return Err(Status::invalid_argument(format!(
+                "{}: OUTBOUND (requester) or INBOUND (recipient)",
+                field("role")
+            )));
+        }
+    };
+    if party != reporter.as_str() {
+        return Err(Status::permission_denied(format!(
+            "{}: county {reporter} reports as {party}, which it is not",
+            field("role")
+        )));
+    }
+    if !report.parent_case_id.is_empty() && uuid::Uuid::parse_str(&report.parent_case_id).is_err() {
+        return Err(Status::invalid_argument(format!(
+            "{}: expected a UUID",
+            field("parent_case_id")
+        )));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl Compliance for ComplianceService {
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<ProvinceAlert, Status>> + Send>>;
+
+    async fn report_case_events(
+        &self,
+        request: Request<ReportCaseEventsRequest>,
+    ) -> Result<Response<ReportCaseEventsResponse>, Status> {
+        let reporter = self.county_caller(&request).await?;
+        let events = request.into_inner().events;
+        if events.len() > MAX_REPORTS {
+            return Err(Status::invalid_argument(format!(
+                "events: at most {MAX_REPORTS} per call"
+            )));
+        }
+        if events.is_empty() {
+            return Ok(Response::new(ReportCaseEventsResponse {
+                acknowledged_seq: self.store.case_report_cursor(reporter.as_str()).await?,
+                rejected: 0,
+            }));
+        }
+        for (index, event) in events.iter().enumerate() {
+            check_event(index, event, &reporter)?;
+        }
+        let certificates: std::collections::HashMap<String, Vec<u8>> = self
+            .store
+            .list_nodes()
+            .await?
+            .into_iter()
+            .filter_map(|node| {
+                certificate_der_from_pem(&node.certificate_pem)
+                    .ok()
+                    .map(|der| (node.county, der))
+            })
+            .collect();
+        let mut rejected = 0u32;
+        let verified: Vec<(v1::CaseEventReport, Verification)> = events
+            .into_iter()
+            .map(|event| {
+                let verification = crate::compliance::verify(
+                    &event,
+                    certificates.get(&event.recipient_county).map(Vec::as_slice),
+                );
+                if let Verification::Rejected(why) = &verification {
+                    rejected += 1;
+                    tracing::warn!(%reporter, case_id = %event.case_id, event = %event.event, %why, "case event evidence rejected");
+                }
+                (event, verification)
+            })
+            .collect();
+        let acknowledged_seq = self
+            .store
+            .record_case_events(
+                reporter.as_str(),
+                &verified,
+                &self.calendar,
+                mpx_proto::time::now_unix_ms(),
+            )
+            .await?;
+        Ok(Response::new(ReportCaseEventsResponse {
+            acknowledged_seq,
+            rejected,
+        }))
+    }
+
+    async fn report(
+        &self,
+        request: Request<ComplianceReportRequest>,
+    ) -> Result<Response<ComplianceReportResponse>, Status> {
+        let operator = self.operator(&request)?;
+        let request = request.into_inner();
+        let period = Period::parse(&request.period)
+            .map_err(|e| Status::invalid_argument(format!("period: {e}")))?;
+        let county = if request.county.is_empty() {
+            None
+        } else {
+            Some(
+                CountyCode::parse(&request.county)
+                    .map_err(|e| Status::invalid_argument(format!("county: {e}")))?
+                    .to_string(),
+            )
+        };
+        if request.as_of_unix_ms < 0 {
+            return Err(Status::invalid_argument(
+                "as_of_unix_ms: 0 (now) or a Unix time in ms",
+            ));
+        }
+        let as_of = if request.as_of_unix_ms == 0 {
+            mpx_proto::time::now_unix_ms()
+        } else {
+            request.as_of_unix_ms
+        };
+        let nodes = self.store.list_nodes().await?;
+        let counties = nodes
+            .into_iter()
+            .filter(|node| county.as_deref().is_none_or(|c| c == node.county))
+            .map(|node| (node.county, node.name))
+            .collect();
+        let due_in_period = self
+            .store
+            .compliance_cases_due(
+                &period.start.to_string(),
+                &period.end.to_string(),
+                county.as_deref(),
+            )
+            .await?;
+        let open_overdue = self
+            .store
+            .compliance_open_overdue(as_of, county.as_deref())
+            .await?;
+        let escalated = self.store.escalated_case_ids().await?;
+        let report = crate::compliance::report(ReportInput {
+            period: &period,
+            as_of_unix_ms: as_of,
+            grace_ms: self.grace_ms,
+            counties,
+            due_in_period,
+            open_overdue,
+            escalated,
+            calendar: &self.calendar,
+        });
+        self.store
+            .audit(
+                &operator,
+                "compliance report",
+                "",
+                &format!(
+                    "period {} county {}",
+                    period.label,
+                    county.as_deref().unwrap_or("all")
+                ),
+                report.counties.len() as i64,
+            )
+            .await?;
+        Ok(Response::new(report))
+    }
+
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let operator = self.operator(&request)?;
+        let request = request.into_inner();
+        let county = if request.county.is_empty() {
+            None
+        } else {
+            Some(
+                CountyCode::parse(&request.county)
+                    .map_err(|e| Status::invalid_argument(format!("county: {e}")))?
+                    .to_string(),
+            )
+        };
+        if request.after_alert_id < 0 {
+            return Err(Status::invalid_argument(
+                "after_alert_id: 0 or the last id seen",
+            ));
+        }
+        tracing::info!(%operator, after = request.after_alert_id, "compliance watch opened");
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        let store = self.store.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut cursor = request.after_alert_id;
+            loop {
+                match store
+                    .province_alerts_after(cursor, county.as_deref(), 500)
+                    .await
+                {
+                    Ok(alerts) => {
+                        let more = alerts.len() == 500;
+                        for alert in alerts {
+                            cursor = alert.alert_id;
+                            if sender.send(Ok(alert)).await.is_err() {
+                                return;
+                            }
+                        }
+                        if more {
+                            continue;
+                        }
+                    }
+                    Err(error) => {
+                        let _ = sender.send(Err(Status::from(error))).await;
+                        return;
+                    }
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = sender.closed() => return,
+                    _ = tokio::time::sleep(WATCH_POLL) => {}
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
+    }
+
+    async fn case_evidence(
+        &self,
+        request: Request<CaseEvidenceRequest>,
+    ) -> Result<Response<CaseEvidenceResponse>, Status> {
+        let operator = self.operator(&request)?;
+        let case_id = request.into_inner().case_id;
+        let case_id = uuid::Uuid::parse_str(case_id.trim())
+            .map_err(|_| Status::invalid_argument("case_id: expected a UUID"))?
+            .to_string();
+        let (events, record) = self.store.case_evidence(&case_id).await?;
+        let Some(record) = record else {
+            return Err(Status::not_found(format!(
+                "case_id: no county has reported case {case_id}"
+            )));
+        };
+        self.store
+            .audit(
+                &operator,
+                "case evidence",
+                "",
+                &case_id,
+                events.len() as i64,
+            )
+            .await?;
+        let dispute =
+            crate::compliance::dispute_of(&record, mpx_proto::time::now_unix_ms(), self.grace_ms)
+                .unwrap_or_default();
+        Ok(Response::new(CaseEvidenceResponse {
+            case_id,
+            events,
+            dispute,
+        }))
+    }
+
+    async fn report_escalations(
+        &self,
+        request: Request<ReportEscalationsRequest>,
+    ) -> Result<Response<ReportEscalationsResponse>, Status> {
+        let reporter = self.county_caller(&request).await?;
         let reports = request.into_inner().escalations;
         if reports.len() > MAX_REPORTS {
             return Err(Status::invalid_argument(format!(

@@ -1,0 +1,815 @@
+//! Compliance, independent of gRPC and SQL: reporting periods, merging both sides' case events
+//! into the provincial view of a case, and the per-county figures of a period.
+//!
+//! Every timestamp that is scored comes from verified evidence: the recipient's signed receipt
+//! (delivery, due date, acceptance due date) and its signed responses (acceptance, answer or
+//! redirection). The definitions are in the README ("Compliance figures").
+
+use jiff::civil::{Date, ISOWeekDate, Weekday};
+use mpx_proto::calendar::WorkingCalendar;
+use mpx_proto::v1::{self, CaseDirection};
+
+/// A reporting period: `[start, end)` in days of the province's time zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub label: String,
+    pub start: Date,
+    pub end: Date,
+}
+
+impl Period {
+    /// `YYYY-MM-DD` (day), `YYYY-Www` (ISO week), `YYYY-MM` (month), `YYYY-Qn` (quarter),
+    /// `YYYY-Hn` (half-year).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let expected = "expected YYYY-MM-DD, YYYY-Www, YYYY-MM, YYYY-Qn or YYYY-Hn (e.g. 2026-11)";
+        let bad = || format!("{text:?}: {expected}");
+        let (year, rest) = text.split_once('-').ok_or_else(bad)?;
+        let year: i16 = year
+            .parse()
+            .ok()
+            .filter(|y| (1970..=2200).contains(y))
+            .ok_or_else(bad)?;
+        let month_start = |month: i8| Date::new(year, month, 1).map_err(|_| bad());
+        let (start, end) = if let Some(week) = rest.strip_prefix('W') {
+            let week: i8 = week.parse().map_err(|_| bad())?;
+            let start = ISOWeekDate::new(year, week, Weekday::Monday)
+                .map_err(|_| format!("{text:?}: {year} has no ISO week {week}"))?
+                .date();
+            (
+                start,
+                start
+                    .checked_add(jiff::Span::new().days(7))
+                    .map_err(|_| bad())?,
+            )
+        } else if let Some(quarter) = rest.strip_prefix('Q') {
+            let quarter: i8 = quarter
+                .parse()
+                .ok()
+                .filter(|q| (1..=4).contains(q))
+                .ok_or_else(bad)?;
+            let start = month_start((quarter - 1) * 3 + 1)?;
+            (
+                start,
+                start
+                    .checked_add(jiff::Span::new().months(3))
+                    .map_err(|_| bad())?,
+            )
+        } else if let Some(half) = rest.strip_prefix('H') {
+            let half: i8 = half
+                .parse()
+                .ok()
+                .filter(|h| (1..=2).contains(h))
+                .ok_or_else(bad)?;
+            let start = month_start((half - 1) * 6 + 1)?;
+            (
+                start,
+                start
+                    .checked_add(jiff::Span::new().months(6))
+                    .map_err(|_| bad())?,
+            )
+        } else if rest.len() == 2 {
+            let month: i8 = rest
+                .parse()
+                .ok()
+                .filter(|m| (1..=12).contains(m))
+                .ok_or_else(bad)?;
+            let start = month_start(month)?;
+            (
+                start,
+                start
+                    .checked_add(jiff::Span::new().months(1))
+                    .map_err(|_| bad())?,
+            )
+        } else {
+            let day = mpx_proto::time::parse_date(text).map_err(|_| bad())?;
+            (day, day.tomorrow().map_err(|_| bad())?)
+        };
+        Ok(Self {
+            label: text.to_string(),
+            start,
+            end,
+        })
+    }
+}
+
+/// The provincial view of one case (a `compliance_cases` row).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseRecord {
+    pub case_id: String,
+    pub kind: String,
+    pub priority: String,
+    pub requester_county: String,
+    pub recipient_county: String,
+    pub parent_case_id: String,
+    pub opened_at_unix_ms: i64,
+    pub delivered_at_unix_ms: i64,
+    pub due_at_unix_ms: i64,
+    pub due_date: String,
+    pub acceptance_due_at_unix_ms: i64,
+    pub accepted_at_unix_ms: i64,
+    pub responded_at_unix_ms: i64,
+    pub response_outcome: String,
+    pub response_working_days: i64,
+    pub withdrawn_at_unix_ms: i64,
+    pub closed_at_unix_ms: i64,
+    pub extended_due_at_unix_ms: i64,
+    pub reminders: i64,
+    pub receipt_by_requester: bool,
+    pub receipt_by_recipient: bool,
+    pub response_by_requester: bool,
+    pub response_by_recipient: bool,
+    pub requester_reported_at_unix_ms: i64,
+    pub recipient_reported_at_unix_ms: i64,
+    pub dispute: String,
+}
+
+/// What verifying one report's evidence found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// The report carries no evidence (sent, withdrawn, reminded, …).
+    NoEvidence,
+    Verified,
+    Rejected(String),
+}
+
+impl Verification {
+    pub fn label(&self) -> String {
+        match self {
+            Verification::NoEvidence => "no evidence".into(),
+            Verification::Verified => "verified".into(),
+            Verification::Rejected(why) => format!("rejected: {why}"),
+        }
+    }
+}
+
+/// Checks a report's evidence against the recipient's certificate (DER; `None` when the
+/// registry has none). Receipts and responses are both signed by the recipient of the case.
+pub fn verify(report: &v1::CaseEventReport, recipient_certificate: Option<&[u8]>) -> Verification {
+    let evidence_expected = matches!(
+        report.event.as_str(),
+        "delivered" | "accepted" | "responded" | "redirected"
+    );
+    if !evidence_expected {
+        return Verification::NoEvidence;
+    }
+    let Some(certificate) = recipient_certificate else {
+        return Verification::Rejected(format!(
+            "no certificate of county {} to verify against",
+            report.recipient_county
+        ));
+    };
+    if report.event == "delivered" {
+        let Some(evidence) = &report.receipt else {
+            return Verification::Rejected("a delivery without the signed receipt".into());
+        };
+        let Some(receipt) = &evidence.receipt else {
+            return Verification::Rejected("a delivery without the signed receipt".into());
+        };
+        if receipt.status() != v1::ReceiptStatus::Stored {
+            return Verification::Rejected("the receipt is not a STORED receipt".into());
+        }
+        return match mpx_proto::evidence::verify_receipt(
+            certificate,
+            receipt,
+            &evidence.envelope_sha256,
+        ) {
+            Ok(()) => Verification::Verified,
+            Err(_) => Verification::Rejected(format!(
+                "the receipt for message {} does not verify against county {}'s certificate",
+                receipt.message_id, report.recipient_county
+            )),
+        };
+    }
+    let Some(response) = &report.response else {
+        return Verification::Rejected(format!("{} without the signed response", report.event));
+    };
+    if response.case_id != report.case_id {
+        return Verification::Rejected("the response is for another case".into());
+    }
+    let kind_matches = match report.event.as_str() {
+        "accepted" => response.outcome_kind == "accepted",
+        "redirected" => response.outcome_kind == "redirected",
+        _ => response.outcome_kind == "answered",
+    };
+    if !kind_matches {
+        return Verification::Rejected(format!(
+            "a {} event carries a {:?} response",
+            report.event, response.outcome_kind
+        ));
+    }
+    match mpx_proto::evidence::verify_response_evidence(certificate, response) {
+        Ok(()) => Verification::Verified,
+        Err(_) => Verification::Rejected(format!(
+            "the response does not verify against county {}'s certificate",
+            report.recipient_county
+        )),
+    }
+}
+
+fn kind_label(kind: i32) -> &'static str {
+    match v1::CaseKind::try_from(kind) {
+        Ok(v1::CaseKind::ResidenceNotice) => "residence_notice",
+        Ok(v1::CaseKind::Verification) => "verification",
+        Ok(v1::CaseKind::RecordTransfer) => "record_transfer",
+        _ => "unspecified",
+    }
+}
+
+pub fn kind_from_label(label: &str) -> v1::CaseKind {
+    match label {
+        "residence_notice" => v1::CaseKind::ResidenceNotice,
+        "verification" => v1::CaseKind::Verification,
+        "record_transfer" => v1::CaseKind::RecordTransfer,
+        _ => v1::CaseKind::Unspecified,
+    }
+}
+
+fn priority_label(priority: i32) -> &'static str {
+    match v1::CasePriority::try_from(priority) {
+        Ok(v1::CasePriority::Urgent) => "urgent",
+        Ok(v1::CasePriority::Normal) => "normal",
+        _ => "unspecified",
+    }
+}
+
+/// The due day of an exclusive end-of-day deadline, as `YYYY-MM-DD`.
+pub fn due_date_of(due_at_unix_ms: i64) -> String {
+    if due_at_unix_ms <= 0 {
+        return String::new();
+    }
+    mpx_proto::time::date_of_unix_ms(due_at_unix_ms - 1)
+        .map(|d| d.to_string())
+        .unwrap_or_default()
+}
+
+/// An alert that merging a report raised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaisedAlert {
+    pub kind: &'static str,
+    pub county: String,
+    pub counterpart_county: String,
+    pub detail: String,
+}
+
+fn set_dispute(record: &mut CaseRecord, why: String) {
+    if record.dispute.is_empty() {
+        record.dispute = why;
+    }
+}
+
+/// Folds one report (from `reporter`, already checked to be a party in the role it claims)
+/// into the case. Returns the alerts it raises.
+pub fn merge(
+    record: &mut CaseRecord,
+    reporter: &str,
+    report: &v1::CaseEventReport,
+    verification: &Verification,
+    calendar: &WorkingCalendar,
+) -> Vec<RaisedAlert> {
+    let mut alerts = Vec::new();
+    if record.case_id.is_empty() {
+        record.case_id = report.case_id.clone();
+        record.kind = kind_label(report.kind).to_string();
+        record.priority = priority_label(report.priority).to_string();
+        record.requester_county = report.requester_county.clone();
+        record.recipient_county = report.recipient_county.clone();
+        record.parent_case_id = report.parent_case_id.clone();
+        record.response_working_days = -1;
+    } else if record.requester_county != report.requester_county
+        || record.recipient_county != report.recipient_county
+    {
+        let why = format!(
+            "the sides disagree on the parties: {}→{} and {}→{}",
+            record.requester_county,
+            record.recipient_county,
+            report.requester_county,
+            report.recipient_county
+        );
+        alerts.push(RaisedAlert {
+            kind: "DISPUTED",
+            county: record.recipient_county.clone(),
+            counterpart_county: record.requester_county.clone(),
+            detail: why.clone(),
+        });
+        set_dispute(record, why);
+        return alerts;
+    }
+    let by_requester = report.role() == CaseDirection::Outbound;
+    if by_requester {
+        record.requester_reported_at_unix_ms =
+            record.requester_reported_at_unix_ms.max(report.at_unix_ms);
+    } else {
+        record.recipient_reported_at_unix_ms =
+            record.recipient_reported_at_unix_ms.max(report.at_unix_ms);
+    }
+    if let Verification::Rejected(why) = verification {
+        let why = format!("evidence from county {reporter} rejected: {why}");
+        alerts.push(RaisedAlert {
+            kind: "EVIDENCE_REJECTED",
+            county: reporter.to_string(),
+            counterpart_county: if reporter == record.requester_county {
+                record.recipient_county.clone()
+            } else {
+                record.requester_county.clone()
+            },
+            detail: why.clone(),
+        });
+        set_dispute(record, why);
+        return alerts;
+    }
+    let mut conflict = |record: &mut CaseRecord, what: &str, ours: i64, theirs: i64| {
+        if ours != 0 && ours != theirs {
+            let why = format!(
+                "two different signed {what}: {} and {}",
+                mpx_proto::time::format_unix_ms(ours),
+                mpx_proto::time::format_unix_ms(theirs)
+            );
+            alerts.push(RaisedAlert {
+                kind: "DISPUTED",
+                county: record.recipient_county.clone(),
+                counterpart_county: record.requester_county.clone(),
+                detail: why.clone(),
+            });
+            set_dispute(record, why);
+            true
+        } else {
+            false
+        }
+    };
+    match (report.event.as_str(), verification) {
+        ("sent", _) if by_requester => {
+            record.opened_at_unix_ms = report.at_unix_ms;
+        }
+        ("delivered", Verification::Verified) => {
+            let receipt = report
+                .receipt
+                .as_ref()
+                .and_then(|e| e.receipt.clone())
+                .unwrap_or_default();
+            if !conflict(
+                record,
+                "receipts",
+                record.delivered_at_unix_ms,
+                receipt.received_at_unix_ms,
+            ) && record.delivered_at_unix_ms == 0
+            {
+                record.delivered_at_unix_ms = receipt.received_at_unix_ms;
+                record.due_at_unix_ms = receipt.due_at_unix_ms;
+                record.due_date = due_date_of(receipt.due_at_unix_ms);
+                record.acceptance_due_at_unix_ms = receipt.acceptance_due_at_unix_ms;
+            }
+            if by_requester {
+                record.receipt_by_requester = true;
+            } else {
+                record.receipt_by_recipient = true;
+            }
+        }
+        ("accepted", Verification::Verified) => {
+            let at = report
+                .response
+                .as_ref()
+                .map_or(0, |r| r.responded_at_unix_ms);
+            if record.accepted_at_unix_ms == 0 || at < record.accepted_at_unix_ms {
+                record.accepted_at_unix_ms = at;
+            }
+        }
+        ("responded" | "redirected", Verification::Verified) => {
+            let response = report.response.clone().unwrap_or_default();
+            if !conflict(
+                record,
+                "responses",
+                record.responded_at_unix_ms,
+                response.responded_at_unix_ms,
+            ) && record.responded_at_unix_ms == 0
+            {
+                record.responded_at_unix_ms = response.responded_at_unix_ms;
+                record.response_outcome = response.outcome_kind.clone();
+                if record.delivered_at_unix_ms > 0 {
+                    record.response_working_days = calendar
+                        .working_days_between_instants(
+                            record.delivered_at_unix_ms,
+                            response.responded_at_unix_ms,
+                        )
+                        .value
+                        .max(0);
+                }
+            }
+            if by_requester {
+                record.response_by_requester = true;
+            } else {
+                record.response_by_recipient = true;
+            }
+        }
+        ("withdrawn", _) if by_requester => record.withdrawn_at_unix_ms = report.at_unix_ms,
+        ("closed", _) if by_requester => record.closed_at_unix_ms = report.at_unix_ms,
+        ("extension_granted", _) if by_requester => {
+            record.extended_due_at_unix_ms = report.extended_due_at_unix_ms;
+        }
+        ("reminded", _) if by_requester => record.reminders += 1,
+        _ => {}
+    }
+    // A response that arrived before the receipt (reports of the two sides interleave).
+    if record.response_working_days < 0
+        && record.responded_at_unix_ms > 0
+        && record.delivered_at_unix_ms > 0
+    {
+        record.response_working_days = calendar
+            .working_days_between_instants(record.delivered_at_unix_ms, record.responded_at_unix_ms)
+            .value
+            .max(0);
+    }
+    alerts
+}
+
+/// Why a case is disputed as of `as_of`: a stored disagreement, or evidence one side holds and
+/// the other still lacks after `grace_ms` (e.g. a signed response the requester never received).
+pub fn dispute_of(record: &CaseRecord, as_of_unix_ms: i64, grace_ms: i64) -> Option<String> {
+    if !record.dispute.is_empty() {
+        return Some(record.dispute.clone());
+    }
+    if record.response_by_recipient
+        && !record.response_by_requester
+        && record.requester_reported_at_unix_ms > 0
+        && record.responded_at_unix_ms + grace_ms <= as_of_unix_ms
+    {
+        return Some(format!(
+            "county {} signed a response at {}, which county {} has not reported receiving",
+            record.recipient_county,
+            mpx_proto::time::format_unix_ms(record.responded_at_unix_ms),
+            record.requester_county
+        ));
+    }
+    if record.receipt_by_recipient
+        && !record.receipt_by_requester
+        && record.requester_reported_at_unix_ms > 0
+        && record.delivered_at_unix_ms + grace_ms <= as_of_unix_ms
+    {
+        return Some(format!(
+            "county {} reports receiving the case at {}, but county {} holds no receipt for it",
+            record.recipient_county,
+            mpx_proto::time::format_unix_ms(record.delivered_at_unix_ms),
+            record.requester_county
+        ));
+    }
+    None
+}
+
+/// Whether a case is scored for its due day: delivered with a due date, and not withdrawn
+/// before it was due.
+fn scored(record: &CaseRecord, as_of_unix_ms: i64) -> bool {
+    record.due_at_unix_ms > 0
+        && record.delivered_at_unix_ms > 0
+        && record.delivered_at_unix_ms <= as_of_unix_ms
+        && !(record.withdrawn_at_unix_ms > 0
+            && record.withdrawn_at_unix_ms < record.due_at_unix_ms
+            && (record.responded_at_unix_ms == 0
+                || record.responded_at_unix_ms > record.withdrawn_at_unix_ms))
+}
+
+fn answered_by(record: &CaseRecord, as_of_unix_ms: i64) -> bool {
+    record.responded_at_unix_ms > 0 && record.responded_at_unix_ms <= as_of_unix_ms
+}
+
+/// Unanswered past due as of `as_of` (not withdrawn by then).
+pub fn is_open_overdue(record: &CaseRecord, as_of_unix_ms: i64) -> bool {
+    record.due_at_unix_ms > 0
+        && record.due_at_unix_ms <= as_of_unix_ms
+        && !answered_by(record, as_of_unix_ms)
+        && !(record.withdrawn_at_unix_ms > 0 && record.withdrawn_at_unix_ms <= as_of_unix_ms)
+        && !(record.closed_at_unix_ms > 0 && record.closed_at_unix_ms <= as_of_unix_ms)
+}
+
+/// Working days past due as of `as_of` (the due day itself is day 0).
+pub fn working_days_overdue(
+    record: &CaseRecord,
+    as_of_unix_ms: i64,
+    calendar: &WorkingCalendar,
+) -> i64 {
+    calendar
+        .working_days_between_instants(record.due_at_unix_ms - 1, as_of_unix_ms)
+        .value
+        .max(0)
+}
+
+fn rate(numerator: i64, denominator: i64) -> f64 {
+    if denominator == 0 {
+        0.0
+    } else {
+        numerator as f64 / denominator as f64
+    }
+}
+
+fn median(values: &mut [i64]) -> f64 {
+    if values.is_empty() {
+        return -1.0;
+    }
+    values.sort_unstable();
+    let middle = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[middle] as f64
+    } else {
+        (values[middle - 1] + values[middle]) as f64 / 2.0
+    }
+}
+
+/// Inputs of one report.
+pub struct ReportInput<'a> {
+    pub period: &'a Period,
+    pub as_of_unix_ms: i64,
+    pub grace_ms: i64,
+    /// Every county to list (the directory), with its name.
+    pub counties: Vec<(String, String)>,
+    /// Cases whose due day falls in the period.
+    pub due_in_period: Vec<CaseRecord>,
+    /// Cases past due and unanswered as of the report's instant (any period).
+    pub open_overdue: Vec<CaseRecord>,
+    /// Case ids with an ESCALATED report.
+    pub escalated: std::collections::HashSet<String>,
+    pub calendar: &'a WorkingCalendar,
+}
+
+/// The figures of every county for one period, ranked.
+pub fn report(input: ReportInput<'_>) -> v1::ComplianceReportResponse {
+    use std::collections::BTreeMap;
+    let as_of = input.as_of_unix_ms;
+    let mut counties: BTreeMap<String, (v1::CountyCompliance, Vec<i64>)> = BTreeMap::new();
+    let entry = |counties: &mut BTreeMap<String, (v1::CountyCompliance, Vec<i64>)>,
+                 county: &str| {
+        counties
+            .entry(county.to_string())
+            .or_insert_with(|| {
+                (
+                    v1::CountyCompliance {
+                        county: county.to_string(),
+                        median_working_days: -1.0,
+                        ..Default::default()
+                    },
+                    Vec::new(),
+                )
+            })
+            .0
+            .county
+            .clone()
+    };
+    for (county, name) in &input.counties {
+        entry(&mut counties, county);
+        if let Some((figures, _)) = counties.get_mut(county) {
+            figures.name = name.clone();
+        }
+    }
+    let mut disputed = Vec::new();
+    for record in &input.due_in_period {
+        if !scored(record, as_of) {
+            continue;
+        }
+        let key = entry(&mut counties, &record.recipient_county);
+        let (figures, days) = counties.get_mut(&key).expect("just inserted");
+        if let Some(reason) = dispute_of(record, as_of, input.grace_ms) {
+            figures.disputed += 1;
+            disputed.push(v1::DisputedCase {
+                case_id: record.case_id.clone(),
+                requester_county: record.requester_county.clone(),
+                recipient_county: record.recipient_county.clone(),
+                reason,
+            });
+            continue;
+        }
+        figures.requests_due += 1;
+        if answered_by(record, as_of) {
+            figures.responses += 1;
+            if record.responded_at_unix_ms < record.due_at_unix_ms {
+                figures.timely += 1;
+            }
+            if record.response_working_days >= 0 {
+                days.push(record.response_working_days);
+            }
+        }
+        if record.acceptance_due_at_unix_ms > 0 {
+            figures.acceptance_due += 1;
+            let first_action = [record.accepted_at_unix_ms, record.responded_at_unix_ms]
+                .into_iter()
+                .filter(|&t| t > 0 && t <= as_of)
+                .min();
+            if first_action.is_some_and(|t| t < record.acceptance_due_at_unix_ms) {
+                figures.accepted_within_sla += 1;
+            }
+        }
+        if record.extended_due_at_unix_ms > 0 {
+            figures.extended += 1;
+        }
+    }
+    let mut overdue: Vec<v1::OverdueCase> = Vec::new();
+    for record in &input.open_overdue {
+        if !is_open_overdue(record, as_of) {
+            continue;
+        }
+        let age = working_days_overdue(record, as_of, input.calendar);
+        let key = entry(&mut counties, &record.recipient_county);
+        let (figures, _) = counties.get_mut(&key).expect("just inserted");
+        figures.open_overdue += 1;
+        overdue.push(v1::OverdueCase {
+            case_id: record.case_id.clone(),
+            kind: kind_from_label(&record.kind) as i32,
+            requester_county: record.requester_county.clone(),
+            recipient_county: record.recipient_county.clone(),
+            delivered_at_unix_ms: record.delivered_at_unix_ms,
+            due_at_unix_ms: record.due_at_unix_ms,
+            working_days_overdue: age,
+            escalated: input.escalated.contains(&record.case_id),
+        });
+    }
+    overdue.sort_by(|a, b| {
+        a.due_at_unix_ms
+            .cmp(&b.due_at_unix_ms)
+            .then_with(|| a.case_id.cmp(&b.case_id))
+    });
+    for case in &overdue {
+        if let Some((figures, _)) = counties.get_mut(&case.recipient_county)
+            && figures.oldest_overdue_case_id.is_empty()
+        {
+            figures.oldest_overdue_case_id = case.case_id.clone();
+            figures.oldest_overdue_working_days = case.working_days_overdue;
+        }
+    }
+    let mut rows: Vec<v1::CountyCompliance> = counties
+        .into_values()
+        .map(|(mut figures, mut days)| {
+            figures.response_rate = rate(figures.responses, figures.requests_due);
+            figures.timely_rate = rate(figures.timely, figures.requests_due);
+            figures.acceptance_rate = rate(figures.accepted_within_sla, figures.acceptance_due);
+            figures.median_working_days = median(&mut days);
+            figures
+        })
+        .collect();
+    // Exact ordering on the integer counts (no float ties): timely rate, then response rate,
+    // then fewer open overdue cases, then the county code.
+    rows.sort_by(|a, b| {
+        let ranked = |f: &v1::CountyCompliance| f.requests_due > 0;
+        ranked(b)
+            .cmp(&ranked(a))
+            .then_with(|| {
+                (i128::from(b.timely) * i128::from(a.requests_due))
+                    .cmp(&(i128::from(a.timely) * i128::from(b.requests_due)))
+            })
+            .then_with(|| {
+                (i128::from(b.responses) * i128::from(a.requests_due))
+                    .cmp(&(i128::from(a.responses) * i128::from(b.requests_due)))
+            })
+            .then_with(|| a.open_overdue.cmp(&b.open_overdue))
+            .then_with(|| a.county.cmp(&b.county))
+    });
+    for (index, figures) in rows.iter_mut().enumerate() {
+        if figures.requests_due > 0 {
+            figures.rank = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        }
+    }
+    disputed.sort_by(|a, b| a.case_id.cmp(&b.case_id));
+    v1::ComplianceReportResponse {
+        period: input.period.label.clone(),
+        period_start: input.period.start.to_string(),
+        period_end: input.period.end.to_string(),
+        as_of_unix_ms: as_of,
+        counties: rows,
+        overdue,
+        disputed,
+        calendar_version: input.calendar.version(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_parse_to_their_days() {
+        let cases = [
+            ("2026-11", "2026-11-01", "2026-12-01"),
+            ("2026-12", "2026-12-01", "2027-01-01"),
+            ("2026-Q4", "2026-10-01", "2027-01-01"),
+            ("2026-H1", "2026-01-01", "2026-07-01"),
+            ("2026-W01", "2025-12-29", "2026-01-05"),
+            ("2026-W49", "2026-11-30", "2026-12-07"),
+            ("2026-11-30", "2026-11-30", "2026-12-01"),
+        ];
+        for (text, start, end) in cases {
+            let period = Period::parse(text).unwrap();
+            assert_eq!(
+                (period.start.to_string(), period.end.to_string()),
+                (start.to_string(), end.to_string()),
+                "{text}"
+            );
+        }
+        for bad in [
+            "2026",
+            "2026-13",
+            "2026-Q5",
+            "2026-H3",
+            "2026-W54",
+            "x-11",
+            "2026-11-31",
+        ] {
+            assert!(Period::parse(bad).is_err(), "{bad} must be refused");
+        }
+    }
+
+    fn case(id: &str, recipient: &str, delivered: i64, due: i64, responded: i64) -> CaseRecord {
+        CaseRecord {
+            case_id: id.into(),
+            kind: "verification".into(),
+            requester_county: "621202".into(),
+            recipient_county: recipient.into(),
+            delivered_at_unix_ms: delivered,
+            due_at_unix_ms: due,
+            due_date: due_date_of(due),
+            acceptance_due_at_unix_ms: delivered + 1000,
+            accepted_at_unix_ms: responded,
+            responded_at_unix_ms: responded,
+            response_working_days: if responded > 0 {
+                (responded - delivered) / 100
+            } else {
+                -1
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rates_ranking_and_overdue_from_hand_counted_cases() {
+        let calendar = WorkingCalendar::new(Vec::new()).unwrap();
+        let period = Period::parse("2026-11").unwrap();
+        // B: one timely (2 WD), one late (8 WD), one unanswered. C: one timely (0 WD).
+        let due = 1_800_000_000_000; // any instant after the responses below
+        let records = vec![
+            case("b1", "B", 1_000, due, 1_200),
+            case("b2", "B", 1_000, due, due + 800),
+            case("b3", "B", 1_000, due, 0),
+            case("c1", "C", 1_000, due, 1_000),
+        ];
+        let as_of = due + 10 * 86_400_000;
+        let result = report(ReportInput {
+            period: &period,
+            as_of_unix_ms: as_of,
+            grace_ms: 0,
+            counties: vec![
+                ("B".into(), "b".into()),
+                ("C".into(), "c".into()),
+                ("D".into(), "d".into()),
+            ],
+            due_in_period: records.clone(),
+            open_overdue: vec![records[2].clone()],
+            escalated: Default::default(),
+            calendar: &calendar,
+        });
+        let by = |c: &str| {
+            result
+                .counties
+                .iter()
+                .find(|f| f.county == c)
+                .unwrap()
+                .clone()
+        };
+        let (b, c, d) = (by("B"), by("C"), by("D"));
+        assert_eq!((b.requests_due, b.responses, b.timely), (3, 2, 1));
+        assert!((b.response_rate - 2.0 / 3.0).abs() < 1e-9);
+        assert!((b.timely_rate - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(
+            (b.open_overdue, b.oldest_overdue_case_id.as_str()),
+            (1, "b3")
+        );
+        assert_eq!((c.requests_due, c.timely, c.rank), (1, 1, 1));
+        assert_eq!(b.rank, 2);
+        assert_eq!(
+            (d.rank, d.requests_due, d.median_working_days),
+            (0, 0, -1.0)
+        );
+        assert_eq!(result.counties[0].county, "C");
+        assert_eq!(result.overdue.len(), 1);
+        assert_eq!(c.median_working_days, 0.0);
+    }
+
+    #[test]
+    fn a_response_the_requester_never_received_is_disputed_not_scored() {
+        let mut record = case("x", "B", 1_000, 5_000, 2_000);
+        record.response_by_recipient = true;
+        record.requester_reported_at_unix_ms = 1_000;
+        assert!(
+            dispute_of(&record, 2_500, 1_000).is_none(),
+            "within the grace period"
+        );
+        assert!(
+            dispute_of(&record, 3_000, 1_000)
+                .unwrap()
+                .contains("has not reported")
+        );
+        record.response_by_requester = true;
+        assert!(dispute_of(&record, 3_000, 1_000).is_none());
+    }
+
+    #[test]
+    fn median_of_even_and_odd_counts() {
+        assert_eq!(median(&mut [3, 1, 2]), 2.0);
+        assert_eq!(median(&mut [4, 1, 2, 3]), 2.5);
+        assert_eq!(median(&mut []), -1.0);
+    }
+}
