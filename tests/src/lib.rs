@@ -277,6 +277,8 @@ pub struct ProvinceOptions {
     pub registry_database: Option<String>,
     /// Node database URLs by county (default: SQLite in each data directory).
     pub node_databases: BTreeMap<String, String>,
+    /// Extra `MPX_*` settings for the registry (e.g. a short alert scan interval).
+    pub registry_env: Vec<(String, String)>,
 }
 
 /// One county node of a test province.
@@ -417,7 +419,22 @@ impl Province {
     /// A province on `backend`, or `None` (the reason printed) when that needs PostgreSQL and
     /// none is available here.
     pub async fn start_on(backend: Backend, counties: &[&str]) -> Option<Self> {
-        let mut options = ProvinceOptions::default();
+        Self::start_on_with_registry_env(backend, counties, &[]).await
+    }
+
+    /// [`Province::start_on`] with extra `MPX_*` settings for the registry.
+    pub async fn start_on_with_registry_env(
+        backend: Backend,
+        counties: &[&str],
+        registry_env: &[(&str, &str)],
+    ) -> Option<Self> {
+        let mut options = ProvinceOptions {
+            registry_env: registry_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
         if backend != Backend::Sqlite {
             options.registry_database = Some(postgres::database("registry").await?);
         }
@@ -495,7 +512,45 @@ impl Province {
         if let Some(url) = &self.options.registry_database {
             command.env("MPX_DATABASE_URL", url);
         }
+        for (key, value) in &self.options.registry_env {
+            command.env(key, value);
+        }
         command
+    }
+
+    /// A client of the registry's `mpx.v1.Compliance` on its peer listener, as `county` (its
+    /// real certificate): what that county's node would send.
+    pub async fn registry_compliance_as(
+        &self,
+        county: &str,
+    ) -> mpx_proto::v1::compliance_client::ComplianceClient<Channel> {
+        let tls = self.node(county).tls();
+        let channel = Endpoint::from_shared(format!("https://{}", self.registry_peer))
+            .unwrap()
+            .tls_config(tls.client_config(mpx_proto::identity::REGISTRY_DNS_NAME))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        mpx_proto::v1::compliance_client::ComplianceClient::new(channel)
+    }
+
+    /// A client of the registry's `mpx.v1.Compliance` on its operator listener (the registry's
+    /// operator token).
+    pub async fn registry_compliance(
+        &self,
+    ) -> mpx_proto::v1::compliance_client::ComplianceClient<InterceptedService<Channel, Bearer>>
+    {
+        let token = std::fs::read_to_string(self.registry_dir.join("operator.token")).unwrap();
+        let channel = Endpoint::from_shared(format!("http://{}", self.registry_operator))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        mpx_proto::v1::compliance_client::ComplianceClient::with_interceptor(
+            channel,
+            Bearer(format!("Bearer {}", token.trim()).parse().unwrap()),
+        )
     }
 
     pub async fn start_registry(&mut self) {
@@ -815,4 +870,60 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// Generates, for each named `async fn NAME(backend: Backend)`, three end-to-end tests: all on
+/// SQLite, the registry on PostgreSQL, all on PostgreSQL.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $test() { super::$test($crate::Backend::Sqlite).await } )*
+        }
+        mod registry_on_postgres {
+            $( #[tokio::test] async fn $test() { super::$test($crate::Backend::RegistryOnPostgres).await } )*
+        }
+        mod all_on_postgres {
+            $( #[tokio::test] async fn $test() { super::$test($crate::Backend::AllOnPostgres).await } )*
+        }
+    };
+}
+
+/// How long end-to-end waits allow.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The case's state at `county`, or None while that node does not have it yet.
+pub async fn case_state(
+    province: &Province,
+    county: &str,
+    case_id: &str,
+) -> Option<mpx_proto::v1::CaseState> {
+    let result = province
+        .node(county)
+        .cases()
+        .await
+        .get_case(mpx_proto::v1::GetCaseRequest {
+            case_id: case_id.to_string(),
+        })
+        .await;
+    match result {
+        Ok(response) => Some(response.into_inner().case.unwrap().state()),
+        Err(status) if status.code() == tonic::Code::NotFound => None,
+        Err(status) => panic!("get_case at {county}: {status:?}"),
+    }
+}
+
+/// Waits until the case is in `state` at `county`.
+pub async fn wait_for_state(
+    province: &Province,
+    county: &str,
+    case_id: &str,
+    state: mpx_proto::v1::CaseState,
+) {
+    wait_until(
+        WAIT,
+        &format!("case {case_id} at {county} to be {state:?}"),
+        || async { case_state(province, county, case_id).await == Some(state) },
+    )
+    .await;
 }

@@ -9,22 +9,7 @@ use mpx_proto::v1::{
     OpenCaseRequest, PersonStatus, ReceiptStatus, RedirectCaseRequest, RespondCaseRequest,
     WithdrawCaseRequest, envelope::Body,
 };
-use mpx_tests::{Backend, Province, resident_id, wait_until};
-
-/// Each scenario runs three times: all on SQLite, the registry on PostgreSQL, all on PostgreSQL.
-macro_rules! on_every_backend {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $test() { super::$test(mpx_tests::Backend::Sqlite).await } )*
-        }
-        mod registry_on_postgres {
-            $( #[tokio::test] async fn $test() { super::$test(mpx_tests::Backend::RegistryOnPostgres).await } )*
-        }
-        mod all_on_postgres {
-            $( #[tokio::test] async fn $test() { super::$test(mpx_tests::Backend::AllOnPostgres).await } )*
-        }
-    };
-}
+use mpx_tests::{Backend, Province, resident_id, wait_for_state, wait_until};
 
 /// Registry replicas share a PostgreSQL database, so this scenario runs on the PostgreSQL shapes.
 mod registry_replicas {
@@ -42,7 +27,7 @@ mod registry_replicas {
     }
 }
 
-on_every_backend!(
+mpx_tests::on_every_backend!(
     province_queries_find_conflicts_untracked_counts_and_flows,
     the_registry_locates_a_person_from_both_counties_reports,
     a_late_answer_is_marked_late_on_both_sides_with_the_same_due_date,
@@ -99,23 +84,6 @@ async fn cases_at(province: &Province, county: &str, direction: CaseDirection) -
     }
 }
 
-/// The case's state at `county`, or None while that node does not have it yet.
-async fn case_state(province: &Province, county: &str, case_id: &str) -> Option<CaseState> {
-    let result = province
-        .node(county)
-        .cases()
-        .await
-        .get_case(GetCaseRequest {
-            case_id: case_id.to_string(),
-        })
-        .await;
-    match result {
-        Ok(response) => Some(response.into_inner().case.unwrap().state()),
-        Err(status) if status.code() == tonic::Code::NotFound => None,
-        Err(status) => panic!("get_case at {county}: {status:?}"),
-    }
-}
-
 /// Opens a normal-priority verification from 621202 to 621221 about a generated person.
 async fn open_verification(province: &Province, seq: u32, questions: &str) -> v1::Case {
     province
@@ -135,15 +103,6 @@ async fn open_verification(province: &Province, seq: u32, questions: &str) -> v1
         .into_inner()
         .case
         .unwrap()
-}
-
-async fn wait_for_state(province: &Province, county: &str, case_id: &str, state: CaseState) {
-    wait_until(
-        WAIT,
-        &format!("case {case_id} at {county} to be {state:?}"),
-        || async { case_state(province, county, case_id).await == Some(state) },
-    )
-    .await;
 }
 
 async fn a_residence_notice_reaches_the_hukou_county_and_updates_its_roster(backend: Backend) {

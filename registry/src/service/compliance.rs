@@ -378,7 +378,14 @@ impl Compliance for ComplianceService {
         let case_id = uuid::Uuid::parse_str(case_id.trim())
             .map_err(|_| Status::invalid_argument("case_id: expected a UUID"))?
             .to_string();
-        let (events, record) = self.store.case_evidence(&case_id).await?;
+        let (mut events, record) = self.store.case_evidence(&case_id).await?;
+        // In the order things happened, by the reporters' own times.
+        events.sort_by_key(|e| {
+            (
+                e.report.as_ref().map_or(0, |r| r.at_unix_ms),
+                e.received_at_unix_ms,
+            )
+        });
         let Some(record) = record else {
             return Err(Status::not_found(format!(
                 "case_id: no county has reported case {case_id}"
