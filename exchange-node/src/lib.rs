@@ -231,6 +231,12 @@ pub async fn run(
         report_interval,
         work_cancel.clone(),
     ));
+    tracker.spawn(provincial::fetch_assignments(
+        workflow.clone(),
+        mpx_proto::v1::index_client::IndexClient::new(registry_channel.clone()),
+        report_interval,
+        work_cancel.clone(),
+    ));
     tracker.spawn(provincial::ship(
         provincial::CaseEvents {
             store: store.clone(),

@@ -96,6 +96,51 @@ impl CursorStream for CaseEvents {
     }
 }
 
+/// Takes in the cases the province assigns to this county, every `interval` until cancelled.
+pub async fn fetch_assignments(
+    workflow: crate::workflow::Workflow,
+    client: IndexClient<Channel>,
+    interval: Duration,
+    cancel: CancellationToken,
+) {
+    loop {
+        let step = async {
+            let after_seq = workflow
+                .store()
+                .provincial_cursor("assignments")
+                .await
+                .map_err(|e| e.to_string())?;
+            let assignments = client
+                .clone()
+                .fetch_assignments(mpx_proto::v1::FetchAssignmentsRequest { after_seq })
+                .await
+                .map_err(|s| s.message().to_string())?
+                .into_inner()
+                .assignments;
+            let more = assignments.len() >= 200;
+            let opened = workflow
+                .receive_assignments(&assignments)
+                .await
+                .map_err(|e| e.to_string())?;
+            if opened > 0 {
+                tracing::info!(opened, "cases assigned by the province");
+            }
+            Ok::<_, String>(more)
+        };
+        match step.await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "cannot fetch the province's assignments; retrying");
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
 /// Ships `stream` until cancelled: everything pending at once, then every `interval`.
 pub async fn ship<S: CursorStream>(stream: S, interval: Duration, cancel: CancellationToken) {
     let mut cursor: Option<i64> = None;

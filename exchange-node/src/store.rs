@@ -589,6 +589,15 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// How far a stream from the registry has been taken in (0 before the first).
+    pub async fn provincial_cursor(&self, name: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT seq FROM provincial_cursors WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get("seq")).transpose()?.unwrap_or(0))
+    }
+
     /// Case events after `seq`, in order, for the province's compliance figures.
     pub async fn case_reports_after(
         &self,
@@ -1062,6 +1071,19 @@ impl StoreTx {
         .bind(event)
         .bind(actor)
         .bind(detail)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    /// Records how far a stream from the registry has been taken in.
+    pub async fn set_provincial_cursor(&mut self, name: &str, seq: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO provincial_cursors (name, seq) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET seq = $2 WHERE provincial_cursors.seq < $2",
+        )
+        .bind(name)
+        .bind(seq)
         .execute(&mut *self.transaction)
         .await?;
         Ok(())

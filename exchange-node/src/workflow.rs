@@ -657,8 +657,11 @@ impl Workflow {
         let mut report = case_event_report(case, event, now);
         report.response = Some(mpx_proto::evidence::response_evidence(&response));
         tx.queue_case_report(&report).await?;
-        self.enqueue(tx, &case.requester_county, Body::Response(response), now)
-            .await?;
+        // The province has no node: it reads the signed response from the case events.
+        if !is_provincial(case) {
+            self.enqueue(tx, &case.requester_county, Body::Response(response), now)
+                .await?;
+        }
         Ok(())
     }
 
@@ -809,6 +812,12 @@ impl Workflow {
         let mut case = self
             .case_for_update(&mut tx, case_id, CaseDirection::Inbound)
             .await?;
+        if is_provincial(&case) {
+            return Err(WorkflowError::FailedPrecondition(format!(
+                "case {}: the province assigned this case; its deadline is not extended through the node",
+                case.case_id
+            )));
+        }
         if !matches!(case.state(), CaseState::Delivered | CaseState::Accepted) {
             return Err(WorkflowError::FailedPrecondition(format!(
                 "case {}: only an unanswered case can be extended (it is {})",
@@ -1624,6 +1633,105 @@ impl Workflow {
         Ok(child.case_id)
     }
 
+    // ---- cases the province assigned ---------------------------------------------------------
+
+    /// Stores the province's assignments as inbound cases (one transaction; one already here is
+    /// skipped), each with a signed receipt reported to the province like any delivery, and
+    /// records how far the node has fetched. Returns how many cases were opened.
+    pub async fn receive_assignments(
+        &self,
+        assignments: &[v1::Assignment],
+    ) -> Result<usize, WorkflowError> {
+        let Some(last) = assignments.iter().map(|a| a.seq).max() else {
+            return Ok(0);
+        };
+        let province = format!("{}0000", self.county.province());
+        let now = self.clock.now_unix_ms();
+        let mut tx = self.store.begin().await?;
+        let mut opened = 0;
+        for assignment in assignments {
+            let case_id = match parse_uuid("assignment.case_id", &assignment.case_id) {
+                Ok(id) => id,
+                Err(error) => {
+                    tracing::warn!(%error, seq = assignment.seq, "assignment skipped");
+                    continue;
+                }
+            };
+            if assignment.requester != province || tx.get_case(&case_id).await?.is_some() {
+                continue;
+            }
+            let id = match resident_id_field(
+                "assignment.resident_id",
+                &assignment.resident_id,
+                CheckDigitMode::Warn,
+            ) {
+                Ok(id) => id,
+                Err(error) => {
+                    tracing::warn!(%error, %case_id, "assignment skipped");
+                    continue;
+                }
+            };
+            let priority = match CasePriority::try_from(assignment.priority) {
+                Ok(CasePriority::Urgent) => CasePriority::Urgent,
+                _ => CasePriority::Normal,
+            };
+            let case = Case {
+                case_id: case_id.clone(),
+                kind: CaseKind::Verification as i32,
+                direction: CaseDirection::Inbound as i32,
+                requester_county: province.clone(),
+                recipient_county: self.county.to_string(),
+                state: CaseState::Delivered as i32,
+                priority: priority as i32,
+                resident_id: id.id.as_str().to_string(),
+                subject_name: assignment.subject_name.chars().take(64).collect(),
+                questions: assignment.questions.chars().take(2000).collect(),
+                opened_at_unix_ms: assignment.opened_at_unix_ms,
+                delivered_at_unix_ms: now,
+                ..Default::default()
+            };
+            let (case, deadlines) = self.with_deadlines(case);
+            tx.save_case(&case, now).await?;
+            tx.add_case_event(
+                &case.case_id,
+                now,
+                "received",
+                &province,
+                "assigned by the province",
+            )
+            .await?;
+            let mut receipt = Receipt {
+                message_id: case.case_id.clone(),
+                status: ReceiptStatus::Stored as i32,
+                error: String::new(),
+                received_at_unix_ms: now,
+                due_at_unix_ms: deadlines.due_at_unix_ms,
+                signature: Vec::new(),
+                due_provisional: deadlines.provisional,
+                calendar_version: deadlines.calendar_version.clone(),
+                policy_version: deadlines.policy_version.clone(),
+                acceptance_due_at_unix_ms: deadlines.acceptance_due_at_unix_ms,
+            };
+            let digest = mpx_proto::sha256_hex(&assignment.encode_to_vec());
+            if let Some(signer) = &self.signer
+                && let Err(error) = mpx_proto::evidence::sign_receipt(signer, &mut receipt, &digest)
+            {
+                tracing::error!(%error, "cannot sign a receipt; reporting it unsigned");
+            }
+            let mut report = case_event_report(&case, "delivered", now);
+            report.receipt = Some(v1::ReceiptEvidence {
+                receipt: Some(receipt),
+                envelope_sha256: digest,
+            });
+            tx.queue_case_report(&report).await?;
+            tracing::info!(case_id = %case.case_id, resident = %id.id, "case assigned by the province");
+            opened += 1;
+        }
+        tx.set_provincial_cursor("assignments", last).await?;
+        tx.commit().await?;
+        Ok(opened)
+    }
+
     // ---- settling receipts (requester side) --------------------------------------------------
 
     /// Checks every receipt's signature against the recipient's certificate from the directory:
@@ -1778,6 +1886,12 @@ pub(crate) fn case_event_report(case: &Case, event: &str, at_unix_ms: i64) -> v1
         extended_due_at_unix_ms: 0,
         parent_case_id: case.parent_case_id.clone(),
     }
+}
+
+/// Whether the province itself opened the case (an assignment from a provincial check): its
+/// requester is the province's code padded to six digits, e.g. 620000.
+pub fn is_provincial(case: &Case) -> bool {
+    case.requester_county.len() == 6 && case.requester_county.ends_with("0000")
 }
 
 fn rejected_receipt(message_id: &str, reason: &str, now: i64) -> Receipt {

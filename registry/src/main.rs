@@ -85,6 +85,10 @@ enum Command {
     },
     /// People whom two or more counties list as residing.
     Conflicts {
+        /// Also open a verification case for each county concerned (skipping those that
+        /// already have an unanswered one about the person).
+        #[arg(long)]
+        open_cases: bool,
         #[command(flatten)]
         query: QueryArgs,
     },
@@ -93,6 +97,10 @@ enum Command {
         /// Gone out at least this many days ago.
         #[arg(long, default_value_t = 30)]
         days: u32,
+        /// Also open a verification case for the hukou county and the last residence county
+        /// it knew (skipping those that already have an unanswered one about the person).
+        #[arg(long)]
+        open_cases: bool,
         #[command(flatten)]
         query: QueryArgs,
     },
@@ -502,7 +510,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Conflicts { query } => {
+        Command::Conflicts {
+            open_cases: true,
+            query,
+        } => open_cases(&config, mpx_proto::v1::Finding::Conflict, 0, &query).await?,
+        Command::Untracked {
+            days,
+            open_cases: true,
+            query,
+        } => open_cases(&config, mpx_proto::v1::Finding::Untracked, days, &query).await?,
+        Command::Conflicts { query, .. } => {
             let mut client = queries_client(&config, &query).await?;
             let conflicts = client
                 .conflicts(mpx_proto::v1::ConflictsRequest {
@@ -530,7 +547,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 println!("(none)");
             }
         }
-        Command::Untracked { days, query } => {
+        Command::Untracked { days, query, .. } => {
             let mut client = queries_client(&config, &query).await?;
             let request = mpx_proto::v1::UntrackedRequest {
                 purpose: query.purpose.clone(),
@@ -798,6 +815,44 @@ async fn operator_channel(
         channel,
         Bearer(header),
     ))
+}
+
+async fn open_cases(
+    config: &RegistryConfig,
+    finding: mpx_proto::v1::Finding,
+    min_days: u32,
+    query: &QueryArgs,
+) -> anyhow::Result<()> {
+    let mut client = queries_client(config, query).await?;
+    let response = client
+        .open_cases(mpx_proto::v1::OpenCasesRequest {
+            purpose: query.purpose.clone(),
+            finding: finding as i32,
+            min_days,
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+        .into_inner();
+    for case in &response.opened {
+        if query.json {
+            let value = serde_json::json!({"case_id": case.case_id, "county": case.county, "resident_id": case.resident_id});
+            println!("{value}");
+        } else {
+            println!(
+                "已立案 opened {}  for county {}  about {}",
+                case.case_id, case.county, case.resident_id
+            );
+        }
+    }
+    if !query.json {
+        println!(
+            "{} opened; {} skipped (an unanswered case about the person is already open there)",
+            response.opened.len(),
+            response.already_open
+        );
+    }
+    Ok(())
 }
 
 /// `--as-of`: a date (the end of that day in the province) or an RFC 3339 instant.

@@ -1220,6 +1220,93 @@ async fn province_queries_find_conflicts_untracked_counts_and_flows(backend: Bac
     assert_eq!(linxia_to_wudu["count"], "1");
     assert_eq!(shown.len(), 2, "621221 → 621202 and 621221 → 620102");
 
+    // In one call each, the findings become cases for the counties concerned: the conflict for
+    // both counties listing the person, the untracked person for the hukou county (and the last
+    // residence it knew); asking again opens nothing new while those are unanswered.
+    let opened = |args: &[&str]| -> Vec<serde_json::Value> {
+        query(args)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    let conflict_cases = opened(&["conflicts", "--open-cases"]);
+    let mut counties: Vec<&str> = conflict_cases
+        .iter()
+        .map(|c| c["county"].as_str().unwrap())
+        .collect();
+    counties.sort_unstable();
+    assert_eq!(counties, [CHENGGUAN, WUDU]);
+    assert!(
+        conflict_cases
+            .iter()
+            .all(|c| c["resident_id"] == both.as_str())
+    );
+    assert!(
+        opened(&["conflicts", "--open-cases"]).is_empty(),
+        "already open"
+    );
+    let untracked_cases = opened(&["untracked", "--days", "30", "--open-cases"]);
+    assert!(
+        untracked_cases
+            .iter()
+            .any(|c| c["county"] == LINXIA && c["resident_id"] == gone.as_str()),
+        "{untracked_cases:?}"
+    );
+    let at_chengguan = conflict_cases
+        .iter()
+        .find(|c| c["county"] == CHENGGUAN)
+        .unwrap()["case_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_state(&province, CHENGGUAN, &at_chengguan, CaseState::Delivered).await;
+    let assigned = province
+        .node(CHENGGUAN)
+        .cases()
+        .await
+        .get_case(GetCaseRequest {
+            case_id: at_chengguan.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(assigned.requester_county, "620000", "the province asks");
+    assert_eq!(assigned.resident_id, both);
+    assert!(
+        assigned.due_at_unix_ms > 0,
+        "with a deadline like any request"
+    );
+    province
+        .node(CHENGGUAN)
+        .cases()
+        .await
+        .respond_case(RespondCaseRequest {
+            case_id: at_chengguan.clone(),
+            answer: "该人员已于上月迁离本县".into(),
+            verdict: 0,
+        })
+        .await
+        .unwrap();
+    // The county's signed receipt and answer reach the province in its case events.
+    wait_until(WAIT, "the province to hold the signed answer", || async {
+        let mut evidence = province.registry_cli();
+        evidence.args(["evidence", &at_chengguan, "--json"]);
+        let out = String::from_utf8_lossy(&mpx_tests::run(evidence).stdout).to_string();
+        let verified = |event: &str| {
+            serde_json::from_str::<serde_json::Value>(&out)
+                .ok()
+                .and_then(|v| v["events"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .any(|e| e["event"] == event && e["verification"] == "verified")
+        };
+        verified("delivered") && verified("responded")
+    })
+    .await;
+    wait_for_state(&province, CHENGGUAN, &at_chengguan, CaseState::Responded).await;
+
     let mut verify = province.registry_cli();
     verify.args(["audit", "verify"]);
     assert!(mpx_tests::run_ok(verify).contains("audit log intact"));

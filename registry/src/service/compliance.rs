@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use mpx_proto::calendar::WorkingCalendar;
 use mpx_proto::division::CountyCode;
-use mpx_proto::identity::{PeerIdentity, certificate_der_from_pem};
-use mpx_proto::runtime::{operator_of, peer_caller};
+use mpx_proto::identity::certificate_der_from_pem;
+use mpx_proto::runtime::operator_of;
 use mpx_proto::v1::compliance_server::{Compliance, ComplianceServer};
 use mpx_proto::v1::{
     self, CaseDirection, CaseEvidenceRequest, CaseEvidenceResponse, ComplianceReportRequest,
@@ -76,22 +76,7 @@ impl ComplianceService {
                 "county reports go to the registry's peer listener (mutual TLS)",
             ));
         }
-        let caller = peer_caller(request)?;
-        let PeerIdentity::County(county) = caller.identity else {
-            return Err(Status::permission_denied(
-                "only county nodes report to compliance",
-            ));
-        };
-        let (_, _, revocations) = self.store.directory().await?;
-        if revocations
-            .iter()
-            .any(|r| r.certificate_sha256 == caller.certificate_sha256)
-        {
-            return Err(Status::permission_denied(format!(
-                "the certificate of county {county} is revoked"
-            )));
-        }
-        Ok(county)
+        super::county_caller(&self.store, request).await
     }
 
     /// The operator on the operator listener.
@@ -120,12 +105,14 @@ fn check_event(
     }
     uuid::Uuid::parse_str(&report.case_id)
         .map_err(|_| Status::invalid_argument(format!("{}: expected a UUID", field("case_id"))))?;
-    for (name, value) in [
-        ("requester_county", &report.requester_county),
-        ("recipient_county", &report.recipient_county),
-    ] {
-        CountyCode::parse(value)
-            .map_err(|e| Status::invalid_argument(format!("{}: {e}", field(name))))?;
+    CountyCode::parse(&report.recipient_county)
+        .map_err(|e| Status::invalid_argument(format!("{}: {e}", field("recipient_county"))))?;
+    // The requester is a county, or the province itself for the cases it assigned (its code
+    // padded to six digits, e.g. 620000).
+    let provincial = format!("{}0000", reporter.province());
+    if report.requester_county != provincial {
+        CountyCode::parse(&report.requester_county)
+            .map_err(|e| Status::invalid_argument(format!("{}: {e}", field("requester_county"))))?;
     }
     const EVENTS: &[&str] = &[
         "sent",

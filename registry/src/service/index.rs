@@ -1,11 +1,12 @@
 //! `mpx.v1.Index` (peer listener): county nodes report their roster changes.
 
 use mpx_proto::division::CountyCode;
-use mpx_proto::identity::PeerIdentity;
 use mpx_proto::resident_id::{CheckDigitMode, ResidentId};
-use mpx_proto::runtime::peer_caller;
 use mpx_proto::v1::index_server::{Index, IndexServer};
-use mpx_proto::v1::{ReportRosterChangesRequest, ReportRosterChangesResponse};
+use mpx_proto::v1::{
+    FetchAssignmentsRequest, FetchAssignmentsResponse, ReportRosterChangesRequest,
+    ReportRosterChangesResponse,
+};
 use tonic::{Request, Response, Status};
 
 use crate::store::Store;
@@ -25,29 +26,37 @@ impl IndexService {
     pub fn into_server(self) -> IndexServer<Self> {
         IndexServer::new(self)
     }
+
+    async fn county_caller<T>(&self, request: &Request<T>) -> Result<CountyCode, Status> {
+        super::county_caller(&self.store, request).await
+    }
 }
 
 #[tonic::async_trait]
 impl Index for IndexService {
+    async fn fetch_assignments(
+        &self,
+        request: Request<FetchAssignmentsRequest>,
+    ) -> Result<Response<FetchAssignmentsResponse>, Status> {
+        let county = self.county_caller(&request).await?;
+        let after_seq = request.into_inner().after_seq;
+        if after_seq < 0 {
+            return Err(Status::invalid_argument(
+                "after_seq: 0 or the last seq held",
+            ));
+        }
+        let assignments = self
+            .store
+            .assignments_after(county.as_str(), after_seq, 200)
+            .await?;
+        Ok(Response::new(FetchAssignmentsResponse { assignments }))
+    }
+
     async fn report_roster_changes(
         &self,
         request: Request<ReportRosterChangesRequest>,
     ) -> Result<Response<ReportRosterChangesResponse>, Status> {
-        let caller = peer_caller(&request)?;
-        let PeerIdentity::County(county) = caller.identity else {
-            return Err(Status::permission_denied(
-                "only county nodes report roster changes",
-            ));
-        };
-        let (_, _, revocations) = self.store.directory().await?;
-        if revocations
-            .iter()
-            .any(|r| r.certificate_sha256 == caller.certificate_sha256)
-        {
-            return Err(Status::permission_denied(format!(
-                "the certificate of county {county} is revoked"
-            )));
-        }
+        let county = self.county_caller(&request).await?;
         let changes = request.into_inner().changes;
         if changes.len() > MAX_CHANGES {
             return Err(Status::invalid_argument(format!(

@@ -7,7 +7,7 @@ use mpx_proto::v1::queries_server::{Queries, QueriesServer};
 use mpx_proto::v1::{self, LocateRequest, LocateResponse, PersonStatus};
 use tonic::{Request, Response, Status};
 
-use crate::store::Store;
+use crate::store::{NewAssignment, Store};
 
 #[derive(Debug, Clone)]
 pub struct QueriesService {
@@ -179,6 +179,121 @@ impl Queries for QueriesService {
         Ok(Response::new(v1::FlowsResponse {
             flows,
             suppress_below: threshold,
+        }))
+    }
+
+    async fn open_cases(
+        &self,
+        request: Request<v1::OpenCasesRequest>,
+    ) -> Result<Response<v1::OpenCasesResponse>, Status> {
+        let operator = operator_of(&request)?;
+        let request = request.into_inner();
+        let purpose = require_purpose(&request.purpose)?;
+        let only: Vec<String> = request
+            .resident_ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| {
+                ResidentId::parse_with(id, CheckDigitMode::Warn)
+                    .map(|parsed| parsed.id.as_str().to_string())
+                    .map_err(|e| Status::invalid_argument(format!("resident_ids[{index}]: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let wanted = |id: &str| only.is_empty() || only.iter().any(|o| o == id);
+        let priority = match v1::CasePriority::try_from(request.priority) {
+            Ok(v1::CasePriority::Urgent) => "urgent",
+            _ => "normal",
+        };
+        let limit = limit_of(request.limit);
+        let (finding, assignments) = match v1::Finding::try_from(request.finding) {
+            Ok(v1::Finding::Conflict) => {
+                let conflicts = self.store.conflicts(limit).await?;
+                let assignments = conflicts
+                    .iter()
+                    .filter(|c| wanted(&c.resident_id))
+                    .flat_map(|conflict| {
+                        let all = conflict.counties.join("、");
+                        conflict.counties.iter().map(move |county| NewAssignment {
+                            county: county.clone(),
+                            finding: "conflict",
+                            resident_id: conflict.resident_id.clone(),
+                            subject_name: conflict.name.clone(),
+                            questions: format!(
+                                "省级比对发现：该人员同时被 {all} 登记为现居住。请核实其是否仍在本县（市、区）居住，并在答复中说明。\n\
+                                 Provincial check: the person is listed as residing in {all}. Please verify whether they still live in your county."
+                            ),
+                            priority,
+                        })
+                    })
+                    .collect::<Vec<_>>();
+                ("conflicts", assignments)
+            }
+            Ok(v1::Finding::Untracked) => {
+                let cutoff = mpx_proto::time::today_in_province()
+                    .checked_sub(jiff::Span::new().days(i64::from(request.min_days)))
+                    .map_err(|_| Status::invalid_argument("min_days: too large"))?;
+                let people = self.store.untracked(&cutoff.to_string(), limit).await?;
+                let mut assignments = Vec::new();
+                for person in people.iter().filter(|p| wanted(&p.resident_id)) {
+                    assignments.push(NewAssignment {
+                        county: person.hukou_county.clone(),
+                        finding: "untracked",
+                        resident_id: person.resident_id.clone(),
+                        subject_name: person.name.clone(),
+                        questions: format!(
+                            "省级比对发现：本县（市、区）登记该户籍人员自 {} 起外出，但没有任何县报告其现居住。请核实其去向，并在答复中说明。\n\
+                             Provincial check: your county lists this person as gone out since {}, and no county reports them as residing. Please establish where they are.",
+                            person.since, person.since
+                        ),
+                        priority,
+                    });
+                    if !person.last_known_residence.is_empty()
+                        && person.last_known_residence != person.hukou_county
+                    {
+                        assignments.push(NewAssignment {
+                            county: person.last_known_residence.clone(),
+                            finding: "untracked",
+                            resident_id: person.resident_id.clone(),
+                            subject_name: person.name.clone(),
+                            questions: format!(
+                                "省级比对发现：户籍地 {} 记录该人员最后居住在本县（市、区），现无任何县报告其现居住。请核实其是否仍在本县或去向。\n\
+                                 Provincial check: hukou county {} last knew this person living in your county, and no county reports them as residing now. Please verify.",
+                                person.hukou_county, person.hukou_county
+                            ),
+                            priority,
+                        });
+                    }
+                }
+                ("untracked", assignments)
+            }
+            _ => {
+                return Err(Status::invalid_argument(
+                    "finding: FINDING_CONFLICT or FINDING_UNTRACKED",
+                ));
+            }
+        };
+        let (opened, already_open) = self
+            .store
+            .open_assignments(
+                &assignments,
+                &operator,
+                &purpose,
+                mpx_proto::time::now_unix_ms(),
+            )
+            .await?;
+        self.store
+            .audit(
+                &operator,
+                &format!("open cases for {finding}"),
+                &purpose,
+                &format!("{} opened, {already_open} already open", opened.len()),
+                opened.len() as i64,
+            )
+            .await?;
+        tracing::info!(%operator, finding, opened = opened.len(), already_open, "provincial cases opened");
+        Ok(Response::new(v1::OpenCasesResponse {
+            opened,
+            already_open,
         }))
     }
 }
