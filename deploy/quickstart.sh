@@ -171,6 +171,8 @@ As a provincial supervisor (every query needs a purpose and is audited):
   $bin/registry --data-dir $dir/registry locate $(make_id 62122119850312101) --purpose "quickstart tour"
   $bin/registry --data-dir $dir/registry counts --purpose "quickstart tour"
   $bin/registry --data-dir $dir/registry flows --from 2025-01-01 --to 2026-12-31 --suppress-below 1 --purpose "quickstart tour"
+  $bin/registry --data-dir $dir/registry report --period $(date +%Y-%m)      # who answers late (also --format md|csv|json)
+  $bin/registry --data-dir $dir/registry watch --no-follow                  # province alerts
 The province's directory, deadline alerts, and Prometheus metrics:
   $bin/registry --data-dir $dir/registry nodes
   $bin/exchange-node --data-dir $dir/node-621221 alerts watch --include-open

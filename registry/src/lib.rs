@@ -1,15 +1,22 @@
-//! The provincial registry: CA and enrolment, and the signed directory of county nodes.
+//! The provincial registry: CA and enrolment, the signed directory of county nodes, the
+//! provincial index and its queries, and the compliance figures.
 //!
 //! # Layout
 //!
 //! - [`config`]: the typed configuration (file, `MPX_*` variables, flags).
 //! - [`ca`]: the provincial root CA; node certificates from CSRs; the registry's own certificate.
-//! - [`store`]: all SQL (nodes, enrolment tokens, revocations, directory version, operator tokens).
-//! - [`service`]: `mpx.v1.Enrollment` and `mpx.v1.Directory`.
+//! - [`store`]: all SQL (directory, tokens, index, audit chain, case reports, compliance rows,
+//!   province alerts, assignments).
+//! - [`compliance`]: pure core of the figures: periods, evidence verification, merging both
+//!   sides' reports into one case, the per-county report and ranking.
+//! - [`render`]: `registry report` output: table, CSV, JSON, the Markdown notice (通报).
+//! - [`service`]: `mpx.v1.Enrollment`, `Directory`, `Index`, `Compliance` (peer listener) and
+//!   `Queries`, `Compliance` (operator listener).
 //! - [`run`]: serves the peer and operator listeners until shutdown.
 //!
-//! The binary (`src/main.rs`) parses the command line, loads the config and calls [`run`] or one
-//! of the offline commands (`ca init`, `ca issue`, `enroll`, `revoke`, `nodes`, `operator add`).
+//! The binary (`src/main.rs`) parses the command line, loads the config and calls [`run`], one
+//! of the offline commands (`ca init`, `ca issue`, `enroll`, `revoke`, `nodes`, `operator add`,
+//! `audit verify`) or an operator-API client (`locate`, `report`, `watch`, `evidence`, …).
 
 pub mod ca;
 pub mod compliance;

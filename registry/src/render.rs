@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use unicode_width::UnicodeWidthStr;
+
 use mpx_proto::v1::{ComplianceReportResponse, CountyCompliance, OverdueCase};
 
 fn percent(value: f64, denominator: i64) -> String {
@@ -61,6 +63,12 @@ fn county_label(figures: &CountyCompliance) -> String {
     }
 }
 
+/// `text` padded to `width` terminal columns (CJK characters take two).
+fn pad(text: &str, width: usize) -> String {
+    let used = text.width();
+    format!("{text}{}", " ".repeat(width.saturating_sub(used)))
+}
+
 /// The terminal table (headers in Chinese and English).
 pub fn table(report: &ComplianceReportResponse) -> String {
     let mut out = String::new();
@@ -73,11 +81,19 @@ pub fn table(report: &ComplianceReportResponse) -> String {
         mpx_proto::time::format_unix_ms(report.as_of_unix_ms)
     );
     let _ = writeln!(out);
+    let name_width = report
+        .counties
+        .iter()
+        .map(|f| f.name.width())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     let _ = writeln!(
         out,
-        "{:>4}  {:<8}  {:>6}  {:>6}  {:>6}  {:>8}  {:>8}  {:>8}  {:>6}  {:>6}  {:>6}  OLDEST OVERDUE",
+        "{:>4}  {:<8}  {}  {:>6}  {:>6}  {:>6}  {:>8}  {:>8}  {:>8}  {:>6}  {:>6}  {:>6}  OLDEST OVERDUE",
         "RANK",
         "COUNTY",
+        pad("NAME", name_width),
         "DUE",
         "RESP",
         "TIMELY",
@@ -104,9 +120,10 @@ pub fn table(report: &ComplianceReportResponse) -> String {
         };
         let _ = writeln!(
             out,
-            "{:>4}  {:<8}  {:>6}  {:>6}  {:>6}  {:>8}  {:>8}  {:>8}  {:>6}  {:>6}  {:>6}  {}",
+            "{:>4}  {:<8}  {}  {:>6}  {:>6}  {:>6}  {:>8}  {:>8}  {:>8}  {:>6}  {:>6}  {:>6}  {}",
             rank,
             figures.county,
+            pad(&figures.name, name_width),
             figures.requests_due,
             figures.responses,
             figures.timely,
