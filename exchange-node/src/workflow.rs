@@ -1046,21 +1046,11 @@ impl Workflow {
                 Ok(body) => self.apply(&mut tx, sender, body, now, &mut wake).await?,
             };
             let mut receipt = match &applied {
-                Applied::Stored(deadlines) => {
-                    let deadlines = deadlines.clone().unwrap_or_default();
-                    Receipt {
-                        message_id: envelope.message_id.clone(),
-                        status: ReceiptStatus::Stored as i32,
-                        error: String::new(),
-                        received_at_unix_ms: now,
-                        due_at_unix_ms: deadlines.due_at_unix_ms,
-                        signature: Vec::new(),
-                        due_provisional: deadlines.provisional,
-                        calendar_version: deadlines.calendar_version,
-                        policy_version: deadlines.policy_version,
-                        acceptance_due_at_unix_ms: deadlines.acceptance_due_at_unix_ms,
-                    }
-                }
+                Applied::Stored(deadlines) => stored_receipt(
+                    &envelope.message_id,
+                    &deadlines.clone().unwrap_or_default(),
+                    now,
+                ),
                 Applied::Rejected(reason) => {
                     tracing::warn!(message_id = %envelope.message_id, %sender, %reason, "envelope rejected");
                     rejected_receipt(&envelope.message_id, reason, now)
@@ -1700,18 +1690,7 @@ impl Workflow {
                 "assigned by the province",
             )
             .await?;
-            let mut receipt = Receipt {
-                message_id: case.case_id.clone(),
-                status: ReceiptStatus::Stored as i32,
-                error: String::new(),
-                received_at_unix_ms: now,
-                due_at_unix_ms: deadlines.due_at_unix_ms,
-                signature: Vec::new(),
-                due_provisional: deadlines.provisional,
-                calendar_version: deadlines.calendar_version.clone(),
-                policy_version: deadlines.policy_version.clone(),
-                acceptance_due_at_unix_ms: deadlines.acceptance_due_at_unix_ms,
-            };
+            let mut receipt = stored_receipt(&case.case_id, &deadlines, now);
             let digest = mpx_proto::sha256_hex(&assignment.encode_to_vec());
             if let Some(signer) = &self.signer
                 && let Err(error) = mpx_proto::evidence::sign_receipt(signer, &mut receipt, &digest)
@@ -1892,6 +1871,22 @@ pub(crate) fn case_event_report(case: &Case, event: &str, at_unix_ms: i64) -> v1
 /// requester is the province's code padded to six digits, e.g. 620000.
 pub fn is_provincial(case: &Case) -> bool {
     case.requester_county.len() == 6 && case.requester_county.ends_with("0000")
+}
+
+/// The (unsigned) receipt for something stored at `now` with these deadlines.
+fn stored_receipt(message_id: &str, deadlines: &CaseDeadlines, now: i64) -> Receipt {
+    Receipt {
+        message_id: message_id.to_string(),
+        status: ReceiptStatus::Stored as i32,
+        error: String::new(),
+        received_at_unix_ms: now,
+        due_at_unix_ms: deadlines.due_at_unix_ms,
+        signature: Vec::new(),
+        due_provisional: deadlines.provisional,
+        calendar_version: deadlines.calendar_version.clone(),
+        policy_version: deadlines.policy_version.clone(),
+        acceptance_due_at_unix_ms: deadlines.acceptance_due_at_unix_ms,
+    }
 }
 
 fn rejected_receipt(message_id: &str, reason: &str, now: i64) -> Receipt {

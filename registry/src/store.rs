@@ -575,19 +575,7 @@ impl Store {
             .await?;
             highest = highest.max(change.seq);
         }
-        sqlx::query(
-            "INSERT INTO index_cursors (county, acknowledged_seq) VALUES ($1, $2)
-             ON CONFLICT (county) DO UPDATE SET acknowledged_seq = $2 WHERE index_cursors.acknowledged_seq < $2",
-        )
-        .bind(county)
-        .bind(highest)
-        .execute(&mut *transaction)
-        .await?;
-        let row = sqlx::query("SELECT acknowledged_seq FROM index_cursors WHERE county = $1")
-            .bind(county)
-            .fetch_one(&mut *transaction)
-            .await?;
-        let cursor: i64 = row.try_get("acknowledged_seq")?;
+        let cursor = advance_cursor(&mut transaction, "index_cursors", county, highest).await?;
         transaction.commit().await?;
         Ok(cursor)
     }
@@ -860,6 +848,31 @@ async fn insert_alert(
     Ok(())
 }
 
+/// Moves `county`'s cursor in `table` (`index_cursors` or `case_report_cursors`) up to
+/// `highest` (never down) and returns where it stands.
+async fn advance_cursor(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    table: &'static str,
+    county: &str,
+    highest: i64,
+) -> Result<i64, sqlx::Error> {
+    let upsert = format!(
+        "INSERT INTO {table} (county, acknowledged_seq) VALUES ($1, $2)
+         ON CONFLICT (county) DO UPDATE SET acknowledged_seq = $2 WHERE {table}.acknowledged_seq < $2"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(upsert))
+        .bind(county)
+        .bind(highest)
+        .execute(&mut **transaction)
+        .await?;
+    let select = format!("SELECT acknowledged_seq FROM {table} WHERE county = $1");
+    sqlx::query(sqlx::AssertSqlSafe(select))
+        .bind(county)
+        .fetch_one(&mut **transaction)
+        .await?
+        .try_get("acknowledged_seq")
+}
+
 /// Compliance: case events in, figures and alerts out.
 impl Store {
     /// The highest case-event sequence stored for `county`.
@@ -940,20 +953,8 @@ impl Store {
                 .await?;
             }
         }
-        sqlx::query(
-            "INSERT INTO case_report_cursors (county, acknowledged_seq) VALUES ($1, $2)
-             ON CONFLICT (county) DO UPDATE SET acknowledged_seq = $2
-             WHERE case_report_cursors.acknowledged_seq < $2",
-        )
-        .bind(reporter)
-        .bind(highest)
-        .execute(&mut *transaction)
-        .await?;
-        let row = sqlx::query("SELECT acknowledged_seq FROM case_report_cursors WHERE county = $1")
-            .bind(reporter)
-            .fetch_one(&mut *transaction)
-            .await?;
-        let cursor: i64 = row.try_get("acknowledged_seq")?;
+        let cursor =
+            advance_cursor(&mut transaction, "case_report_cursors", reporter, highest).await?;
         transaction.commit().await?;
         Ok(cursor)
     }

@@ -90,6 +90,16 @@ impl ComplianceService {
     }
 }
 
+/// An optional `county` filter: empty for all, else a valid county code.
+fn optional_county(text: &str) -> Result<Option<String>, Status> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    CountyCode::parse(text)
+        .map(|c| Some(c.to_string()))
+        .map_err(|e| Status::invalid_argument(format!("county: {e}")))
+}
+
 /// Checks one reported event's fields; `reporter` must be the party of the role it claims.
 fn check_event(
     index: usize,
@@ -232,15 +242,7 @@ impl Compliance for ComplianceService {
         let request = request.into_inner();
         let period = Period::parse(&request.period)
             .map_err(|e| Status::invalid_argument(format!("period: {e}")))?;
-        let county = if request.county.is_empty() {
-            None
-        } else {
-            Some(
-                CountyCode::parse(&request.county)
-                    .map_err(|e| Status::invalid_argument(format!("county: {e}")))?
-                    .to_string(),
-            )
-        };
+        let county = optional_county(&request.county)?;
         if request.as_of_unix_ms < 0 {
             return Err(Status::invalid_argument(
                 "as_of_unix_ms: 0 (now) or a Unix time in ms",
@@ -302,15 +304,7 @@ impl Compliance for ComplianceService {
     ) -> Result<Response<Self::WatchStream>, Status> {
         let operator = self.operator(&request)?;
         let request = request.into_inner();
-        let county = if request.county.is_empty() {
-            None
-        } else {
-            Some(
-                CountyCode::parse(&request.county)
-                    .map_err(|e| Status::invalid_argument(format!("county: {e}")))?
-                    .to_string(),
-            )
-        };
+        let county = optional_county(&request.county)?;
         if request.after_alert_id < 0 {
             return Err(Status::invalid_argument(
                 "after_alert_id: 0 or the last id seen",
