@@ -20,6 +20,8 @@ pub mod identity;
 pub mod policy;
 pub mod resident_id;
 pub mod runtime;
+pub mod synth;
+pub mod tabular;
 pub mod time;
 
 pub use prost;

@@ -1,0 +1,709 @@
+//! Roster files: reading CSV (UTF-8 or GB18030, what Chinese spreadsheets export) and JSON Lines
+//! with Chinese or English column names, normalising the forms spreadsheets produce (dates like
+//! `2026/3/1`, sex as 男/女), and writing reject files. Used by `exchange-node records import`,
+//! `reconcile` and `registry reconcile`.
+//!
+//! Reading streams: one row in memory at a time, whatever the file's size.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+/// The fields a roster row can carry, each with the column names it is recognised by (the first
+/// is the one written in exports).
+pub const FIELDS: &[(&str, &[&str])] = &[
+    (
+        "resident_id",
+        &[
+            "resident_id",
+            "公民身份号码",
+            "身份证号",
+            "身份证号码",
+            "证件号码",
+            "id",
+        ],
+    ),
+    ("name", &["name", "姓名"]),
+    ("sex", &["sex", "性别"]),
+    ("birth_date", &["birth_date", "出生日期"]),
+    (
+        "hukou_county",
+        &[
+            "hukou_county",
+            "户籍地",
+            "户籍地代码",
+            "户籍县",
+            "户籍地区划代码",
+        ],
+    ),
+    (
+        "residence_county",
+        &[
+            "residence_county",
+            "现居住地",
+            "现居住地代码",
+            "居住地代码",
+        ],
+    ),
+    (
+        "residence_address",
+        &[
+            "residence_address",
+            "现居住地址",
+            "居住地址",
+            "现住址",
+            "address",
+        ],
+    ),
+    (
+        "arrival_date",
+        &["arrival_date", "来本地日期", "到达日期", "居住日期", "来本地时间"],
+    ),
+    ("departure_date", &["departure_date", "离开日期"]),
+    ("phone", &["phone", "联系电话", "电话", "手机号码"]),
+    ("notes", &["notes", "备注"]),
+    ("status", &["status", "状态"]),
+];
+
+/// The Chinese column names written in exports with `--header zh`.
+pub fn chinese_header(field: &str) -> &'static str {
+    match field {
+        "resident_id" => "公民身份号码",
+        "name" => "姓名",
+        "sex" => "性别",
+        "birth_date" => "出生日期",
+        "hukou_county" => "户籍地代码",
+        "residence_county" => "现居住地代码",
+        "residence_address" => "现居住地址",
+        "arrival_date" => "来本地日期",
+        "departure_date" => "离开日期",
+        "phone" => "联系电话",
+        "notes" => "备注",
+        "status" => "状态",
+        _ => "",
+    }
+}
+
+/// A problem with a whole file (not one row).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Header(String),
+    #[error("mapping file {path}: {reason}")]
+    Mapping { path: String, reason: String },
+}
+
+/// Text encodings a roster file can be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    Gb18030,
+}
+
+impl Encoding {
+    /// `utf-8`, `gb18030` (GBK and GB2312 files are GB18030 too), or `auto`.
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "auto" => Ok(None),
+            "utf-8" | "utf8" => Ok(Some(Self::Utf8)),
+            "gb18030" | "gbk" | "gb2312" => Ok(Some(Self::Gb18030)),
+            other => Err(format!("{other:?}: use utf-8, gb18030 or auto")),
+        }
+    }
+
+    /// UTF-8 when the sample is valid UTF-8 (a character cut at the end of the sample is fine),
+    /// else GB18030.
+    pub fn sniff(sample: &[u8]) -> Self {
+        match std::str::from_utf8(sample) {
+            Ok(_) => Self::Utf8,
+            Err(error) if error.error_len().is_none() => Self::Utf8,
+            Err(_) => Self::Gb18030,
+        }
+    }
+}
+
+/// File formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+}
+
+impl Format {
+    /// `csv` or `jsonl`; `None` means "from the file name".
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "csv" => Ok(Self::Csv),
+            "jsonl" | "ndjson" | "json" => Ok(Self::JsonLines),
+            other => Err(format!("{other:?}: use csv or jsonl")),
+        }
+    }
+
+    /// `.jsonl`, `.ndjson` and `.json` are JSON Lines; anything else CSV.
+    pub fn from_path(path: &Path) -> Self {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("jsonl" | "ndjson" | "json") => Self::JsonLines,
+            _ => Self::Csv,
+        }
+    }
+}
+
+/// Which source column feeds which field, from a mapping file (TOML):
+///
+/// ```toml
+/// [columns]
+/// resident_id = "证件号码"
+/// residence_address = "详细地址"
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Mapping {
+    /// field → column name in the file.
+    pub columns: HashMap<String, String>,
+}
+
+impl Mapping {
+    pub fn load(path: &Path) -> Result<Self, FileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FileError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            columns: HashMap<String, String>,
+        }
+        let file: File = toml::from_str(&text).map_err(|e| FileError::Mapping {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        for field in file.columns.keys() {
+            if !FIELDS.iter().any(|(name, _)| name == field) {
+                return Err(FileError::Mapping {
+                    path: path.display().to_string(),
+                    reason: format!(
+                        "unknown field {field:?}; fields are {}",
+                        FIELDS
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(Self {
+            columns: file.columns,
+        })
+    }
+
+    /// The field a column name feeds, if any.
+    fn field_of(&self, column: &str) -> Option<&'static str> {
+        let column = column.trim().trim_start_matches('\u{feff}');
+        if let Some((field, _)) = self.columns.iter().find(|(_, name)| name.trim() == column)
+            && let Some((name, _)) = FIELDS.iter().find(|(name, _)| name == field)
+        {
+            return Some(name);
+        }
+        FIELDS
+            .iter()
+            .find(|(field, aliases)| {
+                !self.columns.contains_key(*field)
+                    && aliases.iter().any(|a| a.eq_ignore_ascii_case(column))
+            })
+            .map(|(field, _)| *field)
+    }
+}
+
+/// One row as read: its line number, the values by field, and the original record (for the
+/// reject file).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceRow {
+    pub line: u64,
+    pub values: HashMap<&'static str, String>,
+    pub raw: Vec<String>,
+}
+
+impl SourceRow {
+    pub fn get(&self, field: &str) -> &str {
+        self.values.get(field).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// A row that could not be read or normalised, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub line: u64,
+    pub reason: String,
+    pub raw: Vec<String>,
+}
+
+/// Counts the bytes taken from the inner reader (progress by file position).
+pub struct Counting<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+enum Inner {
+    Csv(csv::StringRecordsIntoIter<Box<dyn Read + Send>>),
+    Json(std::io::Lines<BufReader<Box<dyn Read + Send>>>),
+}
+
+/// Reads a roster file row by row.
+pub struct RowReader {
+    inner: Inner,
+    /// For CSV: the field of each column (None: ignored).
+    columns: Vec<Option<&'static str>>,
+    /// CSV header as in the file.
+    pub header: Vec<String>,
+    /// Columns present in the file that map to no field.
+    pub ignored_columns: Vec<String>,
+    pub encoding: Encoding,
+    mapping: Mapping,
+    line: u64,
+    bytes_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RowReader {
+    /// Opens `path`. `encoding: None` sniffs it from the first 64 KiB.
+    pub fn open(
+        path: &Path,
+        format: Format,
+        encoding: Option<Encoding>,
+        mapping: Mapping,
+    ) -> Result<Self, FileError> {
+        let io = |source| FileError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = BufReader::with_capacity(1 << 16, std::fs::File::open(path).map_err(io)?);
+        let encoding = match encoding {
+            Some(encoding) => encoding,
+            None => Encoding::sniff(file.fill_buf().map_err(io)?),
+        };
+        Self::from_reader(Box::new(file), format, encoding, mapping)
+    }
+
+    /// Reads from any byte source (tests, stdin).
+    pub fn from_reader(
+        reader: Box<dyn Read + Send>,
+        format: Format,
+        encoding: Encoding,
+        mapping: Mapping,
+    ) -> Result<Self, FileError> {
+        let bytes_read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counting = Counting {
+            inner: reader,
+            count: bytes_read.clone(),
+        };
+        let decoded: Box<dyn Read + Send> = match encoding {
+            // Strips a UTF-8 BOM; invalid sequences become U+FFFD (the row is then rejected).
+            Encoding::Utf8 => Box::new(
+                encoding_rs_io::DecodeReaderBytesBuilder::new()
+                    .encoding(Some(encoding_rs::UTF_8))
+                    .build(counting),
+            ),
+            Encoding::Gb18030 => Box::new(
+                encoding_rs_io::DecodeReaderBytesBuilder::new()
+                    .encoding(Some(encoding_rs::GB18030))
+                    .build(counting),
+            ),
+        };
+        let mut reader = Self {
+            inner: Inner::Json(BufReader::new(Box::new(std::io::empty()) as Box<dyn Read + Send>).lines()),
+            columns: Vec::new(),
+            header: Vec::new(),
+            ignored_columns: Vec::new(),
+            encoding,
+            mapping,
+            line: 0,
+            bytes_read,
+        };
+        match format {
+            Format::JsonLines => {
+                reader.inner = Inner::Json(BufReader::with_capacity(1 << 16, decoded).lines());
+            }
+            Format::Csv => {
+                let mut csv = csv::ReaderBuilder::new()
+                    .has_headers(true)
+                    .flexible(true)
+                    .trim(csv::Trim::All)
+                    .from_reader(decoded);
+                let header = csv
+                    .headers()
+                    .map_err(|e| FileError::Header(format!("cannot read the header row: {e}")))?
+                    .clone();
+                reader.header = header.iter().map(str::to_string).collect();
+                reader.columns = header
+                    .iter()
+                    .map(|name| reader.mapping.field_of(name))
+                    .collect();
+                reader.ignored_columns = header
+                    .iter()
+                    .zip(&reader.columns)
+                    .filter(|(_, field)| field.is_none())
+                    .map(|(name, _)| name.to_string())
+                    .collect();
+                if !reader.columns.contains(&Some("resident_id")) {
+                    return Err(FileError::Header(format!(
+                        "no resident ID column: the header has {:?}; name it 公民身份号码 or resident_id, or map it in a --mapping file",
+                        reader.header
+                    )));
+                }
+                reader.line = 1;
+                reader.inner = Inner::Csv(csv.into_records());
+            }
+        }
+        Ok(reader)
+    }
+
+    /// Bytes of the file read so far (for progress).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Iterator for RowReader {
+    type Item = Result<SourceRow, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            Inner::Csv(records) => {
+                let record = records.next()?;
+                self.line += 1;
+                let record = match record {
+                    Ok(record) => record,
+                    Err(error) => {
+                        if let Some(position) = error.position() {
+                            self.line = position.line();
+                        }
+                        return Some(Err(RowError {
+                            line: self.line,
+                            reason: format!("unreadable CSV: {error}"),
+                            raw: Vec::new(),
+                        }));
+                    }
+                };
+                if let Some(position) = record.position() {
+                    self.line = position.line();
+                }
+                let raw: Vec<String> = record.iter().map(str::to_string).collect();
+                if raw.iter().all(String::is_empty) {
+                    return self.next();
+                }
+                let mut values = HashMap::new();
+                for (value, field) in record.iter().zip(&self.columns) {
+                    if let Some(field) = field {
+                        values.insert(*field, value.to_string());
+                    }
+                }
+                Some(Ok(SourceRow {
+                    line: self.line,
+                    values,
+                    raw,
+                }))
+            }
+            Inner::Json(lines) => loop {
+                let line = lines.next()?;
+                self.line += 1;
+                let text = match line {
+                    Ok(text) => text,
+                    Err(error) => {
+                        return Some(Err(RowError {
+                            line: self.line,
+                            reason: format!("unreadable line: {error}"),
+                            raw: Vec::new(),
+                        }));
+                    }
+                };
+                if text.trim().is_empty() {
+                    continue;
+                }
+                let raw = vec![text.clone()];
+                let object: serde_json::Map<String, serde_json::Value> =
+                    match serde_json::from_str(&text) {
+                        Ok(object) => object,
+                        Err(error) => {
+                            return Some(Err(RowError {
+                                line: self.line,
+                                reason: format!("not a JSON object: {error}"),
+                                raw,
+                            }));
+                        }
+                    };
+                let mut values = HashMap::new();
+                for (key, value) in &object {
+                    let Some(field) = self.mapping.field_of(key) else {
+                        continue;
+                    };
+                    let value = match value {
+                        serde_json::Value::String(text) => text.trim().to_string(),
+                        serde_json::Value::Null => String::new(),
+                        other => other.to_string(),
+                    };
+                    values.insert(field, value);
+                }
+                return Some(Ok(SourceRow {
+                    line: self.line,
+                    values,
+                    raw,
+                }));
+            },
+        }
+    }
+}
+
+/// `2026-03-01`, `2026/3/1`, `2026.3.1`, `20260301` and `2026年3月1日` → `2026-03-01`.
+pub fn normalize_date(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    let digits_only = text.chars().all(|c| c.is_ascii_digit());
+    let parts: Vec<&str> = if digits_only && text.len() == 8 {
+        vec![&text[..4], &text[4..6], &text[6..]]
+    } else {
+        text.trim_end_matches('日')
+            .split(['-', '/', '.', '年', '月'])
+            .collect()
+    };
+    let bad = || format!("{text:?}: expected a date like 2026-03-01 (or 2026/3/1, 20260301)");
+    if parts.len() != 3 {
+        return Err(bad());
+    }
+    let year: i16 = parts[0].parse().map_err(|_| bad())?;
+    let month: i8 = parts[1].parse().map_err(|_| bad())?;
+    let day: i8 = parts[2].parse().map_err(|_| bad())?;
+    let date = jiff::civil::Date::new(year, month, day)
+        .map_err(|_| format!("{text:?}: no such day"))?;
+    Ok(date.to_string())
+}
+
+/// 男/女, M/F, male/female, 1/2 → `SEX_MALE` / `SEX_FEMALE` as the proto enum; empty → unspecified.
+pub fn normalize_sex(text: &str) -> Result<crate::v1::Sex, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(crate::v1::Sex::Unspecified),
+        "男" | "m" | "male" | "1" | "sex_male" => Ok(crate::v1::Sex::Male),
+        "女" | "f" | "female" | "2" | "sex_female" => Ok(crate::v1::Sex::Female),
+        other => Err(format!("{other:?}: expected 男 or 女 (or M/F)")),
+    }
+}
+
+/// A resident ID cell: spaces removed, `x` upper-cased; a number that a spreadsheet turned into
+/// scientific notation is refused with how to fix it.
+pub fn normalize_resident_id(text: &str) -> Result<String, String> {
+    let id: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_uppercase();
+    if id.contains('E') && id.contains('.') || id.contains("E+") {
+        return Err(format!(
+            "{text:?} looks like a number the spreadsheet rounded (scientific notation); format the ID column as text and export again"
+        ));
+    }
+    Ok(id)
+}
+
+/// Builds the person a row describes (values normalised; the full validation is the node's).
+pub fn person_from_row(row: &SourceRow) -> Result<crate::v1::Person, String> {
+    let field = |name: &str| row.get(name).to_string();
+    let resident_id =
+        normalize_resident_id(row.get("resident_id")).map_err(|e| format!("resident_id: {e}"))?;
+    if resident_id.is_empty() {
+        return Err("resident_id: required".into());
+    }
+    for (name, value) in &row.values {
+        if value.contains('\u{fffd}') {
+            return Err(format!(
+                "{name}: not valid text in the file's encoding (is it GB18030? pass --encoding gb18030)"
+            ));
+        }
+    }
+    let date = |name: &str| normalize_date(row.get(name)).map_err(|e| format!("{name}: {e}"));
+    Ok(crate::v1::Person {
+        resident_id,
+        name: field("name"),
+        sex: normalize_sex(row.get("sex")).map_err(|e| format!("sex: {e}"))? as i32,
+        birth_date: date("birth_date")?,
+        hukou_county: field("hukou_county"),
+        residence_county: field("residence_county"),
+        residence_address: field("residence_address"),
+        arrival_date: date("arrival_date")?,
+        departure_date: date("departure_date")?,
+        phone: field("phone"),
+        notes: field("notes"),
+        ..Default::default()
+    })
+}
+
+/// Writes rejected rows as CSV (UTF-8 with a BOM, so spreadsheets show the Chinese), created
+/// 0600 because rows hold personal data: line, reason, then the original columns.
+pub struct RejectWriter {
+    writer: csv::Writer<std::fs::File>,
+    pub count: u64,
+}
+
+impl RejectWriter {
+    pub fn create(path: &Path, source_header: &[String]) -> Result<Self, FileError> {
+        let io = |source| FileError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(path).map_err(io)?;
+        file.write_all("\u{feff}".as_bytes()).map_err(io)?;
+        let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(file);
+        let mut header = vec!["line".to_string(), "reason".to_string()];
+        if source_header.is_empty() {
+            header.push("record".into());
+        } else {
+            header.extend(source_header.iter().cloned());
+        }
+        writer
+            .write_record(&header)
+            .map_err(|e| io(std::io::Error::other(e)))?;
+        Ok(Self { writer, count: 0 })
+    }
+
+    pub fn write(&mut self, line: u64, reason: &str, raw: &[String]) -> std::io::Result<()> {
+        let mut record = vec![line.to_string(), reason.to_string()];
+        record.extend(raw.iter().cloned());
+        self.writer
+            .write_record(&record)
+            .map_err(std::io::Error::other)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        self.writer.flush()?;
+        Ok(self.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(bytes: &[u8], format: Format, mapping: Mapping) -> Vec<Result<SourceRow, RowError>> {
+        let encoding = Encoding::sniff(bytes);
+        RowReader::from_reader(Box::new(std::io::Cursor::new(bytes.to_vec())), format, encoding, mapping)
+            .unwrap()
+            .collect()
+    }
+
+    #[test]
+    fn chinese_headers_in_gb18030_are_read_like_utf8() {
+        let text = "公民身份号码,姓名,性别,户籍地代码,现居住地址,来本地日期,其他\n621221199003071235,张三,男,621221,城关镇,2026/3/1,x\n";
+        let (gb, _, _) = encoding_rs::GB18030.encode(text);
+        assert_eq!(Encoding::sniff(&gb), Encoding::Gb18030);
+        assert_eq!(Encoding::sniff(text.as_bytes()), Encoding::Utf8);
+        for bytes in [gb.to_vec(), text.as_bytes().to_vec()] {
+            let read = rows(&bytes, Format::Csv, Mapping::default());
+            let row = read[0].as_ref().unwrap();
+            assert_eq!(row.line, 2);
+            assert_eq!(row.get("name"), "张三");
+            let person = person_from_row(row).unwrap();
+            assert_eq!(person.arrival_date, "2026-03-01");
+            assert_eq!(person.sex, crate::v1::Sex::Male as i32);
+            assert_eq!(person.residence_address, "城关镇");
+        }
+    }
+
+    #[test]
+    fn a_mapping_file_renames_columns_and_unknown_columns_are_listed() {
+        let mut mapping = Mapping::default();
+        mapping
+            .columns
+            .insert("resident_id".into(), "证件".into());
+        let text = "证件,姓名,杂项\n621221199003071235,李四,1\n";
+        let reader = RowReader::from_reader(
+            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            Format::Csv,
+            Encoding::Utf8,
+            mapping,
+        )
+        .unwrap();
+        assert_eq!(reader.ignored_columns, ["杂项"]);
+        let read: Vec<_> = reader.collect();
+        assert_eq!(read[0].as_ref().unwrap().get("resident_id"), "621221199003071235");
+    }
+
+    #[test]
+    fn a_file_without_an_id_column_is_refused_with_the_fix() {
+        let error = RowReader::from_reader(
+            Box::new(std::io::Cursor::new(b"name\nx\n".to_vec())),
+            Format::Csv,
+            Encoding::Utf8,
+            Mapping::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(error.to_string().contains("公民身份号码"), "{error}");
+    }
+
+    #[test]
+    fn json_lines_rows_and_bad_lines() {
+        let text = "{\"resident_id\":\"621221199003071235\",\"姓名\":\"王五\"}\n\nnot json\n";
+        let read = rows(text.as_bytes(), Format::JsonLines, Mapping::default());
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].as_ref().unwrap().get("name"), "王五");
+        let error = read[1].as_ref().unwrap_err();
+        assert_eq!(error.line, 3);
+        assert!(error.reason.contains("not a JSON object"));
+    }
+
+    #[test]
+    fn spreadsheet_forms_are_normalised_or_refused_with_a_reason() {
+        assert_eq!(normalize_date("2026/3/1").unwrap(), "2026-03-01");
+        assert_eq!(normalize_date("20260301").unwrap(), "2026-03-01");
+        assert_eq!(normalize_date("2026年3月1日").unwrap(), "2026-03-01");
+        assert!(normalize_date("2026-02-30").unwrap_err().contains("no such day"));
+        assert!(normalize_date("March").is_err());
+        assert!(normalize_resident_id("6.21221E+17").unwrap_err().contains("as text"));
+        assert_eq!(normalize_resident_id(" 62122119900307123x ").unwrap(), "62122119900307123X");
+        assert!(normalize_sex("未知").is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_in_the_row_not_silently_replaced() {
+        let mut bytes = b"resident_id,name\n621221199003071235,".to_vec();
+        bytes.extend([0xff, 0xfe]);
+        bytes.push(b'\n');
+        let read = RowReader::from_reader(
+            Box::new(std::io::Cursor::new(bytes)),
+            Format::Csv,
+            Encoding::Utf8,
+            Mapping::default(),
+        )
+        .unwrap()
+        .collect::<Vec<_>>();
+        let error = person_from_row(read[0].as_ref().unwrap()).unwrap_err();
+        assert!(error.contains("--encoding gb18030"), "{error}");
+    }
+}
