@@ -1048,6 +1048,7 @@ impl Workflow {
             let mut receipt = match &applied {
                 Applied::Stored(deadlines) => stored_receipt(
                     &envelope.message_id,
+                    envelope.body.as_ref().map(body_case_id).unwrap_or_default(),
                     &deadlines.clone().unwrap_or_default(),
                     now,
                 ),
@@ -1556,6 +1557,7 @@ impl Workflow {
             .await?;
         if matches!(event, "accepted" | "responded" | "redirected") {
             let mut report = case_event_report(&case, event, responded_at);
+            report.arrived_at_unix_ms = now;
             report.response = Some(mpx_proto::evidence::response_evidence(response));
             tx.queue_case_report(&report).await?;
         }
@@ -1690,7 +1692,7 @@ impl Workflow {
                 "assigned by the province",
             )
             .await?;
-            let mut receipt = stored_receipt(&case.case_id, &deadlines, now);
+            let mut receipt = stored_receipt(&case.case_id, &case.case_id, &deadlines, now);
             let digest = mpx_proto::sha256_hex(&assignment.encode_to_vec());
             if let Some(signer) = &self.signer
                 && let Err(error) = mpx_proto::evidence::sign_receipt(signer, &mut receipt, &digest)
@@ -1825,6 +1827,7 @@ impl Workflow {
                 }
                 if opening {
                     let mut report = case_event_report(&case, "delivered", received_at);
+                    report.arrived_at_unix_ms = now;
                     report.receipt = Some(v1::ReceiptEvidence {
                         receipt: Some(receipt.clone()),
                         envelope_sha256: mpx_proto::sha256_hex(&message.envelope),
@@ -1864,6 +1867,7 @@ pub(crate) fn case_event_report(case: &Case, event: &str, at_unix_ms: i64) -> v1
         response: None,
         extended_due_at_unix_ms: 0,
         parent_case_id: case.parent_case_id.clone(),
+        arrived_at_unix_ms: 0,
     }
 }
 
@@ -1874,8 +1878,9 @@ pub fn is_provincial(case: &Case) -> bool {
 }
 
 /// The (unsigned) receipt for something stored at `now` with these deadlines.
-fn stored_receipt(message_id: &str, deadlines: &CaseDeadlines, now: i64) -> Receipt {
+fn stored_receipt(message_id: &str, case_id: &str, deadlines: &CaseDeadlines, now: i64) -> Receipt {
     Receipt {
+        case_id: case_id.to_string(),
         message_id: message_id.to_string(),
         status: ReceiptStatus::Stored as i32,
         error: String::new(),

@@ -83,7 +83,7 @@ pub fn receipt_signing_bytes(receipt: &crate::v1::Receipt, envelope_sha256: &str
         receipt.due_provisional,
         receipt.calendar_version,
         receipt.policy_version,
-        "",
+        receipt.case_id,
     )
     .into_bytes()
 }

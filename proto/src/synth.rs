@@ -42,17 +42,32 @@ impl Rng {
 }
 
 const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何",
-    "高", "林", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "高", "林", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹",
 ];
 const GIVEN: &[&str] = &[
     "伟", "芳", "娜", "秀", "英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
     "涛", "明", "超", "霞", "平", "刚", "桂", "兰", "华", "玉", "建", "国", "志", "文", "海", "云",
 ];
 const PLACES: &[&str] = &[
-    "城关镇", "东江镇", "安化镇", "汉王镇", "角弓镇", "马街镇", "韩集镇", "土桥镇",
+    "城关镇",
+    "东江镇",
+    "安化镇",
+    "汉王镇",
+    "角弓镇",
+    "马街镇",
+    "韩集镇",
+    "土桥镇",
 ];
-const STREETS: &[&str] = &["人民路", "解放路", "建设街", "东大街", "新华路", "滨河路", "育才巷"];
+const STREETS: &[&str] = &[
+    "人民路",
+    "解放路",
+    "建设街",
+    "东大街",
+    "新华路",
+    "滨河路",
+    "育才巷",
+];
 
 /// The resident ID of someone born on `birth` with registration code `county` and sequence
 /// `seq` (0–999; odd is male), with its check character.
@@ -198,9 +213,7 @@ pub fn roster(spec: &RosterSpec) -> impl Iterator<Item = GeneratedRow> + '_ {
         match defect {
             Some(Defect::BadCheckDigit) => {
                 let last = person.resident_id.pop().unwrap_or('0');
-                person
-                    .resident_id
-                    .push(if last == '1' { '2' } else { '1' });
+                person.resident_id.push(if last == '1' { '2' } else { '1' });
             }
             Some(Defect::MissingName) => person.name.clear(),
             Some(Defect::UnknownHukou) => person.hukou_county = "990101".into(),
@@ -254,7 +267,9 @@ pub fn write_csv<W: Write>(
     let mut written = 0;
     // Whole records are encoded at once, so a character is never split between chunks.
     let flush = |buffer: csv::Writer<Vec<u8>>, out: &mut dyn Write| -> std::io::Result<()> {
-        let bytes = buffer.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
+        let bytes = buffer
+            .into_inner()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         match encoding {
             crate::tabular::Encoding::Utf8 => out.write_all(&bytes),
             crate::tabular::Encoding::Gb18030 => {
@@ -266,7 +281,11 @@ pub fn write_csv<W: Write>(
     };
     for row in rows {
         let p = &row.person;
-        let sex = if p.sex == Sex::Male as i32 { "男" } else { "女" };
+        let sex = if p.sex == Sex::Male as i32 {
+            "男"
+        } else {
+            "女"
+        };
         buffer
             .write_record([
                 p.resident_id.as_str(),

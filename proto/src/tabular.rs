@@ -38,12 +38,7 @@ pub const FIELDS: &[(&str, &[&str])] = &[
     ),
     (
         "residence_county",
-        &[
-            "residence_county",
-            "现居住地",
-            "现居住地代码",
-            "居住地代码",
-        ],
+        &["residence_county", "现居住地", "现居住地代码", "居住地代码"],
     ),
     (
         "residence_address",
@@ -57,7 +52,13 @@ pub const FIELDS: &[(&str, &[&str])] = &[
     ),
     (
         "arrival_date",
-        &["arrival_date", "来本地日期", "到达日期", "居住日期", "来本地时间"],
+        &[
+            "arrival_date",
+            "来本地日期",
+            "到达日期",
+            "居住日期",
+            "来本地时间",
+        ],
     ),
     ("departure_date", &["departure_date", "离开日期"]),
     ("phone", &["phone", "联系电话", "电话", "手机号码"]),
@@ -328,7 +329,9 @@ impl RowReader {
             ),
         };
         let mut reader = Self {
-            inner: Inner::Json(BufReader::new(Box::new(std::io::empty()) as Box<dyn Read + Send>).lines()),
+            inner: Inner::Json(
+                BufReader::new(Box::new(std::io::empty()) as Box<dyn Read + Send>).lines(),
+            ),
             columns: Vec::new(),
             header: Vec::new(),
             ignored_columns: Vec::new(),
@@ -492,8 +495,8 @@ pub fn normalize_date(text: &str) -> Result<String, String> {
     let year: i16 = parts[0].parse().map_err(|_| bad())?;
     let month: i8 = parts[1].parse().map_err(|_| bad())?;
     let day: i8 = parts[2].parse().map_err(|_| bad())?;
-    let date = jiff::civil::Date::new(year, month, day)
-        .map_err(|_| format!("{text:?}: no such day"))?;
+    let date =
+        jiff::civil::Date::new(year, month, day).map_err(|_| format!("{text:?}: no such day"))?;
     Ok(date.to_string())
 }
 
@@ -612,9 +615,14 @@ mod tests {
 
     fn rows(bytes: &[u8], format: Format, mapping: Mapping) -> Vec<Result<SourceRow, RowError>> {
         let encoding = Encoding::sniff(bytes);
-        RowReader::from_reader(Box::new(std::io::Cursor::new(bytes.to_vec())), format, encoding, mapping)
-            .unwrap()
-            .collect()
+        RowReader::from_reader(
+            Box::new(std::io::Cursor::new(bytes.to_vec())),
+            format,
+            encoding,
+            mapping,
+        )
+        .unwrap()
+        .collect()
     }
 
     #[test]
@@ -638,9 +646,7 @@ mod tests {
     #[test]
     fn a_mapping_file_renames_columns_and_unknown_columns_are_listed() {
         let mut mapping = Mapping::default();
-        mapping
-            .columns
-            .insert("resident_id".into(), "证件".into());
+        mapping.columns.insert("resident_id".into(), "证件".into());
         let text = "证件,姓名,杂项\n621221199003071235,李四,1\n";
         let reader = RowReader::from_reader(
             Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
@@ -651,7 +657,10 @@ mod tests {
         .unwrap();
         assert_eq!(reader.ignored_columns, ["杂项"]);
         let read: Vec<_> = reader.collect();
-        assert_eq!(read[0].as_ref().unwrap().get("resident_id"), "621221199003071235");
+        assert_eq!(
+            read[0].as_ref().unwrap().get("resident_id"),
+            "621221199003071235"
+        );
     }
 
     #[test]
@@ -683,10 +692,21 @@ mod tests {
         assert_eq!(normalize_date("2026/3/1").unwrap(), "2026-03-01");
         assert_eq!(normalize_date("20260301").unwrap(), "2026-03-01");
         assert_eq!(normalize_date("2026年3月1日").unwrap(), "2026-03-01");
-        assert!(normalize_date("2026-02-30").unwrap_err().contains("no such day"));
+        assert!(
+            normalize_date("2026-02-30")
+                .unwrap_err()
+                .contains("no such day")
+        );
         assert!(normalize_date("March").is_err());
-        assert!(normalize_resident_id("6.21221E+17").unwrap_err().contains("as text"));
-        assert_eq!(normalize_resident_id(" 62122119900307123x ").unwrap(), "62122119900307123X");
+        assert!(
+            normalize_resident_id("6.21221E+17")
+                .unwrap_err()
+                .contains("as text")
+        );
+        assert_eq!(
+            normalize_resident_id(" 62122119900307123x ").unwrap(),
+            "62122119900307123X"
+        );
         assert!(normalize_sex("未知").is_err());
     }
 

@@ -143,9 +143,35 @@ impl Verification {
     }
 }
 
+/// What the registry checks evidence against besides signatures: the deadline rules in force
+/// and how far clocks and deliveries may plausibly be apart.
+pub struct Rules<'a> {
+    pub calendar: &'a WorkingCalendar,
+    pub calendar_version: &'a str,
+    pub policies: &'a [v1::DeadlinePolicy],
+    pub policy_version: &'a str,
+    /// How long a signed response or a province assignment may take to reach the other side
+    /// before the case is disputed.
+    pub max_transit_ms: i64,
+}
+
+/// Clocks of two nodes may differ by this much.
+pub const CLOCK_SKEW_MS: i64 = 5 * 60_000;
+
+/// Whether `county` is a province acting as requester (its code padded to six digits).
+pub fn is_provincial(county: &str) -> bool {
+    county.len() == 6 && county.ends_with("0000")
+}
+
 /// Checks a report's evidence against the recipient's certificate (DER; `None` when the
-/// registry has none). Receipts and responses are both signed by the recipient of the case.
-pub fn verify(report: &v1::CaseEventReport, recipient_certificate: Option<&[u8]>) -> Verification {
+/// registry has none). Receipts and responses are both signed by the recipient of the case. A
+/// receipt must name the case, and its due dates must be the ones the rules give for its
+/// delivery time (when it was computed under the calendar and policies in force).
+pub fn verify(
+    report: &v1::CaseEventReport,
+    recipient_certificate: Option<&[u8]>,
+    rules: &Rules<'_>,
+) -> Verification {
     let evidence_expected = matches!(
         report.event.as_str(),
         "delivered" | "accepted" | "responded" | "redirected"
@@ -169,17 +195,46 @@ pub fn verify(report: &v1::CaseEventReport, recipient_certificate: Option<&[u8]>
         if receipt.status() != v1::ReceiptStatus::Stored {
             return Verification::Rejected("the receipt is not a STORED receipt".into());
         }
-        return match mpx_proto::evidence::verify_receipt(
-            certificate,
-            receipt,
-            &evidence.envelope_sha256,
-        ) {
-            Ok(()) => Verification::Verified,
-            Err(_) => Verification::Rejected(format!(
+        if mpx_proto::evidence::verify_receipt(certificate, receipt, &evidence.envelope_sha256)
+            .is_err()
+        {
+            return Verification::Rejected(format!(
                 "the receipt for message {} does not verify against county {}'s certificate",
                 receipt.message_id, report.recipient_county
-            )),
-        };
+            ));
+        }
+        if receipt.case_id != report.case_id {
+            return Verification::Rejected(format!(
+                "the receipt is for case {:?}, not this one",
+                receipt.case_id
+            ));
+        }
+        if receipt.calendar_version == rules.calendar_version
+            && receipt.policy_version == rules.policy_version
+        {
+            let expected = mpx_proto::policy::case_deadlines(
+                rules.calendar,
+                rules.calendar_version,
+                rules.policies,
+                rules.policy_version,
+                report.kind(),
+                report.priority(),
+                receipt.received_at_unix_ms,
+            );
+            if expected.due_at_unix_ms != receipt.due_at_unix_ms
+                || expected.acceptance_due_at_unix_ms != receipt.acceptance_due_at_unix_ms
+            {
+                return Verification::Rejected(format!(
+                    "the signed due date {} is not what calendar {} and policies {} give for a delivery at {} ({})",
+                    mpx_proto::time::format_due(receipt.due_at_unix_ms),
+                    rules.calendar_version,
+                    rules.policy_version,
+                    mpx_proto::time::format_unix_ms(receipt.received_at_unix_ms),
+                    mpx_proto::time::format_due(expected.due_at_unix_ms)
+                ));
+            }
+        }
+        return Verification::Verified;
     }
     let Some(response) = &report.response else {
         return Verification::Rejected(format!("{} without the signed response", report.event));
@@ -252,23 +307,54 @@ pub struct RaisedAlert {
     pub detail: String,
 }
 
-fn set_dispute(record: &mut CaseRecord, why: String) {
-    if record.dispute.is_empty() {
-        record.dispute = why;
-    }
+fn time(unix_ms: i64) -> String {
+    mpx_proto::time::format_unix_ms(unix_ms)
+}
+
+/// The outcome of folding one report into its case.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Merged {
+    pub alerts: Vec<RaisedAlert>,
+    /// Why the report was refused (stored, not applied), if it was.
+    pub refused: Option<String>,
 }
 
 /// Folds one report (from `reporter`, already checked to be a party in the role it claims)
-/// into the case. Returns the alerts it raises.
+/// into the case. Evidence that does not verify is not applied: it raises an alert naming the
+/// reporter and changes nothing else, so nobody can take a case out of scoring with it.
 pub fn merge(
     record: &mut CaseRecord,
     reporter: &str,
     report: &v1::CaseEventReport,
     verification: &Verification,
-    calendar: &WorkingCalendar,
-) -> Vec<RaisedAlert> {
-    let mut alerts = Vec::new();
+    rules: &Rules<'_>,
+) -> Merged {
+    let mut merged = Merged::default();
+    let counterpart = if reporter == report.requester_county {
+        report.recipient_county.clone()
+    } else {
+        report.requester_county.clone()
+    };
+    let refuse = |merged: &mut Merged, why: String| {
+        merged.alerts.push(RaisedAlert {
+            kind: "EVIDENCE_REJECTED",
+            county: reporter.to_string(),
+            counterpart_county: counterpart.clone(),
+            detail: format!("report from county {reporter} refused: {why}"),
+        });
+        merged.refused = Some(why);
+    };
     if record.case_id.is_empty() {
+        if is_provincial(&report.requester_county) {
+            refuse(
+                &mut merged,
+                format!(
+                    "the province assigned no case {} to county {reporter}",
+                    report.case_id
+                ),
+            );
+            return merged;
+        }
         record.case_id = report.case_id.clone();
         record.kind = kind_label(report.kind).to_string();
         record.priority = priority_label(report.priority).to_string();
@@ -279,21 +365,22 @@ pub fn merge(
     } else if record.requester_county != report.requester_county
         || record.recipient_county != report.recipient_county
     {
-        let why = format!(
-            "the sides disagree on the parties: {}→{} and {}→{}",
-            record.requester_county,
-            record.recipient_county,
-            report.requester_county,
-            report.recipient_county
+        refuse(
+            &mut merged,
+            format!(
+                "case {} is {}→{} at the registry, not {}→{}",
+                record.case_id,
+                record.requester_county,
+                record.recipient_county,
+                report.requester_county,
+                report.recipient_county
+            ),
         );
-        alerts.push(RaisedAlert {
-            kind: "DISPUTED",
-            county: record.recipient_county.clone(),
-            counterpart_county: record.requester_county.clone(),
-            detail: why.clone(),
-        });
-        set_dispute(record, why);
-        return alerts;
+        return merged;
+    }
+    if let Verification::Rejected(why) = verification {
+        refuse(&mut merged, why.clone());
+        return merged;
     }
     let by_requester = report.role() == CaseDirection::Outbound;
     if by_requester {
@@ -303,42 +390,20 @@ pub fn merge(
         record.recipient_reported_at_unix_ms =
             record.recipient_reported_at_unix_ms.max(report.at_unix_ms);
     }
-    if let Verification::Rejected(why) = verification {
-        let why = format!("evidence from county {reporter} rejected: {why}");
+    let dispute = |record: &mut CaseRecord, alerts: &mut Vec<RaisedAlert>, why: String| {
         alerts.push(RaisedAlert {
-            kind: "EVIDENCE_REJECTED",
-            county: reporter.to_string(),
-            counterpart_county: if reporter == record.requester_county {
-                record.recipient_county.clone()
-            } else {
-                record.requester_county.clone()
-            },
+            kind: "DISPUTED",
+            county: record.recipient_county.clone(),
+            counterpart_county: record.requester_county.clone(),
             detail: why.clone(),
         });
-        set_dispute(record, why);
-        return alerts;
-    }
-    let mut conflict = |record: &mut CaseRecord, what: &str, ours: i64, theirs: i64| {
-        if ours != 0 && ours != theirs {
-            let why = format!(
-                "two different signed {what}: {} and {}",
-                mpx_proto::time::format_unix_ms(ours),
-                mpx_proto::time::format_unix_ms(theirs)
-            );
-            alerts.push(RaisedAlert {
-                kind: "DISPUTED",
-                county: record.recipient_county.clone(),
-                counterpart_county: record.requester_county.clone(),
-                detail: why.clone(),
-            });
-            set_dispute(record, why);
-            true
-        } else {
-            false
+        if record.dispute.is_empty() {
+            record.dispute = why;
         }
     };
+    let arrived = report.arrived_at_unix_ms;
     match (report.event.as_str(), verification) {
-        ("sent", _) if by_requester => {
+        ("sent", _) if by_requester && !is_provincial(&record.requester_county) => {
             record.opened_at_unix_ms = report.at_unix_ms;
         }
         ("delivered", Verification::Verified) => {
@@ -347,17 +412,69 @@ pub fn merge(
                 .as_ref()
                 .and_then(|e| e.receipt.clone())
                 .unwrap_or_default();
-            if !conflict(
-                record,
-                "receipts",
-                record.delivered_at_unix_ms,
+            let signed = (
                 receipt.received_at_unix_ms,
-            ) && record.delivered_at_unix_ms == 0
+                receipt.due_at_unix_ms,
+                receipt.acceptance_due_at_unix_ms,
+            );
+            let held = (
+                record.delivered_at_unix_ms,
+                record.due_at_unix_ms,
+                record.acceptance_due_at_unix_ms,
+            );
+            if record.delivered_at_unix_ms != 0 && held != signed {
+                dispute(
+                    record,
+                    &mut merged.alerts,
+                    format!(
+                        "two different signed receipts: received {} due {}, and received {} due {}",
+                        time(held.0),
+                        mpx_proto::time::format_due(held.1),
+                        time(signed.0),
+                        mpx_proto::time::format_due(signed.1)
+                    ),
+                );
+            } else if record.delivered_at_unix_ms == 0 {
+                record.delivered_at_unix_ms = signed.0;
+                record.due_at_unix_ms = signed.1;
+                record.due_date = due_date_of(signed.1);
+                record.acceptance_due_at_unix_ms = signed.2;
+            }
+            if by_requester && arrived > 0 && signed.0 > arrived + CLOCK_SKEW_MS {
+                dispute(
+                    record,
+                    &mut merged.alerts,
+                    format!(
+                        "the receipt says received at {}, after it reached the requester at {}",
+                        time(signed.0),
+                        time(arrived)
+                    ),
+                );
+            }
+            if record.opened_at_unix_ms > 0 && signed.0 + CLOCK_SKEW_MS < record.opened_at_unix_ms {
+                dispute(
+                    record,
+                    &mut merged.alerts,
+                    format!(
+                        "the receipt says received at {}, before the case was opened at {}",
+                        time(signed.0),
+                        time(record.opened_at_unix_ms)
+                    ),
+                );
+            }
+            if is_provincial(&record.requester_county)
+                && signed.0 > record.opened_at_unix_ms + rules.max_transit_ms
             {
-                record.delivered_at_unix_ms = receipt.received_at_unix_ms;
-                record.due_at_unix_ms = receipt.due_at_unix_ms;
-                record.due_date = due_date_of(receipt.due_at_unix_ms);
-                record.acceptance_due_at_unix_ms = receipt.acceptance_due_at_unix_ms;
+                dispute(
+                    record,
+                    &mut merged.alerts,
+                    format!(
+                        "assigned by the province at {}, taken in by county {} only at {}",
+                        time(record.opened_at_unix_ms),
+                        record.recipient_county,
+                        time(signed.0)
+                    ),
+                );
             }
             if by_requester {
                 record.receipt_by_requester = true;
@@ -365,40 +482,66 @@ pub fn merge(
                 record.receipt_by_recipient = true;
             }
         }
-        ("accepted", Verification::Verified) => {
-            let at = report
-                .response
-                .as_ref()
-                .map_or(0, |r| r.responded_at_unix_ms);
-            if record.accepted_at_unix_ms == 0 || at < record.accepted_at_unix_ms {
-                record.accepted_at_unix_ms = at;
-            }
-        }
-        ("responded" | "redirected", Verification::Verified) => {
+        ("accepted" | "responded" | "redirected", Verification::Verified) => {
             let response = report.response.clone().unwrap_or_default();
-            if !conflict(
-                record,
-                "responses",
-                record.responded_at_unix_ms,
-                response.responded_at_unix_ms,
-            ) && record.responded_at_unix_ms == 0
-            {
-                record.responded_at_unix_ms = response.responded_at_unix_ms;
-                record.response_outcome = response.outcome_kind.clone();
-                if record.delivered_at_unix_ms > 0 {
-                    record.response_working_days = calendar
-                        .working_days_between_instants(
-                            record.delivered_at_unix_ms,
-                            response.responded_at_unix_ms,
-                        )
-                        .value
-                        .max(0);
+            let at = response.responded_at_unix_ms;
+            if by_requester && arrived > 0 {
+                if at > arrived + CLOCK_SKEW_MS {
+                    dispute(
+                        record,
+                        &mut merged.alerts,
+                        format!(
+                            "a response signed at {}, after it reached the requester at {}",
+                            time(at),
+                            time(arrived)
+                        ),
+                    );
+                } else if arrived - at > rules.max_transit_ms {
+                    dispute(
+                        record,
+                        &mut merged.alerts,
+                        format!(
+                            "a response signed at {} reached the requester only at {}",
+                            time(at),
+                            time(arrived)
+                        ),
+                    );
                 }
             }
-            if by_requester {
-                record.response_by_requester = true;
+            if report.event == "accepted" {
+                if record.accepted_at_unix_ms == 0 {
+                    record.accepted_at_unix_ms = at;
+                } else if record.accepted_at_unix_ms != at {
+                    dispute(
+                        record,
+                        &mut merged.alerts,
+                        format!(
+                            "two different signed acceptances: {} and {}",
+                            time(record.accepted_at_unix_ms),
+                            time(at)
+                        ),
+                    );
+                }
             } else {
-                record.response_by_recipient = true;
+                if record.responded_at_unix_ms == 0 {
+                    record.responded_at_unix_ms = at;
+                    record.response_outcome = response.outcome_kind.clone();
+                } else if record.responded_at_unix_ms != at {
+                    dispute(
+                        record,
+                        &mut merged.alerts,
+                        format!(
+                            "two different signed responses: {} and {}",
+                            time(record.responded_at_unix_ms),
+                            time(at)
+                        ),
+                    );
+                }
+                if by_requester {
+                    record.response_by_requester = true;
+                } else {
+                    record.response_by_recipient = true;
+                }
             }
         }
         ("withdrawn", _) if by_requester => record.withdrawn_at_unix_ms = report.at_unix_ms,
@@ -409,71 +552,93 @@ pub fn merge(
         ("reminded", _) if by_requester => record.reminders += 1,
         _ => {}
     }
-    // A response that arrived before the receipt (reports of the two sides interleave).
+    // Working days to respond, once both the delivery and the response are known (the two
+    // sides' reports interleave).
     if record.response_working_days < 0
         && record.responded_at_unix_ms > 0
         && record.delivered_at_unix_ms > 0
     {
-        record.response_working_days = calendar
+        record.response_working_days = rules
+            .calendar
             .working_days_between_instants(record.delivered_at_unix_ms, record.responded_at_unix_ms)
             .value
             .max(0);
     }
-    alerts
+    merged
 }
 
 /// Why a case is disputed as of `as_of`: a stored disagreement, or evidence one side holds and
-/// the other still lacks after `grace_ms` (e.g. a signed response the requester never received).
+/// the other still lacks after `grace_ms` (e.g. a signed response the requester never
+/// received), or a province assignment the county has not taken in.
 pub fn dispute_of(record: &CaseRecord, as_of_unix_ms: i64, grace_ms: i64) -> Option<String> {
     if !record.dispute.is_empty() {
         return Some(record.dispute.clone());
     }
+    let older = |at: i64| at.saturating_add(grace_ms) <= as_of_unix_ms;
     if record.response_by_recipient
         && !record.response_by_requester
         && record.requester_reported_at_unix_ms > 0
-        && record.responded_at_unix_ms + grace_ms <= as_of_unix_ms
+        && !is_provincial(&record.requester_county)
+        && older(record.responded_at_unix_ms)
     {
         return Some(format!(
             "county {} signed a response at {}, which county {} has not reported receiving",
             record.recipient_county,
-            mpx_proto::time::format_unix_ms(record.responded_at_unix_ms),
+            time(record.responded_at_unix_ms),
             record.requester_county
         ));
     }
     if record.receipt_by_recipient
         && !record.receipt_by_requester
         && record.requester_reported_at_unix_ms > 0
-        && record.delivered_at_unix_ms + grace_ms <= as_of_unix_ms
+        && !is_provincial(&record.requester_county)
+        && older(record.delivered_at_unix_ms)
     {
         return Some(format!(
             "county {} reports receiving the case at {}, but county {} holds no receipt for it",
             record.recipient_county,
-            mpx_proto::time::format_unix_ms(record.delivered_at_unix_ms),
+            time(record.delivered_at_unix_ms),
             record.requester_county
+        ));
+    }
+    if is_provincial(&record.requester_county)
+        && record.delivered_at_unix_ms == 0
+        && older(record.opened_at_unix_ms)
+    {
+        return Some(format!(
+            "assigned by the province at {}, not yet taken in by county {}",
+            time(record.opened_at_unix_ms),
+            record.recipient_county
         ));
     }
     None
 }
 
-/// Whether a case is scored for its due day: delivered with a due date, and not withdrawn
-/// before it was due.
+/// Whether a case is scored for its due day: the requester has reported it (so a case one
+/// county made up alone counts for nobody), it has a due date (from a verified receipt, or the
+/// province's own for an assignment), and it was not withdrawn before it was due.
 fn scored(record: &CaseRecord, as_of_unix_ms: i64) -> bool {
+    let withdrawn_before_due = record.withdrawn_at_unix_ms > 0
+        && record.withdrawn_at_unix_ms <= as_of_unix_ms
+        && record.withdrawn_at_unix_ms < record.due_at_unix_ms
+        && !(answered_by(record, as_of_unix_ms)
+            && record.responded_at_unix_ms <= record.withdrawn_at_unix_ms);
     record.due_at_unix_ms > 0
-        && record.delivered_at_unix_ms > 0
+        && record.requester_reported_at_unix_ms > 0
+        && (record.delivered_at_unix_ms > 0 || is_provincial(&record.requester_county))
         && record.delivered_at_unix_ms <= as_of_unix_ms
-        && !(record.withdrawn_at_unix_ms > 0
-            && record.withdrawn_at_unix_ms < record.due_at_unix_ms
-            && (record.responded_at_unix_ms == 0
-                || record.responded_at_unix_ms > record.withdrawn_at_unix_ms))
+        && !withdrawn_before_due
 }
 
 fn answered_by(record: &CaseRecord, as_of_unix_ms: i64) -> bool {
     record.responded_at_unix_ms > 0 && record.responded_at_unix_ms <= as_of_unix_ms
 }
 
-/// Unanswered past due as of `as_of` (not withdrawn by then).
+/// Unanswered past its (original) due date as of `as_of`, not withdrawn or closed by then, and
+/// reported by the requester (or assigned by the province).
 pub fn is_open_overdue(record: &CaseRecord, as_of_unix_ms: i64) -> bool {
-    record.due_at_unix_ms > 0
+    record.requester_reported_at_unix_ms > 0
+        && record.due_at_unix_ms > 0
         && record.due_at_unix_ms <= as_of_unix_ms
         && !answered_by(record, as_of_unix_ms)
         && !(record.withdrawn_at_unix_ms > 0 && record.withdrawn_at_unix_ms <= as_of_unix_ms)
@@ -527,6 +692,8 @@ pub struct ReportInput<'a> {
     /// Case ids with an ESCALATED report.
     pub escalated: std::collections::HashSet<String>,
     pub calendar: &'a WorkingCalendar,
+    /// Show only this responding county (ranked among all).
+    pub only_county: Option<String>,
 }
 
 /// The figures of every county for one period, ranked.
@@ -560,11 +727,17 @@ pub fn report(input: ReportInput<'_>) -> v1::ComplianceReportResponse {
     }
     let mut disputed = Vec::new();
     for record in &input.due_in_period {
-        if !scored(record, as_of) {
+        // Not yet due and not yet answered: nothing to score yet.
+        if !scored(record, as_of) || (record.due_at_unix_ms > as_of && !answered_by(record, as_of))
+        {
             continue;
         }
         let key = entry(&mut counties, &record.recipient_county);
         let (figures, days) = counties.get_mut(&key).expect("just inserted");
+        figures.requests_due += 1;
+        // A disputed case is listed with its reason and counts as due but not answered, so a
+        // county cannot improve its figures by causing a dispute; it is scored normally once
+        // the two sides agree.
         if let Some(reason) = dispute_of(record, as_of, input.grace_ms) {
             figures.disputed += 1;
             disputed.push(v1::DisputedCase {
@@ -573,9 +746,11 @@ pub fn report(input: ReportInput<'_>) -> v1::ComplianceReportResponse {
                 recipient_county: record.recipient_county.clone(),
                 reason,
             });
+            if record.acceptance_due_at_unix_ms > 0 {
+                figures.acceptance_due += 1;
+            }
             continue;
         }
-        figures.requests_due += 1;
         if answered_by(record, as_of) {
             figures.responses += 1;
             if record.responded_at_unix_ms < record.due_at_unix_ms {
@@ -665,6 +840,12 @@ pub fn report(input: ReportInput<'_>) -> v1::ComplianceReportResponse {
         }
     }
     disputed.sort_by(|a, b| a.case_id.cmp(&b.case_id));
+    // One county's view keeps its province-wide rank.
+    if let Some(county) = &input.only_county {
+        rows.retain(|f| &f.county == county);
+        overdue.retain(|c| &c.recipient_county == county);
+        disputed.retain(|c| &c.recipient_county == county);
+    }
     v1::ComplianceReportResponse {
         period: input.period.label.clone(),
         period_start: input.period.start.to_string(),
@@ -730,6 +911,7 @@ mod tests {
             } else {
                 -1
             },
+            requester_reported_at_unix_ms: delivered,
             ..Default::default()
         }
     }
@@ -760,6 +942,7 @@ mod tests {
             open_overdue: vec![records[2].clone()],
             escalated: Default::default(),
             calendar: &calendar,
+            only_county: None,
         });
         let by = |c: &str| {
             result
@@ -804,6 +987,101 @@ mod tests {
         );
         record.response_by_requester = true;
         assert!(dispute_of(&record, 3_000, 1_000).is_none());
+    }
+
+    fn rules(calendar: &WorkingCalendar) -> Rules<'_> {
+        Rules {
+            calendar,
+            calendar_version: "test",
+            policies: &[],
+            policy_version: "test",
+            max_transit_ms: 86_400_000,
+        }
+    }
+
+    fn event(event: &str, role: CaseDirection, at: i64) -> v1::CaseEventReport {
+        v1::CaseEventReport {
+            seq: 1,
+            case_id: "c".into(),
+            event: event.into(),
+            at_unix_ms: at,
+            role: role as i32,
+            requester_county: "621202".into(),
+            recipient_county: "621221".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_response_signed_after_it_arrived_is_disputed_and_bad_evidence_changes_nothing() {
+        let calendar = WorkingCalendar::new(Vec::new()).unwrap();
+        let rules = rules(&calendar);
+        let mut record = CaseRecord::default();
+        merge(
+            &mut record,
+            "621202",
+            &event("sent", CaseDirection::Outbound, 1_000),
+            &Verification::NoEvidence,
+            &rules,
+        );
+        let mut answer = event("responded", CaseDirection::Outbound, 900_000_000);
+        answer.arrived_at_unix_ms = 10_000;
+        answer.response = Some(v1::ResponseEvidence {
+            case_id: "c".into(),
+            responded_at_unix_ms: 900_000_000,
+            outcome_kind: "answered".into(),
+            ..Default::default()
+        });
+        let merged = merge(
+            &mut record,
+            "621202",
+            &answer,
+            &Verification::Verified,
+            &rules,
+        );
+        assert!(
+            record.dispute.contains("after it reached the requester"),
+            "{record:?}"
+        );
+        assert_eq!(merged.alerts[0].kind, "DISPUTED");
+
+        let mut clean = CaseRecord::default();
+        merge(
+            &mut clean,
+            "621202",
+            &event("sent", CaseDirection::Outbound, 1_000),
+            &Verification::NoEvidence,
+            &rules,
+        );
+        let before = clean.clone();
+        let merged = merge(
+            &mut clean,
+            "621221",
+            &event("delivered", CaseDirection::Inbound, 2_000),
+            &Verification::Rejected("bad signature".into()),
+            &rules,
+        );
+        assert_eq!(clean, before, "rejected evidence changes nothing");
+        assert_eq!(merged.alerts[0].kind, "EVIDENCE_REJECTED");
+        assert_eq!(merged.alerts[0].county, "621221");
+        assert!(merged.refused.is_some());
+    }
+
+    #[test]
+    fn a_provincial_case_the_province_never_assigned_is_refused() {
+        let calendar = WorkingCalendar::new(Vec::new()).unwrap();
+        let mut made_up = event("delivered", CaseDirection::Inbound, 2_000);
+        made_up.requester_county = "620000".into();
+        let mut record = CaseRecord::default();
+        let merged = merge(
+            &mut record,
+            "621221",
+            &made_up,
+            &Verification::Verified,
+            &rules(&calendar),
+        );
+        assert!(merged.refused.unwrap().contains("assigned no case"));
+        assert!(record.case_id.is_empty());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub const ENV_KEYS: &[&str] = &[
     "LOG_FORMAT",
     "ALERT_SCAN_SECONDS",
     "RECONCILE_GRACE_MINUTES",
+    "MAX_TRANSIT_HOURS",
 ];
 
 /// Name of the config file that `registry ca init` writes into the data directory.
@@ -55,6 +56,9 @@ pub struct RegistryConfig {
     /// Minutes one side may hold evidence the other has not reported (a response in flight, a
     /// receipt not yet settled) before the case counts as disputed.
     pub reconcile_grace_minutes: u64,
+    /// Hours a signed response may take to reach the requester (or a province assignment to
+    /// be taken in by its county) before the case is disputed.
+    pub max_transit_hours: u64,
 }
 
 /// One deadline policy entry of the config.
@@ -85,6 +89,7 @@ impl Default for RegistryConfig {
             policies: Vec::new(),
             alert_scan_seconds: 60,
             reconcile_grace_minutes: 60,
+            max_transit_hours: 24,
         }
     }
 }

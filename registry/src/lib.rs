@@ -39,7 +39,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::ca::{CaPaths, CertificateAuthority};
 use crate::config::RegistryConfig;
-use crate::service::compliance::{ComplianceService, Listener};
+use crate::service::compliance::{ComplianceService, EvidenceSettings, Listener};
 use crate::service::directory::{DeadlineSettings, DirectoryService};
 use crate::service::enrollment::EnrollmentService;
 use crate::service::index::IndexService;
@@ -173,6 +173,14 @@ pub async fn run(
     let grace_ms = i64::try_from(config.reconcile_grace_minutes)
         .unwrap_or(i64::MAX / 120_000)
         .saturating_mul(60_000);
+    let evidence = EvidenceSettings {
+        calendar: calendar.clone(),
+        deadlines: deadlines.clone(),
+        grace_ms,
+        max_transit_ms: i64::try_from(config.max_transit_hours)
+            .unwrap_or(i64::MAX / 7_200_000)
+            .saturating_mul(3_600_000),
+    };
     let directory = DirectoryService::new(
         store.clone(),
         signer,
@@ -205,8 +213,7 @@ pub async fn run(
             ComplianceService::new(
                 store.clone(),
                 Listener::Peer,
-                calendar.clone(),
-                grace_ms,
+                evidence.clone(),
                 cancel.clone(),
             )
             .into_server(),
@@ -220,15 +227,14 @@ pub async fn run(
         .add_service(operator_health)
         .add_service(reflection_service()?)
         .add_service(tonic::service::interceptor::InterceptedService::new(
-            QueriesService::new(store.clone()).into_server(),
+            QueriesService::new(store.clone(), evidence.clone()).into_server(),
             tokens.interceptor(),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             ComplianceService::new(
                 store.clone(),
                 Listener::Operator,
-                calendar.clone(),
-                grace_ms,
+                evidence.clone(),
                 cancel.clone(),
             )
             .into_server(),

@@ -8,6 +8,13 @@ use unicode_width::UnicodeWidthStr;
 
 use mpx_proto::v1::{ComplianceReportResponse, CountyCompliance, OverdueCase};
 
+/// Text from the network on one table line: no line breaks, no cell separators.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() || c == '|' { ' ' } else { c })
+        .collect()
+}
+
 fn percent(value: f64, denominator: i64) -> String {
     if denominator == 0 {
         "—".into()
@@ -143,7 +150,10 @@ pub fn table(report: &ComplianceReportResponse) -> String {
             let _ = writeln!(
                 out,
                 "  {}  {} → {}  {}",
-                case.case_id, case.requester_county, case.recipient_county, case.reason
+                case.case_id,
+                case.requester_county,
+                case.recipient_county,
+                one_line(&case.reason)
             );
         }
     }
@@ -464,14 +474,14 @@ pub fn notice(report: &ComplianceReportResponse, english: bool) -> String {
                 case.case_id,
                 case.requester_county,
                 case.recipient_county,
-                case.reason.replace('|', "/")
+                one_line(&case.reason)
             );
         }
     }
     if zh {
         let _ = writeln!(
             out,
-            "\n请逾期未反馈的县（市、区）尽快办结上述案件；对记录不一致的案件，请双方核对后由节点重新上报。\n"
+            "\n请逾期未反馈的县（市、区）尽快办结上述案件；对记录不一致的案件，请双方核对记录并将核对结果报省级登记中心。\n"
         );
         let _ = writeln!(
             out,
@@ -480,7 +490,7 @@ pub fn notice(report: &ComplianceReportResponse, english: bool) -> String {
     } else {
         let _ = writeln!(
             out,
-            "\nCounties with overdue cases are asked to answer them promptly; for disputed cases both sides should check their records and let their nodes report again.\n"
+            "\nCounties with overdue cases are asked to answer them promptly; for disputed cases both sides should check their records and report the outcome to the provincial registry.\n"
         );
         let _ = writeln!(
             out,

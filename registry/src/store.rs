@@ -895,21 +895,27 @@ impl Store {
         &self,
         reporter: &str,
         reports: &[(mpx_proto::v1::CaseEventReport, Verification)],
-        calendar: &mpx_proto::calendar::WorkingCalendar,
+        highest_seq: i64,
+        rules: &crate::compliance::Rules<'_>,
         now_unix_ms: i64,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<(i64, Vec<mpx_proto::v1::EventRejection>), StoreError> {
         use prost::Message;
         let mut transaction = self.database.begin().await?;
-        let lock = if self.database.is_sqlite {
-            ""
-        } else {
-            " FOR UPDATE"
-        };
         let select =
-            format!("SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases WHERE case_id = $1{lock}");
-        let mut highest = 0;
-        for (report, verification) in reports {
-            highest = highest.max(report.seq);
+            format!("SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases WHERE case_id = $1");
+        let highest = reports
+            .iter()
+            .map(|(r, _)| r.seq)
+            .max()
+            .unwrap_or(0)
+            .max(highest_seq);
+        // Cases in one order in every transaction (no deadlock between the two sides' batches),
+        // each case's events in the reporter's order.
+        let mut ordered: Vec<&(mpx_proto::v1::CaseEventReport, Verification)> =
+            reports.iter().collect();
+        ordered.sort_by(|a, b| (&a.0.case_id, a.0.seq).cmp(&(&b.0.case_id, b.0.seq)));
+        let mut refusals = Vec::new();
+        for (report, verification) in ordered {
             let inserted = sqlx::query(
                 "INSERT INTO case_reports (reporter_county, seq, case_id, event, report, verification,
                     received_at_unix_ms)
@@ -929,6 +935,17 @@ impl Store {
             if inserted == 0 {
                 continue;
             }
+            // SQLite serialises writers (BEGIN IMMEDIATE); on PostgreSQL both sides' first
+            // reports of a case may race before its row exists, so merges of one case take a
+            // transaction-scoped lock on its id.
+            if !self.database.is_sqlite {
+                sqlx::query(
+                    "SELECT CAST(1 AS BIGINT) AS locked FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS l",
+                )
+                .bind(&report.case_id)
+                .fetch_one(&mut *transaction)
+                .await?;
+            }
             let row = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
                 .bind(&report.case_id)
                 .fetch_optional(&mut *transaction)
@@ -938,14 +955,34 @@ impl Store {
                 .map(compliance_from_row)
                 .transpose()?
                 .unwrap_or_default();
-            let alerts =
-                crate::compliance::merge(&mut record, reporter, report, verification, calendar);
-            self.save_compliance_case(&mut transaction, &record, now_unix_ms)
-                .await?;
-            for alert in &alerts {
+            let merged =
+                crate::compliance::merge(&mut record, reporter, report, verification, rules);
+            match &merged.refused {
+                Some(why) => {
+                    if !matches!(verification, Verification::Rejected(_)) {
+                        sqlx::query(
+                        "UPDATE case_reports SET verification = $1 WHERE reporter_county = $2 AND seq = $3",
+                    )
+                        .bind(format!("refused: {why}"))
+                        .bind(reporter)
+                        .bind(report.seq)
+                        .execute(&mut *transaction)
+                        .await?;
+                    }
+                    refusals.push(mpx_proto::v1::EventRejection {
+                        seq: report.seq,
+                        reason: why.clone(),
+                    });
+                }
+                None => {
+                    self.save_compliance_case(&mut transaction, &record, now_unix_ms)
+                        .await?
+                }
+            }
+            for alert in &merged.alerts {
                 insert_alert(
                     &mut transaction,
-                    &record.case_id,
+                    &report.case_id,
                     alert,
                     record.due_at_unix_ms,
                     now_unix_ms,
@@ -956,7 +993,7 @@ impl Store {
         let cursor =
             advance_cursor(&mut transaction, "case_report_cursors", reporter, highest).await?;
         transaction.commit().await?;
-        Ok(cursor)
+        Ok((cursor, refusals))
     }
 
     async fn save_compliance_case(
@@ -1213,6 +1250,7 @@ impl Store {
     pub async fn open_assignments(
         &self,
         assignments: &[NewAssignment],
+        deadlines: &mpx_proto::policy::CaseDeadlines,
         operator: &str,
         purpose: &str,
         now_unix_ms: i64,
@@ -1255,6 +1293,25 @@ impl Store {
             .bind(now_unix_ms)
             .execute(&mut *transaction)
             .await?;
+            // The province is the requester: its case is on record (and scored, overdue if the
+            // county never takes it in) from now, with the province's deadlines until the
+            // county's signed receipt replaces them.
+            let record = CaseRecord {
+                case_id: case_id.clone(),
+                kind: "verification".into(),
+                priority: assignment.priority.into(),
+                requester_county: format!("{}0000", assignment.county.get(..2).unwrap_or("00")),
+                recipient_county: assignment.county.clone(),
+                opened_at_unix_ms: now_unix_ms,
+                due_at_unix_ms: deadlines.due_at_unix_ms,
+                due_date: crate::compliance::due_date_of(deadlines.due_at_unix_ms),
+                acceptance_due_at_unix_ms: deadlines.acceptance_due_at_unix_ms,
+                response_working_days: -1,
+                requester_reported_at_unix_ms: now_unix_ms,
+                ..Default::default()
+            };
+            self.save_compliance_case(&mut transaction, &record, now_unix_ms)
+                .await?;
             opened.push(mpx_proto::v1::OpenedCase {
                 case_id,
                 county: assignment.county.clone(),

@@ -144,9 +144,13 @@ async fn on_time_late_and_unanswered_requests_give_the_hand_counted_rates_and_ra
     respond(&province, LINXIA, &l1.case_id).await;
     respond(&province, CHENGGUAN, &c1.case_id).await;
     // 621221 answers l2 45 days later (its process lives in the future).
-    province.stop_node(LINXIA);
-    province.nodes.get_mut(LINXIA).unwrap().clock_offset = Some("+45d".into());
-    province.start_node(LINXIA).await;
+    // The requester's node receives the answer then, too (the registry checks a response was
+    // not signed after it arrived).
+    for county in [LINXIA, WUDU] {
+        province.stop_node(county);
+        province.nodes.get_mut(county).unwrap().clock_offset = Some("+45d".into());
+        province.start_node(county).await;
+    }
     respond(&province, LINXIA, &l2.case_id).await;
     for case in [&l1, &l2, &c1] {
         wait_for_state(&province, WUDU, &case.case_id, CaseState::Responded).await;
@@ -388,10 +392,10 @@ async fn an_unreceived_response_is_disputed_until_it_arrives_and_an_altered_rece
     let linxia = county(&report, LINXIA);
     assert_eq!(linxia["disputed"], 1);
     assert_eq!(
-        linxia["requests_due"], 1,
-        "only v is scored while u is disputed"
+        (linxia["requests_due"].clone(), linxia["responses"].clone()),
+        (2.into(), 1.into()),
+        "while disputed, u counts as due and unanswered: causing a dispute helps nobody"
     );
-    assert_eq!(linxia["responses"], 1);
     let reason = report["disputed"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("has not reported receiving"), "{reason}");
     let mut alerts = province.registry_compliance().await;
@@ -415,7 +419,7 @@ async fn an_unreceived_response_is_disputed_until_it_arrives_and_an_altered_rece
     wait_for_state(&province, WUDU, &u.case_id, CaseState::Responded).await;
     wait_until(WAIT, "u to be scored once both sides agree", || {
         report = report_json(&province, &period, None);
-        let scored = county(&report, LINXIA)["requests_due"] == 2;
+        let scored = county(&report, LINXIA)["responses"] == 2;
         async move { scored }
     })
     .await;
@@ -464,25 +468,20 @@ async fn an_unreceived_response_is_disputed_until_it_arrives_and_an_altered_rece
         .unwrap()
         .into_inner();
     assert_eq!(answer.rejected, 1);
-    assert_eq!(answer.acknowledged_seq, cursor + 1);
+    assert!(
+        answer.rejections[0].reason.contains("does not verify"),
+        "{answer:?}"
+    );
+    assert_eq!(answer.acknowledged_seq, cursor + 1, "the stream moves on");
     let rejected = next_alert(&mut stream, "EVIDENCE_REJECTED", &v.case_id).await;
     assert_eq!(
         rejected.county, WUDU,
         "the alert names who sent the altered receipt"
     );
-    let report = report_json(&province, &period, None);
-    let flagged = report["disputed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["case_id"] == v.case_id.as_str())
-        .expect("v is flagged");
-    assert!(
-        flagged["reason"]
-            .as_str()
-            .unwrap()
-            .contains("does not verify")
-    );
+    // The altered receipt changes nothing: v stays scored on the genuine evidence, on time.
+    let after = report_json(&province, &period, None);
+    assert_eq!(county(&after, LINXIA)["timely"], 2);
+    assert_eq!(county(&after, LINXIA)["disputed"], 0);
     let mut show = province.registry_cli();
     show.args(["evidence", &v.case_id]);
     let shown = mpx_tests::run_ok(show);
@@ -491,28 +490,51 @@ async fn an_unreceived_response_is_disputed_until_it_arrives_and_an_altered_rece
         "{shown}"
     );
 
-    // A county cannot report as the other side of a case, nor send malformed events.
-    let mut as_recipient = forged.clone();
-    as_recipient.seq = cursor + 2;
+    // A genuine receipt presented for another case, a report as the other side, and a
+    // malformed event are each refused by name, and the stream moves on past them.
+    let mut replayed = genuine.report.clone().unwrap();
+    replayed.seq = cursor + 2;
+    replayed.case_id = u.case_id.clone();
+    let mut as_recipient = genuine.report.clone().unwrap();
+    as_recipient.seq = cursor + 3;
     as_recipient.role = CaseDirection::Inbound as i32;
-    let status = as_wudu
-        .report_case_events(ReportCaseEventsRequest {
-            events: vec![as_recipient],
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
-    let mut malformed = forged;
-    malformed.seq = cursor + 2;
+    let mut malformed = genuine.report.clone().unwrap();
+    malformed.seq = cursor + 4;
     malformed.case_id = "not-a-case".into();
-    let status = as_wudu
+    let answer = as_wudu
         .report_case_events(ReportCaseEventsRequest {
-            events: vec![malformed],
+            events: vec![replayed, as_recipient, malformed],
         })
         .await
-        .unwrap_err();
-    assert_eq!(status.code(), tonic::Code::InvalidArgument);
-    assert!(status.message().contains("events[0].case_id"), "{status:?}");
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.acknowledged_seq, cursor + 4);
+    let reason_of = |seq: i64| {
+        answer
+            .rejections
+            .iter()
+            .find(|r| r.seq == seq)
+            .unwrap_or_else(|| panic!("seq {seq} refused: {answer:?}"))
+            .reason
+            .clone()
+    };
+    assert!(
+        reason_of(cursor + 2).contains("the receipt is for case"),
+        "{answer:?}"
+    );
+    assert!(
+        reason_of(cursor + 3).contains("events[1].role"),
+        "{answer:?}"
+    );
+    assert!(
+        reason_of(cursor + 4).contains("events[2].case_id"),
+        "{answer:?}"
+    );
+    assert_eq!(
+        county(&report_json(&province, &period, None), LINXIA)["timely"],
+        2,
+        "nothing refused changed the figures"
+    );
     // Supervisor methods are not on the peer listener.
     let status = as_wudu
         .report(v1::ComplianceReportRequest {

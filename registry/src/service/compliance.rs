@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::compliance::{Period, ReportInput, Verification};
+use crate::service::directory::DeadlineSettings;
 use crate::store::Store;
 
 /// Most reports in one call.
@@ -42,26 +43,49 @@ pub struct ComplianceService {
     store: Store,
     listener: Listener,
     calendar: Arc<WorkingCalendar>,
+    deadlines: Arc<DeadlineSettings>,
     /// How long one side may hold evidence the other has not reported before the case is
     /// disputed.
     grace_ms: i64,
+    /// How long a response or an assignment may take to reach the other side.
+    max_transit_ms: i64,
     shutdown: CancellationToken,
+}
+
+/// What the compliance service checks evidence against.
+#[derive(Debug, Clone)]
+pub struct EvidenceSettings {
+    pub calendar: Arc<WorkingCalendar>,
+    pub deadlines: Arc<DeadlineSettings>,
+    pub grace_ms: i64,
+    pub max_transit_ms: i64,
 }
 
 impl ComplianceService {
     pub fn new(
         store: Store,
         listener: Listener,
-        calendar: Arc<WorkingCalendar>,
-        grace_ms: i64,
+        settings: EvidenceSettings,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             store,
             listener,
-            calendar,
-            grace_ms,
+            calendar: settings.calendar,
+            deadlines: settings.deadlines,
+            grace_ms: settings.grace_ms,
+            max_transit_ms: settings.max_transit_ms,
             shutdown,
+        }
+    }
+
+    fn rules(&self) -> crate::compliance::Rules<'_> {
+        crate::compliance::Rules {
+            calendar: &self.calendar,
+            calendar_version: &self.deadlines.calendar_version,
+            policies: &self.deadlines.policies,
+            policy_version: &self.deadlines.policy_version,
+            max_transit_ms: self.max_transit_ms,
         }
     }
 
@@ -100,29 +124,23 @@ fn optional_county(text: &str) -> Result<Option<String>, Status> {
         .map_err(|e| Status::invalid_argument(format!("county: {e}")))
 }
 
+/// Unix ms from 2000-01-01 to 2200-01-01: any timestamp outside is a bug or a forgery.
+const PLAUSIBLE_MS: std::ops::Range<i64> = 946_684_800_000..7_258_118_400_000;
+
 /// Checks one reported event's fields; `reporter` must be the party of the role it claims.
-fn check_event(
-    index: usize,
-    report: &v1::CaseEventReport,
-    reporter: &CountyCode,
-) -> Result<(), Status> {
-    let field = |name: &str| format!("events[{index}].{name}");
-    if report.seq <= 0 {
-        return Err(Status::invalid_argument(format!(
-            "{}: must be positive",
-            field("seq")
-        )));
-    }
-    uuid::Uuid::parse_str(&report.case_id)
-        .map_err(|_| Status::invalid_argument(format!("{}: expected a UUID", field("case_id"))))?;
-    CountyCode::parse(&report.recipient_county)
-        .map_err(|e| Status::invalid_argument(format!("{}: {e}", field("recipient_county"))))?;
+/// Returns the field and what was expected.
+fn check_event(report: &v1::CaseEventReport, reporter: &CountyCode) -> Result<(), String> {
+    uuid::Uuid::parse_str(&report.case_id).map_err(|_| "case_id: expected a UUID".to_string())?;
+    CountyCode::parse(&report.recipient_county).map_err(|e| format!("recipient_county: {e}"))?;
     // The requester is a county, or the province itself for the cases it assigned (its code
     // padded to six digits, e.g. 620000).
     let provincial = format!("{}0000", reporter.province());
     if report.requester_county != provincial {
         CountyCode::parse(&report.requester_county)
-            .map_err(|e| Status::invalid_argument(format!("{}: {e}", field("requester_county"))))?;
+            .map_err(|e| format!("requester_county: {e}"))?;
+    }
+    if report.requester_county == report.recipient_county {
+        return Err("recipient_county: must differ from requester_county".into());
     }
     const EVENTS: &[&str] = &[
         "sent",
@@ -137,34 +155,74 @@ fn check_event(
         "closed",
     ];
     if !EVENTS.contains(&report.event.as_str()) {
-        return Err(Status::invalid_argument(format!(
-            "{}: {:?} is not one of {}",
-            field("event"),
+        return Err(format!(
+            "event: {:?} is not one of {}",
             report.event,
             EVENTS.join(", ")
-        )));
+        ));
     }
     let party = match report.role() {
         CaseDirection::Outbound => &report.requester_county,
         CaseDirection::Inbound => &report.recipient_county,
         CaseDirection::Unspecified => {
-            return Err(Status::invalid_argument(format!(
-                "{}: OUTBOUND (requester) or INBOUND (recipient)",
-                field("role")
-            )));
+            return Err("role: OUTBOUND (requester) or INBOUND (recipient)".into());
         }
     };
     if party != reporter.as_str() {
-        return Err(Status::permission_denied(format!(
-            "{}: county {reporter} reports as {party}, which it is not",
-            field("role")
-        )));
+        return Err(format!(
+            "role: county {reporter} reports as {party}, which it is not"
+        ));
     }
     if !report.parent_case_id.is_empty() && uuid::Uuid::parse_str(&report.parent_case_id).is_err() {
-        return Err(Status::invalid_argument(format!(
-            "{}: expected a UUID",
-            field("parent_case_id")
-        )));
+        return Err("parent_case_id: expected a UUID".into());
+    }
+    let receipt = report.receipt.as_ref().and_then(|e| e.receipt.as_ref());
+    let times = [
+        ("at_unix_ms", report.at_unix_ms, false),
+        ("arrived_at_unix_ms", report.arrived_at_unix_ms, true),
+        (
+            "extended_due_at_unix_ms",
+            report.extended_due_at_unix_ms,
+            true,
+        ),
+        (
+            "receipt.received_at_unix_ms",
+            receipt.map_or(0, |r| r.received_at_unix_ms),
+            true,
+        ),
+        (
+            "receipt.due_at_unix_ms",
+            receipt.map_or(0, |r| r.due_at_unix_ms),
+            true,
+        ),
+        (
+            "receipt.acceptance_due_at_unix_ms",
+            receipt.map_or(0, |r| r.acceptance_due_at_unix_ms),
+            true,
+        ),
+        (
+            "response.responded_at_unix_ms",
+            report
+                .response
+                .as_ref()
+                .map_or(0, |r| r.responded_at_unix_ms),
+            true,
+        ),
+    ];
+    for (name, value, zero_allowed) in times {
+        if !(PLAUSIBLE_MS.contains(&value) || (zero_allowed && value == 0)) {
+            return Err(format!(
+                "{name}: {value} is not a Unix time in ms between 2000 and 2200"
+            ));
+        }
+    }
+    if receipt.is_some_and(|r| r.message_id.len() > 64 || r.case_id.len() > 64)
+        || report
+            .response
+            .as_ref()
+            .is_some_and(|r| r.handled_by.chars().count() > 64 || r.outcome_kind.len() > 16)
+    {
+        return Err("receipt or response: a text field is too long".into());
     }
     Ok(())
 }
@@ -188,11 +246,33 @@ impl Compliance for ComplianceService {
             return Ok(Response::new(ReportCaseEventsResponse {
                 acknowledged_seq: self.store.case_report_cursor(reporter.as_str()).await?,
                 rejected: 0,
+                rejections: Vec::new(),
             }));
         }
-        for (index, event) in events.iter().enumerate() {
-            check_event(index, event, &reporter)?;
+        if let Some(index) = events.iter().position(|e| e.seq <= 0) {
+            return Err(Status::invalid_argument(format!(
+                "events[{index}].seq: must be positive"
+            )));
         }
+        let highest_seq = events.iter().map(|e| e.seq).max().unwrap_or(0);
+        // A malformed event is refused on its own (named in the answer), so one bad event never
+        // blocks the node's stream.
+        let mut rejections = Vec::new();
+        let events: Vec<v1::CaseEventReport> = events
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, event)| match check_event(&event, &reporter) {
+                Ok(()) => Some(event),
+                Err(reason) => {
+                    tracing::warn!(%reporter, seq = event.seq, %reason, "case event refused");
+                    rejections.push(v1::EventRejection {
+                        seq: event.seq,
+                        reason: format!("events[{index}].{reason}"),
+                    });
+                    None
+                }
+            })
+            .collect();
         let certificates: std::collections::HashMap<String, Vec<u8>> = self
             .store
             .list_nodes()
@@ -204,33 +284,36 @@ impl Compliance for ComplianceService {
                     .map(|der| (node.county, der))
             })
             .collect();
-        let mut rejected = 0u32;
+        let rules = self.rules();
         let verified: Vec<(v1::CaseEventReport, Verification)> = events
             .into_iter()
             .map(|event| {
                 let verification = crate::compliance::verify(
                     &event,
                     certificates.get(&event.recipient_county).map(Vec::as_slice),
+                    &rules,
                 );
                 if let Verification::Rejected(why) = &verification {
-                    rejected += 1;
                     tracing::warn!(%reporter, case_id = %event.case_id, event = %event.event, %why, "case event evidence rejected");
                 }
                 (event, verification)
             })
             .collect();
-        let acknowledged_seq = self
+        let (acknowledged_seq, refusals) = self
             .store
             .record_case_events(
                 reporter.as_str(),
                 &verified,
-                &self.calendar,
+                highest_seq,
+                &rules,
                 mpx_proto::time::now_unix_ms(),
             )
             .await?;
+        rejections.extend(refusals);
         Ok(Response::new(ReportCaseEventsResponse {
             acknowledged_seq,
-            rejected,
+            rejected: u32::try_from(rejections.len()).unwrap_or(u32::MAX),
+            rejections,
         }))
     }
 
@@ -256,21 +339,14 @@ impl Compliance for ComplianceService {
         let nodes = self.store.list_nodes().await?;
         let counties = nodes
             .into_iter()
-            .filter(|node| county.as_deref().is_none_or(|c| c == node.county))
             .map(|node| (node.county, node.name))
             .collect();
+        // The ranking is province-wide even when one county is shown.
         let due_in_period = self
             .store
-            .compliance_cases_due(
-                &period.start.to_string(),
-                &period.end.to_string(),
-                county.as_deref(),
-            )
+            .compliance_cases_due(&period.start.to_string(), &period.end.to_string(), None)
             .await?;
-        let open_overdue = self
-            .store
-            .compliance_open_overdue(as_of, county.as_deref())
-            .await?;
+        let open_overdue = self.store.compliance_open_overdue(as_of, None).await?;
         let escalated = self.store.escalated_case_ids().await?;
         let report = crate::compliance::report(ReportInput {
             period: &period,
@@ -281,6 +357,7 @@ impl Compliance for ComplianceService {
             open_overdue,
             escalated,
             calendar: &self.calendar,
+            only_county: county.clone(),
         });
         self.store
             .audit(

@@ -7,16 +7,19 @@ use mpx_proto::v1::queries_server::{Queries, QueriesServer};
 use mpx_proto::v1::{self, LocateRequest, LocateResponse, PersonStatus};
 use tonic::{Request, Response, Status};
 
+use crate::service::compliance::EvidenceSettings;
 use crate::store::{NewAssignment, Store};
 
 #[derive(Debug, Clone)]
 pub struct QueriesService {
     store: Store,
+    /// The deadline rules, for the due dates of cases the province opens.
+    evidence: EvidenceSettings,
 }
 
 impl QueriesService {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, evidence: EvidenceSettings) -> Self {
+        Self { store, evidence }
     }
 
     pub fn into_server(self) -> QueriesServer<Self> {
@@ -113,7 +116,7 @@ impl Queries for QueriesService {
         let purpose = require_purpose(&request.purpose)?;
         let today = mpx_proto::time::today_in_province();
         let cutoff = today
-            .checked_sub(jiff::Span::new().days(i64::from(request.min_days)))
+            .checked_sub(min_days_span(request.min_days)?)
             .map_err(|_| Status::invalid_argument("min_days: too large"))?;
         let people = self
             .store
@@ -230,7 +233,7 @@ impl Queries for QueriesService {
             }
             Ok(v1::Finding::Untracked) => {
                 let cutoff = mpx_proto::time::today_in_province()
-                    .checked_sub(jiff::Span::new().days(i64::from(request.min_days)))
+                    .checked_sub(min_days_span(request.min_days)?)
                     .map_err(|_| Status::invalid_argument("min_days: too large"))?;
                 let people = self.store.untracked(&cutoff.to_string(), limit).await?;
                 let mut assignments = Vec::new();
@@ -272,14 +275,25 @@ impl Queries for QueriesService {
                 ));
             }
         };
+        let now = mpx_proto::time::now_unix_ms();
+        // The province's own deadlines for what it asks; the county's signed receipt replaces
+        // them when it takes the case in.
+        let deadlines = mpx_proto::policy::case_deadlines(
+            &self.evidence.calendar,
+            &self.evidence.deadlines.calendar_version,
+            &self.evidence.deadlines.policies,
+            &self.evidence.deadlines.policy_version,
+            v1::CaseKind::Verification,
+            if priority == "urgent" {
+                v1::CasePriority::Urgent
+            } else {
+                v1::CasePriority::Normal
+            },
+            now,
+        );
         let (opened, already_open) = self
             .store
-            .open_assignments(
-                &assignments,
-                &operator,
-                &purpose,
-                mpx_proto::time::now_unix_ms(),
-            )
+            .open_assignments(&assignments, &deadlines, &operator, &purpose, now)
             .await?;
         self.store
             .audit(
@@ -296,6 +310,16 @@ impl Queries for QueriesService {
             already_open,
         }))
     }
+}
+
+/// `min_days` as a span; at most 100 years (a larger span would not fit a date).
+fn min_days_span(min_days: u32) -> Result<jiff::Span, Status> {
+    if min_days > 36_600 {
+        return Err(Status::invalid_argument(
+            "min_days: at most 36600 (100 years)",
+        ));
+    }
+    Ok(jiff::Span::new().days(i64::from(min_days)))
 }
 
 fn limit_of(requested: u32) -> u32 {
