@@ -112,6 +112,9 @@ enum Command {
     /// Operator tokens for the operator API.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Compare the roster with another department's extract (数据比对): only ours, only theirs,
+    /// and differing fields, with a CSV of the differences.
+    Reconcile(crate::bulk::ReconcileArgs),
 }
 
 #[derive(Args)]
@@ -197,6 +200,11 @@ enum RecordsCommand {
         #[arg(long, default_value = "")]
         date: String,
     },
+    /// Load a roster file (CSV in UTF-8 or GB18030, or JSON Lines): good rows are registered
+    /// (with residence notices), bad rows go to a reject file with their line and reason.
+    Import(crate::bulk::ImportArgs),
+    /// Write the roster to CSV or JSON Lines (audited; the file is created 0600).
+    Export(crate::bulk::ExportArgs),
     /// Record that a person left this county.
     Depart {
         id: String,
@@ -535,6 +543,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Records(command) => records(&cli, &config, command).await,
+        Command::Reconcile(args) => {
+            let mut records = records_client(&cli, &config).await?;
+            let mut cases = cases_client(&cli, &config).await?;
+            crate::bulk::reconcile(&mut records, &mut cases, &config.county, args, cli.json).await
+        }
         Command::Cases(command) => cases(&cli, &config, command).await,
         Command::Alerts(command) => alerts(&cli, &config, command).await,
     }
@@ -635,10 +648,10 @@ async fn serve(config: NodeConfig, ready_file: Option<PathBuf>) -> anyhow::Resul
 
 // ---- clerk commands ---------------------------------------------------------------------------
 
-type Authorized = InterceptedService<Channel, AuthHeader>;
+pub(crate) type Authorized = InterceptedService<Channel, AuthHeader>;
 
 #[derive(Clone)]
-struct AuthHeader(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+pub(crate) struct AuthHeader(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
 
 impl tonic::service::Interceptor for AuthHeader {
     fn call(
@@ -697,7 +710,7 @@ fn bound_operator_address(config: &NodeConfig) -> anyhow::Result<std::net::Socke
         .with_context(|| format!("{} has no operator address", path.display()))
 }
 
-fn explain(status: tonic::Status) -> anyhow::Error {
+pub(crate) fn explain(status: tonic::Status) -> anyhow::Error {
     let hint = match status.code() {
         tonic::Code::Unauthenticated => {
             " (check --token / MPX_TOKEN, or the data directory's operator.token)"
@@ -726,6 +739,8 @@ async fn cases_client(cli: &Cli, config: &NodeConfig) -> anyhow::Result<CasesCli
 async fn records(cli: &Cli, config: &NodeConfig, command: &RecordsCommand) -> anyhow::Result<()> {
     let mut client = records_client(cli, config).await?;
     match command {
+        RecordsCommand::Import(args) => crate::bulk::import(&mut client, args, cli.json).await?,
+        RecordsCommand::Export(args) => crate::bulk::export(&mut client, args).await?,
         RecordsCommand::Add {
             id,
             name,

@@ -17,6 +17,7 @@
 //! - [`cli`]: the command line (thin `main.rs` calls [`cli::main`]).
 //! - [`clock`]: injected time.
 
+pub mod bulk;
 pub mod cli;
 pub mod clock;
 pub mod config;

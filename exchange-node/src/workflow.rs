@@ -311,6 +311,101 @@ impl Workflow {
         Ok((person, resident.warnings, case_id))
     }
 
+    /// Bulk registration: every row validated like [`Workflow::register_person`], all in one
+    /// transaction, with the residence notices queued in the same transaction. A row that
+    /// matches the stored record exactly is `UNCHANGED`; a person already living here with
+    /// other data is rejected with the fields that differ (a clerk decides: `records move` or
+    /// a correction), as is a second row for the same person in the batch.
+    pub async fn import_people(
+        &self,
+        operator: &str,
+        rows: &[v1::ImportRow],
+    ) -> Result<Vec<v1::ImportRowResult>, WorkflowError> {
+        use v1::ImportOutcome;
+        let now = self.clock.now_unix_ms();
+        let today = self.clock.today();
+        let mut tx = self.store.begin().await?;
+        let mut results = Vec::with_capacity(rows.len());
+        let mut seen: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        let mut notified = std::collections::BTreeSet::new();
+        for row in rows {
+            let mut result = v1::ImportRowResult {
+                line: row.line,
+                ..Default::default()
+            };
+            let reject = |result: &mut v1::ImportRowResult, reason: String| {
+                result.outcome = ImportOutcome::Rejected as i32;
+                result.reason = reason;
+            };
+            let Some(input) = &row.person else {
+                reject(&mut result, "person: required".into());
+                results.push(result);
+                continue;
+            };
+            let resident =
+                match NewResident::parse(input, self.county, self.check_digit_mode, today) {
+                    Ok(resident) => resident,
+                    Err(error) => {
+                        reject(&mut result, error.to_string());
+                        results.push(result);
+                        continue;
+                    }
+                };
+            let id = resident.resident_id.as_str().to_string();
+            if let Some(first) = seen.get(&id) {
+                reject(
+                    &mut result,
+                    format!("person.resident_id: duplicate of line {first} in this file"),
+                );
+                results.push(result);
+                continue;
+            }
+            seen.insert(id.clone(), row.line);
+            result.warnings = resident.warnings.clone();
+            let person = resident.to_proto(PersonStatus::Residing, now);
+            if let Some(existing) = tx.get_person(&id).await?
+                && existing.status() == PersonStatus::Residing
+            {
+                let differs = differing_fields(&existing, &person);
+                if differs.is_empty() {
+                    result.outcome = ImportOutcome::Unchanged as i32;
+                } else {
+                    reject(
+                        &mut result,
+                        format!(
+                            "person.resident_id: {id} already lives here with other {}; use `records move` or correct the record",
+                            differs.join(", ")
+                        ),
+                    );
+                }
+                results.push(result);
+                continue;
+            }
+            tx.upsert_person(&person, now).await?;
+            if resident.hukou_county != self.county {
+                let effective = person.arrival_date.clone();
+                result.notice_case_id = self
+                    .send_notice(
+                        &mut tx,
+                        operator,
+                        &person,
+                        NoticeKind::Arrived,
+                        &effective,
+                        "",
+                        now,
+                    )
+                    .await?;
+                notified.insert(person.hukou_county.clone());
+            }
+            result.outcome = ImportOutcome::Stored as i32;
+            results.push(result);
+        }
+        tx.commit().await?;
+        let notified: Vec<String> = notified.into_iter().collect();
+        self.notify(&notified);
+        Ok(results)
+    }
+
     async fn residing_person(
         &self,
         tx: &mut StoreTx,
@@ -1849,6 +1944,27 @@ impl Workflow {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The fields in which an incoming record differs from the stored one (what a re-import compares).
+fn differing_fields(stored: &v1::Person, incoming: &v1::Person) -> Vec<&'static str> {
+    [
+        ("name", stored.name == incoming.name),
+        ("sex", stored.sex == incoming.sex),
+        ("birth_date", stored.birth_date == incoming.birth_date),
+        ("hukou_county", stored.hukou_county == incoming.hukou_county),
+        (
+            "residence_address",
+            stored.residence_address == incoming.residence_address,
+        ),
+        ("arrival_date", stored.arrival_date == incoming.arrival_date),
+        ("phone", stored.phone == incoming.phone),
+        ("notes", stored.notes == incoming.notes),
+    ]
+    .into_iter()
+    .filter(|(_, same)| !same)
+    .map(|(field, _)| field)
+    .collect()
 }
 
 /// One event of `case` as this node saw it, for the province's compliance figures.

@@ -18,6 +18,7 @@ pub mod division;
 pub mod evidence;
 pub mod identity;
 pub mod policy;
+pub mod reconcile;
 pub mod resident_id;
 pub mod runtime;
 pub mod synth;

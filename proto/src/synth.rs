@@ -199,14 +199,15 @@ fn clean_person(spec: &RosterSpec, rng: &mut Rng, index: u64) -> Person {
 /// A roster, row by row.
 pub fn roster(spec: &RosterSpec) -> impl Iterator<Item = GeneratedRow> + '_ {
     let mut rng = Rng::new(spec.seed);
-    let mut previous_id: Option<String> = None;
+    // The last clean person: a duplicate row repeats their ID, sex and birth date.
+    let mut previous: Option<Person> = None;
     (0..spec.rows).map(move |index| {
         let mut person = clean_person(spec, &mut rng, index);
         let mut defect = None;
         if rng.chance(spec.defect_rate) {
             defect = Some(*rng.pick(&Defect::ALL));
         }
-        if defect == Some(Defect::Duplicate) && previous_id.is_none() {
+        if defect == Some(Defect::Duplicate) && previous.is_none() {
             defect = None;
         }
         let mut arrival_text = person.arrival_date.clone();
@@ -224,12 +225,20 @@ pub fn roster(spec: &RosterSpec) -> impl Iterator<Item = GeneratedRow> + '_ {
             Some(Defect::UnreadableDate) => arrival_text = "2026-13-45".into(),
             Some(Defect::BadPhone) => person.phone = "call me".into(),
             Some(Defect::Duplicate) => {
-                person.resident_id = previous_id.clone().unwrap_or_default();
+                if let Some(earlier) = &previous {
+                    person.resident_id = earlier.resident_id.clone();
+                    person.sex = earlier.sex;
+                    person.birth_date = earlier.birth_date.clone();
+                    person.hukou_county = earlier.hukou_county.clone();
+                    person.arrival_date =
+                        person.arrival_date.clone().max(earlier.birth_date.clone());
+                    arrival_text = person.arrival_date.clone();
+                }
             }
             None => {}
         }
         if defect.is_none() {
-            previous_id = Some(person.resident_id.clone());
+            previous = Some(person.clone());
         }
         GeneratedRow {
             person,

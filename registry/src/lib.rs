@@ -21,6 +21,7 @@
 pub mod ca;
 pub mod compliance;
 pub mod config;
+pub mod reconcile;
 pub mod render;
 pub mod service;
 pub mod store;

@@ -166,6 +166,31 @@ enum Command {
         #[command(flatten)]
         operator: OperatorArgs,
     },
+    /// Compare the provincial index with a provincial extract (统计、公安 …), by resident ID:
+    /// per county, people only in the index, only in the extract, and with differing fields.
+    Reconcile {
+        /// The extract (CSV or JSON Lines; columns as for a county import).
+        #[arg(long)]
+        against: PathBuf,
+        /// Whose extract it is: statistics, police, …
+        #[arg(long)]
+        source: String,
+        /// Why you compare (recorded in the audit log).
+        #[arg(long)]
+        purpose: String,
+        /// csv or jsonl (default: from the file name).
+        #[arg(long)]
+        format: Option<String>,
+        /// utf-8, gb18030 or auto.
+        #[arg(long, default_value = "auto")]
+        encoding: String,
+        /// CSV of the differences (default: AGAINST.differences.csv).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The audit log of province-wide queries.
     Audit {
         #[command(subcommand)]
@@ -639,6 +664,27 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             json,
             operator,
         } => evidence(&config, case_id, json, &operator).await?,
+        Command::Reconcile {
+            against,
+            source,
+            purpose,
+            format,
+            encoding,
+            out,
+            json,
+        } => {
+            let store = Store::connect(&config.database_url()).await?;
+            let args = registry::reconcile::Args {
+                against,
+                source,
+                purpose,
+                format,
+                encoding,
+                out,
+                json,
+            };
+            registry::reconcile::run(&store, &args).await?;
+        }
         Command::Audit {
             command: AuditCommand::Verify,
         } => {

@@ -1362,3 +1362,37 @@ impl Store {
             .map_err(StoreError::from)
     }
 }
+
+/// Streaming reads of the index.
+impl Store {
+    /// Calls `visit(resident_id, name, hukou, residence county)` for each person some county
+    /// lists as residing, once per person (the first county by code when two claim them), in
+    /// resident-ID order, without holding the index in memory. Returns how many.
+    pub async fn each_residing_index_entry(
+        &self,
+        mut visit: impl FnMut(&str, &str, &str, &str),
+    ) -> Result<u64, StoreError> {
+        use tokio_stream::StreamExt;
+        let mut rows = sqlx::query(
+            "SELECT resident_id, name, hukou_county, reporter_county FROM index_entries
+             WHERE status = 'PERSON_STATUS_RESIDING' ORDER BY resident_id, reporter_county",
+        )
+        .fetch(&self.pool);
+        let mut last = String::new();
+        let mut count = 0;
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let id: String = row.try_get("resident_id")?;
+            if id == last {
+                continue;
+            }
+            let name: String = row.try_get("name")?;
+            let hukou: String = row.try_get("hukou_county")?;
+            let residence: String = row.try_get("reporter_county")?;
+            visit(&id, &name, &hukou, &residence);
+            count += 1;
+            last = id;
+        }
+        Ok(count)
+    }
+}

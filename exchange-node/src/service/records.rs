@@ -5,8 +5,8 @@ use mpx_proto::runtime::operator_of;
 use mpx_proto::v1::records_server::{Records, RecordsServer};
 use mpx_proto::v1::{
     CreatePersonRequest, CreatePersonResponse, DepartPersonRequest, DepartPersonResponse,
-    GetPersonRequest, GetPersonResponse, ListPeopleRequest, ListPeopleResponse, MovePersonRequest,
-    MovePersonResponse, PersonStatus,
+    GetPersonRequest, GetPersonResponse, ImportPeopleRequest, ImportPeopleResponse,
+    ListPeopleRequest, ListPeopleResponse, MovePersonRequest, MovePersonResponse, PersonStatus,
 };
 use tonic::{Request, Response, Status};
 
@@ -29,8 +29,46 @@ impl RecordsService {
     }
 }
 
+/// Most rows in one `ImportPeople` call.
+const MAX_IMPORT_ROWS: usize = 5000;
+
 #[tonic::async_trait]
 impl Records for RecordsService {
+    async fn import_people(
+        &self,
+        request: Request<ImportPeopleRequest>,
+    ) -> Result<Response<ImportPeopleResponse>, Status> {
+        let operator = operator_of(&request)?;
+        let request = request.into_inner();
+        if request.rows.len() > MAX_IMPORT_ROWS {
+            return Err(Status::invalid_argument(format!(
+                "rows: at most {MAX_IMPORT_ROWS} per call"
+            )));
+        }
+        let results = self
+            .workflow
+            .import_people(&operator, &request.rows)
+            .await?;
+        let stored = results
+            .iter()
+            .filter(|r| r.outcome() == mpx_proto::v1::ImportOutcome::Stored)
+            .count();
+        self.workflow
+            .store()
+            .audit(
+                &operator,
+                "records.import",
+                &format!(
+                    "import of {}",
+                    request.source.chars().take(100).collect::<String>()
+                ),
+                &format!("{} rows, {stored} stored", results.len()),
+                stored,
+            )
+            .await?;
+        Ok(Response::new(ImportPeopleResponse { results }))
+    }
+
     async fn create_person(
         &self,
         request: Request<CreatePersonRequest>,

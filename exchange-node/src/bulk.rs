@@ -1,0 +1,682 @@
+//! Bulk roster work for clerks: `records import` (spreadsheet exports, CSV in UTF-8 or GB18030,
+//! JSON Lines), `records export`, and `reconcile` against another department's extract. All go
+//! through the node's operator API, so validation, notices, audit and the outbox are the same as
+//! for single calls.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use mpx_proto::reconcile::{Difference, DifferenceWriter, Facts, Reconciler};
+use mpx_proto::tabular::{Encoding, Format, Mapping, RejectWriter, RowReader};
+use mpx_proto::v1::{self, ImportOutcome, PersonStatus};
+
+/// What a file argument group takes.
+#[derive(Args, Debug, Clone)]
+pub struct FileArgs {
+    /// csv or jsonl (default: from the file name; .jsonl/.ndjson are JSON Lines).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// utf-8, gb18030 (also GBK/GB2312 files), or auto (sniffed).
+    #[arg(long, default_value = "auto")]
+    pub encoding: String,
+    /// A TOML file mapping fields to the file's column names: `[columns] resident_id = "证件号码"`.
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+}
+
+impl FileArgs {
+    fn open(&self, path: &Path) -> anyhow::Result<RowReader> {
+        let format = match &self.format {
+            Some(text) => Format::parse(text).map_err(|e| anyhow::anyhow!("--format {e}"))?,
+            None => Format::from_path(path),
+        };
+        let encoding =
+            Encoding::parse(&self.encoding).map_err(|e| anyhow::anyhow!("--encoding {e}"))?;
+        let mapping = match &self.mapping {
+            Some(path) => Mapping::load(path)?,
+            None => Mapping::default(),
+        };
+        Ok(RowReader::open(path, format, encoding, mapping)?)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The roster file (CSV or JSON Lines). Columns by name, Chinese or English: 公民身份号码,
+    /// 姓名, 性别, 出生日期, 户籍地代码, 现居住地址, 来本地日期, 联系电话, 备注 (see README).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub input: FileArgs,
+    /// Where rejected rows go (default: FILE.rejects.csv).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Rows per call to the node (one transaction each).
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+}
+
+/// Progress on stderr: a bar on a terminal, a plain line every few seconds otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: Instant,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(total_bytes: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total_bytes);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {percent:>3}%  {msg}  ({elapsed}, ~{eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Self {
+            bar,
+            last_line: Instant::now(),
+            started: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, bytes: u64, message: &str) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(bytes);
+                bar.set_message(message.to_string());
+            }
+            None if self.last_line.elapsed() >= Duration::from_secs(2) => {
+                eprintln!("{:>6.1}s  {message}", self.started.elapsed().as_secs_f64());
+                self.last_line = Instant::now();
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct ImportSummary {
+    rows: u64,
+    stored: u64,
+    unchanged: u64,
+    rejected: u64,
+    notices_queued: u64,
+    warnings: u64,
+    ignored_columns: Vec<String>,
+    rejects_file: Option<String>,
+    seconds: f64,
+}
+
+/// Lazily created reject file (none when every row is good).
+struct Rejects {
+    path: PathBuf,
+    header: Vec<String>,
+    writer: Option<RejectWriter>,
+}
+
+impl Rejects {
+    fn write(&mut self, line: u64, reason: &str, raw: &[String]) -> anyhow::Result<()> {
+        if self.writer.is_none() {
+            self.writer = Some(RejectWriter::create(&self.path, &self.header)?);
+        }
+        if let Some(writer) = &mut self.writer {
+            writer
+                .write(line, reason, raw)
+                .with_context(|| format!("writing {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// `records import FILE`.
+pub(crate) async fn import(
+    client: &mut v1::records_client::RecordsClient<crate::cli::Authorized>,
+    args: &ImportArgs,
+    json: bool,
+) -> anyhow::Result<()> {
+    if !(1..=5000).contains(&args.batch) {
+        bail!("--batch {}: 1 to 5000 rows", args.batch);
+    }
+    let reader = args.input.open(&args.file)?;
+    let total_bytes = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
+    let mut summary = ImportSummary {
+        ignored_columns: reader.ignored_columns.clone(),
+        ..Default::default()
+    };
+    let mut rejects = Rejects {
+        path: args.rejects.clone().unwrap_or_else(|| {
+            let mut name = args.file.as_os_str().to_owned();
+            name.push(".rejects.csv");
+            PathBuf::from(name)
+        }),
+        header: reader.header.clone(),
+        writer: None,
+    };
+    if !summary.ignored_columns.is_empty() {
+        eprintln!(
+            "note: columns not imported (no field of that name): {}",
+            summary.ignored_columns.join(", ")
+        );
+    }
+    // Parsing runs on a blocking thread, a batch ahead of the calls to the node.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<(Vec<Parsed>, u64)>(2);
+    let batch_size = args.batch;
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        let mut batch = Vec::with_capacity(batch_size);
+        while let Some(row) = reader.next() {
+            let parsed = match row {
+                Err(error) => Parsed::Unreadable(error.line, error.reason, error.raw),
+                Ok(row) => match mpx_proto::tabular::person_from_row(&row) {
+                    Ok(person) => Parsed::Row(row.line, Box::new(person), row.raw),
+                    Err(reason) => Parsed::Unreadable(row.line, reason, row.raw),
+                },
+            };
+            batch.push(parsed);
+            if batch.len() == batch_size {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                if sender.blocking_send((full, reader.bytes_read())).is_err() {
+                    return;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = sender.blocking_send((batch, reader.bytes_read()));
+        }
+    });
+    let started = Instant::now();
+    let mut progress = Progress::new(total_bytes);
+    let source = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    while let Some((batch, bytes)) = receiver.recv().await {
+        let mut rows = Vec::new();
+        let mut raws = std::collections::HashMap::new();
+        for parsed in batch {
+            summary.rows += 1;
+            match parsed {
+                Parsed::Unreadable(line, reason, raw) => {
+                    summary.rejected += 1;
+                    rejects.write(line, &reason, &raw)?;
+                }
+                Parsed::Row(line, person, raw) => {
+                    raws.insert(line, raw);
+                    rows.push(v1::ImportRow {
+                        line,
+                        person: Some(*person),
+                    });
+                }
+            }
+        }
+        if !rows.is_empty() {
+            let results = client
+                .import_people(v1::ImportPeopleRequest {
+                    rows,
+                    source: source.clone(),
+                })
+                .await
+                .map_err(crate::cli::explain)?
+                .into_inner()
+                .results;
+            for result in results {
+                summary.warnings += result.warnings.len() as u64;
+                match result.outcome() {
+                    ImportOutcome::Stored => {
+                        summary.stored += 1;
+                        summary.notices_queued += u64::from(!result.notice_case_id.is_empty());
+                    }
+                    ImportOutcome::Unchanged => summary.unchanged += 1,
+                    _ => {
+                        summary.rejected += 1;
+                        let raw = raws.remove(&result.line).unwrap_or_default();
+                        rejects.write(result.line, &result.reason, &raw)?;
+                    }
+                }
+            }
+        }
+        progress.update(
+            bytes,
+            &format!(
+                "{} rows: {} stored, {} unchanged, {} rejected",
+                summary.rows, summary.stored, summary.unchanged, summary.rejected
+            ),
+        );
+    }
+    progress.finish();
+    parser.await.context("the file reader stopped")?;
+    if let Some(writer) = rejects.writer.take() {
+        writer
+            .finish()
+            .with_context(|| format!("writing {}", rejects.path.display()))?;
+        summary.rejects_file = Some(rejects.path.display().to_string());
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "导入完成 Imported {}: {} rows — {} stored ({} residence notices queued), {} unchanged, {} rejected, in {:.1} s ({:.0} rows/s).",
+            args.file.display(),
+            summary.rows,
+            summary.stored,
+            summary.notices_queued,
+            summary.unchanged,
+            summary.rejected,
+            summary.seconds,
+            summary.rows as f64 / summary.seconds.max(1e-9)
+        );
+        if let Some(path) = &summary.rejects_file {
+            println!("Rejected rows, each with its line and reason: {path}");
+        }
+    }
+    Ok(())
+}
+
+enum Parsed {
+    Row(u64, Box<v1::Person>, Vec<String>),
+    Unreadable(u64, String, Vec<String>),
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Why you export these records (recorded in the audit log).
+    #[arg(long)]
+    pub purpose: String,
+    /// csv or jsonl.
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// Fields, comma-separated (default: all): resident_id,name,sex,birth_date,hukou_county,
+    /// residence_county,residence_address,arrival_date,departure_date,phone,notes,status.
+    #[arg(long)]
+    pub fields: Option<String>,
+    /// CSV column names: en (field names) or zh (Chinese).
+    #[arg(long, default_value = "en")]
+    pub header: String,
+    /// Only people of this status: residing, departed, living-elsewhere, whereabouts-unknown.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Write here (created 0600); default standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn status_of(text: &str) -> anyhow::Result<PersonStatus> {
+    Ok(match text {
+        "residing" => PersonStatus::Residing,
+        "departed" => PersonStatus::Departed,
+        "living-elsewhere" => PersonStatus::LivingElsewhere,
+        "whereabouts-unknown" => PersonStatus::WhereaboutsUnknown,
+        other => {
+            bail!("--status {other:?}: residing, departed, living-elsewhere or whereabouts-unknown")
+        }
+    })
+}
+
+fn field_value(person: &v1::Person, field: &str) -> String {
+    match field {
+        "resident_id" => person.resident_id.clone(),
+        "name" => person.name.clone(),
+        "sex" => match person.sex() {
+            v1::Sex::Male => "男".into(),
+            v1::Sex::Female => "女".into(),
+            v1::Sex::Unspecified => String::new(),
+        },
+        "birth_date" => person.birth_date.clone(),
+        "hukou_county" => person.hukou_county.clone(),
+        "residence_county" => person.residence_county.clone(),
+        "residence_address" => person.residence_address.clone(),
+        "arrival_date" => person.arrival_date.clone(),
+        "departure_date" => person.departure_date.clone(),
+        "phone" => person.phone.clone(),
+        "notes" => person.notes.clone(),
+        "status" => crate::store::status_label(person.status()).to_string(),
+        _ => String::new(),
+    }
+}
+
+fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
+/// Every person of the roster (optionally of one status), page by page, through the audited
+/// `ListPeople`.
+async fn each_person(
+    client: &mut v1::records_client::RecordsClient<crate::cli::Authorized>,
+    purpose: &str,
+    status: PersonStatus,
+    mut visit: impl FnMut(v1::Person) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let mut token = String::new();
+    let mut count = 0;
+    loop {
+        let page = client
+            .list_people(v1::ListPeopleRequest {
+                purpose: purpose.to_string(),
+                status: status as i32,
+                page_size: 1000,
+                page_token: token.clone(),
+            })
+            .await
+            .map_err(crate::cli::explain)?
+            .into_inner();
+        for person in page.people {
+            count += 1;
+            visit(person)?;
+        }
+        if page.next_page_token.is_empty() {
+            return Ok(count);
+        }
+        token = page.next_page_token;
+    }
+}
+
+/// `records export`.
+pub(crate) async fn export(
+    client: &mut v1::records_client::RecordsClient<crate::cli::Authorized>,
+    args: &ExportArgs,
+) -> anyhow::Result<()> {
+    let all: Vec<&str> = mpx_proto::tabular::FIELDS.iter().map(|(f, _)| *f).collect();
+    let fields: Vec<String> = match &args.fields {
+        Some(list) => list.split(',').map(|f| f.trim().to_string()).collect(),
+        None => all.iter().map(|f| f.to_string()).collect(),
+    };
+    if let Some(bad) = fields.iter().find(|f| !all.contains(&f.as_str())) {
+        bail!(
+            "--fields: {bad:?} is not a field; fields are {}",
+            all.join(",")
+        );
+    }
+    let jsonl = match args.format.as_str() {
+        "csv" => false,
+        "jsonl" => true,
+        other => bail!("--format {other:?}: csv or jsonl"),
+    };
+    let chinese = match args.header.as_str() {
+        "en" => false,
+        "zh" => true,
+        other => bail!("--header {other:?}: en or zh"),
+    };
+    let status = args
+        .status
+        .as_deref()
+        .map(status_of)
+        .transpose()?
+        .unwrap_or(PersonStatus::Unspecified);
+    let sink: Box<dyn Write> = match &args.out {
+        Some(path) => {
+            let mut file = create_private(path)?;
+            if !jsonl {
+                // So spreadsheets show the Chinese.
+                file.write_all("\u{feff}".as_bytes())?;
+            }
+            Box::new(file)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let out = std::io::BufWriter::new(sink);
+    enum Sink {
+        Csv(Box<csv::Writer<std::io::BufWriter<Box<dyn Write>>>>),
+        Json(std::io::BufWriter<Box<dyn Write>>),
+    }
+    let mut sink = if jsonl {
+        Sink::Json(out)
+    } else {
+        let mut writer = csv::Writer::from_writer(out);
+        let header: Vec<&str> = fields
+            .iter()
+            .map(|f| {
+                if chinese {
+                    mpx_proto::tabular::chinese_header(f)
+                } else {
+                    f.as_str()
+                }
+            })
+            .collect();
+        writer.write_record(&header)?;
+        Sink::Csv(Box::new(writer))
+    };
+    let count = each_person(client, &args.purpose, status, |person| {
+        match &mut sink {
+            Sink::Json(out) => {
+                let object: serde_json::Map<String, serde_json::Value> = fields
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.clone(),
+                            serde_json::Value::String(field_value(&person, f)),
+                        )
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::Value::Object(object))?;
+            }
+            Sink::Csv(writer) => {
+                writer.write_record(fields.iter().map(|f| field_value(&person, f)))?;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    match &mut sink {
+        Sink::Json(out) => out.flush()?,
+        Sink::Csv(writer) => writer.flush()?,
+    }
+    if let Some(path) = &args.out {
+        eprintln!("Exported {count} people to {} (audited).", path.display());
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ReconcileArgs {
+    /// The other department's extract (CSV or JSON Lines, same columns as an import).
+    #[arg(long)]
+    pub against: PathBuf,
+    /// Whose extract it is, for the report: police, education, statistics, …
+    #[arg(long)]
+    pub source: String,
+    /// Why you compare (recorded in the audit log).
+    #[arg(long)]
+    pub purpose: String,
+    #[command(flatten)]
+    pub input: FileArgs,
+    /// Which of our people to compare: residing (default) or all.
+    #[arg(long, default_value = "residing")]
+    pub scope: String,
+    /// CSV of the differences (default: AGAINST.differences.csv).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Open a VERIFICATION case for each mismatch another county must answer (their hukou or
+    /// residence county differs from ours).
+    #[arg(long)]
+    pub open_cases: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct ReconcileReport<'a> {
+    source: &'a str,
+    against: String,
+    #[serde(flatten)]
+    summary: mpx_proto::reconcile::Summary,
+    differences_file: String,
+    cases_opened: u64,
+    seconds: f64,
+    /// Bytes of memory the process held at its peak (VmHWM), where the system says.
+    peak_rss_bytes: Option<u64>,
+}
+
+/// The process's peak resident set (Linux `VmHWM`), for the report.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `reconcile --against FILE --source S`.
+pub(crate) async fn reconcile(
+    records: &mut v1::records_client::RecordsClient<crate::cli::Authorized>,
+    cases: &mut v1::cases_client::CasesClient<crate::cli::Authorized>,
+    this_county: &str,
+    args: &ReconcileArgs,
+    json: bool,
+) -> anyhow::Result<()> {
+    let scope = match args.scope.as_str() {
+        "residing" => PersonStatus::Residing,
+        "all" => PersonStatus::Unspecified,
+        other => bail!("--scope {other:?}: residing or all"),
+    };
+    let started = Instant::now();
+    let reader = args.input.open(&args.against)?;
+    let (mut reconciler, unreadable) =
+        tokio::task::spawn_blocking(move || Reconciler::load(reader))
+            .await
+            .context("reading the extract")?;
+    for error in unreadable.iter().take(5) {
+        eprintln!(
+            "note: {} line {}: {}",
+            args.against.display(),
+            error.line,
+            error.reason
+        );
+    }
+    let out_path = args.out.clone().unwrap_or_else(|| {
+        let mut name = args.against.as_os_str().to_owned();
+        name.push(".differences.csv");
+        PathBuf::from(name)
+    });
+    let mut writer = DifferenceWriter::create(&out_path)
+        .with_context(|| format!("creating {}", out_path.display()))?;
+    let mut write_error: Option<std::io::Error> = None;
+    let mut to_ask: Vec<Difference> = Vec::new();
+    let purpose = format!("{} (reconcile with {})", args.purpose, args.source);
+    let open_cases = args.open_cases;
+    let mut record = |difference: Difference| {
+        if let Err(error) = writer.write(&difference) {
+            write_error.get_or_insert(error);
+        }
+        if open_cases
+            && difference.kind == "mismatch"
+            && matches!(difference.field, "hukou_county" | "residence_county")
+            && difference.theirs != this_county
+        {
+            to_ask.push(difference);
+        }
+    };
+    each_person(records, &purpose, scope, |person| {
+        let facts = Facts {
+            name: person.name.clone(),
+            hukou_county: person.hukou_county.clone(),
+            residence_county: person.residence_county.clone(),
+            birth_date: person.birth_date.clone(),
+        };
+        reconciler.ours(&person.resident_id, &facts, &mut record);
+        Ok(())
+    })
+    .await?;
+    let summary = reconciler.finish(&mut record);
+    if let Some(error) = write_error {
+        return Err(error).with_context(|| format!("writing {}", out_path.display()));
+    }
+    writer
+        .finish()
+        .with_context(|| format!("writing {}", out_path.display()))?;
+    let mut cases_opened = 0;
+    for difference in &to_ask {
+        let (what, ours) = if difference.field == "hukou_county" {
+            ("户籍地", &difference.ours)
+        } else {
+            ("现居住地", &difference.ours)
+        };
+        let questions = format!(
+            "{}提供的数据显示该人员{what}为贵县（{}），本县登记为 {ours}，请核实。\n\
+             The {} extract gives your county ({}) as the person's {}, ours says {ours}; please verify.",
+            args.source,
+            difference.theirs,
+            args.source,
+            difference.theirs,
+            difference.field.replace('_', " ")
+        );
+        let opened = cases
+            .open_case(v1::OpenCaseRequest {
+                kind: v1::CaseKind::Verification as i32,
+                recipient_county: difference.theirs.clone(),
+                priority: v1::CasePriority::Normal as i32,
+                resident_id: difference.resident_id.clone(),
+                subject_name: String::new(),
+                questions,
+            })
+            .await;
+        match opened {
+            Ok(_) => cases_opened += 1,
+            Err(status) => eprintln!(
+                "note: no case for {} to {}: {}",
+                mpx_proto::resident_id::mask(&difference.resident_id),
+                difference.theirs,
+                status.message()
+            ),
+        }
+    }
+    let report = ReconcileReport {
+        source: &args.source,
+        against: args.against.display().to_string(),
+        summary,
+        differences_file: out_path.display().to_string(),
+        cases_opened,
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss_bytes: peak_rss_bytes(),
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let s = &report.summary;
+    println!(
+        "数据比对 Reconciliation with {} ({})",
+        args.source, report.against
+    );
+    println!("  本县名册 ours:          {:>10}", s.ours);
+    println!("  对方数据 theirs:        {:>10}", s.theirs);
+    println!("  一致 matched:           {:>10}", s.matched);
+    println!("  仅本县有 only ours:     {:>10}", s.only_ours);
+    println!("  仅对方有 only theirs:   {:>10}", s.only_theirs);
+    println!("  信息不一致 mismatched:  {:>10}", s.mismatched_people);
+    for (field, count) in &s.mismatches_by_field {
+        println!("      {field:<22}{count:>10}");
+    }
+    if s.unreadable_theirs > 0 || s.duplicate_theirs > 0 {
+        println!(
+            "  unreadable rows in theirs: {}, duplicate IDs in theirs: {}",
+            s.unreadable_theirs, s.duplicate_theirs
+        );
+    }
+    if args.open_cases {
+        println!("  verification cases opened: {cases_opened}");
+    }
+    println!(
+        "Differences: {}  ({:.1} s)",
+        report.differences_file, report.seconds
+    );
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! End-to-end bulk roster work: import of generated spreadsheets (GB18030, planted defects),
+//! export, and reconciliation with another department's extract, at a node and at the province.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+
+use mpx_proto::synth::{Defect, RosterSpec, department_extract, roster, write_csv};
+use mpx_proto::tabular::Encoding;
+use mpx_proto::v1::{CaseDirection, ListCasesRequest};
+use mpx_tests::{Backend, Province, WAIT, wait_until};
+
+mpx_tests::on_every_backend!(
+    an_import_stores_good_rows_explains_every_bad_one_and_changes_nothing_when_repeated,
+    reconciliation_finds_exactly_the_planted_differences_at_the_county_and_the_province,
+);
+
+const WUDU: &str = "621202";
+const LINXIA: &str = "621221";
+
+fn json_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn import(province: &Province, file: &std::path::Path) -> serde_json::Value {
+    let mut command = province.node(WUDU).cli();
+    command.args(["--json", "records", "import"]).arg(file);
+    json_of(&mpx_tests::run_ok(command))
+}
+
+/// Rows of a CSV file written by the tools (UTF-8 with a BOM), header included.
+fn csv_rows(path: &std::path::Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let text = text.trim_start_matches('\u{feff}');
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+async fn inbound_cases(province: &Province, county: &str) -> usize {
+    province
+        .node(county)
+        .cases()
+        .await
+        .list_cases(ListCasesRequest {
+            direction: CaseDirection::Inbound as i32,
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .cases
+        .len()
+}
+
+async fn an_import_stores_good_rows_explains_every_bad_one_and_changes_nothing_when_repeated(
+    backend: Backend,
+) {
+    let Some(province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
+    let mut spec = RosterSpec::new(300, WUDU, &[WUDU, LINXIA]);
+    spec.defect_rate = 0.2;
+    spec.seed = 7;
+    let rows: Vec<_> = roster(&spec).collect();
+    let file = province.dir.join("花名册.csv");
+    write_csv(
+        rows.clone().into_iter(),
+        std::fs::File::create(&file).unwrap(),
+        Encoding::Gb18030,
+    )
+    .unwrap();
+    let clean = rows.iter().filter(|r| r.defect.is_none()).count() as u64;
+    let defective: HashMap<u64, Defect> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.defect.map(|d| (i as u64 + 2, d)))
+        .collect();
+    for defect in Defect::ALL {
+        assert!(
+            defective.values().any(|d| *d == defect),
+            "the generated file has every kind of defect ({defect:?} missing)"
+        );
+    }
+
+    let summary = import(&province, &file);
+    assert_eq!(summary["rows"], 300);
+    assert_eq!(summary["stored"], clean);
+    assert_eq!(summary["rejected"], defective.len() as u64);
+    let rejects = std::path::PathBuf::from(summary["rejects_file"].as_str().unwrap());
+    let rejected = csv_rows(&rejects);
+    assert_eq!(rejected[0][..2], ["line".to_string(), "reason".to_string()]);
+    assert_eq!(
+        rejected[0][2], "公民身份号码",
+        "the original header, decoded from GB18030"
+    );
+    assert_eq!(
+        rejected.len() - 1,
+        defective.len(),
+        "one reject row per bad row"
+    );
+    for row in &rejected[1..] {
+        let line: u64 = row[0].parse().unwrap();
+        let defect = defective
+            .get(&line)
+            .unwrap_or_else(|| panic!("line {line} was good but rejected: {row:?}"));
+        assert!(
+            row[1].contains(defect.reason_mentions()),
+            "line {line} ({defect:?}): the reason {:?} names the problem",
+            row[1]
+        );
+        assert!(row.len() > 3, "the original row is kept: {row:?}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&rejects).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "rejected rows hold personal data");
+    }
+
+    // The hukou county gets one residence notice per person stored whose hukou is there.
+    let notices = rows
+        .iter()
+        .filter(|r| r.defect.is_none() && r.person.hukou_county == LINXIA)
+        .count();
+    assert!(notices > 0);
+    wait_until(WAIT, "every residence notice to reach 621221", || async {
+        inbound_cases(&province, LINXIA).await == notices
+    })
+    .await;
+
+    // The same file again changes nothing.
+    let again = import(&province, &file);
+    assert_eq!(again["stored"], 0);
+    assert_eq!(again["unchanged"], clean);
+    assert_eq!(again["rejected"], defective.len() as u64);
+    assert_eq!(again["notices_queued"], 0);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        inbound_cases(&province, LINXIA).await,
+        notices,
+        "no new notices"
+    );
+
+    // Export: the chosen fields, Chinese headers, 0600, audited.
+    let out = province.dir.join("export.csv");
+    let mut export = province.node(WUDU).cli();
+    export
+        .args([
+            "records",
+            "export",
+            "--purpose",
+            "年度核对",
+            "--status",
+            "residing",
+            "--fields",
+            "resident_id,name,hukou_county",
+            "--header",
+            "zh",
+            "--out",
+        ])
+        .arg(&out);
+    mpx_tests::run_ok(export);
+    let exported = csv_rows(&out);
+    assert_eq!(exported[0], ["公民身份号码", "姓名", "户籍地代码"]);
+    assert_eq!(exported.len() as u64 - 1, clean);
+    let audit = province.node(WUDU).cli_output(&["audit"]);
+    assert!(audit.contains("年度核对"), "the export is audited: {audit}");
+}
+
+async fn reconciliation_finds_exactly_the_planted_differences_at_the_county_and_the_province(
+    backend: Backend,
+) {
+    let Some(province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
+    let spec = RosterSpec::new(400, WUDU, &[WUDU, LINXIA]);
+    let ours = province.dir.join("roster.csv");
+    write_csv(
+        roster(&spec),
+        std::fs::File::create(&ours).unwrap(),
+        Encoding::Utf8,
+    )
+    .unwrap();
+    assert_eq!(import(&province, &ours)["stored"], 400);
+    let (extract, planted) = department_extract(&spec, 20);
+    let theirs = province.dir.join("police.csv");
+    write_csv(
+        extract.clone().into_iter(),
+        std::fs::File::create(&theirs).unwrap(),
+        Encoding::Gb18030,
+    )
+    .unwrap();
+
+    let differences = province.dir.join("differences.csv");
+    let mut reconcile = province.node(WUDU).cli();
+    reconcile
+        .args([
+            "--json",
+            "reconcile",
+            "--source",
+            "police",
+            "--purpose",
+            "半年度比对",
+            "--open-cases",
+            "--against",
+        ])
+        .arg(&theirs)
+        .arg("--out")
+        .arg(&differences);
+    let report = json_of(&mpx_tests::run_ok(reconcile));
+    assert_eq!(report["ours"], 400);
+    assert_eq!(report["theirs"], extract.len());
+    assert_eq!(report["only_ours"], planted.only_ours.len());
+    assert_eq!(report["only_theirs"], planted.only_theirs.len());
+    assert_eq!(report["mismatched_people"], planted.mismatches.len());
+    let rows = csv_rows(&differences);
+    let mut found: Vec<(String, String, String)> = rows[1..]
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+        .collect();
+    found.sort();
+    let mut expected: Vec<(String, String, String)> = planted
+        .only_ours
+        .iter()
+        .map(|id| ("only_ours".into(), id.clone(), String::new()))
+        .chain(
+            planted
+                .only_theirs
+                .iter()
+                .map(|id| ("only_theirs".into(), id.clone(), String::new())),
+        )
+        .chain(
+            planted
+                .mismatches
+                .iter()
+                .map(|(id, field)| ("mismatch".into(), id.clone(), field.to_string())),
+        )
+        .collect();
+    expected.sort();
+    assert_eq!(found, expected, "exactly the planted differences");
+    // A hukou mismatch naming another county becomes a verification case there.
+    let to_linxia = rows[1..]
+        .iter()
+        .filter(|r| r[2] == "hukou_county" && r[4] == LINXIA)
+        .count();
+    assert!(to_linxia > 0);
+    assert_eq!(report["cases_opened"], to_linxia);
+    wait_until(WAIT, "the verification cases to reach 621221", || async {
+        // 621221 also holds the residence notices of the import.
+        let notices = roster(&spec)
+            .filter(|r| r.person.hukou_county == LINXIA)
+            .count();
+        inbound_cases(&province, LINXIA).await == notices + to_linxia
+    })
+    .await;
+
+    // The province: the index (what 621202 reported) against a provincial extract.
+    wait_until(WAIT, "the index to hold the roster", || async {
+        let mut counts = province.registry_cli();
+        counts.args(["counts", "--json", "--purpose", "比对前核对"]);
+        mpx_tests::run_ok(counts).contains("\"residing\":400")
+    })
+    .await;
+    let mut registry = province.registry_cli();
+    registry
+        .args([
+            "reconcile",
+            "--json",
+            "--source",
+            "statistics",
+            "--purpose",
+            "省级比对",
+            "--against",
+        ])
+        .arg(&theirs);
+    let provincial = json_of(&mpx_tests::run_ok(registry));
+    let gaps = &provincial["counties"][WUDU];
+    assert_eq!(gaps["only_index"], planted.only_ours.len());
+    assert_eq!(gaps["only_extract"], planted.only_theirs.len());
+    // The index holds names and hukou counties, not birth dates.
+    let comparable = planted
+        .mismatches
+        .iter()
+        .filter(|(_, field)| *field != "birth_date")
+        .count();
+    assert_eq!(gaps["mismatched"], comparable);
+    let mut verify = province.registry_cli();
+    verify.args(["audit", "verify"]);
+    assert!(mpx_tests::run_ok(verify).contains("audit log intact"));
+}
