@@ -116,6 +116,8 @@ struct ImportSummary {
     ignored_columns: Vec<String>,
     rejects_file: Option<String>,
     seconds: f64,
+    /// This command's peak resident memory (VmHWM), where the system says.
+    peak_rss_bytes: Option<u64>,
 }
 
 /// Lazily created reject file (none when every row is good).
@@ -264,6 +266,7 @@ pub(crate) async fn import(
         summary.rejects_file = Some(rejects.path.display().to_string());
     }
     summary.seconds = started.elapsed().as_secs_f64();
+    summary.peak_rss_bytes = peak_rss_bytes();
     if json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

@@ -25,10 +25,13 @@ use tonic::transport::{Channel, Endpoint};
 /// Path of a workspace binary next to the test executable (`target/debug/NAME`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
+    // Test binaries live in target/PROFILE/deps, tools (mpx-bench) in target/PROFILE.
+    let beside = exe.parent().expect("target directory");
+    let dir = if beside.join(name).exists() {
+        beside
+    } else {
+        beside.parent().expect("target directory")
+    };
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -107,6 +110,11 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// The process id (for memory figures).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn spawn(name: &str, mut command: Command, log: &Path) -> Self {
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -926,4 +934,14 @@ pub async fn wait_for_state(
         || async { case_state(province, county, case_id).await == Some(state) },
     )
     .await;
+}
+
+/// A process's resident memory now and at its peak (`VmRSS`, `VmHWM`), in bytes.
+pub fn memory_of(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }

@@ -1,0 +1,517 @@
+//! Benchmarks of the real processes, with generated data:
+//!
+//! ```text
+//! cargo build --release --bins
+//! cargo run --release -p mpx-tests --bin mpx-bench -- [--quick] [--runs 3] [SCENARIO …]
+//! ```
+//!
+//! Scenarios: `import`, `reconcile`, `exchange`, `report`, `idle` (default: all). Each prints one
+//! JSON line per figure (median, min and max of the runs) and, where it has one, the raw limit
+//! measured in the same run on this machine (the same work without MPX around it) and the ratio.
+//! `BENCHMARKS.md` is written with the table, the machine and the command. Nothing here fails
+//! on a slow figure; `--quick` uses tiny sizes (a smoke run).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mpx_proto::synth::{RosterSpec, department_extract, roster, write_csv};
+use mpx_proto::tabular::Encoding;
+use mpx_tests::{Province, memory_of, wait_until};
+
+const WUDU: &str = "621202";
+const LINXIA: &str = "621221";
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct Figure {
+    scenario: &'static str,
+    figure: String,
+    unit: &'static str,
+    median: f64,
+    min: f64,
+    max: f64,
+    runs: usize,
+    target: &'static str,
+    raw_limit: Option<f64>,
+    ratio_to_raw: Option<f64>,
+    note: String,
+}
+
+fn stats(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let median = if sorted.is_empty() {
+        f64::NAN
+    } else if sorted.len() % 2 == 1 {
+        sorted[sorted.len() / 2]
+    } else {
+        (sorted[sorted.len() / 2 - 1] + sorted[sorted.len() / 2]) / 2.0
+    };
+    (
+        median,
+        sorted.first().copied().unwrap_or(f64::NAN),
+        sorted.last().copied().unwrap_or(f64::NAN),
+    )
+}
+
+struct Bench {
+    runs: usize,
+    quick: bool,
+    figures: Vec<Figure>,
+}
+
+impl Bench {
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        scenario: &'static str,
+        figure: &str,
+        unit: &'static str,
+        values: &[f64],
+        target: &'static str,
+        raw: Option<&[f64]>,
+        note: &str,
+    ) {
+        let (median, min, max) = stats(values);
+        let raw_limit = raw.map(|r| stats(r).0);
+        let figure = Figure {
+            scenario,
+            figure: figure.to_string(),
+            unit,
+            median,
+            min,
+            max,
+            runs: values.len(),
+            target,
+            raw_limit,
+            ratio_to_raw: raw_limit.map(|r| median / r),
+            note: note.to_string(),
+        };
+        println!("{}", serde_json::to_string(&figure).unwrap_or_default());
+        self.figures.push(figure);
+    }
+}
+
+/// A plain SQLite pool (WAL, a busy timeout so it can share the file with a running server).
+async fn sqlite(path: &Path) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(30));
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .expect("sqlite")
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn write_roster(path: &Path, rows: u64, hukou: &[&str], encoding: Encoding) {
+    let spec = RosterSpec::new(rows, WUDU, hukou);
+    let file = std::fs::File::create(path).expect("roster file");
+    write_csv(roster(&spec), file, encoding).expect("roster written");
+}
+
+fn json_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or(serde_json::Value::Null)
+}
+
+fn import_file(province: &Province, file: &Path) -> serde_json::Value {
+    let mut command = province.node(WUDU).cli();
+    command
+        .args(["--json", "records", "import", "--batch", "2000"])
+        .arg(file);
+    json_of(&mpx_tests::run_ok(command))
+}
+
+fn node_pid(province: &Province, county: &str) -> u32 {
+    province
+        .node(county)
+        .process
+        .as_ref()
+        .map(|p| p.pid())
+        .unwrap_or(0)
+}
+
+/// The raw limit for storing rows: the same rows (15 columns) in 500-row multi-row INSERTs,
+/// one transaction per 2000 rows, into a bare SQLite file in WAL mode — what sqlx and SQLite
+/// alone do with no validation, no audit, no gRPC.
+async fn raw_sqlite_insert(dir: &Path, rows: u64) -> f64 {
+    let path = dir.join("raw.db");
+    let _ = std::fs::remove_file(&path);
+    let database = sqlite(&path).await;
+    sqlx::query(
+        "CREATE TABLE people (resident_id TEXT PRIMARY KEY, name TEXT, sex TEXT, birth_date TEXT,
+         hukou_county TEXT, residence_county TEXT, residence_address TEXT, arrival_date TEXT,
+         departure_date TEXT, phone TEXT, notes TEXT, status TEXT, flagged BIGINT,
+         created BIGINT, updated BIGINT)",
+    )
+    .execute(&database)
+    .await
+    .expect("raw table");
+    let spec = RosterSpec::new(rows, WUDU, &[WUDU]);
+    let people: Vec<_> = roster(&spec).map(|r| r.person).collect();
+    let started = Instant::now();
+    for chunk in people.chunks(2000) {
+        let mut tx = database.begin().await.expect("tx");
+        for part in chunk.chunks(500) {
+            let mut builder = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO people ");
+            builder.push_values(part, |mut b, p| {
+                b.push_bind(p.resident_id.clone())
+                    .push_bind(p.name.clone())
+                    .push_bind("male")
+                    .push_bind(p.birth_date.clone())
+                    .push_bind(p.hukou_county.clone())
+                    .push_bind(p.residence_county.clone())
+                    .push_bind(p.residence_address.clone())
+                    .push_bind(p.arrival_date.clone())
+                    .push_bind("")
+                    .push_bind(p.phone.clone())
+                    .push_bind("")
+                    .push_bind("residing")
+                    .push_bind(0i64)
+                    .push_bind(0i64)
+                    .push_bind(0i64);
+            });
+            builder.build().execute(&mut *tx).await.expect("raw insert");
+        }
+        tx.commit().await.expect("commit");
+    }
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn bench_import(bench: &mut Bench, dir: &Path) {
+    let rows = if bench.quick { 5_000 } else { 1_000_000 };
+    let file = dir.join("import.csv");
+    write_roster(&file, rows, &[WUDU], Encoding::Gb18030);
+    let (mut rates, mut node_peaks, mut cli_peaks, mut raw) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..bench.runs {
+        let province = Province::start(&[WUDU]).await;
+        let summary = import_file(&province, &file);
+        let seconds = summary["seconds"].as_f64().unwrap_or(f64::NAN);
+        rates.push(rows as f64 / seconds);
+        if let Some((_, peak)) = memory_of(node_pid(&province, WUDU)) {
+            node_peaks.push(mib(peak));
+        }
+        if let Some(peak) = summary["peak_rss_bytes"].as_u64() {
+            cli_peaks.push(mib(peak));
+        }
+        drop(province);
+        raw.push(raw_sqlite_insert(dir, rows).await);
+    }
+    let note = format!("{rows} generated rows (GB18030 CSV, local hukou: no notices), batches of 2000");
+    bench.record("import", "rows per second", "rows/s", &rates, ">= 100 k rows/s", Some(&raw), &note);
+    bench.record("import", "node peak RSS", "MiB", &node_peaks, "<= 150 MB", None, &note);
+    bench.record("import", "import command peak RSS", "MiB", &cli_peaks, "<= 150 MB", None, &note);
+}
+
+async fn bench_reconcile(bench: &mut Bench, dir: &Path) {
+    let rows = if bench.quick { 5_000 } else { 1_000_000 };
+    let ours = dir.join("ours.csv");
+    write_roster(&ours, rows, &[WUDU], Encoding::Utf8);
+    let spec = RosterSpec::new(rows, WUDU, &[WUDU]);
+    let (extract, _) = department_extract(&spec, 50);
+    let theirs = dir.join("theirs.csv");
+    write_csv(
+        extract.into_iter(),
+        std::fs::File::create(&theirs).expect("extract"),
+        Encoding::Utf8,
+    )
+    .expect("extract written");
+    let province = Province::start(&[WUDU]).await;
+    import_file(&province, &ours);
+    let (mut seconds, mut peaks, mut raw) = (vec![], vec![], vec![]);
+    for _ in 0..bench.runs {
+        let mut command = province.node(WUDU).cli();
+        command
+            .args([
+                "--json",
+                "reconcile",
+                "--source",
+                "bench",
+                "--purpose",
+                "benchmark",
+                "--against",
+            ])
+            .arg(&theirs)
+            .arg("--out")
+            .arg(dir.join("differences.csv"));
+        let report = json_of(&mpx_tests::run_ok(command));
+        seconds.push(report["seconds"].as_f64().unwrap_or(f64::NAN));
+        if let Some(peak) = report["peak_rss_bytes"].as_u64() {
+            peaks.push(mib(peak));
+        }
+        // Raw limit: reading and parsing the extract alone.
+        let started = Instant::now();
+        let reader = mpx_proto::tabular::RowReader::open(
+            &theirs,
+            mpx_proto::tabular::Format::Csv,
+            Some(Encoding::Utf8),
+            Default::default(),
+        )
+        .expect("extract");
+        let parsed = reader.count();
+        assert!(parsed > 0);
+        raw.push(started.elapsed().as_secs_f64());
+    }
+    let note = format!("{rows} × {rows} rows, a difference every 50; ours streamed through ListPeople");
+    bench.record("reconcile", "seconds", "s", &seconds, "<= 15 s", Some(&raw), &note);
+    bench.record("reconcile", "reconcile command peak RSS", "MiB", &peaks, "<= 300 MB", None, &note);
+}
+
+/// Notices from one node to another: rows imported at 621202 whose hukou is 621221 become
+/// residence notices, delivered over mTLS with signed receipts. Measured from the start of the
+/// import to the last receipt stored at 621202 (outbox empty).
+async fn bench_exchange(bench: &mut Bench, dir: &Path) {
+    let rows = if bench.quick { 2_000 } else { 100_000 };
+    let file = dir.join("notices.csv");
+    write_roster(&file, rows, &[LINXIA], Encoding::Utf8);
+    let mut rates = vec![];
+    for _ in 0..bench.runs {
+        let province = Province::start(&[WUDU, LINXIA]).await;
+        let started = Instant::now();
+        import_file(&province, &file);
+        wait_until(Duration::from_secs(3600), "the outbox to drain", || async {
+            let metrics = province.node(WUDU).scrape_metrics();
+            let depth: f64 = metrics
+                .lines()
+                .filter(|l| l.starts_with("mpx_outbox_depth"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum();
+            depth == 0.0
+        })
+        .await;
+        rates.push(rows as f64 / started.elapsed().as_secs_f64());
+    }
+    bench.record(
+        "exchange",
+        "notices per second, SQLite both sides (import → last receipt stored)",
+        "msg/s",
+        &rates,
+        ">= 50 k msg/s",
+        None,
+        &format!("{rows} notices; includes the import that creates them; raw limit not measured yet"),
+    );
+}
+
+/// The compliance report for one month over many cases, on the registry's SQLite database.
+async fn bench_report(bench: &mut Bench, _dir: &Path) {
+    let cases = if bench.quick { 10_000 } else { 1_000_000 };
+    let mut province = Province::start(&[WUDU, LINXIA]).await;
+    let database = sqlite(&province.registry_dir.join("registry.db")).await;
+    let due = mpx_proto::calendar::end_of_day_unix_ms(jiff::civil::Date::constant(2026, 11, 16));
+    let started_insert = Instant::now();
+    let ids: Vec<u64> = (0..cases).collect();
+    for chunk in ids.chunks(5000) {
+        let mut tx = database.begin().await.expect("tx");
+        for part in chunk.chunks(500) {
+            let mut builder = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO compliance_cases (case_id, kind, priority, requester_county, recipient_county,
+                 parent_case_id, opened_at_unix_ms, delivered_at_unix_ms, due_at_unix_ms, due_date,
+                 acceptance_due_at_unix_ms, accepted_at_unix_ms, responded_at_unix_ms, response_outcome,
+                 response_working_days, withdrawn_at_unix_ms, closed_at_unix_ms, extended_due_at_unix_ms,
+                 reminders, receipt_by_requester, receipt_by_recipient, response_by_requester,
+                 response_by_recipient, requester_reported_at_unix_ms, recipient_reported_at_unix_ms,
+                 dispute, updated_at_unix_ms) ",
+            );
+            builder.push_values(part, |mut b, i| {
+                let delivered = due - 20 * 86_400_000 + (*i as i64 % 86_400_000);
+                let responded = if i % 5 == 0 { 0 } else { delivered + (*i as i64 % 30) * 86_400_000 };
+                b.push_bind(format!("00000000-0000-7000-8000-{i:012}"))
+                    .push_bind("verification")
+                    .push_bind("normal")
+                    .push_bind(if i % 2 == 0 { WUDU } else { LINXIA })
+                    .push_bind(if i % 2 == 0 { LINXIA } else { WUDU })
+                    .push_bind("")
+                    .push_bind(delivered)
+                    .push_bind(delivered)
+                    .push_bind(due)
+                    .push_bind("2026-11-16")
+                    .push_bind(delivered + 2 * 86_400_000)
+                    .push_bind(responded)
+                    .push_bind(responded)
+                    .push_bind(if responded > 0 { "answered" } else { "" })
+                    .push_bind(if responded > 0 { (i % 30) as i64 } else { -1 })
+                    .push_bind(0i64)
+                    .push_bind(0i64)
+                    .push_bind(0i64)
+                    .push_bind(0i64)
+                    .push_bind(1i64)
+                    .push_bind(1i64)
+                    .push_bind(i64::from(responded > 0))
+                    .push_bind(i64::from(responded > 0))
+                    .push_bind(delivered)
+                    .push_bind(delivered)
+                    .push_bind("")
+                    .push_bind(delivered);
+            });
+            builder.build().execute(&mut *tx).await.expect("insert cases");
+        }
+        tx.commit().await.expect("commit");
+    }
+    eprintln!("report: {cases} cases inserted in {:.1} s", started_insert.elapsed().as_secs_f64());
+    let mut client = province.registry_compliance().await;
+    let (mut seconds, mut raw) = (vec![], vec![]);
+    for _ in 0..bench.runs {
+        let started = Instant::now();
+        let report = client
+            .report(mpx_proto::v1::ComplianceReportRequest {
+                period: "2026-11".into(),
+                as_of_unix_ms: due + 40 * 86_400_000,
+                county: String::new(),
+            })
+            .await
+            .expect("report")
+            .into_inner();
+        seconds.push(started.elapsed().as_secs_f64());
+        assert!(report.counties.iter().any(|c| c.requests_due > 0));
+        // Raw limit: fetching the same rows with a bare query.
+        let started = Instant::now();
+        let rows = sqlx::query("SELECT * FROM compliance_cases WHERE due_date >= '2026-11-01' AND due_date < '2026-12-01'")
+            .fetch_all(&database)
+            .await
+            .expect("raw select");
+        assert_eq!(rows.len() as u64, cases);
+        raw.push(started.elapsed().as_secs_f64());
+    }
+    province.kill_registry();
+    bench.record(
+        "report",
+        "compliance report, one month",
+        "s",
+        &seconds,
+        "<= 1 s over 1 M cases",
+        Some(&raw),
+        &format!("{cases} cases due in the month (SQLite registry); raw = bare SELECT of the same rows"),
+    );
+}
+
+/// A node's start (spawn → listening, ready file written) and its memory idle.
+async fn bench_idle(bench: &mut Bench, _dir: &Path) {
+    let mut province = Province::start(&[WUDU]).await;
+    let (mut starts, mut rss) = (vec![], vec![]);
+    for _ in 0..bench.runs {
+        province.stop_node(WUDU);
+        let node = province.node(WUDU);
+        let ready = node.data_dir.join("bench-ready.json");
+        let _ = std::fs::remove_file(&ready);
+        let mut command = node.cli();
+        command
+            .arg("serve")
+            .args(["--metrics-listen", "127.0.0.1:0", "--ready-file"])
+            .arg(&ready)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let started = Instant::now();
+        let mut child = command.spawn().expect("serve");
+        while !ready.exists() && started.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        starts.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_secs(if bench.quick { 1 } else { 5 })).await;
+        if let Some((current, _)) = memory_of(child.id()) {
+            rss.push(mib(current));
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+    bench.record("idle", "node start to serving", "ms", &starts, "<= 300 ms", None, "spawn → ready file (listeners bound)");
+    bench.record("idle", "node idle RSS", "MiB", &rss, "<= 30 MB", None, "a few seconds after start, empty roster");
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| t.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string()))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0.0, |kb| kb as f64 / 1024.0 / 1024.0);
+    format!("{cores} cores ({cpu}), {memory:.0} GiB RAM")
+}
+
+fn write_markdown(bench: &Bench, command: &str, path: &Path) {
+    let mut out = String::from("# Benchmarks\n\n");
+    out.push_str(&format!(
+        "Measured on {} with `{command}` at {} (release build; median of {} runs, min–max in brackets). \
+         Figures drift on a shared machine: the raw limit is measured in the same run and the ratio is what to compare.\n\n",
+        machine(),
+        mpx_proto::time::format_unix_ms(mpx_proto::time::now_unix_ms()),
+        bench.runs
+    ));
+    out.push_str("| scenario | figure | median | min–max | target | raw limit | ratio | notes |\n|---|---|---|---|---|---|---|---|\n");
+    for f in &bench.figures {
+        let raw = f.raw_limit.map_or("—".to_string(), |r| format!("{r:.3}"));
+        let ratio = f.ratio_to_raw.map_or("—".to_string(), |r| format!("{r:.2}"));
+        out.push_str(&format!(
+            "| {} | {} | {:.2} {} | {:.2}–{:.2} | {} | {} | {} | {} |\n",
+            f.scenario, f.figure, f.median, f.unit, f.min, f.max, f.target, raw, ratio, f.note
+        ));
+    }
+    out.push_str("\nNot measured yet: the PostgreSQL exchange, one notice's latency on an idle system, `locate` at 10 M index rows, the deadline monitor tick at 1 M open cases (see the closing notes of issue #7).\n");
+    if let Err(error) = std::fs::write(path, out) {
+        eprintln!("cannot write {}: {error}", path.display());
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let runs = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut chosen: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| ["import", "reconcile", "exchange", "report", "idle"].contains(a))
+        .collect();
+    if chosen.is_empty() {
+        chosen = vec!["idle", "import", "reconcile", "report", "exchange"];
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("mpx-bench-")
+        .tempdir()
+        .expect("temp dir");
+    let mut bench = Bench {
+        runs,
+        quick,
+        figures: Vec::new(),
+    };
+    for scenario in &chosen {
+        eprintln!("== {scenario}");
+        match *scenario {
+            "import" => bench_import(&mut bench, dir.path()).await,
+            "reconcile" => bench_reconcile(&mut bench, dir.path()).await,
+            "exchange" => bench_exchange(&mut bench, dir.path()).await,
+            "report" => bench_report(&mut bench, dir.path()).await,
+            _ => bench_idle(&mut bench, dir.path()).await,
+        }
+    }
+    let command = format!(
+        "cargo run --release -p mpx-tests --bin mpx-bench -- {}",
+        args.join(" ")
+    );
+    let out: PathBuf = std::env::var("MPX_BENCH_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("BENCHMARKS.md"));
+    if !quick {
+        write_markdown(&bench, command.trim(), &out);
+    }
+}
