@@ -168,6 +168,20 @@ const PERSON_COLUMNS: &str = "resident_id, name, sex, birth_date, hukou_county, 
     residence_address, arrival_date, departure_date, phone, notes, status, resident_id_flagged,
     updated_at_unix_ms";
 
+/// `($1, …, $cols), ($cols+1, …)` for a multi-row INSERT (portable placeholders).
+fn value_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row = (1..=cols)
+                .map(|c| format!("${}", r * cols + c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({row})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn person_from_row(row: &AnyRow) -> Result<v1::Person, sqlx::Error> {
     Ok(v1::Person {
         resident_id: row.try_get("resident_id")?,
@@ -928,6 +942,104 @@ impl StoreTx {
             .fetch_optional(&mut *self.transaction)
             .await?;
         Ok(row.as_ref().map(person_from_row).transpose()?)
+    }
+
+    /// The stored records of these people (those that exist), in one statement per 500 IDs.
+    pub async fn get_people(
+        &mut self,
+        resident_ids: &[&str],
+    ) -> Result<HashMap<String, v1::Person>, StoreError> {
+        let mut found = HashMap::with_capacity(resident_ids.len());
+        for part in resident_ids.chunks(500) {
+            let list = (1..=part.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE resident_id IN ({list})");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in part {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&mut *self.transaction).await? {
+                let person = person_from_row(&row)?;
+                found.insert(person.resident_id.clone(), person);
+            }
+        }
+        Ok(found)
+    }
+
+    /// [`StoreTx::upsert_person`] for many people: multi-row statements (500 rows each) for the
+    /// records and their roster changes, the same effect with a few statements per batch.
+    pub async fn upsert_people(
+        &mut self,
+        people: &[v1::Person],
+        now_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        for part in people.chunks(500) {
+            let sql = format!(
+                "INSERT INTO people (resident_id, name, sex, birth_date, hukou_county, residence_county,
+                    residence_address, arrival_date, departure_date, phone, notes, status,
+                    resident_id_flagged, created_at_unix_ms, updated_at_unix_ms)
+                 VALUES {}
+                 ON CONFLICT (resident_id) DO UPDATE SET
+                    name = excluded.name, sex = excluded.sex, birth_date = excluded.birth_date,
+                    hukou_county = excluded.hukou_county, residence_county = excluded.residence_county,
+                    residence_address = excluded.residence_address, arrival_date = excluded.arrival_date,
+                    departure_date = excluded.departure_date, phone = excluded.phone,
+                    notes = excluded.notes, status = excluded.status,
+                    resident_id_flagged = excluded.resident_id_flagged,
+                    updated_at_unix_ms = excluded.updated_at_unix_ms",
+                value_rows(part.len(), 15)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for person in part {
+                let status =
+                    PersonStatus::try_from(person.status).unwrap_or(PersonStatus::Unspecified);
+                query = query
+                    .bind(person.resident_id.clone())
+                    .bind(person.name.clone())
+                    .bind(sex_label(person.sex))
+                    .bind(person.birth_date.clone())
+                    .bind(person.hukou_county.clone())
+                    .bind(person.residence_county.clone())
+                    .bind(person.residence_address.clone())
+                    .bind(person.arrival_date.clone())
+                    .bind(person.departure_date.clone())
+                    .bind(person.phone.clone())
+                    .bind(person.notes.clone())
+                    .bind(status_label(status))
+                    .bind(i64::from(person.resident_id_flagged))
+                    .bind(now_unix_ms)
+                    .bind(now_unix_ms);
+            }
+            query.execute(&mut *self.transaction).await?;
+            let sql = format!(
+                "INSERT INTO roster_changes (resident_id, name, hukou_county, residence_county, status,
+                    since, changed_at_unix_ms) VALUES {}",
+                value_rows(part.len(), 7)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for person in part {
+                let status =
+                    PersonStatus::try_from(person.status).unwrap_or(PersonStatus::Unspecified);
+                let since = match status {
+                    PersonStatus::Departed | PersonStatus::WhereaboutsUnknown => {
+                        person.departure_date.clone()
+                    }
+                    _ => person.arrival_date.clone(),
+                };
+                query = query
+                    .bind(person.resident_id.clone())
+                    .bind(person.name.clone())
+                    .bind(person.hukou_county.clone())
+                    .bind(person.residence_county.clone())
+                    .bind(status_label(status))
+                    .bind(since)
+                    .bind(now_unix_ms);
+            }
+            query.execute(&mut *self.transaction).await?;
+        }
+        Ok(())
     }
 
     /// Inserts or replaces a person's record.

@@ -324,81 +324,86 @@ impl Workflow {
         use v1::ImportOutcome;
         let now = self.clock.now_unix_ms();
         let today = self.clock.today();
-        let mut tx = self.store.begin().await?;
-        let mut results = Vec::with_capacity(rows.len());
+        // Validation first (pure), then one look-up for the whole batch.
+        let mut results: Vec<v1::ImportRowResult> = Vec::with_capacity(rows.len());
+        let mut valid: Vec<(usize, NewResident)> = Vec::with_capacity(rows.len());
         let mut seen: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
-        let mut notified = std::collections::BTreeSet::new();
         for row in rows {
             let mut result = v1::ImportRowResult {
                 line: row.line,
                 ..Default::default()
             };
-            let reject = |result: &mut v1::ImportRowResult, reason: String| {
-                result.outcome = ImportOutcome::Rejected as i32;
-                result.reason = reason;
+            let parsed = match &row.person {
+                None => Err("person: required".to_string()),
+                Some(input) => NewResident::parse(input, self.county, self.check_digit_mode, today)
+                    .map_err(|e| e.to_string()),
             };
-            let Some(input) = &row.person else {
-                reject(&mut result, "person: required".into());
-                results.push(result);
-                continue;
-            };
-            let resident =
-                match NewResident::parse(input, self.county, self.check_digit_mode, today) {
-                    Ok(resident) => resident,
-                    Err(error) => {
-                        reject(&mut result, error.to_string());
-                        results.push(result);
-                        continue;
+            match parsed {
+                Err(reason) => {
+                    result.outcome = ImportOutcome::Rejected as i32;
+                    result.reason = reason;
+                }
+                Ok(resident) => {
+                    let id = resident.resident_id.as_str().to_string();
+                    if let Some(first) = seen.get(&id) {
+                        result.outcome = ImportOutcome::Rejected as i32;
+                        result.reason =
+                            format!("person.resident_id: duplicate of line {first} in this file");
+                    } else {
+                        seen.insert(id, row.line);
+                        result.warnings = resident.warnings.clone();
+                        valid.push((results.len(), resident));
                     }
-                };
-            let id = resident.resident_id.as_str().to_string();
-            if let Some(first) = seen.get(&id) {
-                reject(
-                    &mut result,
-                    format!("person.resident_id: duplicate of line {first} in this file"),
-                );
-                results.push(result);
-                continue;
+                }
             }
-            seen.insert(id.clone(), row.line);
-            result.warnings = resident.warnings.clone();
+            results.push(result);
+        }
+        let mut tx = self.store.begin().await?;
+        let ids: Vec<&str> = valid.iter().map(|(_, r)| r.resident_id.as_str()).collect();
+        let existing = tx.get_people(&ids).await?;
+        let mut to_store = Vec::with_capacity(valid.len());
+        let mut notices = Vec::new();
+        for (index, resident) in &valid {
+            let result = &mut results[*index];
             let person = resident.to_proto(PersonStatus::Residing, now);
-            if let Some(existing) = tx.get_person(&id).await?
-                && existing.status() == PersonStatus::Residing
+            if let Some(stored) = existing.get(&person.resident_id)
+                && stored.status() == PersonStatus::Residing
             {
-                let differs = differing_fields(&existing, &person);
+                let differs = differing_fields(stored, &person);
                 if differs.is_empty() {
                     result.outcome = ImportOutcome::Unchanged as i32;
                 } else {
-                    reject(
-                        &mut result,
-                        format!(
-                            "person.resident_id: {id} already lives here with other {}; use `records move` or correct the record",
-                            differs.join(", ")
-                        ),
+                    result.outcome = ImportOutcome::Rejected as i32;
+                    result.reason = format!(
+                        "person.resident_id: {} already lives here with other {}; use `records move` or correct the record",
+                        person.resident_id,
+                        differs.join(", ")
                     );
                 }
-                results.push(result);
                 continue;
             }
-            tx.upsert_person(&person, now).await?;
-            if resident.hukou_county != self.county {
-                let effective = person.arrival_date.clone();
-                result.notice_case_id = self
-                    .send_notice(
-                        &mut tx,
-                        operator,
-                        &person,
-                        NoticeKind::Arrived,
-                        &effective,
-                        "",
-                        now,
-                    )
-                    .await?;
-                notified.insert(person.hukou_county.clone());
-            }
             result.outcome = ImportOutcome::Stored as i32;
-            results.push(result);
+            if resident.hukou_county != self.county {
+                notices.push((*index, person.clone()));
+            }
+            to_store.push(person);
+        }
+        tx.upsert_people(&to_store, now).await?;
+        let mut notified = std::collections::BTreeSet::new();
+        for (index, person) in notices {
+            let effective = person.arrival_date.clone();
+            results[index].notice_case_id = self
+                .send_notice(
+                    &mut tx,
+                    operator,
+                    &person,
+                    NoticeKind::Arrived,
+                    &effective,
+                    "",
+                    now,
+                )
+                .await?;
+            notified.insert(person.hukou_county.clone());
         }
         tx.commit().await?;
         let notified: Vec<String> = notified.into_iter().collect();

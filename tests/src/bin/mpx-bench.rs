@@ -202,10 +202,35 @@ async fn bench_import(bench: &mut Bench, dir: &Path) {
         drop(province);
         raw.push(raw_sqlite_insert(dir, rows).await);
     }
-    let note = format!("{rows} generated rows (GB18030 CSV, local hukou: no notices), batches of 2000");
-    bench.record("import", "rows per second", "rows/s", &rates, ">= 100 k rows/s", Some(&raw), &note);
-    bench.record("import", "node peak RSS", "MiB", &node_peaks, "<= 150 MB", None, &note);
-    bench.record("import", "import command peak RSS", "MiB", &cli_peaks, "<= 150 MB", None, &note);
+    let note =
+        format!("{rows} generated rows (GB18030 CSV, local hukou: no notices), batches of 2000");
+    bench.record(
+        "import",
+        "rows per second",
+        "rows/s",
+        &rates,
+        ">= 100 k rows/s",
+        Some(&raw),
+        &note,
+    );
+    bench.record(
+        "import",
+        "node peak RSS",
+        "MiB",
+        &node_peaks,
+        "<= 150 MB",
+        None,
+        &note,
+    );
+    bench.record(
+        "import",
+        "import command peak RSS",
+        "MiB",
+        &cli_peaks,
+        "<= 150 MB",
+        None,
+        &note,
+    );
 }
 
 async fn bench_reconcile(bench: &mut Bench, dir: &Path) {
@@ -257,9 +282,26 @@ async fn bench_reconcile(bench: &mut Bench, dir: &Path) {
         assert!(parsed > 0);
         raw.push(started.elapsed().as_secs_f64());
     }
-    let note = format!("{rows} × {rows} rows, a difference every 50; ours streamed through ListPeople");
-    bench.record("reconcile", "seconds", "s", &seconds, "<= 15 s", Some(&raw), &note);
-    bench.record("reconcile", "reconcile command peak RSS", "MiB", &peaks, "<= 300 MB", None, &note);
+    let note =
+        format!("{rows} × {rows} rows, a difference every 50; ours streamed through ListPeople");
+    bench.record(
+        "reconcile",
+        "seconds",
+        "s",
+        &seconds,
+        "<= 15 s",
+        Some(&raw),
+        &note,
+    );
+    bench.record(
+        "reconcile",
+        "reconcile command peak RSS",
+        "MiB",
+        &peaks,
+        "<= 300 MB",
+        None,
+        &note,
+    );
 }
 
 /// Notices from one node to another: rows imported at 621202 whose hukou is 621221 become
@@ -293,7 +335,9 @@ async fn bench_exchange(bench: &mut Bench, dir: &Path) {
         &rates,
         ">= 50 k msg/s",
         None,
-        &format!("{rows} notices; includes the import that creates them; raw limit not measured yet"),
+        &format!(
+            "{rows} notices; includes the import that creates them; raw limit not measured yet"
+        ),
     );
 }
 
@@ -319,7 +363,11 @@ async fn bench_report(bench: &mut Bench, _dir: &Path) {
             );
             builder.push_values(part, |mut b, i| {
                 let delivered = due - 20 * 86_400_000 + (*i as i64 % 86_400_000);
-                let responded = if i % 5 == 0 { 0 } else { delivered + (*i as i64 % 30) * 86_400_000 };
+                let responded = if i % 5 == 0 {
+                    0
+                } else {
+                    delivered + (*i as i64 % 30) * 86_400_000
+                };
                 b.push_bind(format!("00000000-0000-7000-8000-{i:012}"))
                     .push_bind("verification")
                     .push_bind("normal")
@@ -348,11 +396,18 @@ async fn bench_report(bench: &mut Bench, _dir: &Path) {
                     .push_bind("")
                     .push_bind(delivered);
             });
-            builder.build().execute(&mut *tx).await.expect("insert cases");
+            builder
+                .build()
+                .execute(&mut *tx)
+                .await
+                .expect("insert cases");
         }
         tx.commit().await.expect("commit");
     }
-    eprintln!("report: {cases} cases inserted in {:.1} s", started_insert.elapsed().as_secs_f64());
+    eprintln!(
+        "report: {cases} cases inserted in {:.1} s",
+        started_insert.elapsed().as_secs_f64()
+    );
     let mut client = province.registry_compliance().await;
     let (mut seconds, mut raw) = (vec![], vec![]);
     for _ in 0..bench.runs {
@@ -385,7 +440,9 @@ async fn bench_report(bench: &mut Bench, _dir: &Path) {
         &seconds,
         "<= 1 s over 1 M cases",
         Some(&raw),
-        &format!("{cases} cases due in the month (SQLite registry); raw = bare SELECT of the same rows"),
+        &format!(
+            "{cases} cases due in the month (SQLite registry); raw = bare SELECT of the same rows"
+        ),
     );
 }
 
@@ -420,8 +477,24 @@ async fn bench_idle(bench: &mut Bench, _dir: &Path) {
             .status();
         let _ = child.wait();
     }
-    bench.record("idle", "node start to serving", "ms", &starts, "<= 300 ms", None, "spawn → ready file (listeners bound)");
-    bench.record("idle", "node idle RSS", "MiB", &rss, "<= 30 MB", None, "a few seconds after start, empty roster");
+    bench.record(
+        "idle",
+        "node start to serving",
+        "ms",
+        &starts,
+        "<= 300 ms",
+        None,
+        "spawn → ready file (listeners bound)",
+    );
+    bench.record(
+        "idle",
+        "node idle RSS",
+        "MiB",
+        &rss,
+        "<= 30 MB",
+        None,
+        "a few seconds after start, empty roster",
+    );
 }
 
 fn machine() -> String {
@@ -437,7 +510,11 @@ fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|t| t.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string()))
+        .and_then(|t| {
+            t.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
         .and_then(|kb| kb.parse::<u64>().ok())
         .map_or(0.0, |kb| kb as f64 / 1024.0 / 1024.0);
     format!("{cores} cores ({cpu}), {memory:.0} GiB RAM")
@@ -455,7 +532,9 @@ fn write_markdown(bench: &Bench, command: &str, path: &Path) {
     out.push_str("| scenario | figure | median | min–max | target | raw limit | ratio | notes |\n|---|---|---|---|---|---|---|---|\n");
     for f in &bench.figures {
         let raw = f.raw_limit.map_or("—".to_string(), |r| format!("{r:.3}"));
-        let ratio = f.ratio_to_raw.map_or("—".to_string(), |r| format!("{r:.2}"));
+        let ratio = f
+            .ratio_to_raw
+            .map_or("—".to_string(), |r| format!("{r:.2}"));
         out.push_str(&format!(
             "| {} | {} | {:.2} {} | {:.2}–{:.2} | {} | {} | {} | {} |\n",
             f.scenario, f.figure, f.median, f.unit, f.min, f.max, f.target, raw, ratio, f.note
