@@ -58,6 +58,9 @@ pub struct Store {
 /// An open transaction.
 pub struct StoreTx {
     transaction: Transaction<'static, Any>,
+    /// SQLite takes anonymous `?` placeholders in long statements: with numbered ones its
+    /// parameter-name lookup is linear per parameter, quadratic per statement.
+    is_sqlite: bool,
 }
 
 // ---- labels: enums as stored ------------------------------------------------------------------
@@ -168,12 +171,19 @@ const PERSON_COLUMNS: &str = "resident_id, name, sex, birth_date, hukou_county, 
     residence_address, arrival_date, departure_date, phone, notes, status, resident_id_flagged,
     updated_at_unix_ms";
 
-/// `($1, …, $cols), ($cols+1, …)` for a multi-row INSERT (portable placeholders).
-fn value_rows(rows: usize, cols: usize) -> String {
+/// `($1, …, $cols), ($cols+1, …)` for a multi-row INSERT, or the same with anonymous `?` on
+/// SQLite (see [`StoreTx`]); binds go in order either way.
+fn value_rows(rows: usize, cols: usize, sqlite: bool) -> String {
     (0..rows)
         .map(|r| {
             let row = (1..=cols)
-                .map(|c| format!("${}", r * cols + c))
+                .map(|c| {
+                    if sqlite {
+                        "?".to_string()
+                    } else {
+                        format!("${}", r * cols + c)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             format!("({row})")
@@ -309,6 +319,7 @@ impl Store {
     pub async fn begin(&self) -> Result<StoreTx, StoreError> {
         Ok(StoreTx {
             transaction: self.database.begin().await?,
+            is_sqlite: self.database.is_sqlite,
         })
     }
 
@@ -952,7 +963,13 @@ impl StoreTx {
         let mut found = HashMap::with_capacity(resident_ids.len());
         for part in resident_ids.chunks(500) {
             let list = (1..=part.len())
-                .map(|n| format!("${n}"))
+                .map(|n| {
+                    if self.is_sqlite {
+                        "?".to_string()
+                    } else {
+                        format!("${n}")
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE resident_id IN ({list})");
@@ -989,7 +1006,7 @@ impl StoreTx {
                     notes = excluded.notes, status = excluded.status,
                     resident_id_flagged = excluded.resident_id_flagged,
                     updated_at_unix_ms = excluded.updated_at_unix_ms",
-                value_rows(part.len(), 15)
+                value_rows(part.len(), 15, self.is_sqlite)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for person in part {
@@ -1016,7 +1033,7 @@ impl StoreTx {
             let sql = format!(
                 "INSERT INTO roster_changes (resident_id, name, hukou_county, residence_county, status,
                     since, changed_at_unix_ms) VALUES {}",
-                value_rows(part.len(), 7)
+                value_rows(part.len(), 7, self.is_sqlite)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for person in part {
