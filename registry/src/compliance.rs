@@ -694,6 +694,8 @@ pub struct ReportInput<'a> {
     pub calendar: &'a WorkingCalendar,
     /// Show only this responding county (ranked among all).
     pub only_county: Option<String>,
+    /// List at most this many overdue cases (the oldest).
+    pub overdue_limit: usize,
 }
 
 /// The figures of every county for one period, ranked.
@@ -846,6 +848,8 @@ pub fn report(input: ReportInput<'_>) -> v1::ComplianceReportResponse {
         overdue.retain(|c| &c.recipient_county == county);
         disputed.retain(|c| &c.recipient_county == county);
     }
+    let overdue_total = overdue.len() as i64;
+    overdue.truncate(input.overdue_limit);
     v1::ComplianceReportResponse {
         period: input.period.label.clone(),
         period_start: input.period.start.to_string(),
@@ -855,6 +859,7 @@ pub fn report(input: ReportInput<'_>) -> v1::ComplianceReportResponse {
         overdue,
         disputed,
         calendar_version: input.calendar.version(),
+        overdue_total,
     }
 }
 
@@ -943,6 +948,7 @@ mod tests {
             escalated: Default::default(),
             calendar: &calendar,
             only_county: None,
+            overdue_limit: 100,
         });
         let by = |c: &str| {
             result

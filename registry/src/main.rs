@@ -136,6 +136,9 @@ enum Command {
         /// Only this responding county.
         #[arg(long)]
         county: Option<String>,
+        /// List this many open overdue cases, oldest first (the counts cover all).
+        #[arg(long, default_value_t = 100)]
+        overdue: u32,
         #[command(flatten)]
         operator: OperatorArgs,
     },
@@ -650,8 +653,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             english,
             as_of,
             county,
+            overdue,
             operator,
-        } => report(&config, period, &format, english, as_of, county, &operator).await?,
+        } => {
+            let options = ReportOptions {
+                format,
+                english,
+                as_of,
+                county,
+                overdue,
+            };
+            report(&config, period, &options, &operator).await?
+        }
         Command::Watch {
             after,
             county,
@@ -912,15 +925,24 @@ fn parse_as_of(text: &str) -> anyhow::Result<i64> {
     Ok(instant.as_millisecond())
 }
 
-async fn report(
-    config: &RegistryConfig,
-    period: String,
-    format: &str,
+struct ReportOptions {
+    format: String,
     english: bool,
     as_of: Option<String>,
     county: Option<String>,
+    overdue: u32,
+}
+
+async fn report(
+    config: &RegistryConfig,
+    period: String,
+    options: &ReportOptions,
     operator: &OperatorArgs,
 ) -> anyhow::Result<()> {
+    let format = options.format.as_str();
+    let english = options.english;
+    let as_of = options.as_of.clone();
+    let county = options.county.clone();
     if !matches!(format, "table" | "csv" | "json" | "md") {
         bail!("--format {format:?}: use table, csv, json or md");
     }
@@ -931,6 +953,7 @@ async fn report(
             period,
             as_of_unix_ms,
             county: county.unwrap_or_default(),
+            overdue_limit: options.overdue,
         })
         .await
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?

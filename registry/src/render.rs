@@ -296,7 +296,7 @@ fn totals(report: &ComplianceReportResponse) -> Totals {
         due: report.counties.iter().map(|f| f.requests_due).sum(),
         responses: report.counties.iter().map(|f| f.responses).sum(),
         timely: report.counties.iter().map(|f| f.timely).sum(),
-        overdue: report.overdue.len() as i64,
+        overdue: report.overdue_total.max(report.overdue.len() as i64),
     }
 }
 
@@ -454,6 +454,23 @@ pub fn notice(report: &ComplianceReportResponse, english: bool) -> String {
         }
         let _ = writeln!(out, "|---|---|---|---|---|---|---|");
         overdue_rows(&mut out, &report.overdue, zh);
+        if report.overdue_total > report.overdue.len() as i64 {
+            if zh {
+                let _ = writeln!(
+                    out,
+                    "\n（共 {} 件，以上为逾期最久的 {} 件。）",
+                    report.overdue_total,
+                    report.overdue.len()
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "\n({} in all; the {} oldest are listed.)",
+                    report.overdue_total,
+                    report.overdue.len()
+                );
+            }
+        }
     }
     if !report.disputed.is_empty() {
         if zh {

@@ -358,6 +358,10 @@ impl Compliance for ComplianceService {
             escalated,
             calendar: &self.calendar,
             only_county: county.clone(),
+            overdue_limit: match request.overdue_limit {
+                0 => 100,
+                n => n.min(10_000) as usize,
+            },
         });
         self.store
             .audit(

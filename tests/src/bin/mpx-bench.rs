@@ -417,6 +417,7 @@ async fn bench_report(bench: &mut Bench, _dir: &Path) {
                 period: "2026-11".into(),
                 as_of_unix_ms: due + 40 * 86_400_000,
                 county: String::new(),
+                overdue_limit: 0,
             })
             .await
             .expect("report")
