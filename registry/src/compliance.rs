@@ -698,34 +698,30 @@ pub struct ReportInput<'a> {
     pub overdue_limit: usize,
 }
 
+/// One county's figures and its response times (working days), created empty on first use.
+fn figures_of<'m>(
+    counties: &'m mut std::collections::BTreeMap<String, (v1::CountyCompliance, Vec<i64>)>,
+    county: &str,
+) -> &'m mut (v1::CountyCompliance, Vec<i64>) {
+    counties.entry(county.to_string()).or_insert_with(|| {
+        (
+            v1::CountyCompliance {
+                county: county.to_string(),
+                median_working_days: -1.0,
+                ..Default::default()
+            },
+            Vec::new(),
+        )
+    })
+}
+
 /// The figures of every county for one period, ranked.
 pub fn report(input: ReportInput<'_>) -> v1::ComplianceReportResponse {
     use std::collections::BTreeMap;
     let as_of = input.as_of_unix_ms;
     let mut counties: BTreeMap<String, (v1::CountyCompliance, Vec<i64>)> = BTreeMap::new();
-    let entry = |counties: &mut BTreeMap<String, (v1::CountyCompliance, Vec<i64>)>,
-                 county: &str| {
-        counties
-            .entry(county.to_string())
-            .or_insert_with(|| {
-                (
-                    v1::CountyCompliance {
-                        county: county.to_string(),
-                        median_working_days: -1.0,
-                        ..Default::default()
-                    },
-                    Vec::new(),
-                )
-            })
-            .0
-            .county
-            .clone()
-    };
     for (county, name) in &input.counties {
-        entry(&mut counties, county);
-        if let Some((figures, _)) = counties.get_mut(county) {
-            figures.name = name.clone();
-        }
+        figures_of(&mut counties, county).0.name = name.clone();
     }
     let mut disputed = Vec::new();
     for record in &input.due_in_period {
@@ -734,8 +730,7 @@ pub fn report(input: ReportInput<'_>) -> v1::ComplianceReportResponse {
         {
             continue;
         }
-        let key = entry(&mut counties, &record.recipient_county);
-        let (figures, days) = counties.get_mut(&key).expect("just inserted");
+        let (figures, days) = figures_of(&mut counties, &record.recipient_county);
         figures.requests_due += 1;
         // A disputed case is listed with its reason and counts as due but not answered, so a
         // county cannot improve its figures by causing a dispute; it is scored normally once
@@ -782,8 +777,7 @@ pub fn report(input: ReportInput<'_>) -> v1::ComplianceReportResponse {
             continue;
         }
         let age = working_days_overdue(record, as_of, input.calendar);
-        let key = entry(&mut counties, &record.recipient_county);
-        let (figures, _) = counties.get_mut(&key).expect("just inserted");
+        let (figures, _) = figures_of(&mut counties, &record.recipient_county);
         figures.open_overdue += 1;
         overdue.push(v1::OverdueCase {
             case_id: record.case_id.clone(),

@@ -139,7 +139,22 @@ async fn an_import_stores_good_rows_explains_every_bad_one_and_changes_nothing_w
     assert_eq!(again["unchanged"], clean);
     assert_eq!(again["rejected"], defective.len() as u64);
     assert_eq!(again["notices_queued"], 0);
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // Nothing new was queued at the sender, so nothing new can reach 621221.
+    let outbound = province
+        .node(WUDU)
+        .cases()
+        .await
+        .list_cases(ListCasesRequest {
+            direction: CaseDirection::Outbound as i32,
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .cases
+        .len();
+    assert_eq!(outbound, notices, "no new notices");
     assert_eq!(
         inbound_cases(&province, LINXIA).await,
         notices,
