@@ -665,16 +665,175 @@ fn rate(numerator: i64, denominator: i64) -> f64 {
     }
 }
 
-fn median(values: &mut [i64]) -> f64 {
-    if values.is_empty() {
+/// Scored, undisputed cases due in a period with the same responding county and response time
+/// (working days; -1 when unanswered or not known), counted. The registry's store computes
+/// these with one `GROUP BY` over the period; [`tally_due`] is the same rule over records, the
+/// reference the store is tested against.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DueGroup {
+    pub county: String,
+    pub response_working_days: i64,
+    pub requests_due: i64,
+    pub responses: i64,
+    pub timely: i64,
+    pub acceptance_due: i64,
+    pub accepted_within_sla: i64,
+    pub extended: i64,
+}
+
+/// What a report needs of the cases due in its period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DueTally {
+    /// Scored cases that are not disputed, counted (ordered by county and days).
+    pub groups: Vec<DueGroup>,
+    /// Scored cases that are disputed as of the report, one by one (ordered by case id).
+    pub disputed: Vec<CaseRecord>,
+}
+
+/// Whether a case due in the period counts in its report as of `as_of`: scored, and due or
+/// answered by then (not yet due and not yet answered: nothing to score yet).
+pub fn counts_in_report(record: &CaseRecord, as_of_unix_ms: i64) -> bool {
+    scored(record, as_of_unix_ms)
+        && (record.due_at_unix_ms <= as_of_unix_ms || answered_by(record, as_of_unix_ms))
+}
+
+/// One undisputed scored case as a group of one.
+fn group_of(record: &CaseRecord, as_of: i64) -> DueGroup {
+    let answered = answered_by(record, as_of);
+    let accepted_in_time = [record.accepted_at_unix_ms, record.responded_at_unix_ms]
+        .into_iter()
+        .any(|t| t > 0 && t <= as_of && t < record.acceptance_due_at_unix_ms);
+    DueGroup {
+        county: record.recipient_county.clone(),
+        response_working_days: if answered && record.response_working_days >= 0 {
+            record.response_working_days
+        } else {
+            -1
+        },
+        requests_due: 1,
+        responses: i64::from(answered),
+        timely: i64::from(answered && record.responded_at_unix_ms < record.due_at_unix_ms),
+        acceptance_due: i64::from(record.acceptance_due_at_unix_ms > 0),
+        accepted_within_sla: i64::from(record.acceptance_due_at_unix_ms > 0 && accepted_in_time),
+        extended: i64::from(record.extended_due_at_unix_ms > 0),
+    }
+}
+
+fn add_group(into: &mut DueGroup, group: &DueGroup) {
+    into.requests_due += group.requests_due;
+    into.responses += group.responses;
+    into.timely += group.timely;
+    into.acceptance_due += group.acceptance_due;
+    into.accepted_within_sla += group.accepted_within_sla;
+    into.extended += group.extended;
+}
+
+/// The report's rule over the cases due in a period, record by record.
+pub fn tally_due(records: &[CaseRecord], as_of_unix_ms: i64, grace_ms: i64) -> DueTally {
+    let mut groups: std::collections::BTreeMap<(String, i64), DueGroup> = Default::default();
+    let mut disputed = Vec::new();
+    for record in records {
+        if !counts_in_report(record, as_of_unix_ms) {
+            continue;
+        }
+        if dispute_of(record, as_of_unix_ms, grace_ms).is_some() {
+            disputed.push(record.clone());
+            continue;
+        }
+        let group = group_of(record, as_of_unix_ms);
+        let key = (group.county.clone(), group.response_working_days);
+        match groups.get_mut(&key) {
+            Some(existing) => add_group(existing, &group),
+            None => {
+                groups.insert(key, group);
+            }
+        }
+    }
+    disputed.sort_by(|a, b| a.case_id.cmp(&b.case_id));
+    DueTally {
+        groups: groups.into_values().collect(),
+        disputed,
+    }
+}
+
+/// One responding county's open overdue cases: how many, and the oldest (earliest due, then
+/// case id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CountyOverdue {
+    pub county: String,
+    pub open: i64,
+    pub oldest: CaseRecord,
+}
+
+/// What a report needs of the cases open past their due date.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OverdueTally {
+    /// Every responding county with open overdue cases (ordered by county).
+    pub per_county: Vec<CountyOverdue>,
+    /// The oldest ones (of the one county shown, when one is), oldest first, at most the
+    /// report's limit.
+    pub listed: Vec<CaseRecord>,
+}
+
+/// The report's overdue rule over records: the reference for the store's queries.
+pub fn tally_overdue(
+    records: &[CaseRecord],
+    as_of_unix_ms: i64,
+    only_county: Option<&str>,
+    limit: usize,
+) -> OverdueTally {
+    let mut open: Vec<&CaseRecord> = records
+        .iter()
+        .filter(|r| is_open_overdue(r, as_of_unix_ms))
+        .collect();
+    open.sort_by(|a, b| {
+        a.due_at_unix_ms
+            .cmp(&b.due_at_unix_ms)
+            .then_with(|| a.case_id.cmp(&b.case_id))
+    });
+    let mut per_county: std::collections::BTreeMap<&str, CountyOverdue> = Default::default();
+    for record in &open {
+        per_county
+            .entry(record.recipient_county.as_str())
+            .or_insert_with(|| CountyOverdue {
+                county: record.recipient_county.clone(),
+                open: 0,
+                oldest: (*record).clone(),
+            })
+            .open += 1;
+    }
+    OverdueTally {
+        per_county: per_county.into_values().collect(),
+        listed: open
+            .into_iter()
+            .filter(|r| only_county.is_none_or(|c| r.recipient_county == c))
+            .take(limit)
+            .cloned()
+            .collect(),
+    }
+}
+
+/// The median of values given as (value, count) pairs in ascending order of value; -1 when
+/// there are none.
+fn median_of_counts(counts: &[(i64, i64)]) -> f64 {
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    if total <= 0 {
         return -1.0;
     }
-    values.sort_unstable();
-    let middle = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[middle] as f64
+    let nth = |index: i64| {
+        let mut seen = 0;
+        for (value, n) in counts {
+            seen += n;
+            if index < seen {
+                return *value;
+            }
+        }
+        counts.last().map_or(0, |(value, _)| *value)
+    };
+    if total % 2 == 1 {
+        nth(total / 2) as f64
     } else {
-        (values[middle - 1] + values[middle]) as f64 / 2.0
+        (nth(total / 2 - 1) + nth(total / 2)) as f64 / 2.0
     }
 }
 
@@ -685,24 +844,25 @@ pub struct ReportInput<'a> {
     pub grace_ms: i64,
     /// Every county to list (the directory), with its name.
     pub counties: Vec<(String, String)>,
-    /// Cases whose due day falls in the period.
-    pub due_in_period: Vec<CaseRecord>,
-    /// Cases past due and unanswered as of the report's instant (any period).
-    pub open_overdue: Vec<CaseRecord>,
+    /// The cases whose due day falls in the period.
+    pub due: DueTally,
+    /// The cases past due and unanswered as of the report's instant (any period).
+    pub overdue: OverdueTally,
     /// Case ids with an ESCALATED report.
     pub escalated: std::collections::HashSet<String>,
     pub calendar: &'a WorkingCalendar,
     /// Show only this responding county (ranked among all).
     pub only_county: Option<String>,
-    /// List at most this many overdue cases (the oldest).
-    pub overdue_limit: usize,
 }
 
-/// One county's figures and its response times (working days), created empty on first use.
+/// Each county's figures and its response times as (working days, count).
+type CountyFigures = std::collections::BTreeMap<String, (v1::CountyCompliance, Vec<(i64, i64)>)>;
+
+/// One county's figures, created empty on first use.
 fn figures_of<'m>(
-    counties: &'m mut std::collections::BTreeMap<String, (v1::CountyCompliance, Vec<i64>)>,
+    counties: &'m mut CountyFigures,
     county: &str,
-) -> &'m mut (v1::CountyCompliance, Vec<i64>) {
+) -> &'m mut (v1::CountyCompliance, Vec<(i64, i64)>) {
     counties.entry(county.to_string()).or_insert_with(|| {
         (
             v1::CountyCompliance {
@@ -715,101 +875,90 @@ fn figures_of<'m>(
     })
 }
 
+fn add_to_figures(counties: &mut CountyFigures, group: &DueGroup) {
+    let (figures, days) = figures_of(counties, &group.county);
+    figures.requests_due += group.requests_due;
+    figures.responses += group.responses;
+    figures.timely += group.timely;
+    figures.acceptance_due += group.acceptance_due;
+    figures.accepted_within_sla += group.accepted_within_sla;
+    figures.extended += group.extended;
+    if group.response_working_days >= 0 && group.responses > 0 {
+        days.push((group.response_working_days, group.responses));
+    }
+}
+
 /// The figures of every county for one period, ranked.
 pub fn report(input: ReportInput<'_>) -> v1::ComplianceReportResponse {
     use std::collections::BTreeMap;
     let as_of = input.as_of_unix_ms;
-    let mut counties: BTreeMap<String, (v1::CountyCompliance, Vec<i64>)> = BTreeMap::new();
+    let mut counties: CountyFigures = BTreeMap::new();
     for (county, name) in &input.counties {
         figures_of(&mut counties, county).0.name = name.clone();
     }
+    for group in &input.due.groups {
+        add_to_figures(&mut counties, group);
+    }
     let mut disputed = Vec::new();
-    for record in &input.due_in_period {
-        // Not yet due and not yet answered: nothing to score yet.
-        if !scored(record, as_of) || (record.due_at_unix_ms > as_of && !answered_by(record, as_of))
-        {
-            continue;
-        }
-        let (figures, days) = figures_of(&mut counties, &record.recipient_county);
-        figures.requests_due += 1;
+    for record in &input.due.disputed {
         // A disputed case is listed with its reason and counts as due but not answered, so a
         // county cannot improve its figures by causing a dispute; it is scored normally once
         // the two sides agree.
-        if let Some(reason) = dispute_of(record, as_of, input.grace_ms) {
-            figures.disputed += 1;
-            disputed.push(v1::DisputedCase {
-                case_id: record.case_id.clone(),
-                requester_county: record.requester_county.clone(),
-                recipient_county: record.recipient_county.clone(),
-                reason,
-            });
-            if record.acceptance_due_at_unix_ms > 0 {
-                figures.acceptance_due += 1;
-            }
+        let Some(reason) = dispute_of(record, as_of, input.grace_ms) else {
+            add_to_figures(&mut counties, &group_of(record, as_of));
             continue;
-        }
-        if answered_by(record, as_of) {
-            figures.responses += 1;
-            if record.responded_at_unix_ms < record.due_at_unix_ms {
-                figures.timely += 1;
-            }
-            if record.response_working_days >= 0 {
-                days.push(record.response_working_days);
-            }
-        }
+        };
+        let (figures, _) = figures_of(&mut counties, &record.recipient_county);
+        figures.requests_due += 1;
+        figures.disputed += 1;
         if record.acceptance_due_at_unix_ms > 0 {
             figures.acceptance_due += 1;
-            let first_action = [record.accepted_at_unix_ms, record.responded_at_unix_ms]
-                .into_iter()
-                .filter(|&t| t > 0 && t <= as_of)
-                .min();
-            if first_action.is_some_and(|t| t < record.acceptance_due_at_unix_ms) {
-                figures.accepted_within_sla += 1;
-            }
         }
-        if record.extended_due_at_unix_ms > 0 {
-            figures.extended += 1;
-        }
-    }
-    let mut overdue: Vec<v1::OverdueCase> = Vec::new();
-    for record in &input.open_overdue {
-        if !is_open_overdue(record, as_of) {
-            continue;
-        }
-        let age = working_days_overdue(record, as_of, input.calendar);
-        let (figures, _) = figures_of(&mut counties, &record.recipient_county);
-        figures.open_overdue += 1;
-        overdue.push(v1::OverdueCase {
+        disputed.push(v1::DisputedCase {
             case_id: record.case_id.clone(),
-            kind: kind_from_label(&record.kind) as i32,
             requester_county: record.requester_county.clone(),
             recipient_county: record.recipient_county.clone(),
-            delivered_at_unix_ms: record.delivered_at_unix_ms,
-            due_at_unix_ms: record.due_at_unix_ms,
-            working_days_overdue: age,
-            escalated: input.escalated.contains(&record.case_id),
+            reason,
         });
     }
+    let overdue_case = |record: &CaseRecord| v1::OverdueCase {
+        case_id: record.case_id.clone(),
+        kind: kind_from_label(&record.kind) as i32,
+        requester_county: record.requester_county.clone(),
+        recipient_county: record.recipient_county.clone(),
+        delivered_at_unix_ms: record.delivered_at_unix_ms,
+        due_at_unix_ms: record.due_at_unix_ms,
+        working_days_overdue: working_days_overdue(record, as_of, input.calendar),
+        escalated: input.escalated.contains(&record.case_id),
+    };
+    let mut overdue_total = 0;
+    for county in &input.overdue.per_county {
+        let (figures, _) = figures_of(&mut counties, &county.county);
+        figures.open_overdue += county.open;
+        figures.oldest_overdue_case_id = county.oldest.case_id.clone();
+        figures.oldest_overdue_working_days = overdue_case(&county.oldest).working_days_overdue;
+        if input
+            .only_county
+            .as_ref()
+            .is_none_or(|only| only == &county.county)
+        {
+            overdue_total += county.open;
+        }
+    }
+    let mut overdue: Vec<v1::OverdueCase> = input.overdue.listed.iter().map(overdue_case).collect();
     overdue.sort_by(|a, b| {
         a.due_at_unix_ms
             .cmp(&b.due_at_unix_ms)
             .then_with(|| a.case_id.cmp(&b.case_id))
     });
-    for case in &overdue {
-        if let Some((figures, _)) = counties.get_mut(&case.recipient_county)
-            && figures.oldest_overdue_case_id.is_empty()
-        {
-            figures.oldest_overdue_case_id = case.case_id.clone();
-            figures.oldest_overdue_working_days = case.working_days_overdue;
-        }
-    }
     let mut rows: Vec<v1::CountyCompliance> = counties
         .into_values()
         .map(|(mut figures, mut days)| {
             figures.response_rate = rate(figures.responses, figures.requests_due);
             figures.timely_rate = rate(figures.timely, figures.requests_due);
             figures.acceptance_rate = rate(figures.accepted_within_sla, figures.acceptance_due);
-            figures.median_working_days = median(&mut days);
+            days.sort_unstable();
+            figures.median_working_days = median_of_counts(&days);
             figures
         })
         .collect();
@@ -842,8 +991,6 @@ pub fn report(input: ReportInput<'_>) -> v1::ComplianceReportResponse {
         overdue.retain(|c| &c.recipient_county == county);
         disputed.retain(|c| &c.recipient_county == county);
     }
-    let overdue_total = overdue.len() as i64;
-    overdue.truncate(input.overdue_limit);
     v1::ComplianceReportResponse {
         period: input.period.label.clone(),
         period_start: input.period.start.to_string(),
@@ -937,12 +1084,11 @@ mod tests {
                 ("C".into(), "c".into()),
                 ("D".into(), "d".into()),
             ],
-            due_in_period: records.clone(),
-            open_overdue: vec![records[2].clone()],
+            due: tally_due(&records, as_of, 0),
+            overdue: tally_overdue(&records, as_of, None, 100),
             escalated: Default::default(),
             calendar: &calendar,
             only_county: None,
-            overdue_limit: 100,
         });
         let by = |c: &str| {
             result
@@ -1086,8 +1232,12 @@ mod tests {
 
     #[test]
     fn median_of_even_and_odd_counts() {
-        assert_eq!(median(&mut [3, 1, 2]), 2.0);
-        assert_eq!(median(&mut [4, 1, 2, 3]), 2.5);
-        assert_eq!(median(&mut []), -1.0);
+        assert_eq!(median_of_counts(&[(1, 1), (2, 1), (3, 1)]), 2.0);
+        assert_eq!(median_of_counts(&[(1, 1), (2, 1), (3, 1), (4, 1)]), 2.5);
+        // 1, 1, 1, 5, 9 and 1, 1, 5, 5, 9, 9.
+        assert_eq!(median_of_counts(&[(1, 3), (5, 1), (9, 1)]), 1.0);
+        assert_eq!(median_of_counts(&[(1, 2), (5, 2), (9, 2)]), 5.0);
+        assert_eq!(median_of_counts(&[(1, 1), (5, 0), (9, 1)]), 5.0);
+        assert_eq!(median_of_counts(&[]), -1.0);
     }
 }

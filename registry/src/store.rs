@@ -5,7 +5,9 @@ use mpx_proto::runtime::{Database, DatabaseError, open_database};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use crate::compliance::{CaseRecord, RaisedAlert, Verification};
+use crate::compliance::{
+    CaseRecord, CountyOverdue, DueGroup, DueTally, OverdueTally, RaisedAlert, Verification,
+};
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -771,6 +773,35 @@ impl Store {
     }
 }
 
+/// SQL of the report's rules (`compliance::answered_by`, `counts_in_report`, `dispute_of`,
+/// `is_open_overdue`), with `$3` the report's instant and `$4` the latest instant old enough to
+/// be disputed (in the open-overdue query the instant is `$1`).
+const ANSWERED: &str = "(responded_at_unix_ms > 0 AND responded_at_unix_ms <= $3)";
+const COUNTS_IN_REPORT: &str = "(due_at_unix_ms > 0 AND requester_reported_at_unix_ms > 0
+    AND (delivered_at_unix_ms > 0 OR (length(requester_county) = 6 AND substr(requester_county, 3) = '0000'))
+    AND delivered_at_unix_ms <= $3
+    AND NOT (withdrawn_at_unix_ms > 0 AND withdrawn_at_unix_ms <= $3
+             AND withdrawn_at_unix_ms < due_at_unix_ms
+             AND NOT (responded_at_unix_ms > 0 AND responded_at_unix_ms <= $3
+                      AND responded_at_unix_ms <= withdrawn_at_unix_ms))
+    AND (due_at_unix_ms <= $3 OR (responded_at_unix_ms > 0 AND responded_at_unix_ms <= $3)))";
+const DISPUTED: &str = "(dispute <> ''
+    OR (response_by_recipient <> 0 AND response_by_requester = 0
+        AND requester_reported_at_unix_ms > 0
+        AND NOT (length(requester_county) = 6 AND substr(requester_county, 3) = '0000')
+        AND responded_at_unix_ms <= $4)
+    OR (receipt_by_recipient <> 0 AND receipt_by_requester = 0
+        AND requester_reported_at_unix_ms > 0
+        AND NOT (length(requester_county) = 6 AND substr(requester_county, 3) = '0000')
+        AND delivered_at_unix_ms <= $4)
+    OR ((length(requester_county) = 6 AND substr(requester_county, 3) = '0000')
+        AND delivered_at_unix_ms = 0 AND opened_at_unix_ms <= $4))";
+const OPEN_OVERDUE: &str = "(requester_reported_at_unix_ms > 0 AND due_at_unix_ms > 0
+    AND due_at_unix_ms <= $1
+    AND (responded_at_unix_ms <= 0 OR responded_at_unix_ms > $1)
+    AND NOT (withdrawn_at_unix_ms > 0 AND withdrawn_at_unix_ms <= $1)
+    AND NOT (closed_at_unix_ms > 0 AND closed_at_unix_ms <= $1))";
+
 const COMPLIANCE_COLUMNS: &str =
     "case_id, kind, priority, requester_county, recipient_county, parent_case_id,
     opened_at_unix_ms, delivered_at_unix_ms, due_at_unix_ms, due_date, acceptance_due_at_unix_ms,
@@ -996,6 +1027,26 @@ impl Store {
         Ok((cursor, refusals))
     }
 
+    /// Writes provincial case rows as given (replacing any with the same id), in one
+    /// transaction: for restoring from another registry's export and for tests of the report.
+    pub async fn put_compliance_cases(
+        &self,
+        records: &[CaseRecord],
+        now_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.database.begin().await?;
+        for record in records {
+            sqlx::query("DELETE FROM compliance_cases WHERE case_id = $1")
+                .bind(&record.case_id)
+                .execute(&mut *transaction)
+                .await?;
+            self.save_compliance_case(&mut transaction, record, now_unix_ms)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
     async fn save_compliance_case(
         &self,
         transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -1053,51 +1104,138 @@ impl Store {
         Ok(())
     }
 
-    /// Cases whose due day is in `[start, end)` (YYYY-MM-DD), optionally of one recipient.
-    pub async fn compliance_cases_due(
+    /// The report's tally of the cases due in `[start, end)` (YYYY-MM-DD) as of `as_of`: one
+    /// `GROUP BY` over the period for the undisputed cases, and the disputed ones row by row.
+    /// The predicates are those of `compliance::tally_due` (the reference it is tested against
+    /// on both backends): a change to one is a change to both.
+    pub async fn compliance_due_tally(
         &self,
         start: &str,
         end: &str,
-        county: Option<&str>,
-    ) -> Result<Vec<CaseRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases
-             WHERE due_date >= $1 AND due_date < $2 AND ($3 = '' OR recipient_county = $3)"
+        as_of_unix_ms: i64,
+        grace_ms: i64,
+    ) -> Result<DueTally, StoreError> {
+        // $1 start, $2 end, $3 as of, $4 the latest instant old enough to be disputed.
+        let older = as_of_unix_ms.saturating_sub(grace_ms.max(0));
+        let groups_sql = format!(
+            "SELECT recipient_county,
+                CASE WHEN {ANSWERED} AND response_working_days >= 0 THEN response_working_days
+                     ELSE -1 END AS days,
+                COUNT(*) AS requests_due,
+                SUM(CASE WHEN {ANSWERED} THEN 1 ELSE 0 END) AS responses,
+                SUM(CASE WHEN {ANSWERED} AND responded_at_unix_ms < due_at_unix_ms
+                    THEN 1 ELSE 0 END) AS timely,
+                SUM(CASE WHEN acceptance_due_at_unix_ms > 0 THEN 1 ELSE 0 END) AS acceptance_due,
+                SUM(CASE WHEN acceptance_due_at_unix_ms > 0 AND (
+                        (accepted_at_unix_ms > 0 AND accepted_at_unix_ms <= $3
+                         AND accepted_at_unix_ms < acceptance_due_at_unix_ms)
+                     OR (responded_at_unix_ms > 0 AND responded_at_unix_ms <= $3
+                         AND responded_at_unix_ms < acceptance_due_at_unix_ms))
+                    THEN 1 ELSE 0 END) AS accepted_within_sla,
+                SUM(CASE WHEN extended_due_at_unix_ms > 0 THEN 1 ELSE 0 END) AS extended
+             FROM compliance_cases
+             WHERE due_date >= $1 AND due_date < $2 AND {COUNTS_IN_REPORT} AND NOT {DISPUTED}
+             GROUP BY 1, 2
+             ORDER BY 1, 2"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(groups_sql))
             .bind(start)
             .bind(end)
-            .bind(county.unwrap_or(""))
+            .bind(as_of_unix_ms)
+            .bind(older)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
+        let groups = rows
+            .iter()
+            .map(|row| {
+                Ok(DueGroup {
+                    county: row.try_get(0)?,
+                    response_working_days: row.try_get(1)?,
+                    requests_due: row.try_get(2)?,
+                    responses: row.try_get(3)?,
+                    timely: row.try_get(4)?,
+                    acceptance_due: row.try_get(5)?,
+                    accepted_within_sla: row.try_get(6)?,
+                    extended: row.try_get(7)?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let disputed_sql = format!(
+            "SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases
+             WHERE due_date >= $1 AND due_date < $2 AND {COUNTS_IN_REPORT} AND {DISPUTED}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(disputed_sql))
+            .bind(start)
+            .bind(end)
+            .bind(as_of_unix_ms)
+            .bind(older)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut disputed = rows
             .iter()
             .map(compliance_from_row)
-            .collect::<Result<_, _>>()?)
+            .collect::<Result<Vec<_>, _>>()?;
+        disputed.sort_by(|a, b| a.case_id.cmp(&b.case_id));
+        Ok(DueTally { groups, disputed })
     }
 
-    /// Cases past due by `as_of` with no response recorded by then (candidates; the caller
-    /// applies the exact rule).
-    pub async fn compliance_open_overdue(
+    /// The report's tally of the cases open past their due date as of `as_of`: per responding
+    /// county how many and the oldest, and the oldest `limit` (of `county` when given). The
+    /// predicate is that of `compliance::is_open_overdue`.
+    pub async fn compliance_overdue_tally(
         &self,
         as_of_unix_ms: i64,
         county: Option<&str>,
-    ) -> Result<Vec<CaseRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases
-             WHERE due_at_unix_ms > 0 AND due_at_unix_ms <= $1
-               AND (responded_at_unix_ms = 0 OR responded_at_unix_ms > $1)
-               AND ($2 = '' OR recipient_county = $2)"
+        limit: usize,
+    ) -> Result<OverdueTally, StoreError> {
+        let per_county_sql = format!(
+            "SELECT {COMPLIANCE_COLUMNS}, open_count FROM (
+                SELECT c.*,
+                    COUNT(*) OVER (PARTITION BY recipient_county) AS open_count,
+                    ROW_NUMBER() OVER (PARTITION BY recipient_county
+                                       ORDER BY due_at_unix_ms, case_id) AS position
+                FROM compliance_cases c WHERE {OPEN_OVERDUE}) AS open_cases
+             WHERE position = 1
+             ORDER BY recipient_county"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(per_county_sql))
             .bind(as_of_unix_ms)
-            .bind(county.unwrap_or(""))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
+        let per_county = rows
+            .iter()
+            .map(|row| {
+                let oldest = compliance_from_row(row)?;
+                Ok(CountyOverdue {
+                    county: oldest.recipient_county.clone(),
+                    open: row.try_get("open_count")?,
+                    oldest,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let listed_sql = format!(
+            "SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases
+             WHERE {OPEN_OVERDUE} AND ($2 = '' OR recipient_county = $2)
+             ORDER BY due_at_unix_ms, case_id
+             LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(listed_sql))
+            .bind(as_of_unix_ms)
+            .bind(county.unwrap_or(""))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut listed = rows
             .iter()
             .map(compliance_from_row)
-            .collect::<Result<_, _>>()?)
+            .collect::<Result<Vec<_>, _>>()?;
+        // The database's collation may order case ids otherwise; the report's order is bytewise.
+        listed.sort_by(|a, b| {
+            a.due_at_unix_ms
+                .cmp(&b.due_at_unix_ms)
+                .then_with(|| a.case_id.cmp(&b.case_id))
+        });
+        Ok(OverdueTally { per_county, listed })
     }
 
     /// Ids of cases some county escalated.

@@ -549,16 +549,32 @@ impl Province {
         &self,
     ) -> mpx_proto::v1::compliance_client::ComplianceClient<InterceptedService<Channel, Bearer>>
     {
+        let (channel, bearer) = self.registry_operator_channel().await;
+        mpx_proto::v1::compliance_client::ComplianceClient::with_interceptor(channel, bearer)
+    }
+
+    async fn registry_operator_channel(&self) -> (Channel, Bearer) {
         let token = std::fs::read_to_string(self.registry_dir.join("operator.token")).unwrap();
         let channel = Endpoint::from_shared(format!("http://{}", self.registry_operator))
             .unwrap()
             .connect()
             .await
             .unwrap();
-        mpx_proto::v1::compliance_client::ComplianceClient::with_interceptor(
-            channel,
-            Bearer(format!("Bearer {}", token.trim()).parse().unwrap()),
-        )
+        (channel, Bearer::new(token.trim()))
+    }
+
+    /// A client of the registry's `mpx.v1.Queries` on its operator listener (the registry's
+    /// operator token): what a provincial supervisor's tools use.
+    pub async fn registry_queries(
+        &self,
+    ) -> mpx_proto::v1::queries_client::QueriesClient<InterceptedService<Channel, Bearer>> {
+        let (channel, bearer) = self.registry_operator_channel().await;
+        mpx_proto::v1::queries_client::QueriesClient::with_interceptor(channel, bearer)
+    }
+
+    /// The registry's database URL when it is not the default SQLite file.
+    pub fn registry_database_url(&self) -> Option<String> {
+        self.options.registry_database.clone()
     }
 
     pub async fn start_registry(&mut self) {

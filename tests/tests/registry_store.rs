@@ -9,7 +9,107 @@ mpx_tests::on_both_backends!(
     operator_tokens_round_trip,
     maintenance_runs_under_one_lease_and_drops_old_tokens,
     the_registry_audit_log_is_a_hash_chain,
+    the_report_tallies_in_sql_match_the_rules_case_by_case,
 );
+
+/// Random provincial cases whose instants collide often (a few days apart, or unset), so every
+/// branch of the report's rules is taken: the store's SQL tallies must equal the rules applied
+/// case by case (`compliance::tally_due`, `tally_overdue`), for several report instants.
+async fn the_report_tallies_in_sql_match_the_rules_case_by_case(url: &str) {
+    use mpx_proto::synth::Rng;
+    use registry::compliance::{CaseRecord, due_date_of, tally_due, tally_overdue};
+    let store = Store::connect(url).await.unwrap();
+    let day = 86_400_000i64;
+    // 2026-11-01T00:00+08:00.
+    let base = 1_793_462_400_000i64;
+    let mut rng = Rng::new(7);
+    let instant = |rng: &mut Rng, unset: f64| {
+        if rng.chance(unset) {
+            0
+        } else {
+            base - 5 * day + rng.below(14) as i64 * 3 * day
+        }
+    };
+    let counties = ["621202", "621221", "621223", "620000"];
+    let mut records = Vec::new();
+    for i in 0..1_500u64 {
+        let due = instant(&mut rng, 0.1);
+        let responded = instant(&mut rng, 0.4);
+        let record = CaseRecord {
+            case_id: format!("{:08x}-0000-7000-8000-{:012x}", rng.next_u64() as u32, i),
+            kind: "verification".into(),
+            priority: "normal".into(),
+            requester_county: counties[rng.below(4) as usize].into(),
+            recipient_county: counties[rng.below(3) as usize].into(),
+            opened_at_unix_ms: instant(&mut rng, 0.1),
+            delivered_at_unix_ms: instant(&mut rng, 0.2),
+            due_at_unix_ms: due,
+            due_date: due_date_of(due),
+            acceptance_due_at_unix_ms: instant(&mut rng, 0.5),
+            accepted_at_unix_ms: instant(&mut rng, 0.5),
+            responded_at_unix_ms: responded,
+            response_outcome: if responded > 0 {
+                "answered".into()
+            } else {
+                String::new()
+            },
+            response_working_days: if rng.chance(0.2) {
+                -1
+            } else {
+                rng.below(6) as i64
+            },
+            withdrawn_at_unix_ms: instant(&mut rng, 0.8),
+            closed_at_unix_ms: instant(&mut rng, 0.8),
+            extended_due_at_unix_ms: instant(&mut rng, 0.8),
+            receipt_by_requester: rng.chance(0.7),
+            receipt_by_recipient: rng.chance(0.7),
+            response_by_requester: rng.chance(0.6),
+            response_by_recipient: rng.chance(0.6),
+            requester_reported_at_unix_ms: instant(&mut rng, 0.15),
+            recipient_reported_at_unix_ms: instant(&mut rng, 0.15),
+            dispute: if rng.chance(0.05) {
+                "signatures disagree".into()
+            } else {
+                String::new()
+            },
+            ..Default::default()
+        };
+        records.push(record);
+    }
+    store.put_compliance_cases(&records, base).await.unwrap();
+    let in_november: Vec<CaseRecord> = records
+        .iter()
+        .filter(|r| r.due_date.as_str() >= "2026-11-01" && r.due_date.as_str() < "2026-12-01")
+        .cloned()
+        .collect();
+    assert!(in_november.len() > 500 && in_november.len() < records.len());
+    let mut seen_disputed = 0;
+    for (as_of, grace) in [
+        (base + 10 * day, 2 * day),
+        (base + 20 * day, 0),
+        (base + 40 * day, 3 * day),
+    ] {
+        let expected = tally_due(&in_november, as_of, grace);
+        let actual = store
+            .compliance_due_tally("2026-11-01", "2026-12-01", as_of, grace)
+            .await
+            .unwrap();
+        assert_eq!(actual.groups, expected.groups, "as of {as_of}");
+        assert_eq!(actual.disputed, expected.disputed, "as of {as_of}");
+        assert!(expected.groups.iter().map(|g| g.requests_due).sum::<i64>() > 50);
+        seen_disputed += expected.disputed.len();
+        for (county, limit) in [(None, 10_000), (None, 7), (Some("621221"), 5)] {
+            let expected = tally_overdue(&records, as_of, county, limit);
+            let actual = store
+                .compliance_overdue_tally(as_of, county, limit)
+                .await
+                .unwrap();
+            assert_eq!(actual, expected, "as of {as_of}, county {county:?}");
+            assert!(!expected.listed.is_empty());
+        }
+    }
+    assert!(seen_disputed > 10, "disputes exercised: {seen_disputed}");
+}
 
 async fn maintenance_runs_under_one_lease_and_drops_old_tokens(url: &str) {
     let replica_a = Store::connect(url).await.unwrap();

@@ -342,26 +342,34 @@ impl Compliance for ComplianceService {
             .map(|node| (node.county, node.name))
             .collect();
         // The ranking is province-wide even when one county is shown.
-        let due_in_period = self
+        let overdue_limit = match request.overdue_limit {
+            0 => 100,
+            n => n.min(10_000) as usize,
+        };
+        let due = self
             .store
-            .compliance_cases_due(&period.start.to_string(), &period.end.to_string(), None)
+            .compliance_due_tally(
+                &period.start.to_string(),
+                &period.end.to_string(),
+                as_of,
+                self.grace_ms,
+            )
             .await?;
-        let open_overdue = self.store.compliance_open_overdue(as_of, None).await?;
+        let overdue = self
+            .store
+            .compliance_overdue_tally(as_of, county.as_deref(), overdue_limit)
+            .await?;
         let escalated = self.store.escalated_case_ids().await?;
         let report = crate::compliance::report(ReportInput {
             period: &period,
             as_of_unix_ms: as_of,
             grace_ms: self.grace_ms,
             counties,
-            due_in_period,
-            open_overdue,
+            due,
+            overdue,
             escalated,
             calendar: &self.calendar,
             only_county: county.clone(),
-            overdue_limit: match request.overdue_limit {
-                0 => 100,
-                n => n.min(10_000) as usize,
-            },
         });
         self.store
             .audit(
