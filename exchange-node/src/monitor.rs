@@ -42,6 +42,117 @@ impl Default for MonitorConfig {
     }
 }
 
+/// Cases looked at per transaction of a tick.
+const CHECK_BATCH: usize = 2_000;
+
+/// The alert rules of one tick.
+struct Rules<'a> {
+    calendar: &'a mpx_proto::calendar::WorkingCalendar,
+    /// `DUE_SOON` this many working days before the deadline.
+    lead: i64,
+    /// `ESCALATED` this many working days after it.
+    grace: i64,
+}
+
+impl Rules<'_> {
+    /// The alerts a case calls for at `now` (kind, the deadline it is about, detail), and the
+    /// next instant that can change (`i64::MAX` when nothing can: the case is not open, or all
+    /// its alerts are due already).
+    fn evaluate(
+        &self,
+        case: &v1::Case,
+        now: i64,
+        today: jiff::civil::Date,
+    ) -> (Vec<(AlertKind, i64, String)>, i64) {
+        let mut alerts = Vec::new();
+        let mut next = i64::MAX;
+        let open = matches!(
+            case.state(),
+            v1::CaseState::Queued | v1::CaseState::Delivered | v1::CaseState::Accepted
+        );
+        if !open {
+            return (alerts, next);
+        }
+        // A granted extension moves the deadline the alerts watch; lateness is still reported
+        // against the original due date.
+        let due_at = effective_due_at(case);
+        if case.due_at_unix_ms > 0
+            && let Some(due_day) = date_of_unix_ms(due_at - 1)
+        {
+            if now >= due_at {
+                alerts.push((
+                    AlertKind::Overdue,
+                    due_at,
+                    format!("已逾期 / overdue since {}", format_due(due_at)),
+                ));
+                let late_by = self.calendar.working_days_between(due_day, today).value;
+                if late_by >= self.grace {
+                    alerts.push((
+                        AlertKind::Escalated,
+                        due_at,
+                        format!("逾期 {late_by} 个工作日 / {late_by} working days overdue"),
+                    ));
+                } else {
+                    next = self.first_day_after(today, |day| {
+                        self.calendar.working_days_between(due_day, day).value >= self.grace
+                    });
+                }
+            } else if self.calendar.working_days_between(today, due_day).value <= self.lead {
+                alerts.push((
+                    AlertKind::DueSoon,
+                    due_at,
+                    format!(
+                        "将于 {} 到期 / due {}",
+                        format_due(due_at),
+                        format_due(due_at)
+                    ),
+                ));
+                next = due_at;
+            } else {
+                next = due_at.min(self.first_day_after(today, |day| {
+                    self.calendar.working_days_between(day, due_day).value <= self.lead
+                }));
+            }
+        }
+        if case.state() == v1::CaseState::Delivered && case.acceptance_due_at_unix_ms > 0 {
+            if now >= case.acceptance_due_at_unix_ms {
+                alerts.push((
+                    AlertKind::NotAccepted,
+                    case.acceptance_due_at_unix_ms,
+                    format!(
+                        "未在 {} 前受理 / not accepted by {}",
+                        format_due(case.acceptance_due_at_unix_ms),
+                        format_due(case.acceptance_due_at_unix_ms)
+                    ),
+                ));
+            } else {
+                next = next.min(case.acceptance_due_at_unix_ms);
+            }
+        }
+        (alerts, next)
+    }
+
+    /// The start (province midnight) of the first day after `today` for which `holds` is true,
+    /// looking a year ahead; past that, the start of the last day looked at (to look again).
+    fn first_day_after(
+        &self,
+        today: jiff::civil::Date,
+        holds: impl Fn(jiff::civil::Date) -> bool,
+    ) -> i64 {
+        let mut day = today;
+        for _ in 0..366 {
+            let Ok(next) = day.tomorrow() else { break };
+            day = next;
+            if holds(day) {
+                break;
+            }
+        }
+        day.yesterday()
+            .map(mpx_proto::calendar::end_of_day_unix_ms)
+            .unwrap_or(i64::MAX)
+    }
+}
+
 /// The deadline in force: the extended one when an extension was granted.
 pub fn effective_due_at(case: &v1::Case) -> i64 {
     if case.extension_state == "granted" && case.extended_due_at_unix_ms > 0 {
@@ -97,6 +208,8 @@ pub struct DeadlineMonitor {
     fired: broadcast::Sender<Alert>,
     /// Where escalations are reported (the registry), when connected.
     province: Option<ComplianceClient<Channel>>,
+    /// The calendar version and settings the stored check instants were computed under.
+    schedule: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl DeadlineMonitor {
@@ -107,6 +220,7 @@ impl DeadlineMonitor {
             config,
             fired,
             province: None,
+            schedule: Default::default(),
         }
     }
 
@@ -171,75 +285,65 @@ impl DeadlineMonitor {
         self.fired.subscribe()
     }
 
-    /// One pass over the cases near their deadlines. Returns the alerts that fired now.
+    /// One pass over the cases whose alerts can change now (each case records when that is
+    /// next: `cases.next_check_at_unix_ms`), in batches. Returns the alerts that fired now.
     pub async fn tick(&self) -> Result<Vec<Alert>, WorkflowError> {
         let store = self.workflow.store();
         let now = self.workflow.clock().now_unix_ms();
         let today = self.workflow.clock().today();
         let calendar = self.workflow.directory().deadlines().calendar.clone();
-        let lead = i64::from(self.config.due_soon_working_days);
-        let grace = i64::from(self.config.escalation_grace_working_days);
-        // Far enough ahead for the lead time across the longest holiday (9 days), then filtered
-        // exactly by working days.
-        let horizon = now + (lead * 3 + 14) * 86_400_000;
+        let rules = Rules {
+            calendar: &calendar,
+            lead: i64::from(self.config.due_soon_working_days),
+            grace: i64::from(self.config.escalation_grace_working_days),
+        };
+        // The instants stored were computed under some calendar and settings: after a start or
+        // a change of either, every open case is looked at again.
+        let schedule = format!("{}/{}/{}", calendar.version(), rules.lead, rules.grace);
+        let stale = self
+            .schedule
+            .lock()
+            .map(|current| current.as_deref() != Some(schedule.as_str()))
+            .unwrap_or(true);
+        if stale {
+            let rescheduled = store.reschedule_open_cases().await?;
+            tracing::info!(
+                rescheduled,
+                "deadline checks rescheduled for the calendar and settings in force"
+            );
+            if let Ok(mut current) = self.schedule.lock() {
+                *current = Some(schedule);
+            }
+        }
 
-        let mut raised: Vec<(AlertRecord, Option<v1::Case>)> = Vec::new();
-        for case in store.cases_due_before(horizon).await? {
-            // A granted extension moves the deadline the alerts watch; lateness is still
-            // reported against the original due date.
-            let due_at = effective_due_at(&case);
-            let Some(due_day) = date_of_unix_ms(due_at - 1) else {
-                continue;
-            };
-            let mut kinds = Vec::new();
-            if now >= due_at {
-                kinds.push((
-                    AlertKind::Overdue,
-                    format!("已逾期 / overdue since {}", format_due(due_at)),
-                ));
-                let late_by = calendar.working_days_between(due_day, today).value;
-                if late_by >= grace {
-                    kinds.push((
-                        AlertKind::Escalated,
-                        format!("逾期 {late_by} 个工作日 / {late_by} working days overdue"),
+        let mut fired = Vec::new();
+        let mut reminded = Vec::new();
+        loop {
+            let batch = store.cases_to_check(now, CHECK_BATCH).await?;
+            let more = batch.len() == CHECK_BATCH;
+            let mut raised: Vec<(AlertRecord, Option<v1::Case>)> = Vec::new();
+            let mut checks = Vec::with_capacity(batch.len());
+            for (case, read_at) in batch {
+                let (alerts, next) = rules.evaluate(&case, now, today);
+                checks.push((case.case_id.clone(), read_at, next.max(now + 1)));
+                for (kind, due_at, detail) in alerts {
+                    let reminds = matches!(kind, AlertKind::DueSoon | AlertKind::Overdue);
+                    raised.push((
+                        self.record(&case, kind, due_at, detail, now),
+                        reminds.then(|| case.clone()),
                     ));
                 }
-            } else if calendar.working_days_between(today, due_day).value <= lead {
-                kinds.push((
-                    AlertKind::DueSoon,
-                    format!(
-                        "将于 {} 到期 / due {}",
-                        format_due(due_at),
-                        format_due(due_at)
-                    ),
-                ));
             }
-            for (kind, detail) in kinds {
-                raised.push((
-                    self.record(&case, kind, due_at, detail, now),
-                    Some(case.clone()),
-                ));
+            self.commit(raised, &mut checks, now, &mut fired, &mut reminded)
+                .await?;
+            if !more {
+                break;
             }
         }
-        for case in store.cases_not_accepted_by(now).await? {
-            let detail = format!(
-                "未在 {} 前受理 / not accepted by {}",
-                format_due(case.acceptance_due_at_unix_ms),
-                format_due(case.acceptance_due_at_unix_ms)
-            );
-            raised.push((
-                self.record(
-                    &case,
-                    AlertKind::NotAccepted,
-                    case.acceptance_due_at_unix_ms,
-                    detail,
-                    now,
-                ),
-                None,
-            ));
-        }
+
         let cutoff = now
             - i64::try_from(self.config.undelivered_after_seconds).unwrap_or(i64::MAX / 2) * 1000;
+        let mut raised = Vec::new();
         for (case_id, recipient, queued_at) in store.undelivered_since(cutoff).await? {
             raised.push((
                 AlertRecord {
@@ -260,18 +364,43 @@ impl DeadlineMonitor {
                 None,
             ));
         }
+        self.commit(raised, &mut Vec::new(), now, &mut fired, &mut reminded)
+            .await?;
+        store.clear_resolved_alerts(now).await?;
+        reminded.sort();
+        reminded.dedup();
+        for recipient in &reminded {
+            self.workflow.wake_delivery(recipient);
+        }
+        for alert in &fired {
+            tracing::info!(kind = alert_kind_label(alert.kind()), case_id = %alert.case_id, counterpart = %alert.counterpart_county, "alert");
+            metrics::counter!("mpx_alerts_fired_total", "kind" => alert_kind_label(alert.kind()))
+                .increment(1);
+            let _ = self.fired.send(alert.clone());
+        }
+        Ok(fired)
+    }
 
-        let mut fired = Vec::new();
-        let mut reminded = Vec::new();
-        let mut tx = store.begin().await?;
+    /// Stores raised alerts (each once per case and kind) with the requester's reminders, and
+    /// the next check of each case looked at, in one transaction.
+    async fn commit(
+        &self,
+        raised: Vec<(AlertRecord, Option<v1::Case>)>,
+        checks: &mut [(String, i64, i64)],
+        now: i64,
+        fired: &mut Vec<Alert>,
+        reminded: &mut Vec<String>,
+    ) -> Result<(), WorkflowError> {
+        if raised.is_empty() && checks.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.workflow.store().begin().await?;
         for (record, case) in raised {
             if !tx.raise_alert(&record).await? {
                 continue;
             }
-            let kind = alert_kind_from_label(&record.kind);
             if let Some(mut case) = case
                 && case.direction() == CaseDirection::Outbound
-                && matches!(kind, AlertKind::DueSoon | AlertKind::Overdue)
             {
                 let reminder = v1::Reminder {
                     case_id: case.case_id.clone(),
@@ -291,22 +420,17 @@ impl DeadlineMonitor {
                     .await?;
                 tx.queue_case_report(&crate::workflow::case_event_report(&case, "reminded", now))
                     .await?;
+                // Saved just now: its next check is computed against this save.
+                for check in checks.iter_mut().filter(|c| c.0 == case.case_id) {
+                    check.1 = now;
+                }
                 reminded.push(case.recipient_county.clone());
             }
             fired.push(alert_to_proto(&record));
         }
+        tx.schedule_checks(checks).await?;
         tx.commit().await?;
-        store.clear_resolved_alerts(now).await?;
-        for recipient in &reminded {
-            self.workflow.wake_delivery(recipient);
-        }
-        for alert in &fired {
-            tracing::info!(kind = alert_kind_label(alert.kind()), case_id = %alert.case_id, counterpart = %alert.counterpart_county, "alert");
-            metrics::counter!("mpx_alerts_fired_total", "kind" => alert_kind_label(alert.kind()))
-                .increment(1);
-            let _ = self.fired.send(alert.clone());
-        }
-        Ok(fired)
+        Ok(())
     }
 
     fn record(

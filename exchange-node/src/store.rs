@@ -211,6 +211,9 @@ fn person_from_row(row: &AnyRow) -> Result<v1::Person, sqlx::Error> {
     })
 }
 
+/// `cases.next_check_at_unix_ms` of a case the monitor need not look at again.
+const NEVER: i64 = i64::MAX;
+
 const CASE_COLUMNS: &str = "case_id, kind, direction, requester_county, recipient_county, state,
     priority, resident_id, subject_name, questions, answer, verdict, redirected_to_county,
     parent_case_id, child_case_id, opened_at_unix_ms, delivered_at_unix_ms, accepted_at_unix_ms,
@@ -413,38 +416,41 @@ impl Store {
         Ok(rows.iter().map(case_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Unanswered cases whose response deadline is at or before `horizon_unix_ms` (uses the
-    /// due-date index: the cost follows the cases near their deadlines, not all cases).
-    pub async fn cases_due_before(
-        &self,
-        horizon_unix_ms: i64,
-    ) -> Result<Vec<v1::Case>, StoreError> {
-        let sql = format!(
-            "SELECT {CASE_COLUMNS} FROM cases
-             WHERE due_at_unix_ms > 0 AND state IN ('queued', 'delivered', 'accepted')
-               AND (due_at_unix_ms <= $1 OR (extended_due_at_unix_ms > 0 AND extended_due_at_unix_ms <= $1))"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(horizon_unix_ms)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(case_from_row).collect::<Result<_, _>>()?)
-    }
-
-    /// Delivered, unaccepted cases whose acceptance deadline passed by `now_unix_ms`.
-    pub async fn cases_not_accepted_by(
+    /// Cases whose monitor check is due by `now_unix_ms`, earliest first, at most `limit`, each
+    /// with the `updated_at_unix_ms` it was read at (for [`StoreTx::schedule_checks`]).
+    pub async fn cases_to_check(
         &self,
         now_unix_ms: i64,
-    ) -> Result<Vec<v1::Case>, StoreError> {
+        limit: usize,
+    ) -> Result<Vec<(v1::Case, i64)>, StoreError> {
         let sql = format!(
-            "SELECT {CASE_COLUMNS} FROM cases
-             WHERE acceptance_due_at_unix_ms > 0 AND acceptance_due_at_unix_ms <= $1 AND state = 'delivered'"
+            "SELECT {CASE_COLUMNS}, updated_at_unix_ms FROM cases
+             WHERE next_check_at_unix_ms <= $1
+             ORDER BY next_check_at_unix_ms
+             LIMIT $2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now_unix_ms)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(case_from_row).collect::<Result<_, _>>()?)
+        rows.iter()
+            .map(|row| Ok((case_from_row(row)?, row.try_get("updated_at_unix_ms")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Makes the monitor look at every open case at its next tick (after a change of the
+    /// calendar or of the alert settings, which move the instants it computed).
+    pub async fn reschedule_open_cases(&self) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE cases SET next_check_at_unix_ms = 0
+             WHERE next_check_at_unix_ms <> $1 AND next_check_at_unix_ms <> 0",
+        )
+        .bind(NEVER)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
     }
 
     /// Pending outbox messages queued at or before `cutoff_unix_ms`, oldest per case:
@@ -472,16 +478,14 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Clears open alerts whose cause is gone: the case was answered (or ended), accepted, or its
-    /// messages delivered. Returns how many were cleared.
+    /// Clears open `UNDELIVERED` alerts whose messages were all delivered. Returns how many.
+    /// (The alerts about a case's deadlines are cleared when the case is saved answered, ended
+    /// or accepted: [`StoreTx::save_case`].)
     pub async fn clear_resolved_alerts(&self, now_unix_ms: i64) -> Result<u64, StoreError> {
         let result = sqlx::query(
             "UPDATE alerts SET cleared_at_unix_ms = $1
-             WHERE cleared_at_unix_ms = 0 AND (
-               (kind IN ('due_soon', 'overdue', 'escalated') AND case_id IN
-                  (SELECT case_id FROM cases WHERE state NOT IN ('queued', 'delivered', 'accepted')))
-               OR (kind = 'not_accepted' AND case_id IN (SELECT case_id FROM cases WHERE state <> 'delivered'))
-               OR (kind = 'undelivered' AND case_id NOT IN (SELECT case_id FROM outbox WHERE state = 'pending')))",
+             WHERE kind = 'undelivered' AND cleared_at_unix_ms = 0
+               AND case_id NOT IN (SELECT case_id FROM outbox WHERE state = 'pending')",
         )
         .bind(now_unix_ms)
         .execute(&self.pool)
@@ -1125,6 +1129,10 @@ impl StoreTx {
 
     /// Inserts a new case or writes every field of an existing one.
     pub async fn save_case(&mut self, case: &v1::Case, now_unix_ms: i64) -> Result<(), StoreError> {
+        let open = matches!(
+            case.state(),
+            v1::CaseState::Queued | v1::CaseState::Delivered | v1::CaseState::Accepted
+        );
         sqlx::query(
             "INSERT INTO cases (case_id, kind, direction, requester_county, recipient_county, state,
                 priority, resident_id, subject_name, questions, answer, verdict, redirected_to_county,
@@ -1132,9 +1140,9 @@ impl StoreTx {
                 accepted_at_unix_ms, responded_at_unix_ms, closed_at_unix_ms, due_at_unix_ms, reason,
                 handled_by, updated_at_unix_ms, acceptance_due_at_unix_ms, due_provisional,
                 calendar_version, policy_version, reminded_at_unix_ms, extension_state,
-                extension_working_days, extended_due_at_unix_ms)
+                extension_working_days, extended_due_at_unix_ms, next_check_at_unix_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)
+                     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
              ON CONFLICT (case_id) DO UPDATE SET
                 state = $6, priority = $7, answer = $11, verdict = $12, redirected_to_county = $13,
                 child_case_id = $15, delivered_at_unix_ms = $17, accepted_at_unix_ms = $18,
@@ -1142,7 +1150,8 @@ impl StoreTx {
                 reason = $22, handled_by = $23, updated_at_unix_ms = $24,
                 acceptance_due_at_unix_ms = $25, due_provisional = $26, calendar_version = $27,
                 policy_version = $28, reminded_at_unix_ms = $29, extension_state = $30,
-                extension_working_days = $31, extended_due_at_unix_ms = $32",
+                extension_working_days = $31, extended_due_at_unix_ms = $32,
+                next_check_at_unix_ms = $33",
         )
         .bind(&case.case_id)
         .bind(kind_label(case.kind()))
@@ -1176,8 +1185,45 @@ impl StoreTx {
         .bind(&case.extension_state)
         .bind(i64::from(case.extension_working_days))
         .bind(case.extended_due_at_unix_ms)
+        .bind(if open { 0 } else { NEVER })
         .execute(&mut *self.transaction)
         .await?;
+        // The deadline alerts of a case that is no longer open, and the NOT_ACCEPTED alert of
+        // one that left the delivered state, have lost their cause. (A queued or delivered
+        // case cannot have either yet.)
+        if !open || case.state() == v1::CaseState::Accepted {
+            sqlx::query(
+                "UPDATE alerts SET cleared_at_unix_ms = $1
+                 WHERE case_id = $2 AND cleared_at_unix_ms = 0
+                   AND (kind = 'not_accepted' OR ($3 = 0 AND kind IN ('due_soon', 'overdue', 'escalated')))",
+            )
+            .bind(now_unix_ms)
+            .bind(&case.case_id)
+            .bind(i64::from(open))
+            .execute(&mut *self.transaction)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Records when the monitor should next look at each case: (case id, the
+    /// `updated_at_unix_ms` it read the case at, the instant). A case changed since it was read
+    /// keeps the "look at the next tick" its change set.
+    pub async fn schedule_checks(
+        &mut self,
+        checks: &[(String, i64, i64)],
+    ) -> Result<(), StoreError> {
+        for (case_id, read_at, next) in checks {
+            sqlx::query(
+                "UPDATE cases SET next_check_at_unix_ms = $1
+                 WHERE case_id = $2 AND updated_at_unix_ms = $3",
+            )
+            .bind(next)
+            .bind(case_id)
+            .bind(read_at)
+            .execute(&mut *self.transaction)
+            .await?;
+        }
         Ok(())
     }
 

@@ -25,6 +25,7 @@ mpx_tests::on_both_backends!(
     a_delivery_lease_has_one_holder,
     a_provisional_due_date_is_recomputed_when_the_year_is_published,
     deadline_alerts_fire_once_send_reminders_and_clear_when_answered,
+    the_monitor_looks_at_a_case_only_when_its_alerts_can_change,
     an_extension_keeps_the_original_due_date_and_moves_the_alerts,
     receipts_are_signed_and_an_altered_receipt_is_refused,
     the_audit_log_is_a_hash_chain_that_detects_changes,
@@ -739,6 +740,104 @@ fn kinds(alerts: &[v1::Alert]) -> Vec<(v1::AlertKind, String)> {
         .collect();
     kinds.sort_by_key(|(kind, case)| (*kind as i32, case.clone()));
     kinds
+}
+
+/// A tick reads only the cases whose alerts can change: after one look, a case due in weeks is
+/// not read again until the day its due-soon lead begins; a change to the case brings it back
+/// at the next tick; a closed case is never read again.
+async fn the_monitor_looks_at_a_case_only_when_its_alerts_can_change(url: &str) {
+    use exchange_node::monitor::{DeadlineMonitor, MonitorConfig};
+    let clock = Clock::manual(shanghai("2026-11-02T10:00:00"));
+    let (notifier, _) = DeliveryNotifier::channel();
+    let store = Store::connect(url).await.unwrap();
+    let workflow = Workflow::new(
+        store.clone(),
+        CountyCode::parse("621221").unwrap(),
+        CheckDigitMode::Strict,
+        province_directory(),
+        notifier,
+        clock.clone(),
+    );
+    // Inbound, accepted, due at the end of Monday 30 November (the lead: 2 working days).
+    let due = shanghai("2026-12-01T00:00:00");
+    let mut case = Case {
+        case_id: "00000000-0000-7000-8000-000000000001".into(),
+        kind: CaseKind::Verification as i32,
+        direction: CaseDirection::Inbound as i32,
+        requester_county: "621202".into(),
+        recipient_county: "621221".into(),
+        state: CaseState::Accepted as i32,
+        priority: CasePriority::Normal as i32,
+        resident_id: resident_id("621221", 3),
+        opened_at_unix_ms: clock.now_unix_ms(),
+        delivered_at_unix_ms: clock.now_unix_ms(),
+        accepted_at_unix_ms: clock.now_unix_ms(),
+        due_at_unix_ms: due,
+        ..Default::default()
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.save_case(&case, clock.now_unix_ms()).await.unwrap();
+    tx.commit().await.unwrap();
+    let waiting = |at: i64| {
+        let store = store.clone();
+        async move { store.cases_to_check(at, 10).await.unwrap().len() }
+    };
+    assert_eq!(
+        waiting(clock.now_unix_ms()).await,
+        1,
+        "a new case is looked at"
+    );
+    let monitor = DeadlineMonitor::new(workflow.clone(), MonitorConfig::default());
+    assert!(monitor.tick().await.unwrap().is_empty());
+    assert_eq!(
+        waiting(clock.now_unix_ms()).await,
+        0,
+        "not again at the next tick"
+    );
+    // A change to the open case (here its priority) brings it back at the next tick.
+    case.priority = CasePriority::Urgent as i32;
+    let mut tx = store.begin().await.unwrap();
+    tx.save_case(&case, clock.now_unix_ms()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        waiting(clock.now_unix_ms()).await,
+        1,
+        "changed: looked at again"
+    );
+    assert!(monitor.tick().await.unwrap().is_empty());
+    assert_eq!(
+        waiting(shanghai("2026-11-25T23:59:59")).await,
+        0,
+        "nor before the lead begins"
+    );
+    // Thursday 26 November starts the lead: Friday 27th and Monday 30th are the 2 working days
+    // after it (the weekend does not count).
+    assert_eq!(waiting(shanghai("2026-11-26T00:00:00")).await, 1);
+    clock.advance_ms(shanghai("2026-11-26T00:00:00") - clock.now_unix_ms());
+    let fired = monitor.tick().await.unwrap();
+    assert_eq!(
+        fired.iter().map(|a| a.kind()).collect::<Vec<_>>(),
+        [v1::AlertKind::DueSoon]
+    );
+    assert_eq!(waiting(due - 1).await, 0, "next at the deadline itself");
+    assert_eq!(waiting(due).await, 1);
+    // Answered: never read again, and its alert cleared.
+    case.state = CaseState::Responded as i32;
+    case.responded_at_unix_ms = clock.now_unix_ms();
+    let mut tx = store.begin().await.unwrap();
+    tx.save_case(&case, clock.now_unix_ms()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        waiting(i64::MAX - 1).await,
+        0,
+        "a closed case is not looked at"
+    );
+    let alerts = store.list_alerts(false, 100).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert!(
+        alerts[0].cleared_at_unix_ms > 0,
+        "its alert cleared with the answer"
+    );
 }
 
 async fn deadline_alerts_fire_once_send_reminders_and_clear_when_answered(url: &str) {
