@@ -79,6 +79,7 @@ impl Rules<'_> {
         if case.due_at_unix_ms > 0
             && let Some(due_day) = date_of_unix_ms(due_at - 1)
         {
+            let remaining = self.calendar.working_days_between(today, due_day).value;
             if now >= due_at {
                 alerts.push((
                     AlertKind::Overdue,
@@ -93,11 +94,9 @@ impl Rules<'_> {
                         format!("逾期 {late_by} 个工作日 / {late_by} working days overdue"),
                     ));
                 } else {
-                    next = self.first_day_after(today, |day| {
-                        self.calendar.working_days_between(due_day, day).value >= self.grace
-                    });
+                    next = self.escalation_begins(today, late_by);
                 }
-            } else if self.calendar.working_days_between(today, due_day).value <= self.lead {
+            } else if remaining <= self.lead {
                 alerts.push((
                     AlertKind::DueSoon,
                     due_at,
@@ -109,9 +108,7 @@ impl Rules<'_> {
                 ));
                 next = due_at;
             } else {
-                next = due_at.min(self.first_day_after(today, |day| {
-                    self.calendar.working_days_between(day, due_day).value <= self.lead
-                }));
+                next = due_at.min(self.lead_begins(today, remaining));
             }
         }
         if case.state() == v1::CaseState::Delivered && case.acceptance_due_at_unix_ms > 0 {
@@ -132,12 +129,35 @@ impl Rules<'_> {
         (alerts, next)
     }
 
-    /// The start (province midnight) of the first day after `today` for which `holds` is true,
-    /// looking a year ahead; past that, the start of the last day looked at (to look again).
+    /// The start of the first day after `today` on which at most `lead` working days remain
+    /// before the due day (`remaining` of them remain after today).
+    fn lead_begins(&self, today: jiff::civil::Date, mut remaining: i64) -> i64 {
+        self.first_day_after(today, |day| {
+            if self.calendar.is_working_day(day).value {
+                remaining -= 1;
+            }
+            remaining <= self.lead
+        })
+    }
+
+    /// The start of the first day after `today` on which the case is `grace` working days late
+    /// (`late_by` today).
+    fn escalation_begins(&self, today: jiff::civil::Date, mut late_by: i64) -> i64 {
+        self.first_day_after(today, |day| {
+            if self.calendar.is_working_day(day).value {
+                late_by += 1;
+            }
+            late_by >= self.grace
+        })
+    }
+
+    /// The start (province midnight) of the first day after `today` for which `holds` (called
+    /// once per day, in order) is true, looking a year ahead; past that, the start of the last
+    /// day looked at (to look again then).
     fn first_day_after(
         &self,
         today: jiff::civil::Date,
-        holds: impl Fn(jiff::civil::Date) -> bool,
+        mut holds: impl FnMut(jiff::civil::Date) -> bool,
     ) -> i64 {
         let mut day = today;
         for _ in 0..366 {
@@ -297,20 +317,22 @@ impl DeadlineMonitor {
             lead: i64::from(self.config.due_soon_working_days),
             grace: i64::from(self.config.escalation_grace_working_days),
         };
-        // The instants stored were computed under some calendar and settings: after a start or
-        // a change of either, every open case is looked at again.
+        // The instants stored were computed under some calendar and settings: when either
+        // changed (checked against the database once per new combination), every open case is
+        // looked at again.
         let schedule = format!("{}/{}/{}", calendar.version(), rules.lead, rules.grace);
-        let stale = self
+        let known = self
             .schedule
             .lock()
-            .map(|current| current.as_deref() != Some(schedule.as_str()))
-            .unwrap_or(true);
-        if stale {
-            let rescheduled = store.reschedule_open_cases().await?;
-            tracing::info!(
-                rescheduled,
-                "deadline checks rescheduled for the calendar and settings in force"
-            );
+            .map(|current| current.as_deref() == Some(schedule.as_str()))
+            .unwrap_or(false);
+        if !known {
+            if let Some(rescheduled) = store.reschedule_checks_unless(&schedule).await? {
+                tracing::info!(
+                    rescheduled,
+                    "deadline checks rescheduled for the calendar and alert settings in force"
+                );
+            }
             if let Ok(mut current) = self.schedule.lock() {
                 *current = Some(schedule);
             }

@@ -440,17 +440,37 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Makes the monitor look at every open case at its next tick (after a change of the
-    /// calendar or of the alert settings, which move the instants it computed).
-    pub async fn reschedule_open_cases(&self) -> Result<u64, StoreError> {
+    /// Makes the monitor look at every open case at its next tick when the calendar or the
+    /// alert settings (`schedule`: what the stored instants were computed under) differ from
+    /// the last ones recorded. Returns how many cases were rescheduled, `None` when unchanged.
+    pub async fn reschedule_checks_unless(
+        &self,
+        schedule: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut transaction = self.database.begin().await?;
+        let recorded: Option<String> =
+            sqlx::query_scalar("SELECT value FROM monitor_state WHERE name = 'schedule'")
+                .fetch_optional(&mut *transaction)
+                .await?;
+        if recorded.as_deref() == Some(schedule) {
+            return Ok(None);
+        }
         let result = sqlx::query(
             "UPDATE cases SET next_check_at_unix_ms = 0
              WHERE next_check_at_unix_ms <> $1 AND next_check_at_unix_ms <> 0",
         )
         .bind(NEVER)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await?;
-        Ok(result.rows_affected())
+        sqlx::query(
+            "INSERT INTO monitor_state (name, value) VALUES ('schedule', $1)
+             ON CONFLICT (name) DO UPDATE SET value = $1",
+        )
+        .bind(schedule)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(Some(result.rows_affected()))
     }
 
     /// Pending outbox messages queued at or before `cutoff_unix_ms`, oldest per case:
@@ -1213,16 +1233,18 @@ impl StoreTx {
         &mut self,
         checks: &[(String, i64, i64)],
     ) -> Result<(), StoreError> {
-        for (case_id, read_at, next) in checks {
-            sqlx::query(
-                "UPDATE cases SET next_check_at_unix_ms = $1
-                 WHERE case_id = $2 AND updated_at_unix_ms = $3",
-            )
-            .bind(next)
-            .bind(case_id)
-            .bind(read_at)
-            .execute(&mut *self.transaction)
-            .await?;
+        for part in checks.chunks(300) {
+            let sql = format!(
+                "UPDATE cases SET next_check_at_unix_ms = v.column3
+                 FROM (VALUES {}) AS v
+                 WHERE cases.case_id = v.column1 AND cases.updated_at_unix_ms = v.column2",
+                value_rows(part.len(), 3, self.is_sqlite)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (case_id, read_at, next) in part {
+                query = query.bind(case_id).bind(read_at).bind(next);
+            }
+            query.execute(&mut *self.transaction).await?;
         }
         Ok(())
     }

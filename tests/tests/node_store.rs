@@ -821,6 +821,26 @@ async fn the_monitor_looks_at_a_case_only_when_its_alerts_can_change(url: &str) 
     );
     assert_eq!(waiting(due - 1).await, 0, "next at the deadline itself");
     assert_eq!(waiting(due).await, 1);
+    // A restart under the same calendar and settings keeps the stored instants; other ones
+    // make every open case looked at again.
+    let schedule = format!(
+        "{}/2/5",
+        workflow.directory().deadlines().calendar.version()
+    );
+    assert_eq!(
+        store.reschedule_checks_unless(&schedule).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .reschedule_checks_unless("other calendar/2/5")
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(waiting(clock.now_unix_ms()).await, 1);
+    assert_eq!(monitor.tick().await.unwrap().len(), 0, "fired once only");
+    assert_eq!(waiting(due - 1).await, 0);
     // Answered: never read again, and its alert cleared.
     case.state = CaseState::Responded as i32;
     case.responded_at_unix_ms = clock.now_unix_ms();

@@ -8,3 +8,9 @@ UPDATE cases SET next_check_at_unix_ms = 9223372036854775807
 CREATE INDEX cases_next_check ON cases (next_check_at_unix_ms);
 -- Clearing UNDELIVERED alerts looks only at the open ones of that kind.
 CREATE INDEX alerts_open_by_kind ON alerts (kind, cleared_at_unix_ms);
+-- What the stored instants were computed under (calendar version and alert settings), so a
+-- restart with the same ones does not look at every open case again.
+CREATE TABLE monitor_state (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
