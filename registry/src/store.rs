@@ -802,6 +802,19 @@ const OPEN_OVERDUE: &str = "(requester_reported_at_unix_ms > 0 AND due_at_unix_m
     AND NOT (withdrawn_at_unix_ms > 0 AND withdrawn_at_unix_ms <= $1)
     AND NOT (closed_at_unix_ms > 0 AND closed_at_unix_ms <= $1))";
 
+/// `columns` of the cases open past due as of `$1`, as two index ranges of `compliance_open`
+/// (never answered; answered after `$1`) rather than one OR the planner may answer with a scan
+/// of every case.
+fn open_overdue_rows(columns: &str) -> String {
+    format!(
+        "SELECT {columns} FROM compliance_cases
+         WHERE responded_at_unix_ms <= 0 AND {OPEN_OVERDUE}
+         UNION ALL
+         SELECT {columns} FROM compliance_cases
+         WHERE responded_at_unix_ms > $1 AND {OPEN_OVERDUE}"
+    )
+}
+
 const COMPLIANCE_COLUMNS: &str =
     "case_id, kind, priority, requester_county, recipient_county, parent_case_id,
     opened_at_unix_ms, delivered_at_unix_ms, due_at_unix_ms, due_date, acceptance_due_at_unix_ms,
@@ -1132,10 +1145,11 @@ impl Store {
                      OR (responded_at_unix_ms > 0 AND responded_at_unix_ms <= $3
                          AND responded_at_unix_ms < acceptance_due_at_unix_ms))
                     THEN 1 ELSE 0 END) AS accepted_within_sla,
-                SUM(CASE WHEN extended_due_at_unix_ms > 0 THEN 1 ELSE 0 END) AS extended
+                SUM(CASE WHEN extended_due_at_unix_ms > 0 THEN 1 ELSE 0 END) AS extended,
+                CASE WHEN {DISPUTED} THEN 1 ELSE 0 END AS disputed
              FROM compliance_cases
-             WHERE due_date >= $1 AND due_date < $2 AND {COUNTS_IN_REPORT} AND NOT {DISPUTED}
-             GROUP BY 1, 2
+             WHERE due_date >= $1 AND due_date < $2 AND {COUNTS_IN_REPORT}
+             GROUP BY 1, 2, 9
              ORDER BY 1, 2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(groups_sql))
@@ -1145,21 +1159,32 @@ impl Store {
             .bind(older)
             .fetch_all(&self.pool)
             .await?;
-        let groups = rows
-            .iter()
-            .map(|row| {
-                Ok(DueGroup {
-                    county: row.try_get(0)?,
-                    response_working_days: row.try_get(1)?,
-                    requests_due: row.try_get(2)?,
-                    responses: row.try_get(3)?,
-                    timely: row.try_get(4)?,
-                    acceptance_due: row.try_get(5)?,
-                    accepted_within_sla: row.try_get(6)?,
-                    extended: row.try_get(7)?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // Disputed cases are counted here only to know whether there are any: they are listed
+        // one by one below.
+        let mut any_disputed = false;
+        let mut groups = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.try_get::<i64, _>(8)? != 0 {
+                any_disputed = true;
+                continue;
+            }
+            groups.push(DueGroup {
+                county: row.try_get(0)?,
+                response_working_days: row.try_get(1)?,
+                requests_due: row.try_get(2)?,
+                responses: row.try_get(3)?,
+                timely: row.try_get(4)?,
+                acceptance_due: row.try_get(5)?,
+                accepted_within_sla: row.try_get(6)?,
+                extended: row.try_get(7)?,
+            });
+        }
+        if !any_disputed {
+            return Ok(DueTally {
+                groups,
+                disputed: Vec::new(),
+            });
+        }
         let disputed_sql = format!(
             "SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases
              WHERE due_date >= $1 AND due_date < $2 AND {COUNTS_IN_REPORT} AND {DISPUTED}"
@@ -1188,31 +1213,43 @@ impl Store {
         county: Option<&str>,
         limit: usize,
     ) -> Result<OverdueTally, StoreError> {
+        // Per county: how many and the earliest due instant (the day too, for the index on
+        // county and due day: the day follows the instant), and of the cases due at that
+        // instant the least case id (case ids have one shape, so every collation orders them
+        // bytewise); then those cases.
         let per_county_sql = format!(
-            "SELECT {COMPLIANCE_COLUMNS}, open_count FROM (
-                SELECT c.*,
-                    COUNT(*) OVER (PARTITION BY recipient_county) AS open_count,
-                    ROW_NUMBER() OVER (PARTITION BY recipient_county
-                                       ORDER BY due_at_unix_ms, case_id) AS position
-                FROM compliance_cases c WHERE {OPEN_OVERDUE}) AS open_cases
-             WHERE position = 1
-             ORDER BY recipient_county"
+            "SELECT per_county.county, per_county.open_count, MIN(case_id) AS oldest_id
+             FROM compliance_cases
+             JOIN (SELECT recipient_county AS county, MIN(due_at_unix_ms) AS oldest_due,
+                          MIN(due_date) AS oldest_date, COUNT(*) AS open_count
+                   FROM ({open_rows}) AS open_cases
+                   GROUP BY recipient_county) AS per_county
+               ON recipient_county = per_county.county AND due_date = per_county.oldest_date
+                  AND due_at_unix_ms = per_county.oldest_due
+             WHERE {OPEN_OVERDUE}
+             GROUP BY per_county.county, per_county.open_count",
+            open_rows = open_overdue_rows("recipient_county, due_at_unix_ms, due_date")
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(per_county_sql))
             .bind(as_of_unix_ms)
             .fetch_all(&self.pool)
             .await?;
-        let per_county = rows
-            .iter()
-            .map(|row| {
-                let oldest = compliance_from_row(row)?;
-                Ok(CountyOverdue {
-                    county: oldest.recipient_county.clone(),
-                    open: row.try_get("open_count")?,
-                    oldest,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let mut per_county = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let oldest_id: String = row.try_get("oldest_id")?;
+            let sql =
+                format!("SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases WHERE case_id = $1");
+            let oldest = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&oldest_id)
+                .fetch_one(&self.pool)
+                .await?;
+            per_county.push(CountyOverdue {
+                county: row.try_get("county")?,
+                open: row.try_get("open_count")?,
+                oldest: compliance_from_row(&oldest)?,
+            });
+        }
+        per_county.sort_by(|a, b| a.county.cmp(&b.county));
         let listed_sql = format!(
             "SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases
              WHERE {OPEN_OVERDUE} AND ($2 = '' OR recipient_county = $2)
