@@ -337,6 +337,11 @@ impl Node {
         ))
     }
 
+    /// The node's database URL when it is not the default SQLite file in its data directory.
+    pub fn database_url(&self) -> Option<String> {
+        self.database_url.clone()
+    }
+
     pub async fn cases(&self) -> CasesClient<Operator> {
         CasesClient::new(InterceptedService::new(
             self.operator_channel().await,
