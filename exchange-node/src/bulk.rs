@@ -363,36 +363,30 @@ fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
         .with_context(|| format!("creating {}", path.display()))
 }
 
-/// Every person of the roster (optionally of one status), page by page, through the audited
-/// `ListPeople`.
+/// Every person of the roster (optionally of one status), streamed by the audited
+/// `ExportPeople` (one read in the audit log for the whole roster).
 async fn each_person(
     client: &mut v1::records_client::RecordsClient<crate::cli::Authorized>,
     purpose: &str,
     status: PersonStatus,
     mut visit: impl FnMut(v1::Person) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
-    let mut token = String::new();
+    let mut pages = client
+        .export_people(v1::ExportPeopleRequest {
+            purpose: purpose.to_string(),
+            status: status as i32,
+        })
+        .await
+        .map_err(crate::cli::explain)?
+        .into_inner();
     let mut count = 0;
-    loop {
-        let page = client
-            .list_people(v1::ListPeopleRequest {
-                purpose: purpose.to_string(),
-                status: status as i32,
-                page_size: 1000,
-                page_token: token.clone(),
-            })
-            .await
-            .map_err(crate::cli::explain)?
-            .into_inner();
+    while let Some(page) = pages.message().await.map_err(crate::cli::explain)? {
         for person in page.people {
             count += 1;
             visit(person)?;
         }
-        if page.next_page_token.is_empty() {
-            return Ok(count);
-        }
-        token = page.next_page_token;
     }
+    Ok(count)
 }
 
 /// `records export`.

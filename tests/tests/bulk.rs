@@ -183,8 +183,20 @@ async fn an_import_stores_good_rows_explains_every_bad_one_and_changes_nothing_w
     let exported = csv_rows(&out);
     assert_eq!(exported[0], ["公民身份号码", "姓名", "户籍地代码"]);
     assert_eq!(exported.len() as u64 - 1, clean);
+    // One read for the whole export, with its purpose, and its count when it ended.
     let audit = province.node(WUDU).cli_output(&["audit"]);
     assert!(audit.contains("年度核对"), "the export is audited: {audit}");
+    let finished: Vec<&str> = audit
+        .lines()
+        .filter(|line| line.contains("records.export finished"))
+        .collect();
+    assert_eq!(finished.len(), 1, "one audited export: {audit}");
+    assert_eq!(
+        finished[0].split_whitespace().last(),
+        Some(clean.to_string().as_str()),
+        "with the count of records read (the ROWS column): {}",
+        finished[0]
+    );
 }
 
 async fn reconciliation_finds_exactly_the_planted_differences_at_the_county_and_the_province(

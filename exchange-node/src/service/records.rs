@@ -5,14 +5,18 @@ use mpx_proto::runtime::operator_of;
 use mpx_proto::v1::records_server::{Records, RecordsServer};
 use mpx_proto::v1::{
     CreatePersonRequest, CreatePersonResponse, DepartPersonRequest, DepartPersonResponse,
-    GetPersonRequest, GetPersonResponse, ImportPeopleRequest, ImportPeopleResponse,
-    ListPeopleRequest, ListPeopleResponse, MovePersonRequest, MovePersonResponse, PersonStatus,
+    ExportPeopleRequest, ExportPeopleResponse, GetPersonRequest, GetPersonResponse,
+    ImportPeopleRequest, ImportPeopleResponse, ListPeopleRequest, ListPeopleResponse,
+    MovePersonRequest, MovePersonResponse, PersonStatus,
 };
 use tonic::{Request, Response, Status};
 
 use super::{page_size, require_purpose};
 use crate::domain::resident_id_field;
 use crate::workflow::Workflow;
+
+/// People per page of `ExportPeople`.
+const EXPORT_PAGE: u32 = 2_000;
 
 #[derive(Debug, Clone)]
 pub struct RecordsService {
@@ -143,6 +147,69 @@ impl Records for RecordsService {
             people,
             next_page_token,
         }))
+    }
+
+    type ExportPeopleStream =
+        tokio_stream::wrappers::ReceiverStream<Result<ExportPeopleResponse, Status>>;
+
+    async fn export_people(
+        &self,
+        request: Request<ExportPeopleRequest>,
+    ) -> Result<Response<Self::ExportPeopleStream>, Status> {
+        let operator = operator_of(&request)?;
+        let request = request.into_inner();
+        let purpose = require_purpose(&request.purpose)?;
+        let status = match PersonStatus::try_from(request.status) {
+            Ok(PersonStatus::Unspecified) => None,
+            Ok(status) => Some(status),
+            Err(_) => return Err(Status::invalid_argument("status: not a PersonStatus value")),
+        };
+        let store = self.workflow.store().clone();
+        // Recorded before anything is read; the count follows when the stream ends.
+        store
+            .audit(&operator, "records.export", &purpose, "", 0)
+            .await?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut token = String::new();
+            let mut sent = 0usize;
+            loop {
+                let people = match store.list_people(status, &token, EXPORT_PAGE).await {
+                    Ok(people) => people,
+                    Err(error) => {
+                        let _ = sender.send(Err(Status::from(error))).await;
+                        break;
+                    }
+                };
+                let last = people.len() < EXPORT_PAGE as usize;
+                token = people
+                    .last()
+                    .map(|p| p.resident_id.clone())
+                    .unwrap_or_default();
+                let count = people.len();
+                if count > 0
+                    && sender
+                        .send(Ok(ExportPeopleResponse { people }))
+                        .await
+                        .is_err()
+                {
+                    break;
+                }
+                sent += count;
+                if last {
+                    break;
+                }
+            }
+            if let Err(error) = store
+                .audit(&operator, "records.export finished", &purpose, "", sent)
+                .await
+            {
+                tracing::error!(%error, sent, "cannot record the end of an export in the audit log");
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            receiver,
+        )))
     }
 
     async fn move_person(
