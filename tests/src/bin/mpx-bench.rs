@@ -5,11 +5,15 @@
 //! cargo run --release -p mpx-tests --bin mpx-bench -- [--quick] [--runs 3] [SCENARIO …]
 //! ```
 //!
-//! Scenarios: `import`, `reconcile`, `exchange`, `report`, `idle` (default: all). Each prints one
-//! JSON line per figure (median, min and max of the runs) and, where it has one, the raw limit
-//! measured in the same run on this machine (the same work without MPX around it) and the ratio.
-//! `BENCHMARKS.md` is written with the table, the machine and the command. Nothing here fails
-//! on a slow figure; `--quick` uses tiny sizes (a smoke run).
+//! Scenarios (default: all): `idle`, `latency` (one notice on an idle province), `import`,
+//! `reconcile`, `report`, `monitor` (deadline tick over 1 M open cases), `locate` (10 M index
+//! rows, PostgreSQL), `exchange` (100 k notices, SQLite) and `exchange-pg` (PostgreSQL;
+//! `MPX_BENCH_NOTICES` sets the count of both). Each prints one JSON line per figure (median,
+//! min and max of the runs) and, where it has one, the raw limit measured in the same run on
+//! this machine (the same work without MPX around it) and the ratio. The table, the machine and
+//! the command are written between the markers of `BENCHMARKS.md` (or `MPX_BENCH_OUT`), the
+//! commentary around them kept. Nothing here fails on a slow figure; `--quick` uses tiny sizes
+//! (a smoke run) and writes nothing.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -294,7 +298,7 @@ async fn bench_reconcile(bench: &mut Bench, dir: &Path) {
         raw.push(started.elapsed().as_secs_f64());
     }
     let note =
-        format!("{rows} × {rows} rows, a difference every 50; ours streamed through ListPeople");
+        format!("{rows} × {rows} rows, a difference every 50; ours streamed through ExportPeople");
     bench.record(
         "reconcile",
         "seconds",
@@ -1212,27 +1216,67 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {memory:.0} GiB RAM")
 }
 
+const BEGIN: &str = "<!-- mpx-bench:begin (generated; the text outside these markers is kept) -->";
+const END: &str = "<!-- mpx-bench:end -->";
+
+fn figure_text(value: f64, unit: &str) -> String {
+    let digits = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else if value >= 1.0 {
+        2
+    } else {
+        3
+    };
+    format!("{value:.digits$} {unit}").trim_end().to_string()
+}
+
+/// Writes the table between the markers of `path` (creating the file, or adding the markers,
+/// when they are missing), so the commentary around it survives a new run.
 fn write_markdown(bench: &Bench, command: &str, path: &Path) {
-    let mut out = String::from("# Benchmarks\n\n");
-    out.push_str(&format!(
-        "Measured on {} with `{command}` at {} (release build; median of {} runs, min–max in brackets). \
-         Figures drift on a shared machine: the raw limit is measured in the same run and the ratio is what to compare.\n\n",
+    let mut table = format!(
+        "Measured on {} at {}, release build, with `{command}`. Median of the runs \
+         ([min–max]); the raw limit is the same work without MPX, measured in the same run; \
+         ratio = figure ÷ raw limit.\n\n",
         machine(),
         mpx_proto::time::format_unix_ms(mpx_proto::time::now_unix_ms()),
-        bench.runs
-    ));
-    out.push_str("| scenario | figure | median | min–max | target | raw limit | ratio | notes |\n|---|---|---|---|---|---|---|---|\n");
+    );
+    table.push_str(
+        "| scenario | figure | median [min–max] | runs | target | raw limit | ratio | what it is |\n|---|---|---|---|---|---|---|---|\n",
+    );
     for f in &bench.figures {
-        let raw = f.raw_limit.map_or("—".to_string(), |r| format!("{r:.3}"));
+        let raw = f
+            .raw_limit
+            .map_or("—".to_string(), |r| figure_text(r, f.unit));
         let ratio = f
             .ratio_to_raw
             .map_or("—".to_string(), |r| format!("{r:.2}"));
-        out.push_str(&format!(
-            "| {} | {} | {:.2} {} | {:.2}–{:.2} | {} | {} | {} | {} |\n",
-            f.scenario, f.figure, f.median, f.unit, f.min, f.max, f.target, raw, ratio, f.note
+        table.push_str(&format!(
+            "| {} | {} | {} [{}–{}] | {} | {} | {} | {} | {} |\n",
+            f.scenario,
+            f.figure,
+            figure_text(f.median, f.unit),
+            figure_text(f.min, ""),
+            figure_text(f.max, ""),
+            f.runs,
+            f.target,
+            raw,
+            ratio,
+            f.note
         ));
     }
-    out.push_str("\nNot measured yet: the PostgreSQL exchange, one notice's latency on an idle system, `locate` at 10 M index rows, the deadline monitor tick at 1 M open cases (see the closing notes of issue #7).\n");
+    let generated = format!("{BEGIN}\n{table}{END}");
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let out = match (existing.find(BEGIN), existing.find(END)) {
+        (Some(begin), Some(end)) if begin < end => format!(
+            "{}{generated}{}",
+            &existing[..begin],
+            &existing[end + END.len()..]
+        ),
+        _ if existing.is_empty() => format!("# Benchmarks\n\n{generated}\n"),
+        _ => format!("{existing}\n{generated}\n"),
+    };
     if let Err(error) = std::fs::write(path, out) {
         eprintln!("cannot write {}: {error}", path.display());
     }
