@@ -41,3 +41,9 @@ echo "==> building the binaries the end-to-end tests start"
 cargo build --workspace --bins
 echo "==> running the tests"
 cargo test --workspace "$@"
+# The benchmarks at tiny sizes: every scenario's code path runs against real processes and
+# fails on an error, never on a slow figure (figures are not kept; see BENCHMARKS.md).
+if [ "$#" -eq 0 ]; then
+  echo "==> benchmark smoke run (mpx-bench --quick)"
+  ./target/debug/mpx-bench --quick --runs 1
+fi

@@ -15,6 +15,15 @@ use super::{page_size, require_purpose};
 use crate::domain::resident_id_field;
 use crate::workflow::Workflow;
 
+/// A request's status filter: none when unspecified.
+fn status_filter(value: i32) -> Result<Option<PersonStatus>, Status> {
+    match PersonStatus::try_from(value) {
+        Ok(PersonStatus::Unspecified) => Ok(None),
+        Ok(status) => Ok(Some(status)),
+        Err(_) => Err(Status::invalid_argument("status: not a PersonStatus value")),
+    }
+}
+
 /// People per page of `ExportPeople`.
 const EXPORT_PAGE: u32 = 2_000;
 
@@ -120,11 +129,7 @@ impl Records for RecordsService {
         let operator = operator_of(&request)?;
         let request = request.into_inner();
         let purpose = require_purpose(&request.purpose)?;
-        let status = match PersonStatus::try_from(request.status) {
-            Ok(PersonStatus::Unspecified) => None,
-            Ok(status) => Some(status),
-            Err(_) => return Err(Status::invalid_argument("status: not a PersonStatus value")),
-        };
+        let status = status_filter(request.status)?;
         let limit = page_size(request.page_size);
         let people = self
             .workflow
@@ -159,11 +164,7 @@ impl Records for RecordsService {
         let operator = operator_of(&request)?;
         let request = request.into_inner();
         let purpose = require_purpose(&request.purpose)?;
-        let status = match PersonStatus::try_from(request.status) {
-            Ok(PersonStatus::Unspecified) => None,
-            Ok(status) => Some(status),
-            Err(_) => return Err(Status::invalid_argument("status: not a PersonStatus value")),
-        };
+        let status = status_filter(request.status)?;
         let store = self.workflow.store().clone();
         // Recorded before anything is read; the count follows when the stream ends.
         store
