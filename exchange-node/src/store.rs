@@ -211,6 +211,26 @@ fn person_from_row(row: &AnyRow) -> Result<v1::Person, sqlx::Error> {
     })
 }
 
+/// How one receipt settles its outbox row ([`StoreTx::settle_outbox_batch`]).
+#[derive(Debug, Clone)]
+pub struct OutboxSettlement {
+    pub message_id: String,
+    pub rejected: bool,
+    pub error: String,
+    pub received_at_unix_ms: i64,
+    pub receipt: Vec<u8>,
+}
+
+/// One step of a case's history ([`StoreTx::add_case_events`]).
+#[derive(Debug, Clone)]
+pub struct NewCaseEvent {
+    pub case_id: String,
+    pub at_unix_ms: i64,
+    pub event: String,
+    pub actor: String,
+    pub detail: String,
+}
+
 /// `cases.next_check_at_unix_ms` of a case the monitor need not look at again.
 const NEVER: i64 = i64::MAX;
 
@@ -1349,29 +1369,110 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Marks an outbox message delivered (or rejected) with the receipt. Returns false when it
-    /// was no longer pending (a duplicate receipt).
-    pub async fn settle_outbox(
+    /// Settles the outbox rows of one delivered batch in one statement per 200 rows; returns
+    /// the ids of the rows that were pending (the others were settled before).
+    pub async fn settle_outbox_batch(
         &mut self,
-        message_id: &str,
-        rejected: bool,
-        error: &str,
-        received_at_unix_ms: i64,
-        receipt: &[u8],
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE outbox SET state = $1, last_error = $2, delivered_at_unix_ms = $3, receipt = $4,
-                attempts = attempts + 1
-             WHERE message_id = $5 AND state = 'pending'",
-        )
-        .bind(if rejected { "rejected" } else { "delivered" })
-        .bind(error)
-        .bind(received_at_unix_ms)
-        .bind(receipt.to_vec())
-        .bind(message_id)
-        .execute(&mut *self.transaction)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        settlements: &[OutboxSettlement],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut settled = std::collections::HashSet::new();
+        for part in settlements.chunks(200) {
+            let sql = format!(
+                "UPDATE outbox SET state = v.column2, last_error = v.column3,
+                    delivered_at_unix_ms = v.column4, receipt = v.column5, attempts = attempts + 1
+                 FROM (VALUES {}) AS v
+                 WHERE outbox.message_id = v.column1 AND outbox.state = 'pending'
+                 RETURNING outbox.message_id",
+                value_rows(part.len(), 5, self.is_sqlite)
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for settlement in part {
+                query = query
+                    .bind(settlement.message_id.clone())
+                    .bind(if settlement.rejected {
+                        "rejected"
+                    } else {
+                        "delivered"
+                    })
+                    .bind(settlement.error.clone())
+                    .bind(settlement.received_at_unix_ms)
+                    .bind(settlement.receipt.clone());
+            }
+            settled.extend(query.fetch_all(&mut *self.transaction).await?);
+        }
+        Ok(settled)
+    }
+
+    /// The cases with these ids (those that exist), by id.
+    pub async fn get_cases(
+        &mut self,
+        case_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, v1::Case>, StoreError> {
+        let mut unique: Vec<&str> = case_ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut cases = std::collections::HashMap::with_capacity(unique.len());
+        for part in unique.chunks(500) {
+            let sql = format!(
+                "SELECT {CASE_COLUMNS} FROM cases WHERE case_id IN {}",
+                value_rows(1, part.len(), self.is_sqlite)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in part {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *self.transaction).await? {
+                let case = case_from_row(&row)?;
+                cases.insert(case.case_id.clone(), case);
+            }
+        }
+        Ok(cases)
+    }
+
+    /// Appends steps to cases' histories, in order, 200 rows a statement.
+    pub async fn add_case_events(&mut self, events: &[NewCaseEvent]) -> Result<(), StoreError> {
+        for part in events.chunks(200) {
+            let sql = format!(
+                "INSERT INTO case_events (event_id, case_id, at_unix_ms, event, actor, detail)
+                 VALUES {}",
+                value_rows(part.len(), 6, self.is_sqlite)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for event in part {
+                query = query
+                    .bind(new_id())
+                    .bind(event.case_id.clone())
+                    .bind(event.at_unix_ms)
+                    .bind(event.event.clone())
+                    .bind(event.actor.clone())
+                    .bind(event.detail.clone());
+            }
+            query.execute(&mut *self.transaction).await?;
+        }
+        Ok(())
+    }
+
+    /// Queues case events for the province, in order, 200 a statement.
+    pub async fn queue_case_reports(
+        &mut self,
+        reports: &[v1::CaseEventReport],
+    ) -> Result<(), StoreError> {
+        for part in reports.chunks(200) {
+            let sql = format!(
+                "INSERT INTO case_reports (case_id, event, at_unix_ms, report) VALUES {}",
+                value_rows(part.len(), 4, self.is_sqlite)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for report in part {
+                query = query
+                    .bind(report.case_id.clone())
+                    .bind(report.event.clone())
+                    .bind(report.at_unix_ms)
+                    .bind(report.encode_to_vec());
+            }
+            query.execute(&mut *self.transaction).await?;
+        }
+        Ok(())
     }
 
     pub async fn outbox_message(
@@ -1386,23 +1487,32 @@ impl StoreTx {
         Ok(row.as_ref().map(outbox_from_row).transpose()?)
     }
 
-    /// The stored inbox entry for a message id, if it was seen before.
-    pub async fn inbox_entry(
+    /// The inbox entries of these message ids (those that exist), by id.
+    pub async fn inbox_entries(
         &mut self,
-        message_id: &str,
-    ) -> Result<Option<InboxEntry>, StoreError> {
-        let row = sqlx::query("SELECT sender, receipt FROM inbox WHERE message_id = $1")
-            .bind(message_id)
-            .fetch_optional(&mut *self.transaction)
-            .await?;
-        row.map(|row| {
-            Ok(InboxEntry {
-                sender: row.try_get("sender")?,
-                receipt: row.try_get("receipt")?,
-            })
-        })
-        .transpose()
-        .map_err(|error: sqlx::Error| StoreError::from(error))
+        message_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, InboxEntry>, StoreError> {
+        let mut entries = std::collections::HashMap::new();
+        for part in message_ids.chunks(500) {
+            let sql = format!(
+                "SELECT message_id, sender, receipt FROM inbox WHERE message_id IN {}",
+                value_rows(1, part.len(), self.is_sqlite)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in part {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *self.transaction).await? {
+                entries.insert(
+                    row.try_get("message_id")?,
+                    InboxEntry {
+                        sender: row.try_get("sender")?,
+                        receipt: row.try_get("receipt")?,
+                    },
+                );
+            }
+        }
+        Ok(entries)
     }
 
     /// Records a stored message and the receipt answered for it.

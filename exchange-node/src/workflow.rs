@@ -2,6 +2,8 @@
 //! the hukou county), open and handle cases, store what peers deliver, and settle receipts.
 //! Every change commits together with its outbox rows and case events.
 
+use std::collections::{HashMap, HashSet};
+
 use mpx_proto::division::CountyCode;
 use mpx_proto::policy::CaseDeadlines;
 use mpx_proto::resident_id::{CheckDigitMode, ResidentId};
@@ -18,7 +20,9 @@ use crate::domain::{
     state_label, text_field,
 };
 use crate::outbox::DeliveryNotifier;
-use crate::store::{OutboxMessage, Store, StoreError, StoreTx};
+use crate::store::{
+    InboxEntry, NewCaseEvent, OutboxMessage, OutboxSettlement, Store, StoreError, StoreTx,
+};
 
 /// Why an operation did not happen. Mapped to `tonic::Status` in one place (`service`).
 #[derive(Debug, thiserror::Error)]
@@ -1126,8 +1130,12 @@ impl Workflow {
         let mut tx = self.store.begin().await?;
         let mut receipts = Vec::with_capacity(envelopes.len());
         let mut wake = Vec::new();
+        // The batch's messages this node already holds, read at once; those stored below join
+        // them, so a message twice in one batch is answered as a duplicate too.
+        let ids: Vec<&str> = envelopes.iter().map(|e| e.message_id.as_str()).collect();
+        let mut known = tx.inbox_entries(&ids).await?;
         for envelope in envelopes {
-            if let Some(entry) = tx.inbox_entry(&envelope.message_id).await? {
+            if let Some(entry) = known.get(&envelope.message_id) {
                 let receipt = if entry.sender == sender.as_str() {
                     Receipt::decode(entry.receipt.as_slice()).unwrap_or_default()
                 } else {
@@ -1180,15 +1188,23 @@ impl Workflow {
                     .as_ref()
                     .map(|body| (body_kind(body), body_case_id(body).to_string()))
                     .unwrap_or(("none", String::new()));
+                let encoded = receipt.encode_to_vec();
                 tx.insert_inbox(
                     &envelope.message_id,
                     sender.as_str(),
                     &case_id,
                     kind,
                     now,
-                    &receipt.encode_to_vec(),
+                    &encoded,
                 )
                 .await?;
+                known.insert(
+                    envelope.message_id.clone(),
+                    InboxEntry {
+                        sender: sender.to_string(),
+                        receipt: encoded,
+                    },
+                );
             }
             let outcome = if receipt.status() == ReceiptStatus::Stored {
                 "stored"
@@ -1855,7 +1871,10 @@ impl Workflow {
         Ok(())
     }
 
-    /// Applies the receipts of one delivered batch in one transaction.
+    /// Applies the receipts of one delivered batch in one transaction, with a few multi-row
+    /// statements for the whole batch (the outbox rows, the cases read, their events and
+    /// reports) rather than five statements a message: each statement costs a round trip to
+    /// the database's worker thread.
     pub async fn settle_receipts(
         &self,
         batch: &[OutboxMessage],
@@ -1863,38 +1882,59 @@ impl Workflow {
     ) -> Result<(), WorkflowError> {
         self.verify_receipts(batch, receipts).await?;
         let now = self.clock.now_unix_ms();
-        let mut tx = self.store.begin().await?;
+        let by_id: HashMap<&str, &OutboxMessage> = batch
+            .iter()
+            .map(|message| (message.message_id.as_str(), message))
+            .collect();
+        // The receipts that settle a message of this batch, each message once.
+        let mut seen = HashSet::new();
+        let mut settling = Vec::with_capacity(receipts.len());
         for receipt in receipts {
-            let Some(message) = batch
-                .iter()
-                .find(|message| message.message_id == receipt.message_id)
-            else {
+            let Some(message) = by_id.get(receipt.message_id.as_str()) else {
                 tracing::warn!(message_id = %receipt.message_id, "receipt for a message not in the batch");
                 continue;
             };
-            let rejected = receipt.status() != ReceiptStatus::Stored;
+            if !seen.insert(receipt.message_id.as_str()) {
+                continue;
+            }
             let received_at = if receipt.received_at_unix_ms > 0 {
                 receipt.received_at_unix_ms
             } else {
                 now
             };
-            if !tx
-                .settle_outbox(
-                    &message.message_id,
-                    rejected,
-                    &receipt.error,
-                    received_at,
-                    &receipt.encode_to_vec(),
-                )
-                .await?
-            {
-                continue;
-            }
+            settling.push((receipt, *message, received_at));
+        }
+        let mut tx = self.store.begin().await?;
+        let settled = tx
+            .settle_outbox_batch(
+                &settling
+                    .iter()
+                    .map(|(receipt, message, received_at)| OutboxSettlement {
+                        message_id: message.message_id.clone(),
+                        rejected: receipt.status() != ReceiptStatus::Stored,
+                        error: receipt.error.clone(),
+                        received_at_unix_ms: *received_at,
+                        receipt: receipt.encode_to_vec(),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .await?;
+        settling.retain(|(_, message, _)| settled.contains(&message.message_id));
+        let case_ids: Vec<&str> = settling
+            .iter()
+            .map(|(_, message, _)| message.case_id.as_str())
+            .collect();
+        let mut cases = tx.get_cases(&case_ids).await?;
+        let mut changed: Vec<String> = Vec::new();
+        let mut events = Vec::with_capacity(settling.len());
+        let mut reports = Vec::new();
+        for (receipt, message, received_at) in settling {
             metrics::histogram!("mpx_delivery_latency_seconds")
                 .record(((received_at - message.created_at_unix_ms).max(0) as f64) / 1000.0);
-            let Some(mut case) = tx.get_case(&message.case_id).await? else {
+            let Some(case) = cases.get_mut(&message.case_id) else {
                 continue;
             };
+            let rejected = receipt.status() != ReceiptStatus::Stored;
             let opening = matches!(message.body_kind.as_str(), "notice" | "request");
             let (event, detail) = if rejected {
                 tracing::warn!(message_id = %message.message_id, recipient = %message.recipient, error = %receipt.error, "message rejected by recipient");
@@ -1915,7 +1955,7 @@ impl Workflow {
                     // sides hold the same values.
                     case.delivered_at_unix_ms = received_at;
                     apply_deadlines(
-                        &mut case,
+                        case,
                         &CaseDeadlines {
                             acceptance_due_at_unix_ms: receipt.acceptance_due_at_unix_ms,
                             due_at_unix_ms: receipt.due_at_unix_ms,
@@ -1924,28 +1964,34 @@ impl Workflow {
                             policy_version: receipt.policy_version.clone(),
                         },
                     );
-                }
-                if opening {
-                    let mut report = case_event_report(&case, "delivered", received_at);
+                    let mut report = case_event_report(case, "delivered", received_at);
                     report.arrived_at_unix_ms = now;
                     report.receipt = Some(v1::ReceiptEvidence {
                         receipt: Some(receipt.clone()),
                         envelope_sha256: mpx_proto::sha256_hex(&message.envelope),
                     });
-                    tx.queue_case_report(&report).await?;
+                    reports.push(report);
                 }
                 (format!("{} delivered", message.body_kind), String::new())
             };
-            tx.save_case(&case, now).await?;
-            tx.add_case_event(
-                &case.case_id,
-                received_at,
-                &event,
-                &message.recipient,
-                &detail,
-            )
-            .await?;
+            if !changed.contains(&message.case_id) {
+                changed.push(message.case_id.clone());
+            }
+            events.push(NewCaseEvent {
+                case_id: message.case_id.clone(),
+                at_unix_ms: received_at,
+                event,
+                actor: message.recipient.clone(),
+                detail,
+            });
         }
+        for case_id in &changed {
+            if let Some(case) = cases.get(case_id) {
+                tx.save_case(case, now).await?;
+            }
+        }
+        tx.add_case_events(&events).await?;
+        tx.queue_case_reports(&reports).await?;
         tx.commit().await?;
         Ok(())
     }

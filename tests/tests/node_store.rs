@@ -376,26 +376,41 @@ async fn outbox_delivers_in_order_retries_later_and_settles_once(url: &str) {
         (1, "peer down")
     );
 
-    // Settling is once only.
+    // Settling is once only, and a batch says which of its rows it settled.
+    let settlement = |id: &str, rejected: bool, error: &str, at: i64, receipt: &[u8]| {
+        exchange_node::store::OutboxSettlement {
+            message_id: id.to_string(),
+            rejected,
+            error: error.to_string(),
+            received_at_unix_ms: at,
+            receipt: receipt.to_vec(),
+        }
+    };
     let mut tx = store.begin().await.unwrap();
-    assert!(
-        tx.settle_outbox(&ids[0], false, "", 6_000, b"receipt")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !tx.settle_outbox(&ids[0], false, "", 6_001, b"again")
-            .await
-            .unwrap()
-    );
-    assert!(
-        tx.settle_outbox(&ids[1], true, "invalid", 6_000, b"receipt")
-            .await
-            .unwrap()
-    );
+    let settled = tx
+        .settle_outbox_batch(&[settlement(&ids[0], false, "", 6_000, b"receipt")])
+        .await
+        .unwrap();
+    assert_eq!(settled.len(), 1);
+    assert!(settled.contains(&ids[0]));
+    let settled = tx
+        .settle_outbox_batch(&[
+            settlement(&ids[0], false, "", 6_001, b"again"),
+            settlement(&ids[1], true, "invalid", 6_000, b"receipt"),
+        ])
+        .await
+        .unwrap();
     assert_eq!(
-        tx.outbox_message(&ids[1]).await.unwrap().unwrap().state,
-        "rejected"
+        settled.into_iter().collect::<Vec<_>>(),
+        [ids[1].clone()],
+        "the row settled before is left alone"
+    );
+    let first = tx.outbox_message(&ids[0]).await.unwrap().unwrap();
+    assert_eq!((first.state.as_str(), first.attempts), ("delivered", 2));
+    let second = tx.outbox_message(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        (second.state.as_str(), second.last_error.as_str()),
+        ("rejected", "invalid")
     );
     tx.commit().await.unwrap();
     assert_eq!(
@@ -418,7 +433,9 @@ async fn outbox_delivers_in_order_retries_later_and_settles_once(url: &str) {
     tx.insert_inbox(&ids[0], "621202", "case", "request", 7, b"stored receipt")
         .await
         .unwrap();
-    let entry = tx.inbox_entry(&ids[0]).await.unwrap().unwrap();
+    let entries = tx.inbox_entries(&[&ids[0], &ids[1]]).await.unwrap();
+    assert_eq!(entries.len(), 1, "only the stored one");
+    let entry = &entries[&ids[0]];
     assert_eq!(
         (entry.sender.as_str(), entry.receipt.as_slice()),
         ("621202", &b"stored receipt"[..])
@@ -510,11 +527,21 @@ async fn a_notice_and_a_request_round_trip_between_two_workflows(url: &str) {
         .map(|m| Envelope::decode(m.envelope.as_slice()).unwrap())
         .collect();
     let sender = CountyCode::parse("621202").unwrap();
-    let receipts = linxia
-        .receive_batch(sender, envelopes.clone())
+    // The first message twice in the batch: stored once, answered twice with one receipt.
+    let mut receipts = linxia
+        .receive_batch(
+            sender,
+            vec![
+                envelopes[0].clone(),
+                envelopes[1].clone(),
+                envelopes[0].clone(),
+            ],
+        )
         .await
         .unwrap();
     assert!(receipts.iter().all(|r| r.status() == ReceiptStatus::Stored));
+    assert_eq!(receipts[2], receipts[0], "a message twice in one batch");
+    receipts.truncate(2);
     let again = linxia.receive_batch(sender, envelopes).await.unwrap();
     assert_eq!(again, receipts, "a redelivery gets the original receipts");
     let at_hukou = linxia.store().get_person(&id).await.unwrap().unwrap();
