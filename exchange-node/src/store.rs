@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use mpx_proto::runtime::{Database, DatabaseError, open_database};
+use mpx_proto::runtime::{Database, DatabaseError, open_database, value_rows};
 use mpx_proto::v1::{
     self, CaseDirection, CaseKind, CasePriority, NoticeVerdict, PersonStatus, Sex,
 };
@@ -170,27 +170,6 @@ fn sex_from_label(label: &str) -> Sex {
 const PERSON_COLUMNS: &str = "resident_id, name, sex, birth_date, hukou_county, residence_county,
     residence_address, arrival_date, departure_date, phone, notes, status, resident_id_flagged,
     updated_at_unix_ms";
-
-/// `($1, …, $cols), ($cols+1, …)` for a multi-row INSERT, or the same with anonymous `?` on
-/// SQLite (see [`StoreTx`]); binds go in order either way.
-fn value_rows(rows: usize, cols: usize, sqlite: bool) -> String {
-    (0..rows)
-        .map(|r| {
-            let row = (1..=cols)
-                .map(|c| {
-                    if sqlite {
-                        "?".to_string()
-                    } else {
-                        format!("${}", r * cols + c)
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("({row})")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 fn person_from_row(row: &AnyRow) -> Result<v1::Person, sqlx::Error> {
     Ok(v1::Person {

@@ -626,3 +626,25 @@ mod tests {
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
     }
 }
+
+/// `($1, …, $cols), ($cols+1, …)` for a multi-row INSERT, or the same with anonymous `?` on
+/// SQLite (sqlx-sqlite looks every `$N` name up linearly, which makes a statement of thousands of
+/// parameters quadratic); binds go in order either way.
+pub fn value_rows(rows: usize, cols: usize, sqlite: bool) -> String {
+    (0..rows)
+        .map(|r| {
+            let row = (1..=cols)
+                .map(|c| {
+                    if sqlite {
+                        "?".to_string()
+                    } else {
+                        format!("${}", r * cols + c)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({row})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -550,32 +550,49 @@ impl Store {
         now_unix_ms: i64,
     ) -> Result<i64, StoreError> {
         let mut transaction = self.database.begin().await?;
-        let mut highest = 0;
+        let highest = changes.iter().map(|c| c.seq).max().unwrap_or(0).max(0);
+        // One row per person (the newest change of the call: one statement may not update a
+        // row twice), 200 rows a statement; a stored newer change still wins.
+        let mut newest: std::collections::HashMap<&str, &mpx_proto::v1::RosterChange> =
+            std::collections::HashMap::with_capacity(changes.len());
         for change in changes {
-            let status = mpx_proto::v1::PersonStatus::try_from(change.status)
-                .map(|s| s.as_str_name())
-                .unwrap_or("PERSON_STATUS_UNSPECIFIED");
-            sqlx::query(
+            let entry = newest.entry(change.resident_id.as_str()).or_insert(change);
+            if change.seq > entry.seq {
+                *entry = change;
+            }
+        }
+        let mut rows: Vec<&mpx_proto::v1::RosterChange> = newest.into_values().collect();
+        rows.sort_by_key(|c| c.seq);
+        for part in rows.chunks(200) {
+            let sql = format!(
                 "INSERT INTO index_entries (resident_id, reporter_county, name, hukou_county, residence_county,
                     status, since, change_seq, reported_at_unix_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 VALUES {}
                  ON CONFLICT (resident_id, reporter_county) DO UPDATE SET
-                    name = $3, hukou_county = $4, residence_county = $5, status = $6, since = $7,
-                    change_seq = $8, reported_at_unix_ms = $9
-                 WHERE index_entries.change_seq < $8",
-            )
-            .bind(&change.resident_id)
-            .bind(county)
-            .bind(&change.name)
-            .bind(&change.hukou_county)
-            .bind(&change.residence_county)
-            .bind(status)
-            .bind(&change.since)
-            .bind(change.seq)
-            .bind(now_unix_ms)
-            .execute(&mut *transaction)
-            .await?;
-            highest = highest.max(change.seq);
+                    name = excluded.name, hukou_county = excluded.hukou_county,
+                    residence_county = excluded.residence_county, status = excluded.status,
+                    since = excluded.since, change_seq = excluded.change_seq,
+                    reported_at_unix_ms = excluded.reported_at_unix_ms
+                 WHERE index_entries.change_seq < excluded.change_seq",
+                mpx_proto::runtime::value_rows(part.len(), 9, self.database.is_sqlite)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for change in part {
+                let status = mpx_proto::v1::PersonStatus::try_from(change.status)
+                    .map(|s| s.as_str_name())
+                    .unwrap_or("PERSON_STATUS_UNSPECIFIED");
+                query = query
+                    .bind(change.resident_id.clone())
+                    .bind(county.to_string())
+                    .bind(change.name.clone())
+                    .bind(change.hukou_county.clone())
+                    .bind(change.residence_county.clone())
+                    .bind(status)
+                    .bind(change.since.clone())
+                    .bind(change.seq)
+                    .bind(now_unix_ms);
+            }
+            query.execute(&mut *transaction).await?;
         }
         let cursor = advance_cursor(&mut transaction, "index_cursors", county, highest).await?;
         transaction.commit().await?;

@@ -10,7 +10,79 @@ mpx_tests::on_both_backends!(
     maintenance_runs_under_one_lease_and_drops_old_tokens,
     the_registry_audit_log_is_a_hash_chain,
     the_report_tallies_in_sql_match_the_rules_case_by_case,
+    roster_changes_keep_each_persons_newest_in_and_across_calls,
 );
+
+/// The index keeps, per person and reporting county, the change with the highest sequence
+/// number: within one call (several changes of one person) and across calls (an older change
+/// arriving late changes nothing); the cursor is the highest sequence number seen.
+async fn roster_changes_keep_each_persons_newest_in_and_across_calls(url: &str) {
+    use mpx_proto::v1::{PersonStatus, RosterChange};
+    let store = Store::connect(url).await.unwrap();
+    let change = |seq: i64, id: &str, residence: &str, status: PersonStatus| RosterChange {
+        seq,
+        resident_id: id.into(),
+        name: "测试".into(),
+        hukou_county: "621221".into(),
+        residence_county: residence.into(),
+        status: status as i32,
+        since: "2026-11-01".into(),
+        changed_at_unix_ms: 0,
+    };
+    let (a, b) = ("62122119900101001X", "621221199001010028");
+    // Person a three times in one call, out of order; 450 others (more than one statement).
+    let mut changes = vec![
+        change(7, a, "621202", PersonStatus::Residing),
+        change(9, a, "", PersonStatus::WhereaboutsUnknown),
+        change(8, a, "621223", PersonStatus::Residing),
+    ];
+    for i in 0..450 {
+        changes.push(change(
+            10 + i,
+            &format!("6212211990010{i:04}X"),
+            "621202",
+            PersonStatus::Residing,
+        ));
+    }
+    changes.push(change(5, b, "621202", PersonStatus::Residing));
+    let cursor = store
+        .record_roster_changes("621202", &changes, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(cursor, 459);
+    let at = |reports: Vec<mpx_proto::v1::IndexReport>| {
+        assert_eq!(reports.len(), 1);
+        (reports[0].status(), reports[0].residence_county.clone())
+    };
+    assert_eq!(
+        at(store.locate(a).await.unwrap()),
+        (PersonStatus::WhereaboutsUnknown, String::new()),
+        "the newest of the call"
+    );
+    // A late, older change of b is ignored; a newer one is taken.
+    store
+        .record_roster_changes(
+            "621202",
+            &[change(4, b, "621223", PersonStatus::Residing)],
+            2_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        at(store.locate(b).await.unwrap()),
+        (PersonStatus::Residing, "621202".to_string())
+    );
+    store
+        .record_roster_changes(
+            "621202",
+            &[change(500, b, "", PersonStatus::Departed)],
+            3_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(at(store.locate(b).await.unwrap()).0, PersonStatus::Departed);
+    assert_eq!(store.locate("62122119900100449X").await.unwrap().len(), 1);
+}
 
 /// Random provincial cases whose instants collide often (a few days apart, or unset), so every
 /// branch of the report's rules is taken: the store's SQL tallies must equal the rules applied

@@ -456,25 +456,6 @@ mod raw_exchange {
         sqlite: bool,
     }
 
-    /// `(…), (…)` placeholders for `rows` rows of `cols` values (`?` on SQLite, `$N` else).
-    fn rows_of(rows: usize, cols: usize, sqlite: bool) -> String {
-        (0..rows)
-            .map(|r| {
-                let row: Vec<String> = (1..=cols)
-                    .map(|c| {
-                        if sqlite {
-                            "?".into()
-                        } else {
-                            format!("${}", r * cols + c)
-                        }
-                    })
-                    .collect();
-                format!("({})", row.join(", "))
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
     #[tonic::async_trait]
     impl Exchange for BareReceiver {
         type DeliverStream = ReceiverStream<Result<DeliverResponse, Status>>;
@@ -493,7 +474,7 @@ mod raw_exchange {
                     for part in batch.envelopes.chunks(100) {
                         let sql = format!(
                             "INSERT INTO inbox VALUES {}",
-                            rows_of(part.len(), 2, sqlite)
+                            mpx_proto::runtime::value_rows(part.len(), 2, sqlite)
                         );
                         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for envelope in part {
@@ -605,7 +586,7 @@ mod raw_exchange {
         for chunk in decoded.chunks(300) {
             let sql = format!(
                 "INSERT INTO outbox VALUES {}",
-                rows_of(chunk.len(), 3, sqlite)
+                mpx_proto::runtime::value_rows(chunk.len(), 3, sqlite)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for envelope in chunk {
@@ -652,7 +633,7 @@ mod raw_exchange {
         for chunk in decoded.chunks(batch.max(1)) {
             let batch_started = Instant::now();
             // Read back from the outbox as the node does, send, wait for the receipts, settle.
-            let list = rows_of(1, chunk.len(), sqlite);
+            let list = mpx_proto::runtime::value_rows(1, chunk.len(), sqlite);
             let sql = format!("SELECT envelope FROM outbox WHERE message_id IN {list}");
             let mut select = sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql));
             for envelope in chunk {
@@ -672,7 +653,7 @@ mod raw_exchange {
                 .expect("stream")
                 .expect("a reply");
             assert_eq!(reply.receipts.len(), chunk.len());
-            let list = rows_of(1, reply.receipts.len(), sqlite);
+            let list = mpx_proto::runtime::value_rows(1, reply.receipts.len(), sqlite);
             let sql = format!("UPDATE outbox SET state = 'delivered' WHERE message_id IN {list}");
             let mut settle = sqlx::query(sqlx::AssertSqlSafe(sql));
             for receipt in &reply.receipts {
