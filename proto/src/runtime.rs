@@ -570,6 +570,28 @@ pub fn validate_endpoint(endpoint: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `($1, …, $cols), ($cols+1, …)` for a multi-row INSERT, or the same with anonymous `?` on
+/// SQLite (sqlx-sqlite looks every `$N` name up linearly, which makes a statement of thousands of
+/// parameters quadratic); binds go in order either way.
+pub fn value_rows(rows: usize, cols: usize, sqlite: bool) -> String {
+    (0..rows)
+        .map(|r| {
+            let row = (1..=cols)
+                .map(|c| {
+                    if sqlite {
+                        "?".to_string()
+                    } else {
+                        format!("${}", r * cols + c)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({row})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,26 +647,4 @@ mod tests {
         let status = interceptor(Request::new(())).unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
     }
-}
-
-/// `($1, …, $cols), ($cols+1, …)` for a multi-row INSERT, or the same with anonymous `?` on
-/// SQLite (sqlx-sqlite looks every `$N` name up linearly, which makes a statement of thousands of
-/// parameters quadratic); binds go in order either way.
-pub fn value_rows(rows: usize, cols: usize, sqlite: bool) -> String {
-    (0..rows)
-        .map(|r| {
-            let row = (1..=cols)
-                .map(|c| {
-                    if sqlite {
-                        "?".to_string()
-                    } else {
-                        format!("${}", r * cols + c)
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("({row})")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
