@@ -79,6 +79,7 @@ impl Rules<'_> {
         if case.due_at_unix_ms > 0
             && let Some(due_day) = date_of_unix_ms(due_at - 1)
         {
+            // Working days left after today (negative once past: the days late).
             let remaining = self.calendar.working_days_between(today, due_day).value;
             if now >= due_at {
                 alerts.push((
@@ -86,7 +87,7 @@ impl Rules<'_> {
                     due_at,
                     format!("已逾期 / overdue since {}", format_due(due_at)),
                 ));
-                let late_by = self.calendar.working_days_between(due_day, today).value;
+                let late_by = -remaining;
                 if late_by >= self.grace {
                     alerts.push((
                         AlertKind::Escalated,

@@ -1169,13 +1169,15 @@ impl Store {
              GROUP BY 1, 2, 9
              ORDER BY 1, 2"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(groups_sql))
-            .bind(start)
-            .bind(end)
-            .bind(as_of_unix_ms)
-            .bind(older)
-            .fetch_all(&self.pool)
-            .await?;
+        // Both queries take the same four parameters.
+        let over_period = |sql: String| {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(start)
+                .bind(end)
+                .bind(as_of_unix_ms)
+                .bind(older)
+        };
+        let rows = over_period(groups_sql).fetch_all(&self.pool).await?;
         // Disputed cases are counted here only to know whether there are any: they are listed
         // one by one below.
         let mut any_disputed = false;
@@ -1206,13 +1208,7 @@ impl Store {
             "SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases
              WHERE due_date >= $1 AND due_date < $2 AND {COUNTS_IN_REPORT} AND {DISPUTED}"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(disputed_sql))
-            .bind(start)
-            .bind(end)
-            .bind(as_of_unix_ms)
-            .bind(older)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = over_period(disputed_sql).fetch_all(&self.pool).await?;
         let mut disputed = rows
             .iter()
             .map(compliance_from_row)
@@ -1251,20 +1247,32 @@ impl Store {
             .bind(as_of_unix_ms)
             .fetch_all(&self.pool)
             .await?;
+        // The oldest cases themselves, in one read (a county each).
+        let mut oldest: std::collections::HashMap<String, CaseRecord> = Default::default();
+        for part in rows.chunks(500) {
+            let sql = format!(
+                "SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases WHERE case_id IN {}",
+                mpx_proto::runtime::value_rows(1, part.len(), self.database.is_sqlite)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in part {
+                query = query.bind(row.try_get::<String, _>("oldest_id")?);
+            }
+            for case in query.fetch_all(&self.pool).await? {
+                let record = compliance_from_row(&case)?;
+                oldest.insert(record.case_id.clone(), record);
+            }
+        }
         let mut per_county = Vec::with_capacity(rows.len());
         for row in &rows {
             let oldest_id: String = row.try_get("oldest_id")?;
-            let sql =
-                format!("SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases WHERE case_id = $1");
-            let oldest = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&oldest_id)
-                .fetch_one(&self.pool)
-                .await?;
-            per_county.push(CountyOverdue {
-                county: row.try_get("county")?,
-                open: row.try_get("open_count")?,
-                oldest: compliance_from_row(&oldest)?,
-            });
+            if let Some(record) = oldest.remove(&oldest_id) {
+                per_county.push(CountyOverdue {
+                    county: row.try_get("county")?,
+                    open: row.try_get("open_count")?,
+                    oldest: record,
+                });
+            }
         }
         per_county.sort_by(|a, b| a.county.cmp(&b.county));
         let listed_sql = format!(

@@ -1337,17 +1337,34 @@ fn write_markdown(bench: &Bench, command: &str, path: &Path) {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let runs = args
-        .iter()
-        .position(|a| a == "--runs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let mut chosen: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| SCENARIOS.contains(a))
-        .collect();
+    let usage = format!(
+        "usage: mpx-bench [--quick] [--runs N] [SCENARIO …]; scenarios: {}",
+        SCENARIOS.join(", ")
+    );
+    let mut runs = 3;
+    let mut chosen: Vec<&str> = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--quick" => {}
+            "--runs" => match rest.next().and_then(|v| v.parse::<usize>().ok()) {
+                Some(n) if n > 0 => runs = n,
+                _ => {
+                    eprintln!("--runs: expected a number of runs (1 or more)\n{usage}");
+                    std::process::exit(2);
+                }
+            },
+            "-h" | "--help" => {
+                println!("{usage}");
+                return;
+            }
+            scenario if SCENARIOS.contains(&scenario) => chosen.push(scenario),
+            other => {
+                eprintln!("{other:?} is not a scenario or option\n{usage}");
+                std::process::exit(2);
+            }
+        }
+    }
     if chosen.is_empty() {
         chosen = SCENARIOS.to_vec();
     }
