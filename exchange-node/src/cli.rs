@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mpx_proto::runtime::{generate_token, hash_token, init_tracing, load_config, shutdown_signal};
+use mpx_proto::text::terminal_safe;
 use mpx_proto::time::format_unix_ms;
 use mpx_proto::v1::cases_client::CasesClient;
 use mpx_proto::v1::records_client::RecordsClient;
@@ -778,7 +779,7 @@ async fn records(cli: &Cli, config: &NodeConfig, command: &RecordsCommand) -> an
             } else {
                 println!(
                     "Registered {} {}.",
-                    person.name,
+                    terminal_safe(&person.name),
                     mpx_proto::resident_id::mask(&person.resident_id)
                 );
                 if !response.notice_case_id.is_empty() {
@@ -909,7 +910,7 @@ fn report_change(cli: &Cli, what: &str, person: v1::Person, case_id: &str) {
     } else {
         println!(
             "{what} for {} {}.",
-            person.name,
+            terminal_safe(&person.name),
             mpx_proto::resident_id::mask(&person.resident_id)
         );
         if !case_id.is_empty() {
@@ -1253,7 +1254,7 @@ async fn alerts(cli: &Cli, config: &NodeConfig, command: &AlertsCommand) -> anyh
                 if cli.json {
                     println!("{}", alert_json(&alert));
                 } else {
-                    println!("{}", alert_row(&alert).join("  "));
+                    println!("{}", terminal_safe(&alert_row(&alert).join("  ")));
                 }
             }
         }
@@ -1319,7 +1320,8 @@ fn print_fields(fields: &[(&str, String)]) {
             continue;
         }
         let padding = " ".repeat(width - label.width());
-        println!("{label}{padding}  {value}");
+        // Stored text may come from a peer: print it so the terminal cannot interpret it.
+        println!("{label}{padding}  {}", terminal_safe(value));
     }
 }
 
@@ -1463,6 +1465,15 @@ pub fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
         println!("(none)");
         return;
     }
+    // Cells hold stored text, some of it from peers: one line each, escaped for the terminal.
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|cell| terminal_safe(&cell).replace('\n', "⏎").replace('\t', " "))
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in &rows {
         for (index, cell) in row.iter().enumerate() {

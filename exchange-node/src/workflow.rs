@@ -16,13 +16,15 @@ use prost::Message;
 use crate::clock::Clock;
 use crate::directory::DirectoryHandle;
 use crate::domain::{
-    CaseAction, FieldError, NewResident, county_field, date_field, next_state, resident_id_field,
+    CaseAction, CheckedPerson, FieldError, MAX_EXTENSION_WORKING_DAYS, NewResident,
+    check_peer_body, county_field, date_field, line_field, next_state, resident_id_field,
     state_label, text_field,
 };
 use crate::outbox::DeliveryNotifier;
 use crate::store::{
     InboxEntry, NewCaseEvent, OutboxMessage, OutboxSettlement, Store, StoreError, StoreTx,
 };
+use mpx_proto::text::limits;
 
 /// Why an operation did not happen. Mapped to `tonic::Status` in one place (`service`).
 #[derive(Debug, thiserror::Error)]
@@ -125,9 +127,7 @@ fn notice_text(kind: NoticeKind, date: &str, person: &v1::Person, destination: &
 }
 
 fn parse_uuid(field: &str, value: &str) -> Result<String, FieldError> {
-    uuid::Uuid::parse_str(value)
-        .map(|id| id.to_string())
-        .map_err(|_| FieldError::new(field, format!("expected a UUID, got {value:?}")))
+    crate::domain::uuid_field(field, value)
 }
 
 impl Workflow {
@@ -441,7 +441,7 @@ impl Workflow {
         new_address: &str,
         effective_date: &str,
     ) -> Result<(v1::Person, Option<String>), WorkflowError> {
-        let address = text_field("new_residence_address", new_address, 200, false)?;
+        let address = line_field("new_residence_address", new_address, limits::ADDRESS, false)?;
         let today = self.clock.today();
         let date = date_field("effective_date", effective_date, Some(today))?;
         if date > today {
@@ -583,8 +583,8 @@ impl Workflow {
             .check_recipient("recipient_county", &input.recipient_county)
             .await?;
         let id = resident_id_field("resident_id", &input.resident_id, self.check_digit_mode)?.id;
-        let subject_name = text_field("subject_name", &input.subject_name, 64, true)?;
-        let questions = text_field("questions", &input.questions, 2000, false)?;
+        let subject_name = line_field("subject_name", &input.subject_name, limits::NAME, true)?;
+        let questions = text_field("questions", &input.questions, limits::QUESTIONS, false)?;
         let priority = match input.priority {
             CasePriority::Unspecified => CasePriority::Normal,
             other => other,
@@ -683,7 +683,7 @@ impl Workflow {
         case_id: &str,
         reason: &str,
     ) -> Result<Case, WorkflowError> {
-        let reason = text_field("reason", reason, 500, true)?;
+        let reason = text_field("reason", reason, limits::REASON, true)?;
         let now = self.clock.now_unix_ms();
         let mut tx = self.store.begin().await?;
         let mut case = self
@@ -776,7 +776,7 @@ impl Workflow {
         case_id: &str,
         note: &str,
     ) -> Result<Case, WorkflowError> {
-        let note = text_field("note", note, 500, true)?;
+        let note = text_field("note", note, limits::REASON, true)?;
         let now = self.clock.now_unix_ms();
         let mut tx = self.store.begin().await?;
         let mut case = self
@@ -825,7 +825,7 @@ impl Workflow {
         if !is_notice && verdict != NoticeVerdict::Unspecified {
             return Err(FieldError::new("verdict", "only residence notices take a verdict").into());
         }
-        let answer = text_field("answer", answer, 2000, is_notice)?;
+        let answer = text_field("answer", answer, limits::ANSWER, is_notice)?;
         case.state = Self::transition(&case, CaseAction::Respond)? as i32;
         case.answer = answer.clone();
         case.verdict = verdict as i32;
@@ -858,7 +858,7 @@ impl Workflow {
         redirect_to: &str,
         reason: &str,
     ) -> Result<Case, WorkflowError> {
-        let reason = text_field("reason", reason, 500, false)?;
+        let reason = text_field("reason", reason, limits::REASON, false)?;
         let now = self.clock.now_unix_ms();
         let mut tx = self.store.begin().await?;
         let mut case = self
@@ -907,10 +907,14 @@ impl Workflow {
         working_days: u32,
         reason: &str,
     ) -> Result<Case, WorkflowError> {
-        if !(1..=60).contains(&working_days) {
-            return Err(FieldError::new("working_days", "1 to 60").into());
+        if !(1..=MAX_EXTENSION_WORKING_DAYS).contains(&working_days) {
+            return Err(FieldError::new(
+                "working_days",
+                format!("1 to {MAX_EXTENSION_WORKING_DAYS}"),
+            )
+            .into());
         }
-        let reason = text_field("reason", reason, 500, false)?;
+        let reason = text_field("reason", reason, limits::REASON, false)?;
         let now = self.clock.now_unix_ms();
         let mut tx = self.store.begin().await?;
         let mut case = self
@@ -967,7 +971,7 @@ impl Workflow {
         grant: bool,
         note: &str,
     ) -> Result<Case, WorkflowError> {
-        let note = text_field("note", note, 500, true)?;
+        let note = text_field("note", note, limits::REASON, true)?;
         let now = self.clock.now_unix_ms();
         let mut tx = self.store.begin().await?;
         let mut case = self
@@ -1037,11 +1041,6 @@ impl Workflow {
                 "case_id: case {} was not sent to {sender}",
                 case.case_id
             ))));
-        }
-        if !(1..=60).contains(&request.working_days) {
-            return Ok(Err(Rejection(
-                "extension_request.working_days: 1 to 60".into(),
-            )));
         }
         case.extension_state = "requested".into();
         case.extension_working_days = request.working_days;
@@ -1234,10 +1233,14 @@ impl Workflow {
                 self.county, envelope.recipient
             )));
         }
-        envelope
+        let body = envelope
             .body
             .as_ref()
-            .ok_or_else(|| Rejection("body: required".into()))
+            .ok_or_else(|| Rejection("body: required".into()))?;
+        // A day of leeway on dates for the two clocks around midnight.
+        let latest_date = self.clock.today().tomorrow().unwrap_or(self.clock.today());
+        check_peer_body(body, latest_date)?;
+        Ok(body)
     }
 
     async fn apply(
@@ -1357,43 +1360,39 @@ impl Workflow {
             Ok(id) => id,
             Err(rejection) => return Ok(Err(rejection)),
         };
+        // The body passed `check_peer_body`; what remains are the rules that depend on who
+        // sent it and who we are. The record is rebuilt from checked fields: nothing the sender
+        // claims about the record itself (status, the check-digit flag) is taken.
         let validated = (|| -> Result<(NoticeKind, v1::Person, String), Rejection> {
             let kind = NoticeKind::try_from(notice.kind).unwrap_or(NoticeKind::Unspecified);
-            if kind == NoticeKind::Unspecified {
-                return Err(Rejection("notice.kind: ARRIVED, MOVED or DEPARTED".into()));
-            }
             let person = notice
                 .person
-                .clone()
+                .as_ref()
                 .ok_or_else(|| Rejection("notice.person: required".into()))?;
-            let id = resident_id_field(
-                "notice.person.resident_id",
-                &person.resident_id,
+            let latest_date = self.clock.today().tomorrow().unwrap_or(self.clock.today());
+            let checked = CheckedPerson::check(
+                person,
+                "notice.person",
                 CheckDigitMode::Warn,
+                latest_date,
+                kind != NoticeKind::Departed,
             )?;
-            text_field("notice.person.name", &person.name, 64, false)?;
-            if person.hukou_county != self.county.as_str() {
+            if checked.hukou_county != self.county {
                 return Err(Rejection(format!(
-                    "notice.person.hukou_county: is {:?}, but this node is county {}",
-                    person.hukou_county, self.county
+                    "notice.person.hukou_county: is {}, but this node is county {}",
+                    checked.hukou_county, self.county
                 )));
             }
-            if kind != NoticeKind::Departed && person.residence_county != sender.as_str() {
+            if kind != NoticeKind::Departed && checked.residence_county != Some(sender) {
                 return Err(Rejection(
                     "notice.person.residence_county: must be the sending county".into(),
                 ));
             }
-            date_field("notice.effective_date", &notice.effective_date, None)?;
-            if !notice.destination_county.is_empty() {
-                county_field("notice.destination_county", &notice.destination_county)?;
-            }
+            let resident_id = checked.resident_id.as_str().to_string();
             Ok((
                 kind,
-                v1::Person {
-                    resident_id: id.id.as_str().to_string(),
-                    ..person
-                },
-                id.id.as_str().to_string(),
+                checked.to_proto(PersonStatus::LivingElsewhere, now),
+                resident_id,
             ))
         })();
         let (kind, person, resident_id) = match validated {
@@ -1512,8 +1511,18 @@ impl Workflow {
                 &request.resident_id,
                 CheckDigitMode::Warn,
             )?;
-            let subject_name = text_field("request.subject_name", &request.subject_name, 64, true)?;
-            let questions = text_field("request.questions", &request.questions, 2000, false)?;
+            let subject_name = line_field(
+                "request.subject_name",
+                &request.subject_name,
+                limits::NAME,
+                true,
+            )?;
+            let questions = text_field(
+                "request.questions",
+                &request.questions,
+                limits::QUESTIONS,
+                false,
+            )?;
             let parent_case_id = if request.parent_case_id.is_empty() {
                 String::new()
             } else {
@@ -1620,23 +1629,16 @@ impl Workflow {
                 }
                 Err(error) => ("acceptance noted", error.to_string()),
             },
-            Outcome::Answered(answer) => {
-                if text_field("response.answered.text", &answer.text, 2000, true).is_err() {
-                    return Ok(Err(Rejection(
-                        "response.answered.text: at most 2000 characters".into(),
-                    )));
+            Outcome::Answered(answer) => match next_state(case.state(), CaseAction::Respond) {
+                Ok(state) => {
+                    case.state = state as i32;
+                    case.answer = answer.text.clone();
+                    case.verdict = answer.verdict;
+                    case.responded_at_unix_ms = responded_at;
+                    ("responded", answer.text.clone())
                 }
-                match next_state(case.state(), CaseAction::Respond) {
-                    Ok(state) => {
-                        case.state = state as i32;
-                        case.answer = answer.text.clone();
-                        case.verdict = answer.verdict;
-                        case.responded_at_unix_ms = responded_at;
-                        ("responded", answer.text.clone())
-                    }
-                    Err(error) => ("answer ignored", error.to_string()),
-                }
-            }
+                Err(error) => ("answer ignored", error.to_string()),
+            },
             Outcome::Redirected(redirection) => {
                 let target = match county_field(
                     "response.redirected.redirect_to_county",

@@ -11,6 +11,7 @@
 //! - [`identity`]: who a peer is, read from its certificate's URI SAN (`mpx://county/621202`).
 //! - [`evidence`]: ECDSA P-256 signatures by a certificate's key (directory snapshots, receipts).
 //! - [`runtime`]: shared service plumbing: logging, shutdown, layered config, TLS, caller identity.
+//! - [`text`]: what free text may contain (no control, bidi or invisible characters), length limits, terminal escaping.
 //! - [`time`]: instants as Unix milliseconds and calendar dates in the province's time zone.
 
 pub mod calendar;
@@ -23,6 +24,7 @@ pub mod resident_id;
 pub mod runtime;
 pub mod synth;
 pub mod tabular;
+pub mod text;
 pub mod time;
 
 pub use prost;

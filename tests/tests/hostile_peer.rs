@@ -1,0 +1,233 @@
+//! What a hostile or broken peer can put into a node: nothing a clerk could not. Real processes,
+//! real mTLS; the "peer" is a client holding a genuine county certificate that sends whatever it
+//! likes. The rules are backend-independent, so these run on SQLite only.
+#![allow(clippy::unwrap_used)]
+
+use mpx_proto::v1::{
+    self, CaseDirection, DeliverRequest, Envelope, GetPersonRequest, ListCasesRequest, NoticeKind,
+    PersonStatus, ReceiptStatus, envelope::Body,
+};
+use mpx_tests::{Province, resident_id};
+
+const WUDU: &str = "621202";
+const LINXIA: &str = "621221";
+
+fn envelope(body: Body) -> Envelope {
+    Envelope {
+        message_id: uuid::Uuid::now_v7().to_string(),
+        sender: WUDU.into(),
+        recipient: LINXIA.into(),
+        created_at_unix_ms: mpx_proto::time::now_unix_ms(),
+        body: Some(body),
+    }
+}
+
+/// A residence notice from WUDU about a LINXIA hukou holder, as an honest node sends it.
+fn arrival(seq: u32) -> v1::Notice {
+    v1::Notice {
+        case_id: uuid::Uuid::now_v7().to_string(),
+        kind: NoticeKind::Arrived as i32,
+        person: Some(v1::Person {
+            resident_id: resident_id(LINXIA, seq),
+            name: "测试人员".into(),
+            hukou_county: LINXIA.into(),
+            residence_county: WUDU.into(),
+            residence_address: "城关镇人民路12号".into(),
+            arrival_date: "2026-03-01".into(),
+            ..Default::default()
+        }),
+        effective_date: "2026-03-01".into(),
+        destination_county: String::new(),
+    }
+}
+
+async fn deliver(
+    client: &mut v1::exchange_client::ExchangeClient<tonic::transport::Channel>,
+    envelopes: Vec<Envelope>,
+) -> Result<Vec<v1::Receipt>, tonic::Status> {
+    let stream = tonic::codegen::tokio_stream::iter(vec![DeliverRequest { envelopes }]);
+    let mut responses = client.deliver(stream).await?.into_inner();
+    match responses.message().await? {
+        Some(response) => Ok(response.receipts),
+        None => Err(tonic::Status::unknown("stream ended without receipts")),
+    }
+}
+
+async fn inbound_cases(province: &Province) -> Vec<v1::Case> {
+    province
+        .node(LINXIA)
+        .cases()
+        .await
+        .list_cases(ListCasesRequest {
+            direction: CaseDirection::Inbound as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .cases
+}
+
+#[tokio::test]
+async fn a_peer_cannot_store_what_a_clerk_could_not() {
+    let province = Province::start(&[WUDU, LINXIA]).await;
+    let mut client = province.peer_client(WUDU, LINXIA).await.unwrap();
+
+    type Change = Box<dyn Fn(&mut v1::Person)>;
+    let hostile: Vec<(Change, &str)> = vec![
+        (
+            Box::new(|p| p.residence_address = "路".repeat(350_000)),
+            "notice.person.residence_address: at most 200 characters",
+        ),
+        (
+            Box::new(|p| p.residence_address = "幸福路\u{0}1号".into()),
+            "notice.person.residence_address: must not contain a control character",
+        ),
+        (
+            Box::new(|p| p.residence_address = "\u{1b}[2J\u{1b}[31m幸福路".into()),
+            "notice.person.residence_address: must not contain a control character",
+        ),
+        (
+            Box::new(|p| p.name = "张\u{202E}三".into()),
+            "notice.person.name: must not contain a bidirectional override",
+        ),
+        (
+            Box::new(|p| p.birth_date = "1980-01-01".into()),
+            "notice.person.birth_date: the resident ID says",
+        ),
+        (
+            Box::new(|p| {
+                let id = mpx_proto::resident_id::ResidentId::parse(&p.resident_id).unwrap();
+                p.sex = if id.sex() == v1::Sex::Male {
+                    v1::Sex::Female as i32
+                } else {
+                    v1::Sex::Male as i32
+                };
+            }),
+            "notice.person.sex: the resident ID says",
+        ),
+        (
+            Box::new(|p| p.arrival_date = "2099-01-01".into()),
+            "notice.person.arrival_date: must not be in the future",
+        ),
+    ];
+    let mut envelopes = Vec::new();
+    for (seq, (change, _)) in hostile.iter().enumerate() {
+        let mut notice = arrival(seq as u32 + 1);
+        change(notice.person.as_mut().unwrap());
+        envelopes.push(envelope(Body::Notice(notice)));
+    }
+    // An honest notice in the same batch, claiming things only the receiver may decide.
+    let mut claims = arrival(50);
+    {
+        let person = claims.person.as_mut().unwrap();
+        person.resident_id_flagged = true;
+        person.status = PersonStatus::Residing as i32;
+        person.updated_at_unix_ms = 1;
+    }
+    envelopes.push(envelope(Body::Notice(claims)));
+    let receipts = deliver(&mut client, envelopes).await.unwrap();
+    assert_eq!(receipts.len(), hostile.len() + 1);
+    for (receipt, (_, expected)) in receipts.iter().zip(&hostile) {
+        assert_eq!(receipt.status(), ReceiptStatus::Rejected, "{expected}");
+        assert!(
+            receipt.error.starts_with(expected),
+            "expected {expected:?}, got {:?}",
+            receipt.error
+        );
+        assert!(
+            receipt.error.len() < 400,
+            "the error does not echo the input"
+        );
+    }
+    assert_eq!(receipts[hostile.len()].status(), ReceiptStatus::Stored);
+
+    // Only the honest notice became a case, and its record is what the receiver decided.
+    let cases = inbound_cases(&province).await;
+    assert_eq!(cases.len(), 1, "rejected notices store nothing");
+    let stored = province
+        .node(LINXIA)
+        .records()
+        .await
+        .get_person(GetPersonRequest {
+            resident_id: resident_id(LINXIA, 50),
+            purpose: "核查".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .person
+        .unwrap();
+    assert!(
+        !stored.resident_id_flagged,
+        "the check-digit flag is the receiver's to compute"
+    );
+    assert_eq!(stored.status(), PersonStatus::LivingElsewhere);
+    assert!(stored.updated_at_unix_ms > 1);
+    for seq in 1..=hostile.len() as u32 {
+        let status = province
+            .node(LINXIA)
+            .records()
+            .await
+            .get_person(GetPersonRequest {
+                resident_id: resident_id(LINXIA, seq),
+                purpose: "核查".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::NotFound, "person {seq}");
+    }
+
+    // A wrong check digit from a peer is accepted (warn mode) and flagged by the receiver.
+    let mut slip = arrival(60);
+    {
+        let person = slip.person.as_mut().unwrap();
+        let mut id = person.resident_id.clone();
+        let last = id.pop().unwrap();
+        id.push(if last == '0' { '1' } else { '0' });
+        person.resident_id = id;
+    }
+    let slip_id = slip.person.as_ref().unwrap().resident_id.clone();
+    let receipts = deliver(&mut client, vec![envelope(Body::Notice(slip))])
+        .await
+        .unwrap();
+    assert_eq!(
+        receipts[0].status(),
+        ReceiptStatus::Stored,
+        "{}",
+        receipts[0].error
+    );
+    let flagged = province
+        .node(LINXIA)
+        .records()
+        .await
+        .get_person(GetPersonRequest {
+            resident_id: slip_id,
+            purpose: "核查".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .person
+        .unwrap();
+    assert!(flagged.resident_id_flagged);
+
+    // Every other body is held to the same rules: free text of a request.
+    let request = Body::Request(v1::Request {
+        case_id: uuid::Uuid::now_v7().to_string(),
+        kind: v1::CaseKind::Verification as i32,
+        priority: v1::CasePriority::Normal as i32,
+        resident_id: resident_id(LINXIA, 70),
+        subject_name: "李\u{2066}四".into(),
+        questions: "请核实".into(),
+        parent_case_id: String::new(),
+    });
+    let receipts = deliver(&mut client, vec![envelope(request)]).await.unwrap();
+    assert_eq!(receipts[0].status(), ReceiptStatus::Rejected);
+    assert!(
+        receipts[0].error.starts_with("request.subject_name:"),
+        "{}",
+        receipts[0].error
+    );
+    assert_eq!(inbound_cases(&province).await.len(), 2);
+}
