@@ -278,6 +278,7 @@ pub async fn run(
         workflow.clone(),
         directory.clone(),
         config.limits.max_batch_envelopes,
+        config.limits.max_message_bytes,
         tracker.clone(),
         server_cancel.clone(),
     );
@@ -285,15 +286,21 @@ pub async fn run(
         .tls_config(tls.server_config(true))?
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(peer_health)
-        .add_service(reflection_service()?)
-        .add_service(exchange.into_server(config.limits.max_message_bytes))
+        .add_service(reflection_service(&[
+            mpx_proto::v1::exchange_server::SERVICE_NAME,
+        ])?)
+        .add_service(exchange.into_server())
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listeners.peer),
             server_cancel.clone().cancelled_owned(),
         );
     let operator_server = Server::builder()
         .add_service(operator_health)
-        .add_service(reflection_service()?)
+        .add_service(reflection_service(&[
+            mpx_proto::v1::records_server::SERVICE_NAME,
+            mpx_proto::v1::cases_server::SERVICE_NAME,
+            mpx_proto::v1::alerts_server::SERVICE_NAME,
+        ])?)
         .add_service(InterceptedService::new(
             RecordsService::new(workflow.clone()).into_server(),
             tokens.interceptor(),

@@ -273,17 +273,26 @@ pub fn generate_token(prefix: &str) -> String {
     format!("{prefix}_{}", crate::hex(&bytes))
 }
 
-/// gRPC server reflection for the mpx.v1 and health services, so `grpcurl` works.
-pub fn reflection_service() -> Result<
+/// gRPC server reflection for one listener: it advertises exactly `services` (fully qualified,
+/// e.g. `mpx.v1.Exchange`, from each server's `NamedService::NAME`) plus health and reflection,
+/// so `grpcurl list` offers only what the listener answers.
+pub fn reflection_service(
+    services: &[&str],
+) -> Result<
     tonic_reflection::server::v1::ServerReflectionServer<
         impl tonic_reflection::server::v1::ServerReflection,
     >,
     tonic_reflection::server::Error,
 > {
-    tonic_reflection::server::Builder::configure()
+    let mut builder = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection");
+    for service in services {
+        builder = builder.with_service_name(*service);
+    }
+    builder.build_v1()
 }
 
 /// Writes a file readable by its owner only (0600), as private keys and tokens must be.

@@ -207,7 +207,12 @@ pub async fn run(
     let peer_server = Server::builder()
         .tls_config(tls.server_config(false))?
         .add_service(peer_health)
-        .add_service(reflection_service()?)
+        .add_service(reflection_service(&[
+            mpx_proto::v1::enrollment_server::SERVICE_NAME,
+            mpx_proto::v1::directory_server::SERVICE_NAME,
+            mpx_proto::v1::compliance_server::SERVICE_NAME,
+            mpx_proto::v1::index_server::SERVICE_NAME,
+        ])?)
         .add_service(enrollment.into_server())
         .add_service(directory.into_server())
         .add_service(
@@ -226,7 +231,10 @@ pub async fn run(
         );
     let operator_server = Server::builder()
         .add_service(operator_health)
-        .add_service(reflection_service()?)
+        .add_service(reflection_service(&[
+            mpx_proto::v1::queries_server::SERVICE_NAME,
+            mpx_proto::v1::compliance_server::SERVICE_NAME,
+        ])?)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             QueriesService::new(store.clone(), evidence.clone()).into_server(),
             tokens.interceptor(),

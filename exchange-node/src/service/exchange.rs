@@ -18,6 +18,7 @@ pub struct ExchangeService {
     workflow: Workflow,
     directory: DirectoryHandle,
     max_batch_envelopes: usize,
+    max_message_bytes: usize,
     tracker: TaskTracker,
     /// Cancelled when shutdown begins: open delivery streams end after their current batch,
     /// so the listener can drain.
@@ -29,6 +30,7 @@ impl ExchangeService {
         workflow: Workflow,
         directory: DirectoryHandle,
         max_batch_envelopes: usize,
+        max_message_bytes: usize,
         tracker: TaskTracker,
         intake: CancellationToken,
     ) -> Self {
@@ -36,12 +38,14 @@ impl ExchangeService {
             workflow,
             directory,
             max_batch_envelopes,
+            max_message_bytes,
             tracker,
             intake,
         }
     }
 
-    pub fn into_server(self, max_message_bytes: usize) -> ExchangeServer<Self> {
+    pub fn into_server(self) -> ExchangeServer<Self> {
+        let max_message_bytes = self.max_message_bytes;
         ExchangeServer::new(self)
             .max_decoding_message_size(max_message_bytes)
             .max_encoding_message_size(max_message_bytes)
