@@ -39,6 +39,20 @@ fi
 
 echo "==> building the binaries the end-to-end tests start"
 cargo build --workspace --bins
+# Processes this suite started (their command lines name the harness's temporary directories)
+# that are still alive: a test that leaks processes fails the run.
+leftover_processes() {
+  local top pid exe
+  top="$(pwd -P)"
+  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+    case "$exe" in "$top"/target/*) ;; *) continue ;; esac
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'mpx-(e2e|bench)-'; then
+      echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-160)"
+    fi
+  done
+}
+
 echo "==> running the tests"
 cargo test --workspace "$@"
 # The benchmarks at tiny sizes: every scenario's code path runs against real processes and
@@ -47,3 +61,13 @@ if [ "$#" -eq 0 ]; then
   echo "==> benchmark smoke run (mpx-bench --quick)"
   ./target/debug/mpx-bench --quick --runs 1
 fi
+
+echo "==> checking that the tests left no process running"
+sleep 1
+left="$(leftover_processes)"
+if [ -n "$left" ]; then
+  echo "error: these processes started by the tests are still running:" >&2
+  echo "$left" >&2
+  exit 1
+fi
+echo "none left"

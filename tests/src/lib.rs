@@ -121,6 +121,9 @@ impl ServerProcess {
             .append(true)
             .open(log)
             .expect("log file");
+        // A group of its own, so stopping it reaches every process it started: under faketime
+        // the server is faketime's child, and stopping faketime alone left it running.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
@@ -133,15 +136,14 @@ impl ServerProcess {
         }
     }
 
-    /// SIGTERM, then SIGKILL after 10 s.
+    /// SIGTERM to the process group, then SIGKILL to whatever of it is left after 10 s.
     pub fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        self.signal_group("-TERM");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
+                // Whatever else the group still holds goes too.
+                self.signal_group("-KILL");
                 return;
             }
             std::thread::yield_now();
@@ -150,10 +152,19 @@ impl ServerProcess {
         self.kill();
     }
 
-    /// SIGKILL, as a crash would.
+    /// SIGKILL to the whole process group, as a crash would.
     pub fn kill(&mut self) {
+        self.signal_group("-KILL");
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Sends a signal to every process of the group (the server and anything it started).
+    pub fn signal_group(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([signal, "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
     }
 
     /// True while the process runs.
@@ -558,7 +569,8 @@ impl Province {
         mpx_proto::v1::compliance_client::ComplianceClient::with_interceptor(channel, bearer)
     }
 
-    async fn registry_operator_channel(&self) -> (Channel, Bearer) {
+    /// A channel to the registry's operator listener, and its bearer token.
+    pub async fn registry_operator_channel(&self) -> (Channel, Bearer) {
         let token = std::fs::read_to_string(self.registry_dir.join("operator.token")).unwrap();
         let channel = Endpoint::from_shared(format!("http://{}", self.registry_operator))
             .unwrap()
@@ -834,6 +846,25 @@ impl Province {
         as_county: &str,
         target: &str,
     ) -> Result<ExchangeClient<Channel>, String> {
+        Ok(ExchangeClient::new(
+            self.peer_channel(as_county, target).await?,
+        ))
+    }
+
+    /// A channel to the registry's peer listener with `as_county`'s certificate.
+    pub async fn registry_peer_channel(&self, as_county: &str) -> Result<Channel, String> {
+        let tls = self.node(as_county).tls();
+        Endpoint::from_shared(format!("https://{}", self.registry_peer))
+            .unwrap()
+            .tls_config(tls.client_config(mpx_proto::identity::REGISTRY_DNS_NAME))
+            .map_err(|e| e.to_string())?
+            .connect()
+            .await
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// A channel to `target`'s peer listener with `as_county`'s certificate.
+    pub async fn peer_channel(&self, as_county: &str, target: &str) -> Result<Channel, String> {
         let tls = self.node(as_county).tls();
         let address = self.node(target).peer.expect("target serving");
         let server_name = mpx_proto::identity::county_dns_name(
@@ -846,7 +877,7 @@ impl Province {
             .connect()
             .await
             .map_err(|e| format!("{e:?}"))?;
-        Ok(ExchangeClient::new(channel))
+        Ok(channel)
     }
 }
 
