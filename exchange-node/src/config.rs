@@ -69,8 +69,10 @@ pub struct NodeConfig {
 pub struct DeliveryConfig {
     /// Envelopes per batch on the stream.
     pub batch_size: u32,
-    /// First retry delay after a failure; doubles up to `retry_max_ms`, with full jitter.
+    /// First retry delay after a failure; doubles up to `retry_max_ms`, with jitter.
     pub retry_initial_ms: u64,
+    /// The longest wait between attempts: bounds how long delivery takes to resume after a
+    /// peer or network fault ends (a peer that says when to retry is retried then).
     pub retry_max_ms: u64,
     /// Per-call deadline for one batch.
     pub batch_timeout_ms: u64,
@@ -114,7 +116,7 @@ impl Default for DeliveryConfig {
         Self {
             batch_size: 500,
             retry_initial_ms: 500,
-            retry_max_ms: 60_000,
+            retry_max_ms: 15_000,
             batch_timeout_ms: 30_000,
         }
     }

@@ -138,12 +138,76 @@ fn jittered(delay: Duration) -> Duration {
     delay.mul_f64(0.5 + fraction / 2.0)
 }
 
+/// Connecting, the TLS handshake and opening the delivery stream must finish within this: a
+/// peer that accepts TCP but never answers (SIGSTOP, a hung host) costs this once per attempt,
+/// never the whole outage.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Why a batch did not go through, and what the worker does next.
+#[derive(Debug)]
+enum DeliveryFailure {
+    /// The peer refused the batch as too large: split it and try again at once.
+    TooLarge(String),
+    /// The peer asked to be retried after this long (`grpc-retry-pushback-ms`), e.g. after a
+    /// storage fault or under load: no exponential growth, so delivery resumes promptly.
+    Pushback(Duration, String),
+    /// Anything else: back off exponentially (capped at `retry_max_ms`).
+    Other(String),
+}
+
+impl DeliveryFailure {
+    fn from_status(status: &tonic::Status) -> Self {
+        let text = format!("{:?}: {}", status.code(), status.message());
+        let pushback = status
+            .metadata()
+            .get("grpc-retry-pushback-ms")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        match (status.code(), pushback) {
+            (_, Some(ms)) => Self::Pushback(Duration::from_millis(ms.min(60_000)), text),
+            (tonic::Code::ResourceExhausted, None) => Self::TooLarge(text),
+            _ => Self::Other(text),
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Self::TooLarge(text) | Self::Pushback(_, text) | Self::Other(text) => text,
+        }
+    }
+}
+
+impl From<String> for DeliveryFailure {
+    fn from(text: String) -> Self {
+        Self::Other(text)
+    }
+}
+
+/// The batch's first messages whose envelopes fit in `budget` bytes (at least one).
+fn fitting(batch: &[OutboxMessage], budget: usize) -> usize {
+    let mut bytes = 0usize;
+    batch
+        .iter()
+        .take_while(|message| {
+            // Each envelope costs its bytes plus a field tag and length prefix.
+            bytes += message.envelope.len() + 8;
+            bytes <= budget
+        })
+        .count()
+        .max(1)
+}
+
 impl PeerWorker {
     async fn run(self) {
         let config = &self.manager.config;
         let initial = Duration::from_millis(config.retry_initial_ms.max(10));
         let maximum = Duration::from_millis(config.retry_max_ms.max(config.retry_initial_ms));
         let mut backoff = initial;
+        let most = config.batch_size.max(1);
+        // Shrinks when the peer refuses a batch as too large, grows back after successes.
+        let mut batch_limit = most;
+        // Our own limit on a message, with room for framing; a peer with a smaller one says so.
+        let budget = self.manager.max_message_bytes / 10 * 9;
         let mut session: Option<Session> = None;
         let store = self.manager.workflow.store().clone();
         let clock = self.manager.workflow.clock().clone();
@@ -169,10 +233,13 @@ impl PeerWorker {
                 }
             }
             let batch = match store
-                .pending_outbox(self.recipient.as_str(), now, config.batch_size.max(1))
+                .pending_outbox(self.recipient.as_str(), now, batch_limit)
                 .await
             {
-                Ok(batch) => batch,
+                Ok(mut batch) => {
+                    batch.truncate(fitting(&batch, budget));
+                    batch
+                }
                 Err(error) => {
                     tracing::error!(%error, recipient = %self.recipient, "cannot read the outbox");
                     self.pause(backoff).await;
@@ -191,21 +258,37 @@ impl PeerWorker {
                     .workflow
                     .settle_receipts(&batch, &receipts)
                     .await
-                    .map_err(|error| format!("receipts not accepted: {error}")),
-                Err(error) => Err(error),
+                    .map_err(|error| {
+                        DeliveryFailure::Other(format!("receipts not accepted: {error}"))
+                    }),
+                Err(failure) => Err(failure),
             };
             match outcome {
-                Ok(()) => backoff = initial,
-                Err(error) => {
+                Ok(()) => {
+                    backoff = initial;
+                    batch_limit = (batch_limit.saturating_mul(2)).min(most);
+                }
+                Err(DeliveryFailure::TooLarge(error)) if batch.len() > 1 => {
                     session = None;
-                    let delay = jittered(backoff);
+                    batch_limit = (batch.len() / 2).max(1) as u32;
+                    tracing::info!(recipient = %self.recipient, %error, messages = batch.len(), next_batch = batch_limit, "the peer refused the batch as too large; splitting it");
+                }
+                Err(failure) => {
+                    session = None;
+                    let delay = match &failure {
+                        DeliveryFailure::Pushback(delay, _) => *delay,
+                        _ => jittered(backoff),
+                    };
+                    let error = failure.message();
                     tracing::warn!(recipient = %self.recipient, %error, messages = batch.len(), retry_in_ms = delay.as_millis() as u64, "delivery failed");
                     let ids: Vec<String> = batch.iter().map(|m| m.message_id.clone()).collect();
                     let next = clock.now_unix_ms() + delay.as_millis() as i64;
-                    if let Err(error) = store.record_delivery_failure(&ids, &error, next).await {
+                    if let Err(error) = store.record_delivery_failure(&ids, error, next).await {
                         tracing::error!(%error, "cannot record the delivery failure");
                     }
-                    backoff = (backoff * 2).min(maximum);
+                    if !matches!(failure, DeliveryFailure::Pushback(..)) {
+                        backoff = (backoff * 2).min(maximum);
+                    }
                     self.pause(delay).await;
                 }
             }
@@ -238,7 +321,18 @@ impl PeerWorker {
         }
     }
 
-    async fn open_session(&self, endpoint: &str) -> Result<Session, String> {
+    async fn open_session(&self, endpoint: &str) -> Result<Session, DeliveryFailure> {
+        tokio::time::timeout(CONNECT_DEADLINE, self.try_open_session(endpoint))
+            .await
+            .map_err(|_| {
+                DeliveryFailure::Other(format!(
+                    "{endpoint} did not complete the connection, TLS handshake and stream within {} s",
+                    CONNECT_DEADLINE.as_secs()
+                ))
+            })?
+    }
+
+    async fn try_open_session(&self, endpoint: &str) -> Result<Session, DeliveryFailure> {
         let tls = self
             .manager
             .tls
@@ -259,7 +353,12 @@ impl PeerWorker {
         let responses = client
             .deliver(ReceiverStream::new(receiver))
             .await
-            .map_err(|status| format!("{}: {}", endpoint, status.message()))?
+            .map_err(|status| match DeliveryFailure::from_status(&status) {
+                DeliveryFailure::Other(text) => {
+                    DeliveryFailure::Other(format!("{endpoint}: {text}"))
+                }
+                failure => failure,
+            })?
             .into_inner();
         Ok(Session {
             endpoint: endpoint.to_string(),
@@ -272,7 +371,7 @@ impl PeerWorker {
         &self,
         session: &mut Option<Session>,
         batch: &[OutboxMessage],
-    ) -> Result<Vec<Receipt>, String> {
+    ) -> Result<Vec<Receipt>, DeliveryFailure> {
         let endpoint = self
             .manager
             .directory
@@ -290,30 +389,30 @@ impl PeerWorker {
             *session = Some(self.open_session(&endpoint).await?);
         }
         let Some(active) = session.as_mut() else {
-            return Err("no session".into());
+            return Err(DeliveryFailure::Other("no session".into()));
         };
+        let timeout = Duration::from_millis(self.manager.config.batch_timeout_ms.max(100));
         let envelopes = batch
             .iter()
             .map(|message| Envelope::decode(message.envelope.as_slice()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| format!("a stored envelope cannot be decoded: {error}"))?;
-        active
-            .requests
-            .send(DeliverRequest { envelopes })
+        // A stalled stream (the peer stopped reading) must not hold the worker either.
+        tokio::time::timeout(timeout, active.requests.send(DeliverRequest { envelopes }))
             .await
+            .map_err(|_| format!("the peer took no batch within {} ms", timeout.as_millis()))?
             .map_err(|_| "the stream to the peer closed".to_string())?;
-        let timeout = Duration::from_millis(self.manager.config.batch_timeout_ms.max(100));
         let response = tokio::time::timeout(timeout, active.responses.message())
             .await
             .map_err(|_| format!("no receipts within {} ms", timeout.as_millis()))?
-            .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?
+            .map_err(|status| DeliveryFailure::from_status(&status))?
             .ok_or_else(|| "the peer closed the stream".to_string())?;
         if response.receipts.len() != batch.len() {
-            return Err(format!(
+            return Err(DeliveryFailure::Other(format!(
                 "{} receipts for {} envelopes",
                 response.receipts.len(),
                 batch.len()
-            ));
+            )));
         }
         Ok(response.receipts)
     }

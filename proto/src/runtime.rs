@@ -362,6 +362,29 @@ pub enum DatabaseError {
     UnsupportedUrl(String),
 }
 
+/// Whether a pooled connection may be handed out: not while it believes a transaction is open.
+/// After an error such as SQLITE_FULL, SQLite rolls the transaction back itself; the ROLLBACK
+/// queued when the transaction was dropped then fails, and sqlx keeps counting the transaction
+/// as open, so every later `begin` on that connection failed ("attempted to call begin_with at
+/// non-zero transaction depth") until a restart. Such a connection is closed and replaced.
+async fn discard_if_in_transaction(
+    connection: &mut sqlx::AnyConnection,
+) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !connection.is_in_transaction() {
+        return Ok(true);
+    }
+    // A rollback queued when its transaction was dropped may not have run yet: let it.
+    connection.ping().await?;
+    if connection.is_in_transaction() {
+        tracing::warn!(
+            "closing a database connection whose transaction state is unknown after an error"
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// Opens a pool for `url` (the backend is chosen by the scheme) and applies that backend's
 /// migrations. SQLite runs in WAL mode with foreign keys on and a 5 s busy timeout.
 pub async fn open_database(
@@ -375,8 +398,9 @@ pub async fn open_database(
     if !is_sqlite && !is_postgres {
         return Err(DatabaseError::UnsupportedUrl(url.to_string()));
     }
-    let mut options =
-        sqlx::any::AnyPoolOptions::new().max_connections(if is_sqlite { 4 } else { 8 });
+    let mut options = sqlx::any::AnyPoolOptions::new()
+        .max_connections(if is_sqlite { 4 } else { 8 })
+        .before_acquire(|connection, _meta| Box::pin(discard_if_in_transaction(connection)));
     if is_sqlite {
         options = options.after_connect(|connection, _meta| {
             Box::pin(async move {

@@ -231,3 +231,77 @@ async fn a_peer_cannot_store_what_a_clerk_could_not() {
     );
     assert_eq!(inbound_cases(&province).await.len(), 2);
 }
+
+/// Seen: a 5 MiB DeliverRequest ended the stream with status OK and no receipts (the decode
+/// error was logged at debug level). Now: RESOURCE_EXHAUSTED naming the limit, a security
+/// event, and a sender whose batch is over its peer's limit splits it until it goes through.
+#[tokio::test]
+async fn an_oversized_batch_is_refused_by_name_and_the_sender_splits_its_batches() {
+    let mut province = Province::start(&[WUDU]).await;
+    province.enroll(LINXIA);
+    // LINXIA takes at most 8 KiB a message: a batch of 40 notices (~350 bytes each) is over it.
+    let config = province.node(LINXIA).data_dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("max_message_bytes = 4194304"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("max_message_bytes = 4194304", "max_message_bytes = 8192"),
+    )
+    .unwrap();
+    province.start_node(LINXIA).await;
+
+    // A raw 5 MiB batch from a hostile or broken peer.
+    let mut client = province
+        .peer_client(WUDU, LINXIA)
+        .await
+        .unwrap()
+        .max_encoding_message_size(64 * 1024 * 1024);
+    let mut huge = arrival(1);
+    huge.person.as_mut().unwrap().notes = "x".repeat(5 * 1024 * 1024);
+    let status = deliver(&mut client, vec![envelope(Body::Notice(huge))])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("8192"), "{}", status.message());
+    let events = province.node(LINXIA).cli_output(&["security-events"]);
+    assert!(events.contains("oversized batch"), "{events}");
+
+    // A legitimate backlog over the limit: the sender splits it and every notice arrives.
+    let rows = (0..40)
+        .map(|seq| v1::ImportRow {
+            line: seq as u64 + 2,
+            person: Some(v1::Person {
+                resident_id: resident_id(LINXIA, 100 + seq),
+                name: "测试人员".into(),
+                hukou_county: LINXIA.into(),
+                residence_address: "城关镇人民路12号".repeat(8),
+                arrival_date: "2026-03-01".into(),
+                ..Default::default()
+            }),
+        })
+        .collect();
+    let results = province
+        .node(WUDU)
+        .records()
+        .await
+        .import_people(v1::ImportPeopleRequest {
+            rows,
+            source: "test".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert!(
+        results
+            .iter()
+            .all(|r| r.outcome() == v1::ImportOutcome::Stored),
+        "{results:?}"
+    );
+    mpx_tests::wait_until(mpx_tests::WAIT, "40 notices at LINXIA", || async {
+        inbound_cases(&province).await.len() == 40
+    })
+    .await;
+    let log = std::fs::read_to_string(province.node(WUDU).data_dir.join("node.log")).unwrap();
+    assert!(log.contains("splitting it"), "the sender split its batch");
+}

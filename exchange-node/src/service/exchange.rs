@@ -12,6 +12,9 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::directory::DirectoryHandle;
 use crate::workflow::{Workflow, WorkflowError};
 
+/// How soon a sender should retry after this node's storage failed (`grpc-retry-pushback-ms`).
+const STORAGE_RETRY_MS: u64 = 2_000;
+
 /// Receives deliveries from peers (mutual TLS).
 #[derive(Debug, Clone)]
 pub struct ExchangeService {
@@ -102,6 +105,20 @@ impl Exchange for ExchangeService {
                 let batch = match next {
                     Ok(Some(batch)) => batch,
                     Ok(None) => return,
+                    // tonic refuses a frame over the decoding limit with OUT_OF_RANGE before
+                    // decoding it: say so as RESOURCE_EXHAUSTED (what a client expects for a
+                    // size), naming the limit, so the sender splits its batch.
+                    Err(status) if status.code() == tonic::Code::OutOfRange => {
+                        let status = Status::resource_exhausted(format!(
+                            "DeliverRequest: over this node's limit of {} bytes per batch ({}); split the batch",
+                            service.max_message_bytes,
+                            status.message()
+                        ));
+                        let _ = sender
+                            .send(Err(service.refuse(county.as_str(), "oversized batch", status).await))
+                            .await;
+                        return;
+                    }
                     Err(status) => {
                         tracing::debug!(%county, message = %status.message(), "delivery stream ended");
                         return;
@@ -113,12 +130,14 @@ impl Exchange for ExchangeService {
                     return;
                 }
                 if batch.envelopes.len() > service.max_batch_envelopes {
-                    let status = Status::invalid_argument(format!(
-                        "envelopes: at most {} per batch, got {}",
+                    let status = Status::resource_exhausted(format!(
+                        "envelopes: at most {} per batch, got {}; split the batch",
                         service.max_batch_envelopes,
                         batch.envelopes.len()
                     ));
-                    let _ = sender.send(Err(status)).await;
+                    let _ = sender
+                        .send(Err(service.refuse(county.as_str(), "oversized batch", status).await))
+                        .await;
                     return;
                 }
                 let result = service.workflow.receive_batch(county, batch.envelopes).await;
@@ -127,6 +146,17 @@ impl Exchange for ExchangeService {
                     Err(WorkflowError::PermissionDenied(message)) => Err(service
                         .refuse(county.as_str(), "spoofed sender", Status::permission_denied(message))
                         .await),
+                    Err(error @ WorkflowError::Store(_)) => {
+                        // Our storage failed (a full disk, a lost database): nothing was
+                        // stored. Ask the sender to come back soon rather than after its full
+                        // back-off, so delivery resumes promptly once the fault is fixed.
+                        let mut status = Status::from(error);
+                        status.metadata_mut().insert(
+                            "grpc-retry-pushback-ms",
+                            tonic::metadata::MetadataValue::from(STORAGE_RETRY_MS),
+                        );
+                        Err(status)
+                    }
                     Err(error) => Err(Status::from(error)),
                 };
                 let failed = reply.is_err();
