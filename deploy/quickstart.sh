@@ -7,6 +7,8 @@
 #
 # DIR defaults to .mpx-quickstart/. Run again to restart the same province; --fresh starts over.
 set -euo pipefail
+# Everything the province writes (databases, keys, logs, tokens) is private to this user.
+umask 077
 
 dir=.mpx-quickstart
 fresh=0

@@ -59,6 +59,10 @@ use crate::service::records::RecordsService;
 use crate::store::Store;
 use crate::workflow::Workflow;
 
+/// The longest a node takes to stop after SIGTERM: draining calls (15 s), background work (10 s)
+/// and closing the database (5 s), with a margin. Past it the process exits whatever it is doing.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(40);
+
 /// The bound listeners `run` serves on (bind port 0 in tests).
 #[derive(Debug)]
 pub struct Listeners {
@@ -324,6 +328,7 @@ pub async fn run(
         shutdown.await;
         tracing::info!("shutdown requested: no new calls; draining");
         trigger.cancel();
+        mpx_proto::runtime::exit_after(SHUTDOWN_DEADLINE);
     });
     let drain_deadline = {
         let cancel = server_cancel.clone();
@@ -342,15 +347,31 @@ pub async fn run(
     server_cancel.cancel();
     work_cancel.cancel();
     tracker.close();
+    let mut unclean = Vec::new();
     if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
         .await
         .is_err()
     {
-        tracing::warn!("background work did not stop within 10 s");
+        tracing::warn!("background work did not stop within 10 s; exiting without it");
+        unclean.push("background work did not stop within 10 s");
     }
-    store.close().await;
+    // Closing the pool waits for every connection to come back; a task that never returns its
+    // connection must not keep the process alive.
+    if tokio::time::timeout(Duration::from_secs(5), store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the database did not close within 5 s; exiting without it");
+        unclean.push("the database did not close within 5 s");
+    }
     peer_result.context("peer listener")?;
     operator_result.context("operator listener")?;
+    if !unclean.is_empty() {
+        anyhow::bail!(
+            "stopped uncleanly: {} (queued work is safe in the database and resumes at the next start)",
+            unclean.join("; ")
+        );
+    }
     tracing::info!("exchange node stopped");
     Ok(())
 }

@@ -43,6 +43,7 @@ pub fn init_tracing(format: LogFormat) {
 pub fn block_on_command<E: std::fmt::Display>(
     command: impl std::future::Future<Output = Result<(), E>>,
 ) -> std::process::ExitCode {
+    private_files_by_default();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -50,12 +51,66 @@ pub fn block_on_command<E: std::fmt::Display>(
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(command) {
+    let outcome = runtime.block_on(command);
+    // Tasks still running are dropped; blocking threads get a moment, not forever.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Makes every file and directory this process creates private to its user (umask 077):
+/// databases and their WAL, caches, keys, exports and reject files hold personal data or
+/// secrets, whatever umask the operator's shell or service manager left.
+pub fn private_files_by_default() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
+/// Sets an existing SQLite database and its WAL and shared-memory files to 0600: databases
+/// created by earlier versions under a permissive umask are made private at the next start.
+fn make_sqlite_files_private(url: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        if let Ok(metadata) = std::fs::metadata(&file)
+            && metadata.permissions().mode() & 0o077 != 0
+            && let Err(error) =
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(%file, %error, "cannot make the database file private (0600)");
+        }
+    }
+}
+
+/// Exits the process (status 2) `deadline` from now unless it has exited by then: the last
+/// guarantee that a stop requested by SIGTERM ends, whatever a task or thread is blocked on.
+/// A plain thread, so a stuck async runtime cannot hold it up.
+pub fn exit_after(deadline: std::time::Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("shutdown-deadline".into())
+        .spawn(move || {
+            std::thread::sleep(deadline);
+            eprintln!(
+                "error: still stopping {} s after the shutdown request; exiting now",
+                deadline.as_secs()
+            );
+            std::process::exit(2);
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start the shutdown deadline thread");
     }
 }
 
@@ -413,6 +468,7 @@ pub async fn open_database(
     }
     let pool = options.connect(url).await?;
     if is_sqlite {
+        make_sqlite_files_private(url);
         sqlx::query("PRAGMA journal_mode = WAL")
             .execute(&pool)
             .await?;

@@ -290,6 +290,8 @@ pub async fn run(
         shutdown.await;
         tracing::info!("shutdown requested: draining");
         shutdown_trigger.cancel();
+        // Draining (15 s), background work and closing the database, with a margin.
+        mpx_proto::runtime::exit_after(std::time::Duration::from_secs(40));
     });
     let drain_deadline = {
         let cancel = cancel.clone();
@@ -309,7 +311,12 @@ pub async fn run(
     let _ = maintenance.await;
     let _ = alert_scan.await;
     let _ = token_refresh.await;
-    store.close().await;
+    if tokio::time::timeout(std::time::Duration::from_secs(5), store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the database did not close within 5 s; exiting without it");
+    }
     peer_result.context("peer listener")?;
     operator_result.context("operator listener")?;
     tracing::info!("registry stopped");

@@ -116,11 +116,13 @@ impl ServerProcess {
     }
 
     fn spawn(name: &str, mut command: Command, log: &Path) -> Self {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
+        // Logs hold masked IDs and names: private, like every file the servers write.
+        let file = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new().create(true).append(true),
+            0o600,
+        )
+        .open(log)
+        .expect("log file");
         // A group of its own, so stopping it reaches every process it started: under faketime
         // the server is faketime's child, and stopping faketime alone left it running.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);

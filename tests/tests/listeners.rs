@@ -83,3 +83,128 @@ async fn each_listener_lists_exactly_the_services_it_serves() {
         set(&["mpx.v1.Queries", "mpx.v1.Compliance"])
     );
 }
+
+/// Seen: a node whose data directory was deleted logged "background work did not stop within
+/// 10 s" after SIGTERM and never exited. After the drain deadline the process exits, whatever
+/// its background tasks are doing.
+#[tokio::test]
+async fn a_node_exits_after_sigterm_even_when_its_data_directory_is_gone() {
+    let mut province = Province::start(&[WUDU, LINXIA]).await;
+    // Work in flight: a notice queued for a peer, then the data directory removed under it.
+    let mut records = province.node(WUDU).records().await;
+    records
+        .create_person(mpx_proto::v1::CreatePersonRequest {
+            person: Some(mpx_proto::v1::Person {
+                resident_id: mpx_tests::resident_id(LINXIA, 3),
+                name: "测试人员".into(),
+                hukou_county: LINXIA.into(),
+                residence_address: "城关镇人民路12号".into(),
+                arrival_date: "2026-03-01".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let data_dir = province.node(WUDU).data_dir.clone();
+    std::fs::remove_dir_all(&data_dir).unwrap();
+    let process = province
+        .nodes
+        .get_mut(WUDU)
+        .unwrap()
+        .process
+        .as_mut()
+        .unwrap();
+    process.signal_group("-TERM");
+    let started = std::time::Instant::now();
+    while process.is_running() && started.elapsed() < std::time::Duration::from_secs(60) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        !process.is_running(),
+        "the node still runs 60 s after SIGTERM"
+    );
+    eprintln!("exited {:?} after SIGTERM", started.elapsed());
+}
+
+/// A node whose registry hangs (SIGSTOP) mid-call still exits after SIGTERM.
+#[tokio::test]
+async fn a_node_exits_after_sigterm_while_its_registry_hangs() {
+    let mut province = Province::start(&[WUDU, LINXIA]).await;
+    province.registry.as_ref().unwrap().signal_group("-STOP");
+    let mut records = province.node(WUDU).records().await;
+    records
+        .create_person(mpx_proto::v1::CreatePersonRequest {
+            person: Some(mpx_proto::v1::Person {
+                resident_id: mpx_tests::resident_id(LINXIA, 4),
+                name: "测试人员".into(),
+                hukou_county: LINXIA.into(),
+                residence_address: "城关镇人民路12号".into(),
+                arrival_date: "2026-03-01".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let process = province
+        .nodes
+        .get_mut(WUDU)
+        .unwrap()
+        .process
+        .as_mut()
+        .unwrap();
+    process.signal_group("-TERM");
+    let started = std::time::Instant::now();
+    while process.is_running() && started.elapsed() < std::time::Duration::from_secs(60) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        !process.is_running(),
+        "the node still runs 60 s after SIGTERM"
+    );
+    eprintln!("exited {:?} after SIGTERM", started.elapsed());
+    province.registry.as_ref().unwrap().signal_group("-CONT");
+}
+
+/// Every file the servers create is private (0600, directories 0700) whatever the umask they
+/// were started with. Seen: node databases 0644 under the quickstart.
+#[tokio::test]
+async fn every_file_a_province_writes_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    // The harness starts the servers with this process's umask; make it permissive.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+    let province = Province::start(&[WUDU, LINXIA]).await;
+    // Traffic, so that WAL files, receipts and caches exist.
+    let mut records = province.node(WUDU).records().await;
+    records
+        .create_person(mpx_proto::v1::CreatePersonRequest {
+            person: Some(mpx_proto::v1::Person {
+                resident_id: mpx_tests::resident_id(LINXIA, 5),
+                name: "测试人员".into(),
+                hukou_county: LINXIA.into(),
+                residence_address: "城关镇人民路12号".into(),
+                arrival_date: "2026-03-01".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let mut checked = 0;
+    let mut open = Vec::new();
+    let mut pending = vec![province.dir.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let metadata = entry.metadata().unwrap();
+            let mode = metadata.permissions().mode() & 0o777;
+            if metadata.is_dir() {
+                pending.push(entry.path());
+            }
+            if mode & 0o077 != 0 {
+                open.push(format!("{:o} {}", mode, entry.path().display()));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 10, "only {checked} files");
+    assert!(open.is_empty(), "readable by others: {open:#?}");
+}
