@@ -47,8 +47,15 @@ pub struct NodeConfig {
     /// Prometheus `GET /metrics` listener; empty to disable.
     pub metrics_listen: String,
     /// The provincial registry's peer endpoint, https://HOST:PORT; several replicas as a
-    /// comma-separated list (calls go to whichever is up).
+    /// comma-separated list (each call goes to a healthy one, and is tried once more on another
+    /// if that one fails; a replica that fails is avoided until it answers health checks).
     pub registry_url: String,
+    /// Milliseconds a registry replica gets for the TCP connect, and again for the TLS
+    /// handshake (a hung replica accepts connections but never completes the handshake).
+    pub registry_connect_timeout_ms: u64,
+    /// Milliseconds a registry replica gets to answer one call before the call is tried on
+    /// another replica.
+    pub registry_call_timeout_ms: u64,
     pub log_format: LogFormat,
     /// `strict` refuses a resident ID with a wrong check digit; `warn` accepts and flags it.
     pub resident_id_check: CheckDigitMode,
@@ -99,6 +106,8 @@ impl Default for NodeConfig {
             peer_advertise: None,
             operator_listen: SocketAddr::from(([127, 0, 0, 1], 7080)),
             registry_url: String::new(),
+            registry_connect_timeout_ms: 3_000,
+            registry_call_timeout_ms: 5_000,
             metrics_listen: "127.0.0.1:9464".into(),
             log_format: LogFormat::Text,
             resident_id_check: CheckDigitMode::Strict,

@@ -11,6 +11,8 @@
 //! - [`outbox`]: one delivery worker per destination county; batching, backoff with jitter.
 //! - [`directory`]: the registry's signed directory: verification, refresh, disk cache.
 //! - [`provincial`]: roster changes and case events shipped to the registry from its cursor.
+//! - [`registry_client`]: the registry's replicas: a healthy one per call, a failed call tried
+//!   once more on another, health checks bring a replica that failed back.
 //! - [`service`]: gRPC: `mpx.v1.Exchange` (peers, mTLS), `mpx.v1.Records` and `mpx.v1.Cases`
 //!   (operators, bearer tokens).
 //! - [`enroll`]: `exchange-node init`: key, CSR, enrolment, files.
@@ -28,6 +30,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod outbox;
 pub mod provincial;
+pub mod registry_client;
 pub mod service;
 pub mod store;
 pub mod workflow;
