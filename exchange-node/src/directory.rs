@@ -19,7 +19,8 @@ use mpx_proto::v1::{
 use prost::Message;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
+
+use crate::registry_client::RegistryClient;
 
 /// Why a directory snapshot was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -253,7 +254,7 @@ impl DirectoryHandle {
 #[derive(Debug, Clone)]
 pub struct DirectoryRefresher {
     pub handle: DirectoryHandle,
-    pub client: DirectoryClient<Channel>,
+    pub registry: RegistryClient,
     pub cache_path: PathBuf,
     pub ca_der: Vec<u8>,
     pub province: ProvinceCode,
@@ -278,15 +279,16 @@ impl DirectoryRefresher {
 
     /// Fetches once; returns whether a newer snapshot was installed.
     pub async fn refresh_once(&self) -> Result<bool, String> {
+        let known_version = self.handle.version();
         let response = self
-            .client
-            .clone()
-            .get_directory(GetDirectoryRequest {
-                known_version: self.handle.version(),
+            .registry
+            .call(|channel| async move {
+                let request = GetDirectoryRequest { known_version };
+                DirectoryClient::new(channel).get_directory(request).await
             })
             .await
-            .map_err(|status| format!("registry: {}", status.message()))?;
-        let Some(signed) = response.into_inner().directory else {
+            .map_err(|error| error.to_string())?;
+        let Some(signed) = response.directory else {
             return Ok(false);
         };
         let snapshot =
@@ -321,10 +323,16 @@ impl DirectoryRefresher {
         let mut delay = Duration::from_millis(250);
         loop {
             let result = self
-                .client
-                .clone()
-                .publish_endpoint(PublishEndpointRequest {
-                    endpoint: endpoint.clone(),
+                .registry
+                .call(|channel| {
+                    let request = PublishEndpointRequest {
+                        endpoint: endpoint.clone(),
+                    };
+                    async move {
+                        DirectoryClient::new(channel)
+                            .publish_endpoint(request)
+                            .await
+                    }
                 })
                 .await;
             match result {
@@ -333,8 +341,8 @@ impl DirectoryRefresher {
                     let _ = self.refresh_once().await;
                     return;
                 }
-                Err(status) => {
-                    tracing::warn!(error = %status.message(), "publishing the endpoint failed; retrying")
+                Err(error) => {
+                    tracing::warn!(%error, "publishing the endpoint failed; retrying")
                 }
             }
             tokio::select! {

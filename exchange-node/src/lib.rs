@@ -42,19 +42,19 @@ use anyhow::{Context, bail};
 use mpx_proto::division::CountyCode;
 use mpx_proto::identity::{PeerIdentity, REGISTRY_DNS_NAME, certificate_der_from_pem};
 use mpx_proto::runtime::{OperatorTokens, TlsMaterial, reflection_service};
-use mpx_proto::v1::directory_client::DirectoryClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Endpoint, Server};
 
 use crate::clock::Clock;
 use crate::config::NodeConfig;
 use crate::directory::{DirectoryHandle, DirectoryRefresher};
 use crate::monitor::DeadlineMonitor;
 use crate::outbox::{DeliveryManager, DeliveryNotifier};
+use crate::registry_client::{RegistryClient, RegistryTimeouts};
 use crate::service::alerts::AlertsService;
 use crate::service::cases::CasesService;
 use crate::service::exchange::ExchangeService;
@@ -132,24 +132,17 @@ pub async fn run(
         .context("opening the node database")?;
 
     let directory = DirectoryHandle::default();
-    let mut registry_endpoints = Vec::new();
-    for url in config.registry_urls() {
-        registry_endpoints.push(
-            Endpoint::from_shared(url.clone())
-                .with_context(|| format!("registry_url {url:?}"))?
-                .tls_config(tls.client_config(REGISTRY_DNS_NAME))?
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(15)),
-        );
-    }
-    // Several registry replicas: calls go to whichever is up.
-    let registry_channel = match registry_endpoints.as_slice() {
-        [single] => single.connect_lazy(),
-        _ => tonic::transport::Channel::balance_list(registry_endpoints.into_iter()),
-    };
+    let work_cancel = CancellationToken::new();
+    let registry = RegistryClient::new(
+        &config.registry_urls(),
+        tls.client_config(REGISTRY_DNS_NAME),
+        RegistryTimeouts::from_config(&config),
+        work_cancel.clone(),
+    )
+    .map_err(|error| anyhow::anyhow!(error))?;
     let refresher = DirectoryRefresher {
         handle: directory.clone(),
-        client: DirectoryClient::new(registry_channel.clone()),
+        registry: registry.clone(),
         cache_path: paths.directory_cache.clone(),
         ca_der,
         province: county.province(),
@@ -175,7 +168,6 @@ pub async fn run(
     let tokens = OperatorTokens::default();
     tokens.replace(store.operator_tokens().await?);
 
-    let work_cancel = CancellationToken::new();
     let server_cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
 
@@ -234,30 +226,27 @@ pub async fn run(
     tracker.spawn(provincial::ship(
         provincial::RosterChanges {
             store: store.clone(),
-            client: mpx_proto::v1::index_client::IndexClient::new(registry_channel.clone()),
+            registry: registry.clone(),
         },
         report_interval,
         work_cancel.clone(),
     ));
     tracker.spawn(provincial::fetch_assignments(
         workflow.clone(),
-        mpx_proto::v1::index_client::IndexClient::new(registry_channel.clone()),
+        registry.clone(),
         report_interval,
         work_cancel.clone(),
     ));
     tracker.spawn(provincial::ship(
         provincial::CaseEvents {
             store: store.clone(),
-            client: mpx_proto::v1::compliance_client::ComplianceClient::new(
-                registry_channel.clone(),
-            ),
+            registry: registry.clone(),
         },
         report_interval,
         work_cancel.clone(),
     ));
-    let monitor = DeadlineMonitor::new(workflow.clone(), config.monitor.clone()).reporting_to(
-        mpx_proto::v1::compliance_client::ComplianceClient::new(registry_channel),
-    );
+    let monitor =
+        DeadlineMonitor::new(workflow.clone(), config.monitor.clone()).reporting_to(registry);
     tracker.spawn(monitor.clone().run(work_cancel.clone()));
     let manager = DeliveryManager {
         workflow: workflow.clone(),

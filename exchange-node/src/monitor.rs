@@ -12,7 +12,6 @@ use mpx_proto::v1::{self, Alert, AlertKind, CaseDirection, envelope::Body};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use crate::store::{AlertRecord, direction_label};
 use crate::workflow::{Workflow, WorkflowError};
@@ -228,7 +227,7 @@ pub struct DeadlineMonitor {
     config: MonitorConfig,
     fired: broadcast::Sender<Alert>,
     /// Where escalations are reported (the registry), when connected.
-    province: Option<ComplianceClient<Channel>>,
+    province: Option<crate::registry_client::RegistryClient>,
     /// The calendar version and settings the stored check instants were computed under.
     schedule: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -245,16 +244,16 @@ impl DeadlineMonitor {
         }
     }
 
-    /// Reports escalations to the province through `client` after each tick.
-    pub fn reporting_to(mut self, client: ComplianceClient<Channel>) -> Self {
-        self.province = Some(client);
+    /// Reports escalations to the province through `registry` after each tick.
+    pub fn reporting_to(mut self, registry: crate::registry_client::RegistryClient) -> Self {
+        self.province = Some(registry);
         self
     }
 
     /// Sends escalations not yet reported to the province; they are marked only once the
     /// registry has recorded them, so a failure is retried at the next tick. Returns how many.
     pub async fn report_escalations(&self) -> Result<usize, String> {
-        let Some(client) = &self.province else {
+        let Some(registry) = &self.province else {
             return Ok(0);
         };
         let store = self.workflow.store();
@@ -286,13 +285,21 @@ impl DeadlineMonitor {
                 detail: alert.detail.clone(),
             });
         }
-        client
-            .clone()
-            .report_escalations(v1::ReportEscalationsRequest {
-                escalations: reports,
+        // Stored once per (case, county): safe to send again to another replica.
+        let request = v1::ReportEscalationsRequest {
+            escalations: reports,
+        };
+        registry
+            .call(|channel| {
+                let request = request.clone();
+                async move {
+                    ComplianceClient::new(channel)
+                        .report_escalations(request)
+                        .await
+                }
             })
             .await
-            .map_err(|status| format!("registry: {}", status.message()))?;
+            .map_err(|error| error.to_string())?;
         let ids: Vec<String> = pending.iter().map(|a| a.alert_id.clone()).collect();
         store
             .mark_reported(&ids, self.workflow.clock().now_unix_ms())

@@ -10,8 +10,8 @@ use mpx_proto::v1::compliance_client::ComplianceClient;
 use mpx_proto::v1::index_client::IndexClient;
 use mpx_proto::v1::{ReportCaseEventsRequest, ReportRosterChangesRequest};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
+use crate::registry_client::{RegistryClient, RegistryError};
 use crate::store::Store;
 
 /// Most rows per call (the registry accepts up to 1000).
@@ -28,14 +28,19 @@ pub trait CursorStream: Send + Sync + 'static {
         seq: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Self::Item>, String>> + Send;
-    /// Sends rows (none: asks for the cursor) and returns the registry's cursor.
-    fn send(&self, items: Vec<Self::Item>) -> impl Future<Output = Result<i64, String>> + Send;
+    /// Sends rows (none: asks for the cursor) and returns the registry's cursor. Sending the
+    /// same rows again is harmless (the registry keeps rows by sequence number), so the call
+    /// may be retried on another replica.
+    fn send(
+        &self,
+        items: Vec<Self::Item>,
+    ) -> impl Future<Output = Result<i64, RegistryError>> + Send;
 }
 
 /// Roster changes, to `mpx.v1.Index`.
 pub struct RosterChanges {
     pub store: Store,
-    pub client: IndexClient<Channel>,
+    pub registry: RegistryClient,
 }
 
 impl CursorStream for RosterChanges {
@@ -49,22 +54,27 @@ impl CursorStream for RosterChanges {
             .map_err(|e| e.to_string())
     }
 
-    async fn send(&self, changes: Vec<Self::Item>) -> Result<i64, String> {
-        Ok(self
-            .client
-            .clone()
-            .report_roster_changes(ReportRosterChangesRequest { changes })
-            .await
-            .map_err(|s| s.message().to_string())?
-            .into_inner()
-            .acknowledged_seq)
+    async fn send(&self, changes: Vec<Self::Item>) -> Result<i64, RegistryError> {
+        let request = ReportRosterChangesRequest { changes };
+        let response = self
+            .registry
+            .call(|channel| {
+                let request = request.clone();
+                async move {
+                    IndexClient::new(channel)
+                        .report_roster_changes(request)
+                        .await
+                }
+            })
+            .await?;
+        Ok(response.acknowledged_seq)
     }
 }
 
 /// Case events with their signed evidence, to `mpx.v1.Compliance`.
 pub struct CaseEvents {
     pub store: Store,
-    pub client: ComplianceClient<Channel>,
+    pub registry: RegistryClient,
 }
 
 impl CursorStream for CaseEvents {
@@ -78,14 +88,19 @@ impl CursorStream for CaseEvents {
             .map_err(|e| e.to_string())
     }
 
-    async fn send(&self, events: Vec<Self::Item>) -> Result<i64, String> {
+    async fn send(&self, events: Vec<Self::Item>) -> Result<i64, RegistryError> {
+        let request = ReportCaseEventsRequest { events };
         let response = self
-            .client
-            .clone()
-            .report_case_events(ReportCaseEventsRequest { events })
-            .await
-            .map_err(|s| s.message().to_string())?
-            .into_inner();
+            .registry
+            .call(|channel| {
+                let request = request.clone();
+                async move {
+                    ComplianceClient::new(channel)
+                        .report_case_events(request)
+                        .await
+                }
+            })
+            .await?;
         if response.rejected > 0 {
             tracing::warn!(
                 rejected = response.rejected,
@@ -99,7 +114,7 @@ impl CursorStream for CaseEvents {
 /// Takes in the cases the province assigns to this county, every `interval` until cancelled.
 pub async fn fetch_assignments(
     workflow: crate::workflow::Workflow,
-    client: IndexClient<Channel>,
+    registry: RegistryClient,
     interval: Duration,
     cancel: CancellationToken,
 ) {
@@ -110,12 +125,13 @@ pub async fn fetch_assignments(
                 .provincial_cursor("assignments")
                 .await
                 .map_err(|e| e.to_string())?;
-            let assignments = client
-                .clone()
-                .fetch_assignments(mpx_proto::v1::FetchAssignmentsRequest { after_seq })
+            let assignments = registry
+                .call(|channel| async move {
+                    let request = mpx_proto::v1::FetchAssignmentsRequest { after_seq };
+                    IndexClient::new(channel).fetch_assignments(request).await
+                })
                 .await
-                .map_err(|s| s.message().to_string())?
-                .into_inner()
+                .map_err(|error| error.to_string())?
                 .assignments;
             let more = assignments.len() >= 200;
             let opened = workflow
@@ -148,14 +164,20 @@ pub async fn ship<S: CursorStream>(stream: S, interval: Duration, cancel: Cancel
         let step = async {
             let acknowledged = match cursor {
                 Some(seq) => seq,
-                None => stream.send(Vec::new()).await?,
+                None => stream
+                    .send(Vec::new())
+                    .await
+                    .map_err(|error| error.to_string())?,
             };
             let items = stream.pending(acknowledged, BATCH).await?;
             if items.is_empty() {
                 return Ok::<_, String>((acknowledged, false));
             }
             let sent = items.len();
-            let acknowledged = stream.send(items).await?;
+            let acknowledged = stream
+                .send(items)
+                .await
+                .map_err(|error| error.to_string())?;
             tracing::debug!(
                 sent,
                 acknowledged,
