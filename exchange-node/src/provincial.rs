@@ -4,7 +4,7 @@
 //! restart of either side, and the registry ignores anything it already has.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mpx_proto::v1::compliance_client::ComplianceClient;
 use mpx_proto::v1::index_client::IndexClient;
@@ -16,6 +16,11 @@ use crate::store::Store;
 
 /// Most rows per call (the registry accepts up to 1000).
 const BATCH: u32 = 500;
+
+/// How long a cursor the registry gave is trusted before it is asked again, even with no error:
+/// a registry restored from a backup holds an older cursor, and would otherwise never get the
+/// rows in between.
+const CURSOR_TRUSTED_FOR: Duration = Duration::from_secs(300);
 
 /// One append-only stream towards the registry.
 pub trait CursorStream: Send + Sync + 'static {
@@ -157,50 +162,166 @@ pub async fn fetch_assignments(
     }
 }
 
+/// Why one step of [`ship`] failed.
+#[derive(Debug, thiserror::Error)]
+enum ShipError {
+    /// Reading this node's own rows.
+    #[error("{0}")]
+    Local(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl ShipError {
+    /// True when the registry answered with an error: its cursor may not be what this node
+    /// holds, so it is asked again. A failure to reach it, or to read our own rows, says nothing
+    /// about its cursor, which is kept (asking again would cost one more call that can fail).
+    fn questions_the_cursor(&self) -> bool {
+        matches!(self, ShipError::Registry(RegistryError::Answered { .. }))
+    }
+}
+
 /// Ships `stream` until cancelled: everything pending at once, then every `interval`.
+///
+/// The cursor is the registry's answer to the last call. It is kept across failures to reach
+/// the registry (they changed nothing there), asked again after the registry answers with an
+/// error, and at least every [`CURSOR_TRUSTED_FOR`] otherwise.
 pub async fn ship<S: CursorStream>(stream: S, interval: Duration, cancel: CancellationToken) {
-    let mut cursor: Option<i64> = None;
+    // The registry's cursor, and when it said so.
+    let mut cursor: Option<(i64, Instant)> = None;
     loop {
+        let trusted = cursor
+            .filter(|(_, said_at)| said_at.elapsed() < CURSOR_TRUSTED_FOR)
+            .map(|(seq, _)| seq);
         let step = async {
-            let acknowledged = match cursor {
+            let acknowledged = match trusted {
                 Some(seq) => seq,
-                None => stream
-                    .send(Vec::new())
-                    .await
-                    .map_err(|error| error.to_string())?,
+                None => {
+                    let seq = stream.send(Vec::new()).await?;
+                    cursor = Some((seq, Instant::now()));
+                    seq
+                }
             };
-            let items = stream.pending(acknowledged, BATCH).await?;
+            let items = stream
+                .pending(acknowledged, BATCH)
+                .await
+                .map_err(ShipError::Local)?;
             if items.is_empty() {
-                return Ok::<_, String>((acknowledged, false));
+                return Ok::<_, ShipError>(false);
             }
             let sent = items.len();
-            let acknowledged = stream
-                .send(items)
-                .await
-                .map_err(|error| error.to_string())?;
+            let acknowledged = stream.send(items).await?;
+            cursor = Some((acknowledged, Instant::now()));
             tracing::debug!(
                 sent,
                 acknowledged,
                 what = S::WHAT,
                 "reported to the registry"
             );
-            Ok((acknowledged, true))
+            Ok(true)
         };
         match step.await {
-            Ok((acknowledged, more)) => {
-                cursor = Some(acknowledged);
-                if more {
-                    continue;
-                }
-            }
+            Ok(true) => continue,
+            Ok(false) => {}
             Err(error) => {
                 tracing::warn!(%error, what = S::WHAT, "cannot report to the registry; retrying");
-                cursor = None;
+                if error.questions_the_cursor() {
+                    cursor = None;
+                }
             }
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A registry holding rows up to `registry_cursor`, in front of a node with rows 1..=`rows`.
+    #[derive(Clone, Default)]
+    struct FakeStream {
+        state: Arc<Mutex<FakeState>>,
+    }
+
+    #[derive(Default)]
+    struct FakeState {
+        rows: i64,
+        registry_cursor: i64,
+        /// The next sends of rows fail with this, then succeed.
+        failures: Vec<RegistryError>,
+        /// Calls with no rows: the node asking where the registry stands.
+        cursor_asks: u32,
+    }
+
+    impl CursorStream for FakeStream {
+        type Item = i64;
+        const WHAT: &'static str = "test rows";
+
+        async fn pending(&self, seq: i64, limit: u32) -> Result<Vec<i64>, String> {
+            let rows = self.state.lock().unwrap().rows;
+            Ok(((seq + 1)..=rows).take(limit as usize).collect())
+        }
+
+        async fn send(&self, items: Vec<i64>) -> Result<i64, RegistryError> {
+            let mut state = self.state.lock().unwrap();
+            if items.is_empty() {
+                state.cursor_asks += 1;
+                return Ok(state.registry_cursor);
+            }
+            if !state.failures.is_empty() {
+                return Err(state.failures.remove(0));
+            }
+            state.registry_cursor = state.registry_cursor.max(items[items.len() - 1]);
+            Ok(state.registry_cursor)
+        }
+    }
+
+    /// Ships until the registry has every row; returns how often the node asked for the cursor.
+    async fn ship_everything(failures: Vec<RegistryError>) -> u32 {
+        let stream = FakeStream::default();
+        {
+            let mut state = stream.state.lock().unwrap();
+            state.rows = 3;
+            state.failures = failures;
+        }
+        let cancel = CancellationToken::new();
+        let shipping = tokio::spawn(ship(
+            stream.clone(),
+            Duration::from_millis(5),
+            cancel.clone(),
+        ));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stream.state.lock().unwrap().registry_cursor < 3 {
+            assert!(
+                Instant::now() < deadline,
+                "the rows never reached the registry"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        cancel.cancel();
+        shipping.await.unwrap();
+        stream.state.lock().unwrap().cursor_asks
+    }
+
+    #[tokio::test]
+    async fn a_registry_out_of_reach_does_not_cost_the_cursor() {
+        let unreachable = || RegistryError::Unreachable("test: connection refused".into());
+        // Asked once at the start; the failures changed nothing at the registry.
+        assert_eq!(ship_everything(vec![unreachable(), unreachable()]).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_makes_the_node_ask_the_registry_for_its_cursor_again() {
+        let refused = RegistryError::Answered {
+            url: "https://registry.test:7400".into(),
+            status: tonic::Status::invalid_argument("test"),
+        };
+        assert_eq!(ship_everything(vec![refused]).await, 2);
     }
 }
