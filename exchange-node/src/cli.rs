@@ -584,8 +584,19 @@ async fn run_init(config: &NodeConfig, args: &InitArgs) -> anyhow::Result<()> {
             config_path,
             token_path,
             created_token,
+            enrolled_through,
+            failed,
         } => {
-            println!("Node for county {} is enrolled.", config.county);
+            for failure in &failed {
+                eprintln!("registry {failure}; tried the next URL");
+            }
+            match enrolled_through {
+                Some(url) => println!(
+                    "Node for county {} is enrolled (enrolled through {url}).",
+                    config.county
+                ),
+                None => println!("Node for county {} is enrolled.", config.county),
+            }
             println!("  config:         {}", config_path.display());
             if created_token {
                 println!("  operator token: {} (admin)", token_path.display());

@@ -8,13 +8,16 @@ use mpx_proto::division::CountyCode;
 use mpx_proto::evidence::verify_issued_by;
 use mpx_proto::identity::{PeerIdentity, REGISTRY_DNS_NAME, certificate_der_from_pem};
 use mpx_proto::runtime::{generate_token, hash_token, write_private_file};
-use mpx_proto::v1::EnrollRequest;
 use mpx_proto::v1::enrollment_client::EnrollmentClient;
+use mpx_proto::v1::{EnrollRequest, EnrollResponse};
 use rcgen::{CertificateParams, DnType, KeyPair};
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, ClientTlsConfig};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::config::{NodeConfig, NodePaths};
+use crate::registry_client::{
+    RegistryTimeouts, connect_replica, describe_transport_error, registry_endpoint,
+};
 use crate::store::Store;
 
 /// What `init` was asked to do.
@@ -39,7 +42,99 @@ pub enum InitOutcome {
         config_path: PathBuf,
         token_path: PathBuf,
         created_token: bool,
+        /// The registry URL that enrolled the node (online enrolment).
+        enrolled_through: Option<String>,
+        /// Registry URLs tried before it, each with why it failed.
+        failed: Vec<String>,
     },
+}
+
+/// How one registry URL failed to enrol the node.
+enum EnrolAttempt {
+    /// Nothing reached the registry (no connection): the next URL is tried.
+    Unreached(String),
+    /// The request was sent and no answer came: the registry may have redeemed the token. The
+    /// next URL is tried all the same (it enrols, or refuses the token as used; never both).
+    Unanswered(String),
+    /// The registry refused: every replica would (one database).
+    Refused(tonic::Status),
+}
+
+/// Sends the enrolment to one registry URL.
+async fn enrol_at(
+    url: &str,
+    tls: ClientTlsConfig,
+    timeouts: RegistryTimeouts,
+    request: EnrollRequest,
+) -> Result<EnrollResponse, EnrolAttempt> {
+    let endpoint = registry_endpoint(url, tls, timeouts)
+        .map_err(|error| EnrolAttempt::Unreached(format!("not a usable URL: {error}")))?;
+    let channel = connect_replica(&endpoint, timeouts)
+        .await
+        .map_err(EnrolAttempt::Unreached)?;
+    let call = async { EnrollmentClient::new(channel).enroll(request).await };
+    match tokio::time::timeout(timeouts.call, call).await {
+        Ok(Ok(response)) => Ok(response.into_inner()),
+        Ok(Err(status))
+            if matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::Unknown
+            ) =>
+        {
+            let why = match std::error::Error::source(&status) {
+                Some(source) => describe_transport_error(source, timeouts.connect),
+                None => status.message().to_string(),
+            };
+            Err(EnrolAttempt::Unanswered(why))
+        }
+        Ok(Err(status)) => Err(EnrolAttempt::Refused(status)),
+        Err(_) => Err(EnrolAttempt::Unanswered(format!(
+            "no answer within {:?} (timed out)",
+            timeouts.call
+        ))),
+    }
+}
+
+/// Enrols through the first registry URL that answers, trying each in turn. Returns the answer,
+/// the URL that gave it, and the URLs that failed before it with why.
+async fn enrol(
+    urls: &[String],
+    tls: ClientTlsConfig,
+    timeouts: RegistryTimeouts,
+    request: EnrollRequest,
+) -> anyhow::Result<(EnrollResponse, String, Vec<String>)> {
+    let mut failed = Vec::new();
+    let mut maybe_redeemed = false;
+    for url in urls {
+        match enrol_at(url, tls.clone(), timeouts, request.clone()).await {
+            Ok(response) => return Ok((response, url.clone(), failed)),
+            Err(EnrolAttempt::Unreached(why)) => failed.push(format!("{url}: {why}")),
+            Err(EnrolAttempt::Unanswered(why)) => {
+                maybe_redeemed = true;
+                failed.push(format!("{url}: sent, but {why}"));
+            }
+            Err(EnrolAttempt::Refused(status)) => {
+                let mut message = format!(
+                    "the registry at {url} refused enrolment: {}",
+                    status.message()
+                );
+                if maybe_redeemed && status.code() == tonic::Code::Unauthenticated {
+                    message.push_str(
+                        "\n(an earlier replica may have redeemed the token without its answer reaching here: \
+                         get a new token with `registry enroll --county C` and run init again; the node's key is kept)",
+                    );
+                }
+                for failure in &failed {
+                    message.push_str(&format!("\nbefore that: {failure}"));
+                }
+                bail!(message);
+            }
+        }
+    }
+    bail!(
+        "cannot enrol through any registry URL:\n  {}",
+        failed.join("\n  ")
+    )
 }
 
 fn load_or_create_key(paths: &NodePaths) -> anyhow::Result<KeyPair> {
@@ -112,6 +207,8 @@ pub async fn init(options: InitOptions) -> anyhow::Result<InitOutcome> {
         return Ok(InitOutcome::CsrWritten(csr_path.clone()));
     }
 
+    let mut enrolled_through = None;
+    let mut failed_urls = Vec::new();
     let certificate_pem = if let Some(path) = &options.certificate {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
     } else {
@@ -120,32 +217,24 @@ pub async fn init(options: InitOptions) -> anyhow::Result<InitOutcome> {
                 "give --token TOKEN (from `registry enroll --county {county}`), or use --offline-csr / --certificate"
             );
         };
-        let Some(registry_url) = config.registry_urls().into_iter().next() else {
-            bail!("give --registry https://HOST:PORT");
-        };
+        let urls = config.registry_urls();
+        if urls.is_empty() {
+            bail!("give --registry https://HOST:PORT (several replicas: comma-separated)");
+        }
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&ca_pem))
             .domain_name(REGISTRY_DNS_NAME);
-        let channel = Endpoint::from_shared(registry_url.clone())
-            .with_context(|| format!("--registry {registry_url:?}"))?
-            .tls_config(tls)?
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .connect()
-            .await
-            .with_context(|| format!("cannot reach the registry at {registry_url}"))?;
-        let response = EnrollmentClient::new(channel)
-            .enroll(EnrollRequest {
-                county: county.to_string(),
-                token: token.trim().to_string(),
-                csr_pem: csr_pem(&key, county)?,
-                endpoint: config.peer_advertise.clone().unwrap_or_default(),
-                name: config.name.clone(),
-            })
-            .await
-            .map_err(|status| {
-                anyhow::anyhow!("the registry refused enrolment: {}", status.message())
-            })?
-            .into_inner();
+        let request = EnrollRequest {
+            county: county.to_string(),
+            token: token.trim().to_string(),
+            csr_pem: csr_pem(&key, county)?,
+            endpoint: config.peer_advertise.clone().unwrap_or_default(),
+            name: config.name.clone(),
+        };
+        let (response, through, failed) =
+            enrol(&urls, tls, RegistryTimeouts::from_config(config), request).await?;
+        enrolled_through = Some(through);
+        failed_urls = failed;
         if response.ca_certificate_pem.trim() != ca_pem.trim() {
             bail!(
                 "the registry's CA differs from --ca-cert; check that you were given the right CA certificate"
@@ -180,6 +269,8 @@ pub async fn init(options: InitOptions) -> anyhow::Result<InitOutcome> {
         config_path: paths.config.clone(),
         token_path: paths.operator_token.clone(),
         created_token,
+        enrolled_through,
+        failed: failed_urls,
     })
 }
 
