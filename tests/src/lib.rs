@@ -154,11 +154,25 @@ impl ServerProcess {
         self.kill();
     }
 
-    /// SIGKILL to the whole process group, as a crash would.
+    /// SIGKILL to the whole process group, as a crash would (after SIGCONT, in case it was
+    /// paused).
     pub fn kill(&mut self) {
+        self.signal_group("-CONT");
         self.signal_group("-KILL");
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGSTOP: the process keeps its sockets (the kernel still accepts connections) but
+    /// answers nothing, as a hung server would. [`ServerProcess::kill`] (and drop) resume it
+    /// first.
+    pub fn pause(&mut self) {
+        self.signal_group("-STOP");
+    }
+
+    /// SIGCONT after [`ServerProcess::pause`].
+    pub fn resume(&mut self) {
+        self.signal_group("-CONT");
     }
 
     /// Sends a signal to every process of the group (the server and anything it started).
@@ -437,6 +451,8 @@ pub struct Province {
     pub registry_operator: SocketAddr,
     /// A second registry process on the same database, when started.
     pub registry_replica: Option<ServerProcess>,
+    /// That replica's operator listener.
+    pub registry_replica_operator: Option<SocketAddr>,
     pub nodes: BTreeMap<String, Node>,
     options: ProvinceOptions,
 }
@@ -520,6 +536,7 @@ impl Province {
             registry_peer: SocketAddr::from(([127, 0, 0, 1], 0)),
             registry_operator: SocketAddr::from(([127, 0, 0, 1], 0)),
             registry_replica: None,
+            registry_replica_operator: None,
             nodes: BTreeMap::new(),
             options,
         };
@@ -573,8 +590,13 @@ impl Province {
 
     /// A channel to the registry's operator listener, and its bearer token.
     pub async fn registry_operator_channel(&self) -> (Channel, Bearer) {
+        self.registry_operator_channel_at(self.registry_operator)
+            .await
+    }
+
+    async fn registry_operator_channel_at(&self, operator: SocketAddr) -> (Channel, Bearer) {
         let token = std::fs::read_to_string(self.registry_dir.join("operator.token")).unwrap();
-        let channel = Endpoint::from_shared(format!("http://{}", self.registry_operator))
+        let channel = Endpoint::from_shared(format!("http://{operator}"))
             .unwrap()
             .connect()
             .await
@@ -591,24 +613,39 @@ impl Province {
         mpx_proto::v1::queries_client::QueriesClient::with_interceptor(channel, bearer)
     }
 
+    /// [`Province::registry_queries`] on another registry process's operator listener (e.g. a
+    /// replica's, [`Province::registry_replica_operator`]).
+    pub async fn registry_queries_at(
+        &self,
+        operator: SocketAddr,
+    ) -> mpx_proto::v1::queries_client::QueriesClient<InterceptedService<Channel, Bearer>> {
+        let (channel, bearer) = self.registry_operator_channel_at(operator).await;
+        mpx_proto::v1::queries_client::QueriesClient::with_interceptor(channel, bearer)
+    }
+
     /// The registry's database URL when it is not the default SQLite file.
     pub fn registry_database_url(&self) -> Option<String> {
         self.options.registry_database.clone()
     }
 
     pub async fn start_registry(&mut self) {
+        self.start_registry_on("127.0.0.1:0".parse().unwrap()).await;
+    }
+
+    /// Starts the first registry process again after [`Province::kill_registry`], on the peer
+    /// port it had, so that the nodes' `registry_url` finds it again.
+    pub async fn restart_registry(&mut self) {
+        assert!(self.registry.is_none(), "the registry is still running");
+        self.start_registry_on(self.registry_peer).await;
+    }
+
+    async fn start_registry_on(&mut self, peer_listen: SocketAddr) {
         let ready = self.registry_dir.join("ready.json");
         let _ = std::fs::remove_file(&ready);
         let mut serve = self.registry_cli();
         serve
-            .args([
-                "serve",
-                "--peer-listen",
-                "127.0.0.1:0",
-                "--operator-listen",
-                "127.0.0.1:0",
-                "--ready-file",
-            ])
+            .args(["serve", "--peer-listen", &peer_listen.to_string()])
+            .args(["--operator-listen", "127.0.0.1:0", "--ready-file"])
             .arg(&ready);
         let mut process = ServerProcess::spawn("registry", serve, &self.dir.join("registry.log"));
         let (peer, operator) = wait_for_ready(&ready, &mut process).await;
@@ -620,6 +657,26 @@ impl Province {
 
     /// Enrols a county (its key, certificate and config) without starting it.
     pub fn enroll(&mut self, county: &str) -> &Node {
+        let registry = format!("https://{}", self.registry_peer);
+        let (init, data_dir, database_url) = self.init_command(county, &registry);
+        run_ok(init);
+        self.finish_enrolment(county, data_dir, database_url)
+    }
+
+    /// Enrols a county with `exchange-node init --registry REGISTRY` (e.g. several replicas,
+    /// some of them dead) and returns what `init` printed; the node is added to the province
+    /// when it succeeded.
+    pub fn enroll_through(&mut self, county: &str, registry: &str) -> Output {
+        let (init, data_dir, database_url) = self.init_command(county, registry);
+        let output = run(init);
+        if output.status.success() {
+            self.finish_enrolment(county, data_dir, database_url);
+        }
+        output
+    }
+
+    /// `exchange-node init` for `county` with a fresh token, and where its data will be.
+    fn init_command(&self, county: &str, registry: &str) -> (Command, PathBuf, Option<String>) {
         let mut enroll = self.registry_cli();
         enroll.args(["enroll", "--county", county]);
         let token = run_ok(enroll).trim().to_string();
@@ -629,8 +686,7 @@ impl Province {
         init.arg("--data-dir")
             .arg(&data_dir)
             .args(["init", "--county", county, "--token", &token]);
-        init.arg("--registry")
-            .arg(format!("https://{}", self.registry_peer));
+        init.arg("--registry").arg(registry);
         init.arg("--ca-cert")
             .arg(self.registry_dir.join("ca/ca.crt"));
         init.args([
@@ -642,8 +698,7 @@ impl Province {
         if let Some(url) = &database_url {
             init.env("MPX_DATABASE_URL", url);
         }
-        run_ok(init);
-        self.finish_enrolment(county, data_dir, database_url)
+        (init, data_dir, database_url)
     }
 
     fn finish_enrolment(
@@ -808,6 +863,7 @@ impl Province {
         let (peer, operator) = wait_for_ready(&ready, &mut process).await;
         wait_healthy(operator, &mut process).await;
         self.registry_replica = Some(process);
+        self.registry_replica_operator = Some(operator);
         peer
     }
 
