@@ -341,8 +341,12 @@ enum AlertsCommand {
     List {
         #[arg(long)]
         all: bool,
+        /// At most this many (up to 1000); the next page is printed as `--after TOKEN`.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// The page after this token (from the previous page's last line).
+        #[arg(long, default_value = "")]
+        after: String,
     },
     /// Print alerts as they fire, until Ctrl-C.
     Watch {
@@ -1231,22 +1235,28 @@ async fn alerts(cli: &Cli, config: &NodeConfig, command: &AlertsCommand) -> anyh
     let mut client =
         mpx_proto::v1::alerts_client::AlertsClient::new(InterceptedService::new(channel, auth));
     match command {
-        AlertsCommand::List { all, limit } => {
-            let alerts = client
+        AlertsCommand::List { all, limit, after } => {
+            let response = client
                 .list_alerts(v1::ListAlertsRequest {
                     open_only: !all,
                     page_size: *limit,
+                    page_token: after.clone(),
                 })
                 .await
                 .map_err(explain)?
-                .into_inner()
-                .alerts;
+                .into_inner();
             if cli.json {
-                for alert in &alerts {
+                for alert in &response.alerts {
                     println!("{}", alert_json(alert));
                 }
             } else {
-                print_table(&ALERT_HEADERS, alerts.iter().map(alert_row).collect());
+                print_table(
+                    &ALERT_HEADERS,
+                    response.alerts.iter().map(alert_row).collect(),
+                );
+                if !response.next_page_token.is_empty() {
+                    println!("(more: --after {})", response.next_page_token);
+                }
             }
         }
         AlertsCommand::Watch { include_open } => {

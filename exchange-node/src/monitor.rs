@@ -1,6 +1,7 @@
 //! The deadline monitor: on every tick (injected clock, so tests need no sleeps) it raises
-//! `DUE_SOON`, `OVERDUE`, `ESCALATED`, `NOT_ACCEPTED` and `UNDELIVERED` alerts, each once per case
-//! and kind (a unique row, so a restart never fires twice), sends the requester's `Reminder` to
+//! `DUE_SOON`, `OVERDUE`, `ESCALATED` and `NOT_ACCEPTED` alerts, each once per case and kind (a
+//! unique row, so a restart never fires twice), one `UNDELIVERED` alert per peer with a stuck
+//! backlog (kept up to date, cleared when it drains), sends the requester's `Reminder` to
 //! the recipient on `DUE_SOON` and `OVERDUE`, and clears alerts whose cause is gone. It reads only
 //! the cases near their deadlines (indexes on the due dates), not all cases.
 
@@ -26,7 +27,7 @@ pub struct MonitorConfig {
     pub due_soon_working_days: u32,
     /// `ESCALATED` this many working days after the deadline.
     pub escalation_grace_working_days: u32,
-    /// `UNDELIVERED` when a message waited this long in the outbox.
+    /// `UNDELIVERED` (one per peer) when a message to it waited this long in the outbox.
     pub undelivered_after_seconds: u64,
 }
 
@@ -210,7 +211,12 @@ pub fn alert_to_proto(record: &AlertRecord) -> Alert {
     Alert {
         alert_id: record.alert_id.clone(),
         kind: alert_kind_from_label(&record.kind) as i32,
-        case_id: record.case_id.clone(),
+        // A peer's UNDELIVERED alert is about no case.
+        case_id: if record.case_id.starts_with("peer/") {
+            String::new()
+        } else {
+            record.case_id.clone()
+        },
         direction: record.direction.clone(),
         counterpart_county: record.counterpart_county.clone(),
         raised_at_unix_ms: record.raised_at_unix_ms,
@@ -371,32 +377,40 @@ impl DeadlineMonitor {
             }
         }
 
+        // UNDELIVERED: one alert per peer with a stuck backlog (not one per message: a day-long
+        // outage during an import would raise tens of thousands), kept up to date while open
+        // and cleared when the backlog drains.
         let cutoff = now
             - i64::try_from(self.config.undelivered_after_seconds).unwrap_or(i64::MAX / 2) * 1000;
         let mut raised = Vec::new();
-        for (case_id, recipient, queued_at) in store.undelivered_since(cutoff).await? {
-            raised.push((
-                AlertRecord {
-                    alert_id: uuid::Uuid::now_v7().to_string(),
-                    case_id,
-                    kind: alert_kind_label(AlertKind::Undelivered).into(),
-                    direction: direction_label(CaseDirection::Outbound).into(),
-                    counterpart_county: recipient.clone(),
-                    raised_at_unix_ms: now,
-                    due_at_unix_ms: 0,
-                    cleared_at_unix_ms: 0,
-                    detail: format!(
-                        "自 {} 起未能送达 {recipient} / undelivered to {recipient} since {}",
-                        format_unix_ms(queued_at),
-                        format_unix_ms(queued_at)
-                    ),
-                },
-                None,
-            ));
+        for (peer, pending, oldest) in store.undelivered_peers(cutoff).await? {
+            let detail = format!(
+                "{pending} 条消息未能送达 {peer}，最早一条自 {} 起等待 / {pending} messages undelivered to {peer}, the oldest queued {} ({} min ago)",
+                format_unix_ms(oldest),
+                format_unix_ms(oldest),
+                (now - oldest) / 60_000
+            );
+            match store.open_peer_alert(&peer).await? {
+                Some(alert_id) => store.update_alert_detail(&alert_id, &detail).await?,
+                None => raised.push((
+                    AlertRecord {
+                        alert_id: uuid::Uuid::now_v7().to_string(),
+                        case_id: format!("peer/{peer}/{now}"),
+                        kind: alert_kind_label(AlertKind::Undelivered).into(),
+                        direction: direction_label(CaseDirection::Outbound).into(),
+                        counterpart_county: peer.clone(),
+                        raised_at_unix_ms: now,
+                        due_at_unix_ms: 0,
+                        cleared_at_unix_ms: 0,
+                        detail,
+                    },
+                    None,
+                )),
+            }
         }
         self.commit(raised, &mut Vec::new(), now, &mut fired, &mut reminded)
             .await?;
-        store.clear_resolved_alerts(now).await?;
+        store.clear_resolved_alerts(now, cutoff).await?;
         reminded.sort();
         reminded.dedup();
         for recipient in &reminded {

@@ -472,15 +472,15 @@ impl Store {
         Ok(Some(result.rows_affected()))
     }
 
-    /// Pending outbox messages queued at or before `cutoff_unix_ms`, oldest per case:
-    /// (case_id, recipient, queued at).
-    pub async fn undelivered_since(
+    /// Peers with a message pending since `cutoff_unix_ms` or before: (peer, messages pending,
+    /// oldest queued at).
+    pub async fn undelivered_peers(
         &self,
         cutoff_unix_ms: i64,
-    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT case_id, recipient, MIN(created_at_unix_ms) AS queued FROM outbox
-             WHERE state = 'pending' AND created_at_unix_ms <= $1 GROUP BY case_id, recipient",
+            "SELECT recipient, COUNT(*) AS n, MIN(created_at_unix_ms) AS oldest FROM outbox
+             WHERE state = 'pending' GROUP BY recipient HAVING MIN(created_at_unix_ms) <= $1",
         )
         .bind(cutoff_unix_ms)
         .fetch_all(&self.pool)
@@ -488,28 +488,69 @@ impl Store {
         rows.iter()
             .map(|row| {
                 Ok((
-                    row.try_get("case_id")?,
                     row.try_get("recipient")?,
-                    row.try_get("queued")?,
+                    row.try_get("n")?,
+                    row.try_get("oldest")?,
                 ))
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }
 
-    /// Clears open `UNDELIVERED` alerts whose messages were all delivered. Returns how many.
-    /// (The alerts about a case's deadlines are cleared when the case is saved answered, ended
-    /// or accepted: [`StoreTx::save_case`].)
-    pub async fn clear_resolved_alerts(&self, now_unix_ms: i64) -> Result<u64, StoreError> {
-        let result = sqlx::query(
+    /// The open `UNDELIVERED` alert about `peer`, if any.
+    pub async fn open_peer_alert(&self, peer: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT alert_id FROM alerts WHERE kind = 'undelivered' AND cleared_at_unix_ms = 0
+               AND counterpart_county = $1 AND case_id LIKE 'peer/%'",
+        )
+        .bind(peer)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| row.try_get("alert_id")).transpose()?)
+    }
+
+    /// Updates what an open alert says (a peer's backlog while it lasts).
+    pub async fn update_alert_detail(
+        &self,
+        alert_id: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE alerts SET detail = $2 WHERE alert_id = $1")
+            .bind(alert_id)
+            .bind(detail)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Clears open `UNDELIVERED` alerts whose backlog drained: a peer's alert once nothing to it
+    /// has waited since `cutoff_unix_ms` or longer (and older per-case alerts once their case's
+    /// messages were delivered). Returns how many. (The alerts about a case's deadlines are
+    /// cleared when the case is saved answered, ended or accepted: [`StoreTx::save_case`].)
+    pub async fn clear_resolved_alerts(
+        &self,
+        now_unix_ms: i64,
+        cutoff_unix_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let per_peer = sqlx::query(
             "UPDATE alerts SET cleared_at_unix_ms = $1
-             WHERE kind = 'undelivered' AND cleared_at_unix_ms = 0
+             WHERE kind = 'undelivered' AND cleared_at_unix_ms = 0 AND case_id LIKE 'peer/%'
+               AND counterpart_county NOT IN
+                   (SELECT recipient FROM outbox WHERE state = 'pending' AND created_at_unix_ms <= $2)",
+        )
+        .bind(now_unix_ms)
+        .bind(cutoff_unix_ms)
+        .execute(&self.pool)
+        .await?;
+        let per_case = sqlx::query(
+            "UPDATE alerts SET cleared_at_unix_ms = $1
+             WHERE kind = 'undelivered' AND cleared_at_unix_ms = 0 AND case_id NOT LIKE 'peer/%'
                AND case_id NOT IN (SELECT case_id FROM outbox WHERE state = 'pending')",
         )
         .bind(now_unix_ms)
         .execute(&self.pool)
         .await?;
-        Ok(result.rows_affected())
+        Ok(per_peer.rows_affected() + per_case.rows_affected())
     }
 
     /// Cases by (kind, direction, state, count), for metrics.
@@ -676,19 +717,28 @@ impl Store {
     }
 
     /// Alerts, newest first.
+    /// Alerts, newest first, after `after` (the last one of the previous page) when given.
     pub async fn list_alerts(
         &self,
         open_only: bool,
         limit: u32,
+        after: Option<&AlertCursor>,
     ) -> Result<Vec<AlertRecord>, StoreError> {
+        let (after_ms, after_id) = match after {
+            Some(cursor) => (cursor.raised_at_unix_ms, cursor.alert_id.as_str()),
+            None => (i64::MAX, ""),
+        };
         let rows = sqlx::query(
             "SELECT alert_id, case_id, kind, direction, counterpart_county, raised_at_unix_ms,
                     due_at_unix_ms, cleared_at_unix_ms, detail
              FROM alerts WHERE ($1 = 0 OR cleared_at_unix_ms = 0)
+               AND (raised_at_unix_ms < $3 OR (raised_at_unix_ms = $3 AND alert_id < $4))
              ORDER BY raised_at_unix_ms DESC, alert_id DESC LIMIT $2",
         )
         .bind(i64::from(open_only))
         .bind(i64::from(limit))
+        .bind(after_ms)
+        .bind(after_id)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -933,6 +983,8 @@ impl Store {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertRecord {
     pub alert_id: String,
+    /// The case the alert is about; for an `UNDELIVERED` alert, which is about a peer,
+    /// `peer/{county}/{raised at}` (the table keeps one alert per subject and kind).
     pub case_id: String,
     /// `due_soon`, `overdue`, `escalated`, `not_accepted`, `undelivered`.
     pub kind: String,
@@ -942,6 +994,38 @@ pub struct AlertRecord {
     pub due_at_unix_ms: i64,
     pub cleared_at_unix_ms: i64,
     pub detail: String,
+}
+
+/// Where a page of alerts ends: the last alert's raise instant and id, as a page token
+/// `{raised_at_unix_ms}_{alert_id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertCursor {
+    pub raised_at_unix_ms: i64,
+    pub alert_id: String,
+}
+
+impl AlertCursor {
+    pub fn of(alert: &AlertRecord) -> Self {
+        Self {
+            raised_at_unix_ms: alert.raised_at_unix_ms,
+            alert_id: alert.alert_id.clone(),
+        }
+    }
+
+    pub fn token(&self) -> String {
+        format!("{}_{}", self.raised_at_unix_ms, self.alert_id)
+    }
+
+    /// Parses a page token; `None` when it is not one.
+    pub fn parse(token: &str) -> Option<Self> {
+        let (ms, id) = token.split_once('_')?;
+        let raised_at_unix_ms = ms.parse().ok()?;
+        uuid::Uuid::parse_str(id).ok()?;
+        Some(Self {
+            raised_at_unix_ms,
+            alert_id: id.to_string(),
+        })
+    }
 }
 
 fn alert_from_row(row: &AnyRow) -> Result<AlertRecord, sqlx::Error> {

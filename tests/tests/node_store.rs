@@ -29,6 +29,7 @@ mpx_tests::on_both_backends!(
     an_extension_keeps_the_original_due_date_and_moves_the_alerts,
     receipts_are_signed_and_an_altered_receipt_is_refused,
     the_audit_log_is_a_hash_chain_that_detects_changes,
+    an_undelivered_backlog_raises_one_alert_per_peer_until_it_drains,
 );
 
 async fn a_delivery_lease_has_one_holder(url: &str) {
@@ -879,7 +880,7 @@ async fn the_monitor_looks_at_a_case_only_when_its_alerts_can_change(url: &str) 
         0,
         "a closed case is not looked at"
     );
-    let alerts = store.list_alerts(false, 100).await.unwrap();
+    let alerts = store.list_alerts(false, 100, None).await.unwrap();
     assert_eq!(alerts.len(), 1);
     assert!(
         alerts[0].cleared_at_unix_ms > 0,
@@ -981,7 +982,7 @@ async fn deadline_alerts_fire_once_send_reminders_and_clear_when_answered(url: &
         .unwrap();
     deliver_between(&linxia, &wudu).await;
     assert!(recipient.tick().await.unwrap().is_empty());
-    let open_alerts = linxia.store().list_alerts(true, 10).await.unwrap();
+    let open_alerts = linxia.store().list_alerts(true, 10, None).await.unwrap();
     assert!(
         open_alerts.is_empty(),
         "accepting and answering cleared them: {open_alerts:?}"
@@ -1070,15 +1071,21 @@ async fn deadline_alerts_fire_once_send_reminders_and_clear_when_answered(url: &
     assert!(
         linxia
             .store()
-            .list_alerts(true, 10)
+            .list_alerts(true, 10, None)
             .await
             .unwrap()
             .is_empty()
     );
-    assert!(wudu.store().list_alerts(true, 10).await.unwrap().is_empty());
     assert!(
         wudu.store()
-            .list_alerts(false, 10)
+            .list_alerts(true, 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        wudu.store()
+            .list_alerts(false, 10, None)
             .await
             .unwrap()
             .iter()
@@ -1430,4 +1437,119 @@ async fn the_audit_log_is_a_hash_chain_that_detects_changes(url: &str) {
     assert!(problem.contains("entry 2 is missing"), "{problem}");
     let _ = raw.close().await;
     store.close().await;
+}
+
+/// Seen: a 45 s partition with 1 020 queued messages raised 1 020 UNDELIVERED alerts, and
+/// `alerts list` showed 1 000 of them with no way to page further. One alert per peer, with the
+/// queued count and the oldest age, updated while open and cleared when the backlog drains; lists
+/// page with a cursor.
+async fn an_undelivered_backlog_raises_one_alert_per_peer_until_it_drains(url: &str) {
+    use exchange_node::monitor::{DeadlineMonitor, MonitorConfig};
+    use exchange_node::store::AlertCursor;
+    let clock = Clock::manual(shanghai("2026-11-02T10:00:00"));
+    let directory = province_directory();
+    let node = |store: Store, county: &str| {
+        let (notifier, _) = DeliveryNotifier::channel();
+        Workflow::new(
+            store,
+            CountyCode::parse(county).unwrap(),
+            CheckDigitMode::Strict,
+            directory.clone(),
+            notifier,
+            clock.clone(),
+        )
+    };
+    let wudu = node(Store::connect(url).await.unwrap(), "621202");
+    let linxia = node(
+        Store::connect(&second_database(url).await).await.unwrap(),
+        "621221",
+    );
+    let open = |to: &str, seq: u32| OpenCase {
+        kind: CaseKind::Verification,
+        recipient_county: to.into(),
+        priority: CasePriority::Normal,
+        resident_id: resident_id(to, seq),
+        subject_name: String::new(),
+        questions: "请核实".into(),
+    };
+    for seq in 0..30 {
+        wudu.open_case("clerk", &open("621221", seq)).await.unwrap();
+    }
+    for seq in 0..5 {
+        wudu.open_case("clerk", &open("620102", seq)).await.unwrap();
+    }
+    let monitor = DeadlineMonitor::new(wudu.clone(), MonitorConfig::default());
+    assert!(monitor.tick().await.unwrap().is_empty(), "not stuck yet");
+
+    clock.advance_ms(3_600_000 + 1_000);
+    let fired = monitor.tick().await.unwrap();
+    let undelivered: Vec<_> = fired
+        .iter()
+        .filter(|a| a.kind() == v1::AlertKind::Undelivered)
+        .collect();
+    assert_eq!(undelivered.len(), 2, "one per peer: {undelivered:#?}");
+    let about = |peer: &str| -> v1::Alert {
+        undelivered
+            .iter()
+            .find(|a| a.counterpart_county == peer)
+            .map(|a| (*a).clone())
+            .unwrap()
+    };
+    assert!(
+        about("621221").detail.contains("30 messages"),
+        "{:?}",
+        about("621221")
+    );
+    assert!(about("620102").detail.contains("5 messages"));
+    assert!(
+        about("621221").case_id.is_empty(),
+        "about a peer, not a case"
+    );
+
+    // The outage goes on and more is queued: no new alert, the open one says how much.
+    for seq in 30..33 {
+        wudu.open_case("clerk", &open("621221", seq)).await.unwrap();
+    }
+    clock.advance_ms(3_600_000);
+    let fired = monitor.tick().await.unwrap();
+    assert!(
+        !fired.iter().any(|a| a.kind() == v1::AlertKind::Undelivered),
+        "{fired:#?}"
+    );
+    let open_now = wudu.store().list_alerts(true, 100, None).await.unwrap();
+    let linxia_alert = open_now
+        .iter()
+        .find(|a| a.counterpart_county == "621221")
+        .unwrap();
+    assert!(
+        linxia_alert.detail.contains("33 messages"),
+        "{linxia_alert:?}"
+    );
+    assert!(
+        linxia_alert.detail.contains("120 min ago"),
+        "{linxia_alert:?}"
+    );
+
+    // Pages: one alert at a time, each once, then the end.
+    let first = wudu.store().list_alerts(true, 1, None).await.unwrap();
+    let cursor = AlertCursor::parse(&AlertCursor::of(&first[0]).token()).unwrap();
+    let second = wudu
+        .store()
+        .list_alerts(true, 1, Some(&cursor))
+        .await
+        .unwrap();
+    let third = wudu
+        .store()
+        .list_alerts(true, 1, Some(&AlertCursor::of(&second[0])))
+        .await
+        .unwrap();
+    assert_ne!(first[0].alert_id, second[0].alert_id);
+    assert!(third.is_empty(), "{third:?}");
+
+    // The backlog to 621221 drains: its alert clears; 620102's stays.
+    deliver_between(&wudu, &linxia).await;
+    monitor.tick().await.unwrap();
+    let open_now = wudu.store().list_alerts(true, 100, None).await.unwrap();
+    assert_eq!(open_now.len(), 1, "{open_now:#?}");
+    assert_eq!(open_now[0].counterpart_county, "620102");
 }

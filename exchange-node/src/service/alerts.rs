@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::page_size;
 use crate::monitor::{DeadlineMonitor, alert_to_proto};
-use crate::store::Store;
+use crate::store::{AlertCursor, Store};
 
 #[derive(Debug, Clone)]
 pub struct AlertsService {
@@ -41,14 +41,33 @@ impl Alerts for AlertsService {
     ) -> Result<Response<ListAlertsResponse>, Status> {
         operator_of(&request)?;
         let request = request.into_inner();
-        let alerts = self
+        let after = match request.page_token.as_str() {
+            "" => None,
+            token => Some(AlertCursor::parse(token).ok_or_else(|| {
+                Status::invalid_argument(
+                    "page_token: expected the next_page_token of a previous ListAlerts response",
+                )
+            })?),
+        };
+        let limit = page_size(request.page_size);
+        let mut records = self
             .store
-            .list_alerts(request.open_only, page_size(request.page_size))
-            .await?
-            .iter()
-            .map(alert_to_proto)
-            .collect();
-        Ok(Response::new(ListAlertsResponse { alerts }))
+            .list_alerts(request.open_only, limit + 1, after.as_ref())
+            .await?;
+        let next_page_token = if records.len() > limit as usize {
+            records.truncate(limit as usize);
+            records
+                .last()
+                .map(|last| AlertCursor::of(last).token())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let alerts = records.iter().map(alert_to_proto).collect();
+        Ok(Response::new(ListAlertsResponse {
+            alerts,
+            next_page_token,
+        }))
     }
 
     type WatchAlertsStream = AlertStream;
@@ -60,17 +79,21 @@ impl Alerts for AlertsService {
         operator_of(&request)?;
         // Subscribe before reading the open ones, so nothing fired in between is missed.
         let live = self.monitor.subscribe();
-        let open = if request.get_ref().include_open {
-            self.store
-                .list_alerts(true, 1000)
-                .await?
-                .iter()
-                .rev()
-                .map(alert_to_proto)
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let mut open = Vec::new();
+        if request.get_ref().include_open {
+            // Every open alert, page by page, oldest first.
+            let mut after: Option<AlertCursor> = None;
+            loop {
+                let page = self.store.list_alerts(true, 1000, after.as_ref()).await?;
+                after = page.last().map(AlertCursor::of);
+                let full = page.len() == 1000;
+                open.extend(page.iter().map(alert_to_proto));
+                if !full {
+                    break;
+                }
+            }
+            open.reverse();
+        }
         Ok(Response::new(alert_stream(open, live)))
     }
 }
