@@ -1008,7 +1008,7 @@ async fn cases(cli: &Cli, config: &NodeConfig, command: &CasesCommand) -> anyhow
                             c.case_id.clone(),
                             kind_label(c.kind()).to_string(),
                             other.clone(),
-                            state_label(c.state()).to_string(),
+                            case_state_text(c),
                             priority_label(c.priority()).to_string(),
                             mpx_proto::time::format_due(crate::monitor::effective_due_at(c)),
                             days_left_text(c),
@@ -1184,6 +1184,15 @@ async fn cases(cli: &Cli, config: &NodeConfig, command: &CasesCommand) -> anyhow
     Ok(())
 }
 
+/// A case's state as a table shows it: a case held for want of a route says so.
+fn case_state_text(case: &v1::Case) -> String {
+    if case.no_route {
+        format!("{} (无路由暂存 held: no route)", state_label(case.state()))
+    } else {
+        state_label(case.state()).to_string()
+    }
+}
+
 fn alert_kind_text(kind: v1::AlertKind) -> &'static str {
     match kind {
         v1::AlertKind::DueSoon => "即将到期 due soon",
@@ -1191,6 +1200,7 @@ fn alert_kind_text(kind: v1::AlertKind) -> &'static str {
         v1::AlertKind::Escalated => "已上报 escalated",
         v1::AlertKind::NotAccepted => "未受理 not accepted",
         v1::AlertKind::Undelivered => "未送达 undelivered",
+        v1::AlertKind::NoRoute => "无路由暂存 held: no route",
         v1::AlertKind::Unspecified => "-",
     }
 }
@@ -1319,7 +1329,7 @@ pub fn case_json(case: &v1::Case) -> serde_json::Value {
     json!({
         "case_id": case.case_id, "kind": kind_label(case.kind()), "direction": direction_label(case.direction()),
         "requester_county": case.requester_county, "recipient_county": case.recipient_county,
-        "state": state_label(case.state()), "priority": priority_label(case.priority()),
+        "state": state_label(case.state()), "no_route": case.no_route, "priority": priority_label(case.priority()),
         "resident_id": case.resident_id, "subject_name": case.subject_name, "questions": case.questions,
         "answer": case.answer, "verdict": verdict_label(case.verdict()),
         "redirected_to_county": case.redirected_to_county, "parent_case_id": case.parent_case_id,
@@ -1381,7 +1391,7 @@ fn print_case(case: &v1::Case) {
         ),
         ("发起 From", case.requester_county.clone()),
         ("接收 To", case.recipient_county.clone()),
-        ("状态 State", state_label(case.state()).to_string()),
+        ("状态 State", case_state_text(case)),
         (
             "优先级 Priority",
             priority_label(case.priority()).to_string(),

@@ -189,6 +189,13 @@ impl DirectoryHandle {
     }
 
     /// The peer endpoint of an active county.
+    /// True when the directory is loaded and does not list `county` as an active node: there is
+    /// no route to it (not enrolled yet, or another province). False while no directory is
+    /// loaded at all: then nobody knows yet.
+    pub fn has_no_route(&self, county: &str) -> bool {
+        self.is_loaded() && self.endpoint_of(county).is_none()
+    }
+
     pub fn endpoint_of(&self, county: &str) -> Option<String> {
         self.read(|snapshot| {
             snapshot?

@@ -1,7 +1,7 @@
 //! The pure domain core: people as validated input, and the case state machine. No I/O here.
 
 use jiff::civil::Date;
-use mpx_proto::division::CountyCode;
+use mpx_proto::division::{CountyCode, DivisionTable};
 use mpx_proto::resident_id::{CheckDigitMode, ResidentId};
 use mpx_proto::text::{self, Shape, limits};
 use mpx_proto::v1::envelope::Body;
@@ -24,9 +24,13 @@ impl FieldError {
     }
 }
 
-/// Parses a county code field.
+/// Parses a county code field: six digits naming a county of the shipped GB/T 2260 edition
+/// (`deploy/divisions/`), so a code that is no county (629999) is refused with why, wherever it
+/// comes from: a clerk, a file or a peer.
 pub fn county_field(field: &str, value: &str) -> Result<CountyCode, FieldError> {
-    CountyCode::parse(value).map_err(|error| FieldError::new(field, error))
+    DivisionTable::shipped()
+        .county(value)
+        .map_err(|error| FieldError::new(field, error))
 }
 
 /// Parses a resident ID field.
@@ -913,6 +917,14 @@ mod tests {
             let error = check_peer_body(&body, TODAY).unwrap_err();
             assert_eq!(error.field, field, "{error}");
         }
+        let mut nowhere = notice_from_wudu();
+        if let Body::Notice(notice) = &mut nowhere {
+            notice.kind = v1::NoticeKind::Departed as i32;
+            notice.destination_county = "629999".into();
+        }
+        let error = check_peer_body(&nowhere, TODAY).unwrap_err();
+        assert_eq!(error.field, "notice.destination_county", "{error}");
+        assert!(error.message.contains("no county in GB/T 2260"), "{error}");
         let error = uuid_field("case_id", &"x".repeat(10_000)).unwrap_err();
         assert!(error.message.len() < 200, "{error}");
     }

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use mpx_proto::division::{CountyCode, DivisionTable};
 use mpx_proto::time::{date_of_unix_ms, format_due, format_unix_ms};
 use mpx_proto::v1::compliance_client::ComplianceClient;
 use mpx_proto::v1::{self, Alert, AlertKind, CaseDirection, envelope::Body};
@@ -191,6 +192,7 @@ pub fn alert_kind_label(kind: AlertKind) -> &'static str {
         AlertKind::Escalated => "escalated",
         AlertKind::NotAccepted => "not_accepted",
         AlertKind::Undelivered => "undelivered",
+        AlertKind::NoRoute => "no_route",
         AlertKind::Unspecified => "unspecified",
     }
 }
@@ -202,6 +204,7 @@ fn alert_kind_from_label(label: &str) -> AlertKind {
         "escalated" => AlertKind::Escalated,
         "not_accepted" => AlertKind::NotAccepted,
         "undelivered" => AlertKind::Undelivered,
+        "no_route" => AlertKind::NoRoute,
         _ => AlertKind::Unspecified,
     }
 }
@@ -383,33 +386,49 @@ impl DeadlineMonitor {
         let cutoff = now
             - i64::try_from(self.config.undelivered_after_seconds).unwrap_or(i64::MAX / 2) * 1000;
         let mut raised = Vec::new();
+        let directory = self.workflow.directory();
         for (peer, pending, oldest) in store.undelivered_peers(cutoff).await? {
+            if directory.has_no_route(&peer) {
+                continue; // held for want of a route: NO_ROUTE says so
+            }
             let detail = format!(
                 "{pending} 条消息未能送达 {peer}，最早一条自 {} 起等待 / {pending} messages undelivered to {peer}, the oldest queued {} ({} min ago)",
                 format_unix_ms(oldest),
                 format_unix_ms(oldest),
                 (now - oldest) / 60_000
             );
-            match store.open_peer_alert(&peer).await? {
-                Some(alert_id) => store.update_alert_detail(&alert_id, &detail).await?,
-                None => raised.push((
-                    AlertRecord {
-                        alert_id: uuid::Uuid::now_v7().to_string(),
-                        case_id: format!("peer/{peer}/{now}"),
-                        kind: alert_kind_label(AlertKind::Undelivered).into(),
-                        direction: direction_label(CaseDirection::Outbound).into(),
-                        counterpart_county: peer.clone(),
-                        raised_at_unix_ms: now,
-                        due_at_unix_ms: 0,
-                        cleared_at_unix_ms: 0,
-                        detail,
-                    },
-                    None,
-                )),
+            if let Some(alert) = self
+                .peer_alert(AlertKind::Undelivered, &peer, detail, now)
+                .await?
+            {
+                raised.push((alert, None));
+            }
+        }
+        // NO_ROUTE: one alert per destination whose messages are held for want of a route.
+        let mut routed = Vec::new();
+        for (peer, pending, oldest) in store.outbox_stats().await? {
+            if !directory.has_no_route(&peer) {
+                routed.push(peer);
+                continue;
+            }
+            let name = CountyCode::parse(&peer)
+                .ok()
+                .and_then(|code| DivisionTable::shipped().name(&code))
+                .unwrap_or("?");
+            let detail = format!(
+                "{pending} 条消息暂存待发：{peer} {name} 不在本省目录中（尚未接入，或属外省，跨省交换另行开通）；接入后自动发送 / {pending} messages held for {peer} ({name}), oldest queued {}: not in this province's directory (not enrolled yet, or another province; federation comes later); they are delivered when it is",
+                format_unix_ms(oldest)
+            );
+            if let Some(alert) = self
+                .peer_alert(AlertKind::NoRoute, &peer, detail, now)
+                .await?
+            {
+                raised.push((alert, None));
             }
         }
         self.commit(raised, &mut Vec::new(), now, &mut fired, &mut reminded)
             .await?;
+        store.clear_no_route_alerts(now, &routed).await?;
         store.clear_resolved_alerts(now, cutoff).await?;
         reminded.sort();
         reminded.dedup();
@@ -423,6 +442,34 @@ impl DeadlineMonitor {
             let _ = self.fired.send(alert.clone());
         }
         Ok(fired)
+    }
+
+    /// The alert of `kind` about `peer`: the open one is updated with `detail` (and `None`
+    /// returned), else a new one to raise.
+    async fn peer_alert(
+        &self,
+        kind: AlertKind,
+        peer: &str,
+        detail: String,
+        now: i64,
+    ) -> Result<Option<AlertRecord>, WorkflowError> {
+        let store = self.workflow.store();
+        let label = alert_kind_label(kind);
+        if let Some(alert_id) = store.open_peer_alert(label, peer).await? {
+            store.update_alert_detail(&alert_id, &detail).await?;
+            return Ok(None);
+        }
+        Ok(Some(AlertRecord {
+            alert_id: uuid::Uuid::now_v7().to_string(),
+            case_id: format!("peer/{peer}/{now}"),
+            kind: label.into(),
+            direction: direction_label(CaseDirection::Outbound).into(),
+            counterpart_county: peer.to_string(),
+            raised_at_unix_ms: now,
+            due_at_unix_ms: 0,
+            cleared_at_unix_ms: 0,
+            detail,
+        }))
     }
 
     /// Stores raised alerts (each once per case and kind) with the requester's reminders, and

@@ -209,6 +209,7 @@ impl PeerWorker {
         // Our own limit on a message, with room for framing; a peer with a smaller one says so.
         let budget = self.manager.max_message_bytes / 10 * 9;
         let mut session: Option<Session> = None;
+        let mut holding = false;
         let store = self.manager.workflow.store().clone();
         let clock = self.manager.workflow.clock().clone();
         let lease = format!("delivery:{}", self.recipient);
@@ -231,6 +232,32 @@ impl PeerWorker {
                     self.pause(backoff).await;
                     continue;
                 }
+            }
+            // No route (not in the provincial directory: not enrolled yet, or another province):
+            // hold the messages, without attempts or back-off, until the directory lists it.
+            let mut versions = self.manager.directory.subscribe();
+            if self
+                .manager
+                .directory
+                .endpoint_of(self.recipient.as_str())
+                .is_none()
+            {
+                if !holding {
+                    tracing::info!(recipient = %self.recipient, "no route to this county (not in the provincial directory); its messages are held until there is one");
+                    holding = true;
+                    session = None;
+                }
+                tokio::select! {
+                    _ = self.cancel.cancelled() => {}
+                    _ = versions.changed() => {}
+                    _ = self.notify.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(300)) => {}
+                }
+                continue;
+            }
+            if holding {
+                tracing::info!(recipient = %self.recipient, "a route to this county appeared; delivering what was held");
+                holding = false;
             }
             let batch = match store
                 .pending_outbox(self.recipient.as_str(), now, batch_limit)

@@ -256,6 +256,8 @@ fn case_from_row(row: &AnyRow) -> Result<v1::Case, sqlx::Error> {
         extension_working_days: u32::try_from(row.try_get::<i64, _>("extension_working_days")?)
             .unwrap_or(0),
         extended_due_at_unix_ms: row.try_get("extended_due_at_unix_ms")?,
+        // Computed when read (the directory decides), never stored.
+        no_route: false,
     })
 }
 
@@ -497,13 +499,18 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// The open `UNDELIVERED` alert about `peer`, if any.
-    pub async fn open_peer_alert(&self, peer: &str) -> Result<Option<String>, StoreError> {
+    /// The open alert of `kind` (`undelivered`, `no_route`) about `peer`, if any.
+    pub async fn open_peer_alert(
+        &self,
+        kind: &str,
+        peer: &str,
+    ) -> Result<Option<String>, StoreError> {
         let row = sqlx::query(
-            "SELECT alert_id FROM alerts WHERE kind = 'undelivered' AND cleared_at_unix_ms = 0
+            "SELECT alert_id FROM alerts WHERE kind = $2 AND cleared_at_unix_ms = 0
                AND counterpart_county = $1 AND case_id LIKE 'peer/%'",
         )
         .bind(peer)
+        .bind(kind)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|row| row.try_get("alert_id")).transpose()?)
@@ -521,6 +528,38 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Clears open `NO_ROUTE` alerts about peers that have a route now (`routed`) or nothing
+    /// queued any more.
+    pub async fn clear_no_route_alerts(
+        &self,
+        now_unix_ms: i64,
+        routed: &[String],
+    ) -> Result<u64, StoreError> {
+        let open = sqlx::query(
+            "SELECT alert_id, counterpart_county FROM alerts
+             WHERE kind = 'no_route' AND cleared_at_unix_ms = 0",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let pending: std::collections::HashSet<String> =
+            self.pending_recipients().await?.into_iter().collect();
+        let mut cleared = 0;
+        for row in &open {
+            let peer: String = row.try_get("counterpart_county")?;
+            if routed.contains(&peer) || !pending.contains(&peer) {
+                let alert_id: String = row.try_get("alert_id")?;
+                cleared +=
+                    sqlx::query("UPDATE alerts SET cleared_at_unix_ms = $1 WHERE alert_id = $2")
+                        .bind(now_unix_ms)
+                        .bind(alert_id)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+            }
+        }
+        Ok(cleared)
     }
 
     /// Clears open `UNDELIVERED` alerts whose backlog drained: a peer's alert once nothing to it

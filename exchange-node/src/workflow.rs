@@ -258,6 +258,19 @@ impl Workflow {
         Ok(case.case_id)
     }
 
+    /// What a clerk is told when a notice for `county` will be held: it has no route yet.
+    fn no_route_warning(&self, county: CountyCode) -> Option<String> {
+        if !self.directory.has_no_route(county.as_str()) {
+            return None;
+        }
+        let name = mpx_proto::division::DivisionTable::shipped()
+            .name(&county)
+            .unwrap_or("?");
+        Some(format!(
+            "person.hukou_county: {county} {name} has no route yet (not in this province's directory: not enrolled, or another province); the residence notice is held and delivered when it has one"
+        ))
+    }
+
     fn notify(&self, recipients: &[String]) {
         for recipient in recipients {
             self.delivery.notify(recipient);
@@ -292,7 +305,11 @@ impl Workflow {
         let person = resident.to_proto(PersonStatus::Residing, now);
         tx.upsert_person(&person, now).await?;
         let mut case_id = None;
+        let mut warnings = resident.warnings.clone();
         if resident.hukou_county != self.county {
+            if let Some(warning) = self.no_route_warning(resident.hukou_county) {
+                warnings.push(warning);
+            }
             let effective = person.arrival_date.clone();
             case_id = Some(
                 self.send_notice(
@@ -312,7 +329,7 @@ impl Workflow {
             self.notify(std::slice::from_ref(&person.hukou_county));
         }
         tracing::info!(resident = %resident.resident_id, %operator, "person registered");
-        Ok((person, resident.warnings, case_id))
+        Ok((person, warnings, case_id))
     }
 
     /// Bulk registration: every row validated like [`Workflow::register_person`], all in one
@@ -388,6 +405,9 @@ impl Workflow {
             }
             result.outcome = ImportOutcome::Stored as i32;
             if resident.hukou_county != self.county {
+                if let Some(warning) = self.no_route_warning(resident.hukou_county) {
+                    result.warnings.push(warning);
+                }
                 notices.push((*index, person.clone()));
             }
             to_store.push(person);

@@ -1196,7 +1196,11 @@ async fn locate(config: &RegistryConfig, id: &str, query: QueryArgs) -> anyhow::
 }
 
 fn parse_county(text: &str, province: ProvinceCode) -> anyhow::Result<CountyCode> {
-    let county = CountyCode::parse(text).with_context(|| "--county".to_string())?;
+    // A county of the shipped GB/T 2260 edition: enrolling or querying a code that is no
+    // county is refused with why.
+    let county = mpx_proto::division::DivisionTable::shipped()
+        .county(text)
+        .with_context(|| "--county".to_string())?;
     if county.province() != province {
         bail!("--county {county} is not in province {province}");
     }

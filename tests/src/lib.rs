@@ -369,6 +369,13 @@ impl Node {
         self.database_url.clone()
     }
 
+    pub async fn alerts(&self) -> mpx_proto::v1::alerts_client::AlertsClient<Operator> {
+        mpx_proto::v1::alerts_client::AlertsClient::new(InterceptedService::new(
+            self.operator_channel().await,
+            self.bearer(),
+        ))
+    }
+
     pub async fn cases(&self) -> CasesClient<Operator> {
         CasesClient::new(InterceptedService::new(
             self.operator_channel().await,

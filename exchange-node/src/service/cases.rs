@@ -29,7 +29,7 @@ impl CasesService {
     }
 
     /// Fills the derived fields: `working_days_left` for an unanswered case with a due date,
-    /// `answered_late` for an answered one.
+    /// `answered_late` for an answered one, `no_route` for one held for want of a route.
     fn with_days_left(&self, mut case: v1::Case) -> v1::Case {
         case.answered_late = case.responded_at_unix_ms > 0
             && case.due_at_unix_ms > 0
@@ -51,6 +51,12 @@ impl CasesService {
             let left = if now >= due_at { left.min(-1) } else { left };
             case.working_days_left = i32::try_from(left).unwrap_or(0);
         }
+        case.no_route = case.state() == CaseState::Queued
+            && case.direction() == CaseDirection::Outbound
+            && self
+                .workflow
+                .directory()
+                .has_no_route(&case.recipient_county);
         case
     }
 }
