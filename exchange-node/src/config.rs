@@ -93,6 +93,13 @@ pub struct LimitsConfig {
     pub max_message_bytes: usize,
     /// Most envelopes in one DeliverRequest.
     pub max_batch_envelopes: usize,
+    /// Batches from peers stored at once; further batches wait (their streams are not read
+    /// meanwhile, so HTTP/2 flow control holds the senders back and memory stays bounded).
+    pub concurrent_batches: usize,
+    /// How long a batch may wait for its turn before the sender is told to come back later
+    /// (UNAVAILABLE with `grpc-retry-pushback-ms`): overload is pushed back, never queued
+    /// without bound.
+    pub intake_wait_ms: u64,
 }
 
 impl Default for NodeConfig {
@@ -136,6 +143,8 @@ impl Default for LimitsConfig {
         Self {
             max_message_bytes: 4 * 1024 * 1024,
             max_batch_envelopes: 1000,
+            concurrent_batches: 2,
+            intake_wait_ms: 5_000,
         }
     }
 }

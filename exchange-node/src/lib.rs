@@ -273,14 +273,20 @@ pub async fn run(
     let exchange = ExchangeService::new(
         workflow.clone(),
         directory.clone(),
-        config.limits.max_batch_envelopes,
-        config.limits.max_message_bytes,
+        crate::service::exchange::IntakeLimits {
+            max_batch_envelopes: config.limits.max_batch_envelopes,
+            max_message_bytes: config.limits.max_message_bytes,
+            concurrent_batches: config.limits.concurrent_batches,
+            intake_wait: Duration::from_millis(config.limits.intake_wait_ms),
+        },
         tracker.clone(),
         server_cancel.clone(),
     );
     let peer_server = Server::builder()
         .tls_config(tls.server_config(true))?
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // A sender uses one stream; a few more leave room for a restart overlapping the old one.
+        .max_concurrent_streams(Some(8))
         .add_service(peer_health)
         .add_service(reflection_service(&[
             mpx_proto::v1::exchange_server::SERVICE_NAME,

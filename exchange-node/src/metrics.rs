@@ -3,12 +3,13 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `mpx_cases` | gauge | `kind`, `direction`, `state`: cases by state (open and finished) |
-//! | `mpx_alerts_open` | gauge | `kind` (`due_soon`, `overdue`, `escalated`, `not_accepted`, `undelivered`), `direction` |
+//! | `mpx_alerts_open` | gauge | `kind` (`due_soon`, `overdue`, `escalated`, `not_accepted`, `undelivered`, `no_route`), `direction` |
 //! | `mpx_outbox_depth` | gauge | `peer`: messages waiting for delivery |
 //! | `mpx_outbox_oldest_age_seconds` | gauge | `peer`: age of the oldest waiting message |
 //! | `mpx_delivery_latency_seconds` | histogram | — : queued → receipt stored, per message |
 //! | `mpx_alerts_fired_total` | counter | `kind` |
 //! | `mpx_messages_received_total` | counter | `kind`, `outcome` (`stored`, `rejected`, `duplicate`) |
+//! | `mpx_intake_pushbacks_total` | counter | — : batches refused as busy (UNAVAILABLE with a retry-after) |
 //!
 //! Gauges are read from the database at each scrape, so they are exact and survive restarts;
 //! counters and the histogram count since the process started. No personal data is in any label.
@@ -36,12 +37,13 @@ const CASE_STATES: [&str; 8] = [
     "rejected",
 ];
 const DIRECTIONS: [&str; 2] = ["inbound", "outbound"];
-const ALERT_KINDS: [&str; 5] = [
+const ALERT_KINDS: [&str; 6] = [
     "due_soon",
     "overdue",
     "escalated",
     "not_accepted",
     "undelivered",
+    "no_route",
 ];
 
 /// Installs the process-wide recorder (the `metrics` facade is global by design). `None` when

@@ -190,3 +190,94 @@ async fn a_hung_peer_is_retried_with_deadlines_and_delivery_resumes_when_it_wake
     .await;
     eprintln!("delivered {:?} after the peer woke", woke.elapsed());
 }
+
+/// Overload: a receiver that stores one batch at a time and lets a batch wait only a moment
+/// pushes the rest back (UNAVAILABLE with a retry-after); the senders come back and every
+/// notice arrives exactly once.
+#[tokio::test]
+async fn an_overloaded_receiver_pushes_back_and_loses_nothing() {
+    let mut province = Province::start(&["621202", "620102"]).await;
+    province.enroll("621221");
+    let config = province.node("621221").data_dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("concurrent_batches = 2", "concurrent_batches = 1")
+            .replace("intake_wait_ms = 5000", "intake_wait_ms = 1"),
+    )
+    .unwrap();
+    province.start_node("621221").await;
+    // Two senders, 1 500 notices each, imported at once: their batches of 500 overlap.
+    let mut imports = Vec::new();
+    for (sender, first) in [("621202", 0u32), ("620102", 2_000)] {
+        let mut records = province.node(sender).records().await;
+        imports.push(tokio::spawn(async move {
+            for chunk in 0..3 {
+                let start = first + chunk * 500;
+                let rows: Vec<_> = (start..start + 500)
+                    .map(|seq| v1::ImportRow {
+                        line: u64::from(seq),
+                        person: Some(v1::Person {
+                            resident_id: resident_id("621221", seq),
+                            name: "测试人员".into(),
+                            hukou_county: "621221".into(),
+                            residence_address: "城关镇人民路12号".into(),
+                            arrival_date: "2026-03-01".into(),
+                            ..Default::default()
+                        }),
+                    })
+                    .collect();
+                records
+                    .import_people(v1::ImportPeopleRequest {
+                        rows,
+                        source: "overload".into(),
+                    })
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for import in imports {
+        import.await.unwrap();
+    }
+    mpx_tests::wait_until(mpx_tests::WAIT, "3 000 notices at 621221", || async {
+        inbound_count(&province, "621221").await >= 3000
+    })
+    .await;
+    assert_eq!(
+        inbound_count(&province, "621221").await,
+        3000,
+        "each notice exactly once"
+    );
+    let metrics = province.node("621221").scrape_metrics();
+    let pushbacks: f64 = metrics
+        .lines()
+        .find(|line| line.starts_with("mpx_intake_pushbacks_total"))
+        .and_then(|line| line.split_whitespace().last())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0);
+    assert!(pushbacks >= 1.0, "the receiver pushed back: {metrics}");
+}
+
+/// Inbound cases at `county`, all pages.
+async fn inbound_count(province: &Province, county: &str) -> usize {
+    let mut cases = province.node(county).cases().await;
+    let (mut count, mut token) = (0, String::new());
+    loop {
+        let page = cases
+            .list_cases(v1::ListCasesRequest {
+                direction: v1::CaseDirection::Inbound as i32,
+                page_size: 1000,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        count += page.cases.len();
+        if page.next_page_token.is_empty() {
+            return count;
+        }
+        token = page.next_page_token;
+    }
+}

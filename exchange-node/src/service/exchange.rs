@@ -15,6 +15,22 @@ use crate::workflow::{Workflow, WorkflowError};
 /// How soon a sender should retry after this node's storage failed (`grpc-retry-pushback-ms`).
 const STORAGE_RETRY_MS: u64 = 2_000;
 
+/// How soon a sender should retry a batch refused because the node was busy.
+const BUSY_RETRY_MS: u64 = 1_000;
+
+/// How much a node takes in at once from all its peers together.
+#[derive(Debug, Clone)]
+pub struct IntakeLimits {
+    /// Most envelopes in one batch.
+    pub max_batch_envelopes: usize,
+    /// Largest encoded batch.
+    pub max_message_bytes: usize,
+    /// Batches stored at once.
+    pub concurrent_batches: usize,
+    /// Longest wait for a turn before the sender is told to retry later.
+    pub intake_wait: std::time::Duration,
+}
+
 /// Receives deliveries from peers (mutual TLS).
 #[derive(Debug, Clone)]
 pub struct ExchangeService {
@@ -22,6 +38,9 @@ pub struct ExchangeService {
     directory: DirectoryHandle,
     max_batch_envelopes: usize,
     max_message_bytes: usize,
+    /// Turns to store a batch, shared by every peer's stream.
+    turns: std::sync::Arc<tokio::sync::Semaphore>,
+    intake_wait: std::time::Duration,
     tracker: TaskTracker,
     /// Cancelled when shutdown begins: open delivery streams end after their current batch,
     /// so the listener can drain.
@@ -32,16 +51,19 @@ impl ExchangeService {
     pub fn new(
         workflow: Workflow,
         directory: DirectoryHandle,
-        max_batch_envelopes: usize,
-        max_message_bytes: usize,
+        limits: IntakeLimits,
         tracker: TaskTracker,
         intake: CancellationToken,
     ) -> Self {
         Self {
             workflow,
             directory,
-            max_batch_envelopes,
-            max_message_bytes,
+            max_batch_envelopes: limits.max_batch_envelopes,
+            max_message_bytes: limits.max_message_bytes,
+            turns: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                limits.concurrent_batches.max(1),
+            )),
+            intake_wait: limits.intake_wait,
             tracker,
             intake,
         }
@@ -140,7 +162,30 @@ impl Exchange for ExchangeService {
                         .await;
                     return;
                 }
+                // Wait for a turn (bounded): under overload the sender is told when to return.
+                let turn = match tokio::time::timeout(
+                    service.intake_wait,
+                    service.turns.clone().acquire_owned(),
+                )
+                .await
+                {
+                    Ok(Ok(turn)) => turn,
+                    _ => {
+                        metrics::counter!("mpx_intake_pushbacks_total").increment(1);
+                        tracing::info!(%county, "busy: a batch waited past the intake limit; the sender retries later");
+                        let mut status = Status::unavailable(format!(
+                            "busy: other batches are being stored; retry in {BUSY_RETRY_MS} ms"
+                        ));
+                        status.metadata_mut().insert(
+                            "grpc-retry-pushback-ms",
+                            tonic::metadata::MetadataValue::from(BUSY_RETRY_MS),
+                        );
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
+                };
                 let result = service.workflow.receive_batch(county, batch.envelopes).await;
+                drop(turn);
                 let reply = match result {
                     Ok(receipts) => Ok(DeliverResponse { receipts }),
                     Err(WorkflowError::PermissionDenied(message)) => Err(service

@@ -33,6 +33,7 @@ const SCENARIOS: &[&str] = &[
     "locate",
     "exchange",
     "exchange-pg",
+    "overload",
 ];
 const LINXIA: &str = "621221";
 
@@ -432,6 +433,136 @@ async fn bench_exchange_on(bench: &mut Bench, dir: &Path, backend: mpx_tests::Ba
             "{rows} notices; includes the import that creates them; raw = the same envelopes over one bare mTLS stream into bare multi-row INSERTs, unsigned receipts, one UPDATE per batch at the sender"
         ),
     );
+}
+
+/// Overload: one receiving node (621221) offered 1× what it can take (one sender with a backlog:
+/// the receiver is the bound of the exchange) and 2× (two senders with a backlog each, at once).
+/// Figures: notices stored per second and the receiver's peak RSS at each load, and how many
+/// batches it pushed back; every run checks that each notice arrived exactly once.
+async fn bench_overload(bench: &mut Bench, dir: &Path) {
+    const CHENGGUAN: &str = "620102";
+    let rows: u64 = std::env::var("MPX_BENCH_NOTICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if bench.quick { 500 } else { 20_000 });
+    let senders = [WUDU, CHENGGUAN];
+    for load in [1usize, 2] {
+        let (mut rates, mut peaks, mut pushbacks) = (vec![], vec![], vec![]);
+        for run in 0..bench.runs {
+            let mut counties = vec![LINXIA];
+            counties.extend(&senders[..load]);
+            let mut province = Province::start(&counties).await;
+            for county in &counties {
+                province.stop_node(county);
+                let path = province.node(county).data_dir.join("node.toml");
+                let config = std::fs::read_to_string(&path).expect("node.toml");
+                std::fs::write(
+                    &path,
+                    config.replace(
+                        "undelivered_after_seconds = 2",
+                        "undelivered_after_seconds = 3600",
+                    ),
+                )
+                .expect("node.toml");
+                province.start_node(county).await;
+            }
+            // Each sender's roster: its own residents (distinct IDs), all with hukou 621221.
+            let files: Vec<_> = senders[..load]
+                .iter()
+                .enumerate()
+                .map(|(index, sender)| {
+                    let mut spec = RosterSpec::new(rows, sender, &[LINXIA]);
+                    spec.seed = 1_000 + (run * 10 + index) as u64;
+                    let path = dir.join(format!("overload-{sender}.csv"));
+                    let file = std::fs::File::create(&path).expect("roster file");
+                    write_csv(roster(&spec), file, Encoding::Utf8).expect("roster written");
+                    (sender.to_string(), path)
+                })
+                .collect();
+            let receiver = outbox_of(&province, LINXIA).await;
+            let pid = node_pid(&province, LINXIA);
+            let started = Instant::now();
+            let imports: Vec<_> = files
+                .iter()
+                .map(|(sender, path)| {
+                    let mut command = province.node(sender).cli();
+                    command
+                        .args(["--json", "records", "import", "--batch", "2000"])
+                        .arg(path);
+                    std::thread::spawn(move || mpx_tests::run_ok(command))
+                })
+                .collect();
+            let expected = rows as i64 * load as i64;
+            let mut peak = 0;
+            loop {
+                if let Some((_, high_water)) = memory_of(pid) {
+                    peak = peak.max(high_water);
+                }
+                let stored = sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM cases WHERE direction = 'inbound'",
+                )
+                .fetch_one(&receiver)
+                .await
+                .unwrap_or(0);
+                if stored >= expected {
+                    assert_eq!(stored, expected, "each notice exactly once");
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(3600),
+                    "{stored} of {expected} after an hour"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            rates.push(expected as f64 / started.elapsed().as_secs_f64());
+            for import in imports {
+                let _ = import.join();
+            }
+            let messages = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM inbox")
+                .fetch_one(&receiver)
+                .await
+                .unwrap_or(-1);
+            assert_eq!(messages, expected, "one inbox entry per notice");
+            peaks.push(mib(peak));
+            let metrics = province.node(LINXIA).scrape_metrics();
+            pushbacks.push(
+                metrics
+                    .lines()
+                    .find(|line| line.starts_with("mpx_intake_pushbacks_total"))
+                    .and_then(|line| line.split_whitespace().last())
+                    .and_then(|value| value.parse::<f64>().ok())
+                    .unwrap_or(0.0),
+            );
+        }
+        let label = if load == 1 { "1×" } else { "2×" };
+        bench.record(
+            "overload",
+            &format!("{label} load: notices stored per second at the receiver"),
+            "msg/s",
+            &rates,
+            "reported",
+            None,
+            &format!("{load} sender(s) × {rows} notices, all at once, to one SQLite node"),
+        );
+        bench.record(
+            "overload",
+            &format!("{label} load: receiver peak RSS"),
+            "MiB",
+            &peaks,
+            "bounded",
+            None,
+            "VmHWM of the receiving node",
+        );
+        bench.record(
+            "overload",
+            &format!("{label} load: batches pushed back as busy"),
+            "batches",
+            &pushbacks,
+            "reported",
+            None,
+            "UNAVAILABLE with grpc-retry-pushback-ms; the senders retried them",
+        );
+    }
 }
 
 /// The raw limit of the exchange: the bare path the notices take, without MPX's rules.
@@ -1383,6 +1514,7 @@ async fn main() {
             "import" => bench_import(&mut bench, dir.path()).await,
             "reconcile" => bench_reconcile(&mut bench, dir.path()).await,
             "exchange" => bench_exchange(&mut bench, dir.path()).await,
+            "overload" => bench_overload(&mut bench, dir.path()).await,
             "report" => bench_report(&mut bench, dir.path()).await,
             "latency" => bench_latency(&mut bench, dir.path()).await,
             "locate" => bench_locate(&mut bench, dir.path()).await,
