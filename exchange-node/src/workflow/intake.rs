@@ -151,81 +151,44 @@ impl Workflow {
         now: i64,
         wake: &mut Vec<String>,
     ) -> Result<Applied, StoreError> {
-        let outcome =
-            match body {
-                Body::Notice(notice) => self.apply_notice(tx, sender, notice, now).await?.map(Some),
-                Body::Request(request) => self
-                    .apply_request(tx, sender, request, now)
-                    .await?
-                    .map(Some),
-                Body::Response(response) => self
-                    .apply_response(tx, sender, response, now, wake)
-                    .await?
-                    .map(|()| None),
-                Body::Withdrawal(withdrawal) => {
-                    self.apply_followup(tx, sender, &withdrawal.case_id, now, |case| {
-                        match next_state(case.state(), CaseAction::Withdraw) {
-                            Ok(state) => {
-                                case.state = state as i32;
-                                case.reason = withdrawal.reason.clone();
-                                case.closed_at_unix_ms = now;
-                                ("withdrawn", withdrawal.reason.clone())
-                            }
-                            Err(error) => ("withdrawal ignored", error.to_string()),
-                        }
-                    })
-                    .await?
-                    .map(|()| None)
-                }
-                Body::ExtensionRequest(request) => self
-                    .apply_extension_request(tx, sender, request, now)
-                    .await?
-                    .map(|()| None),
-                Body::ExtensionDecision(decision) => self
-                    .apply_followup(tx, sender, &decision.case_id, now, |case| {
-                        if case.extension_state != "requested" {
-                            return (
-                                "extension decision ignored",
-                                "no extension was requested".into(),
-                            );
-                        }
-                        if decision.granted {
-                            case.extension_state = "granted".into();
-                            case.extended_due_at_unix_ms = decision.extended_due_at_unix_ms;
-                            (
-                                "extension granted",
-                                format!(
-                                    "due {}: {}",
-                                    mpx_proto::time::format_due(decision.extended_due_at_unix_ms),
-                                    decision.note
-                                ),
-                            )
-                        } else {
-                            case.extension_state = "denied".into();
-                            ("extension denied", decision.note.clone())
-                        }
-                    })
-                    .await?
-                    .map(|()| None),
-                Body::Reminder(reminder) => self
-                    .apply_followup(tx, sender, &reminder.case_id, now, |case| {
-                        case.reminded_at_unix_ms = now;
-                        ("reminded", reminder.text.clone())
-                    })
-                    .await?
-                    .map(|()| None),
-                Body::RecordShare(share) => self
-                    .apply_followup(tx, sender, &share.case_id, now, |_| {
-                        let name = share
-                            .person
-                            .as_ref()
-                            .map(|p| p.name.clone())
-                            .unwrap_or_default();
-                        ("record shared", name)
-                    })
-                    .await?
-                    .map(|()| None),
-            };
+        let outcome = match body {
+            Body::Notice(notice) => self.apply_notice(tx, sender, notice, now).await?.map(Some),
+            Body::Request(request) => self
+                .apply_request(tx, sender, request, now)
+                .await?
+                .map(Some),
+            Body::Response(response) => self
+                .apply_response(tx, sender, response, now, wake)
+                .await?
+                .map(|()| None),
+            Body::Withdrawal(withdrawal) => self
+                .apply_followup(tx, sender, &withdrawal.case_id, now, |case| {
+                    withdraw(case, withdrawal, now)
+                })
+                .await?
+                .map(|()| None),
+            Body::ExtensionRequest(request) => self
+                .apply_extension_request(tx, sender, request, now)
+                .await?
+                .map(|()| None),
+            Body::ExtensionDecision(decision) => self
+                .apply_followup(tx, sender, &decision.case_id, now, |case| {
+                    decide_extension(case, decision)
+                })
+                .await?
+                .map(|()| None),
+            Body::Reminder(reminder) => self
+                .apply_followup(tx, sender, &reminder.case_id, now, |case| {
+                    case.reminded_at_unix_ms = now;
+                    ("reminded", reminder.text.clone())
+                })
+                .await?
+                .map(|()| None),
+            Body::RecordShare(share) => self
+                .apply_followup(tx, sender, &share.case_id, now, |_| record_shared(share))
+                .await?
+                .map(|()| None),
+        };
         Ok(match outcome {
             Ok(deadlines) => Applied::Stored(deadlines),
             Err(Rejection(reason)) => Applied::Rejected(reason),
@@ -642,4 +605,52 @@ impl Workflow {
         self.open_outbound_request(tx, "node", &child, now).await?;
         Ok(child.case_id)
     }
+}
+
+/// A withdrawal's effect on the case it names (ignored, with why, once the case moved on).
+fn withdraw(case: &mut Case, withdrawal: &v1::Withdrawal, now: i64) -> (&'static str, String) {
+    match next_state(case.state(), CaseAction::Withdraw) {
+        Ok(state) => {
+            case.state = state as i32;
+            case.reason = withdrawal.reason.clone();
+            case.closed_at_unix_ms = now;
+            ("withdrawn", withdrawal.reason.clone())
+        }
+        Err(error) => ("withdrawal ignored", error.to_string()),
+    }
+}
+
+/// The requester's decision on an extension this node asked for.
+fn decide_extension(case: &mut Case, decision: &v1::ExtensionDecision) -> (&'static str, String) {
+    if case.extension_state != "requested" {
+        return (
+            "extension decision ignored",
+            "no extension was requested".into(),
+        );
+    }
+    if decision.granted {
+        case.extension_state = "granted".into();
+        case.extended_due_at_unix_ms = decision.extended_due_at_unix_ms;
+        (
+            "extension granted",
+            format!(
+                "due {}: {}",
+                mpx_proto::time::format_due(decision.extended_due_at_unix_ms),
+                decision.note
+            ),
+        )
+    } else {
+        case.extension_state = "denied".into();
+        ("extension denied", decision.note.clone())
+    }
+}
+
+/// A shared record is noted on its case by the person's name.
+fn record_shared(share: &v1::RecordShare) -> (&'static str, String) {
+    let name = share
+        .person
+        .as_ref()
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
+    ("record shared", name)
 }
