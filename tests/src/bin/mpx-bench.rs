@@ -1427,6 +1427,29 @@ fn write_markdown(bench: &Bench, command: &str, path: &Path) {
     table.push_str(
         "| scenario | figure | median [min–max] | runs | target | raw limit | ratio | what it is |\n|---|---|---|---|---|---|---|---|\n",
     );
+    // Rows of scenarios this run did not measure are kept from the table as it was, in the
+    // order of SCENARIOS, so running one scenario no longer drops the others' figures.
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let measured: Vec<&str> = bench.figures.iter().map(|f| f.scenario).collect();
+    let kept: Vec<(usize, String)> = match (existing.find(BEGIN), existing.find(END)) {
+        (Some(begin), Some(end)) if begin < end => existing[begin..end]
+            .lines()
+            .filter_map(|line| {
+                let scenario = line.strip_prefix("| ")?.split(" | ").next()?;
+                let order = SCENARIOS.iter().position(|s| *s == scenario)?;
+                (!measured.contains(&scenario)).then(|| (order, format!("{line}\n")))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !kept.is_empty() {
+        table = table.replacen(
+            "ratio = figure ÷ raw limit.",
+            "ratio = figure ÷ raw limit. Rows of scenarios this run did not measure are kept from earlier runs.",
+            1,
+        );
+    }
+    let mut rows: Vec<(usize, String)> = kept;
     for f in &bench.figures {
         let raw = f
             .raw_limit
@@ -1434,22 +1457,33 @@ fn write_markdown(bench: &Bench, command: &str, path: &Path) {
         let ratio = f
             .ratio_to_raw
             .map_or("—".to_string(), |r| format!("{r:.2}"));
-        table.push_str(&format!(
-            "| {} | {} | {} [{}–{}] | {} | {} | {} | {} | {} |\n",
-            f.scenario,
-            f.figure,
-            figure_text(f.median, f.unit),
-            figure_text(f.min, ""),
-            figure_text(f.max, ""),
-            f.runs,
-            f.target,
-            raw,
-            ratio,
-            f.note
+        let order = SCENARIOS
+            .iter()
+            .position(|s| *s == f.scenario)
+            .unwrap_or(usize::MAX);
+        rows.push((
+            order,
+            format!(
+                "| {} | {} | {} [{}–{}] | {} | {} | {} | {} | {} |\n",
+                f.scenario,
+                f.figure,
+                figure_text(f.median, f.unit),
+                figure_text(f.min, ""),
+                figure_text(f.max, ""),
+                f.runs,
+                f.target,
+                raw,
+                ratio,
+                f.note
+            ),
         ));
     }
+    // A stable sort: each scenario's rows keep their order.
+    rows.sort_by_key(|(order, _)| *order);
+    for (_, row) in rows {
+        table.push_str(&row);
+    }
     let generated = format!("{BEGIN}\n{table}{END}");
-    let existing = std::fs::read_to_string(path).unwrap_or_default();
     let out = match (existing.find(BEGIN), existing.find(END)) {
         (Some(begin), Some(end)) if begin < end => format!(
             "{}{generated}{}",
