@@ -17,6 +17,8 @@
 pub mod calendar;
 pub mod division;
 pub mod evidence;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod policy;
 pub mod reconcile;
