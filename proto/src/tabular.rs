@@ -389,7 +389,8 @@ impl Iterator for RowReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.inner {
-            Inner::Csv(records) => {
+            // A loop, not a recursive call, past blank rows: a file can hold any number of them.
+            Inner::Csv(records) => loop {
                 let record = records.next()?;
                 self.line += 1;
                 let record = match record {
@@ -410,7 +411,7 @@ impl Iterator for RowReader {
                 }
                 let raw: Vec<String> = record.iter().map(str::to_string).collect();
                 if raw.iter().all(String::is_empty) {
-                    return self.next();
+                    continue;
                 }
                 let mut values = HashMap::new();
                 for (value, field) in record.iter().zip(&self.columns) {
@@ -418,12 +419,12 @@ impl Iterator for RowReader {
                         values.insert(*field, value.to_string());
                     }
                 }
-                Some(Ok(SourceRow {
+                return Some(Ok(SourceRow {
                     line: self.line,
                     values,
                     raw,
-                }))
-            }
+                }));
+            },
             Inner::Json(lines) => loop {
                 let line = lines.next()?;
                 self.line += 1;
@@ -623,6 +624,20 @@ mod tests {
         )
         .unwrap()
         .collect()
+    }
+
+    /// Found with the tabular fuzz target (fuzz/regressions/tabular/blank-rows): each blank CSV row was skipped by a
+    /// recursive call, so a file with many of them overflowed the stack.
+    #[test]
+    fn many_blank_rows_do_not_overflow_the_stack() {
+        let mut file = b"resident_id,name\n".to_vec();
+        for _ in 0..200_000 {
+            file.extend_from_slice(b",\n");
+        }
+        file.extend_from_slice(b"11010519491231002X,x\n");
+        let read = rows(&file, Format::Csv, Mapping::default());
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].as_ref().unwrap().line, 200_002);
     }
 
     #[test]
