@@ -26,6 +26,8 @@ pub mod config;
 pub mod directory;
 pub mod domain;
 pub mod enroll;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod monitor;
 pub mod outbox;
