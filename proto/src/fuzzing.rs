@@ -136,7 +136,11 @@ pub fn resident_id(data: &[u8]) {
         resident_id_text(&normalised);
     }
     let masked = mask(text);
-    assert_eq!(masked.chars().count(), text.chars().count(), "mask keeps the length");
+    assert_eq!(
+        masked.chars().count(),
+        text.chars().count(),
+        "mask keeps the length"
+    );
 }
 
 fn resident_id_text(text: &str) {
@@ -219,7 +223,10 @@ pub fn county_code(data: &[u8]) {
     }
     let _ = has_province_prefix(text);
     if let Ok(identity) = PeerIdentity::parse_uri(text) {
-        assert_eq!(PeerIdentity::parse_uri(&identity.uri()).ok(), Some(identity));
+        assert_eq!(
+            PeerIdentity::parse_uri(&identity.uri()).ok(),
+            Some(identity)
+        );
     }
 }
 
