@@ -63,7 +63,8 @@ fn harness() -> &'static Harness {
             .map(std::path::PathBuf::from)
             .find(|dir| dir.is_dir())
             .unwrap_or_else(std::env::temp_dir);
-        let dir = base.join(format!("mpx-fuzz-envelope-{}", std::process::id()));
+        remove_stale_stores(&base);
+        let dir = base.join(format!("{STORE_PREFIX}{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a directory for the fuzz store");
         let url = format!("sqlite://{}?mode=rwc", dir.join("node.db").display());
@@ -81,6 +82,25 @@ fn harness() -> &'static Harness {
         );
         Harness { runtime, workflow }
     })
+}
+
+const STORE_PREFIX: &str = "mpx-fuzz-envelope-";
+
+/// Removes the stores of harness processes that have ended (a process cannot remove its own: it
+/// ends by exit or abort).
+fn remove_stale_stores(base: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(STORE_PREFIX)) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn county(code: &str) -> CountyCode {
