@@ -222,6 +222,17 @@ pub fn county_code(data: &[u8]) {
         assert!(has_province_prefix(province.as_str()));
     }
     let _ = has_province_prefix(text);
+    // The shipped GB/T 2260 table: a code it accepts is a well-formed county it names; a code it
+    // refuses says why.
+    let table = crate::division::DivisionTable::shipped();
+    match table.county(text) {
+        Ok(code) => {
+            assert_eq!(CountyCode::parse(text), Ok(code));
+            assert!(table.is_county(code.as_str()));
+            assert!(table.name(&code).is_some_and(|name| !name.is_empty()));
+        }
+        Err(error) => assert!(!error.to_string().is_empty()),
+    }
     if let Ok(identity) = PeerIdentity::parse_uri(text) {
         assert_eq!(
             PeerIdentity::parse_uri(&identity.uri()).ok(),
