@@ -37,7 +37,7 @@ export RUST_LOG="${RUST_LOG:-info,h2=warn,tower=warn,hyper=warn}"
 unset MPX_CONFIG MPX_DATA_DIR MPX_DATABASE_URL MPX_SERVER MPX_TOKEN
 
 counties=(621202 621221 620102)
-declare -A names=([621202]="武都区" [621221]="临夏县" [620102]="城关区")
+declare -A names=([621202]="武都区" [621221]="成县" [620102]="城关区")
 pids=()
 
 stop_all() {
@@ -119,7 +119,7 @@ if [ "$new" = 1 ]; then
   node 621202 records add --id "$(make_id 62122119920708202)" --name 李测乙 --hukou 621221 --address "武都区东江镇新民路3号" --arrival 2026-05-18 >/dev/null
   node 621202 records add --id "$(make_id 62010219780101303)" --name 王测丙 --hukou 620102 --address "武都区汉王镇滨河路21号" --arrival 2025-11-20 >/dev/null
   node 621202 records add --id "$(make_id 62120220000229404)" --name 赵测丁 --hukou 621202 --address "武都区城关镇北山路2号" --arrival 2000-02-29 >/dev/null
-  node 621221 records add --id "$(make_id 62010219890615505)" --name 陈测戊 --hukou 620102 --address "临夏县韩集镇阳洼路5号" --arrival 2026-08-01 >/dev/null
+  node 621221 records add --id "$(make_id 62010219890615505)" --name 陈测戊 --hukou 620102 --address "成县城关镇阳洼路5号" --arrival 2026-08-01 >/dev/null
   node 620102 records add --id "$(make_id 62120219950101606)" --name 刘测己 --hukou 621202 --address "城关区张掖路街道中山路7号" --arrival 2026-01-10 >/dev/null
   node 621202 cases send --to 621221 --id "$(make_id 62122119850312101)" --name 张测甲 --priority urgent \
     --questions "请核实该人员户籍是否仍在贵县，有无迁出记录" >/dev/null
@@ -158,7 +158,7 @@ op621202=$(python3 -c 'import json,sys; print([p for p in json.load(open(sys.arg
 peer621221=$(json_field "$dir/node-621221.ready" peer)
 cat <<TXT
 
-A local province is running (registry + counties 621202 武都区, 621221 临夏县, 620102 城关区).
+A local province is running (registry + counties 621202 武都区, 621221 成县, 620102 城关区).
 Addresses and operator tokens: $dir/province.json   Logs: $dir/*.log
 
 Try, as a clerk of 621202 (武都区):
@@ -166,7 +166,7 @@ Try, as a clerk of 621202 (武都区):
   $bin/exchange-node --data-dir $dir/node-621202 cases inbox --all
   $bin/exchange-node --data-dir $dir/node-621202 records list --purpose "quickstart tour"
   $bin/exchange-node --data-dir $dir/node-621202 records add --id $(make_id 62122119880808707) --name 孙测庚 --hukou 621221 --address "武都区城关镇" 
-and as a clerk of 621221 (临夏县), the hukou county, which was told automatically:
+and as a clerk of 621221 (成县), the hukou county, which was told automatically:
   $bin/exchange-node --data-dir $dir/node-621221 cases inbox
   $bin/exchange-node --data-dir $dir/node-621221 records list --purpose "quickstart tour" --status living-elsewhere
 As a provincial supervisor (every query needs a purpose and is audited):

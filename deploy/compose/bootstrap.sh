@@ -8,7 +8,7 @@ db="postgres://mpx:${MPX_POSTGRES_PASSWORD}@postgres/registry"
 docker compose up -d postgres
 docker compose run --rm -e MPX_DATABASE_URL="$db" registry registry --data-dir /var/lib/mpx/registry ca init --province 62
 docker compose up -d registry
-declare -A names=([621202]=武都区 [621221]=临夏县 [620102]=城关区)
+declare -A names=([621202]=武都区 [621221]=成县 [620102]=城关区)
 for county in 621202 621221 620102; do
   token=$(docker compose run --rm -T -e MPX_DATABASE_URL="$db" registry \
           registry --data-dir /var/lib/mpx/registry enroll --county "$county" --name "${names[$county]}" 2>/dev/null)

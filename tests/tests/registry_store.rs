@@ -332,7 +332,7 @@ async fn a_token_is_redeemed_once_and_re_enrolment_revokes_the_old_certificate(u
 async fn revocation_and_endpoints_bump_the_version(url: &str) {
     let store = Store::connect(url).await.unwrap();
     store
-        .register_certificate("621221", "临夏县", "PEM", "fp", 1)
+        .register_certificate("621221", "成县", "PEM", "fp", 1)
         .await
         .unwrap();
     let v1 = store

@@ -19,6 +19,16 @@ impl Workflow {
             self.check_digit_mode,
             self.clock.today(),
         )?;
+        // A county of this province missing from the directory may have enrolled since the last
+        // refresh: ask the registry now (before the transaction), so the clerk is not warned of
+        // a route that exists. Other provinces are never in it (federation comes later).
+        if resident.hukou_county.province() == self.county.province()
+            && self.directory.has_no_route(resident.hukou_county.as_str())
+        {
+            self.directory
+                .refresh_now(std::time::Duration::from_secs(3))
+                .await;
+        }
         let now = self.clock.now_unix_ms();
         let mut tx = self.store.begin().await?;
         if let Some(existing) = tx.get_person(resident.resident_id.as_str()).await?
