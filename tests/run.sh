@@ -37,6 +37,14 @@ if ! command -v faketime >/dev/null 2>&1; then
   fi
 fi
 
+# faketime leaves a semaphore and a shared-memory file named by its pid when it is killed; a later
+# faketime that gets the same pid then fails to start. Remove those of processes that are gone.
+for leftover in /dev/shm/sem.faketime_sem_* /dev/shm/faketime_shm_*; do
+  [ -e "$leftover" ] || continue
+  pid="${leftover##*_}"
+  [ -d "/proc/$pid" ] || rm -f "$leftover"
+done
+
 echo "==> building the binaries the end-to-end tests start"
 cargo build --workspace --bins
 # Processes this suite started (their command lines name the harness's temporary directories)

@@ -144,14 +144,40 @@ impl ServerProcess {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                // Whatever else the group still holds goes too.
-                self.signal_group("-KILL");
+                // The direct child is gone (under faketime, faketime waited for the server and
+                // cleaned up); anything the group still holds gets a moment, then SIGKILL.
+                let grace = Instant::now() + Duration::from_secs(2);
+                while self.group_alive() && Instant::now() < grace {
+                    std::thread::park_timeout(Duration::from_millis(20));
+                }
+                if self.group_alive() {
+                    self.signal_group("-KILL");
+                }
+                self.remove_faketime_leftovers();
                 return;
             }
             std::thread::yield_now();
             std::thread::park_timeout(Duration::from_millis(20));
         }
         self.kill();
+    }
+
+    /// True while any process of the group lives.
+    fn group_alive(&self) -> bool {
+        Command::new("kill")
+            .args(["-0", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    /// faketime keeps a semaphore and a shared-memory file named by its pid and removes them
+    /// when it exits normally; killed, it leaves them, and a later faketime that gets the same
+    /// pid fails to start ("sem_open: File exists").
+    fn remove_faketime_leftovers(&self) {
+        let pid = self.child.id();
+        let _ = std::fs::remove_file(format!("/dev/shm/sem.faketime_sem_{pid}"));
+        let _ = std::fs::remove_file(format!("/dev/shm/faketime_shm_{pid}"));
     }
 
     /// SIGKILL to the whole process group, as a crash would (after SIGCONT, in case it was
@@ -161,6 +187,7 @@ impl ServerProcess {
         self.signal_group("-KILL");
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.remove_faketime_leftovers();
     }
 
     /// SIGSTOP: the process keeps its sockets (the kernel still accepts connections) but
