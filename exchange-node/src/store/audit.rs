@@ -1,0 +1,119 @@
+//! The audit hash chain of reads of personal data, security events, operator tokens.
+
+use super::*;
+
+impl Store {
+    /// Appends an audit entry for a read of personal data to the hash chain.
+    pub async fn audit(
+        &self,
+        operator: &str,
+        action: &str,
+        purpose: &str,
+        subject: &str,
+        rows_returned: usize,
+    ) -> Result<(), StoreError> {
+        Ok(self
+            .database
+            .append_audit(operator, action, purpose, subject, rows_returned as i64)
+            .await?)
+    }
+
+    /// Recomputes the audit chain (see [`Database::verify_audit_chain`]).
+    pub async fn verify_audit_chain(&self) -> Result<Result<i64, String>, StoreError> {
+        Ok(self.database.verify_audit_chain().await?)
+    }
+
+    /// Audit entries, newest first (for `exchange-node audit` and tests).
+    pub async fn audit_entries(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(String, String, String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT operator, action, purpose, subject, rows_returned FROM audit_log
+             ORDER BY at_unix_ms DESC, entry_id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("operator")?,
+                    row.try_get("action")?,
+                    row.try_get("purpose")?,
+                    row.try_get("subject")?,
+                    row.try_get("rows_returned")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Records a refused peer (spoofed sender, revoked certificate, …).
+    pub async fn record_security_event(
+        &self,
+        peer: &str,
+        event: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO security_events (event_id, at_unix_ms, peer, event, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(new_id())
+        .bind(mpx_proto::time::now_unix_ms())
+        .bind(peer)
+        .bind(event)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Security events, newest first: (peer, event, detail).
+    pub async fn security_events(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT peer, event, detail FROM security_events ORDER BY at_unix_ms DESC, event_id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("peer")?,
+                    row.try_get("event")?,
+                    row.try_get("detail")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    pub async fn add_operator_token(
+        &self,
+        name: &str,
+        token_sha256: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO operator_tokens (token_sha256, name, created_at_unix_ms) VALUES ($1, $2, $3)")
+            .bind(token_sha256)
+            .bind(name)
+            .bind(mpx_proto::time::now_unix_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// All operator tokens: hash → name.
+    pub async fn operator_tokens(&self) -> Result<HashMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT token_sha256, name FROM operator_tokens")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("token_sha256")?, row.try_get("name")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}
