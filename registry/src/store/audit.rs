@@ -1,0 +1,56 @@
+//! The audit hash chain of supervisors' queries, and operator tokens.
+
+use super::*;
+
+impl Store {
+    /// Appends an entry to the audit hash chain (who asked what, why, how many rows).
+    pub async fn audit(
+        &self,
+        operator: &str,
+        action: &str,
+        purpose: &str,
+        subject: &str,
+        rows: i64,
+    ) -> Result<(), StoreError> {
+        Ok(self
+            .database
+            .append_audit(operator, action, purpose, subject, rows)
+            .await?)
+    }
+
+    /// Recomputes the audit chain: `Ok(n)` when intact, else what is wrong.
+    pub async fn verify_audit_chain(&self) -> Result<Result<i64, String>, StoreError> {
+        Ok(self.database.verify_audit_chain().await?)
+    }
+
+    /// Adds a named operator token (its hash).
+    pub async fn add_operator_token(
+        &self,
+        name: &str,
+        token_sha256: &str,
+        now_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO operator_tokens (token_sha256, name, created_at_unix_ms) VALUES ($1, $2, $3)",
+        )
+        .bind(token_sha256)
+        .bind(name)
+        .bind(now_unix_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// All operator tokens: hash → name.
+    pub async fn operator_tokens(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT token_sha256, name FROM operator_tokens")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("token_sha256")?, row.try_get("name")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}
