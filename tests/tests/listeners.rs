@@ -84,18 +84,15 @@ async fn each_listener_lists_exactly_the_services_it_serves() {
     );
 }
 
-/// Seen: a node whose data directory was deleted logged "background work did not stop within
-/// 10 s" after SIGTERM and never exited. After the drain deadline the process exits, whatever
-/// its background tasks are doing.
-#[tokio::test]
-async fn a_node_exits_after_sigterm_even_when_its_data_directory_is_gone() {
-    let mut province = Province::start(&[WUDU, LINXIA]).await;
-    // Work in flight: a notice queued for a peer, then the data directory removed under it.
-    let mut records = province.node(WUDU).records().await;
-    records
+/// Registers a person at WUDU whose hukou is LINXIA: a notice queued for a peer.
+async fn queue_a_notice(province: &Province, seq: u32) {
+    province
+        .node(WUDU)
+        .records()
+        .await
         .create_person(mpx_proto::v1::CreatePersonRequest {
             person: Some(mpx_proto::v1::Person {
-                resident_id: mpx_tests::resident_id(LINXIA, 3),
+                resident_id: mpx_tests::resident_id(LINXIA, seq),
                 name: "测试人员".into(),
                 hukou_county: LINXIA.into(),
                 residence_address: "城关镇人民路12号".into(),
@@ -105,8 +102,10 @@ async fn a_node_exits_after_sigterm_even_when_its_data_directory_is_gone() {
         })
         .await
         .unwrap();
-    let data_dir = province.node(WUDU).data_dir.clone();
-    std::fs::remove_dir_all(&data_dir).unwrap();
+}
+
+/// SIGTERM to WUDU's node; it must have exited within 60 s.
+async fn sigterm_and_expect_exit(province: &mut Province) {
     let process = province
         .nodes
         .get_mut(WUDU)
@@ -126,42 +125,25 @@ async fn a_node_exits_after_sigterm_even_when_its_data_directory_is_gone() {
     eprintln!("exited {:?} after SIGTERM", started.elapsed());
 }
 
+/// Seen: a node whose data directory was deleted logged "background work did not stop within
+/// 10 s" after SIGTERM and never exited. After the drain deadline the process exits, whatever
+/// its background tasks are doing.
+#[tokio::test]
+async fn a_node_exits_after_sigterm_even_when_its_data_directory_is_gone() {
+    let mut province = Province::start(&[WUDU, LINXIA]).await;
+    // Work in flight: a notice queued for a peer, then the data directory removed under it.
+    queue_a_notice(&province, 3).await;
+    std::fs::remove_dir_all(&province.node(WUDU).data_dir).unwrap();
+    sigterm_and_expect_exit(&mut province).await;
+}
+
 /// A node whose registry hangs (SIGSTOP) mid-call still exits after SIGTERM.
 #[tokio::test]
 async fn a_node_exits_after_sigterm_while_its_registry_hangs() {
     let mut province = Province::start(&[WUDU, LINXIA]).await;
     province.registry.as_ref().unwrap().signal_group("-STOP");
-    let mut records = province.node(WUDU).records().await;
-    records
-        .create_person(mpx_proto::v1::CreatePersonRequest {
-            person: Some(mpx_proto::v1::Person {
-                resident_id: mpx_tests::resident_id(LINXIA, 4),
-                name: "测试人员".into(),
-                hukou_county: LINXIA.into(),
-                residence_address: "城关镇人民路12号".into(),
-                arrival_date: "2026-03-01".into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap();
-    let process = province
-        .nodes
-        .get_mut(WUDU)
-        .unwrap()
-        .process
-        .as_mut()
-        .unwrap();
-    process.signal_group("-TERM");
-    let started = std::time::Instant::now();
-    while process.is_running() && started.elapsed() < std::time::Duration::from_secs(60) {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(
-        !process.is_running(),
-        "the node still runs 60 s after SIGTERM"
-    );
-    eprintln!("exited {:?} after SIGTERM", started.elapsed());
+    queue_a_notice(&province, 4).await;
+    sigterm_and_expect_exit(&mut province).await;
     province.registry.as_ref().unwrap().signal_group("-CONT");
 }
 
@@ -174,20 +156,7 @@ async fn every_file_a_province_writes_is_private_whatever_the_umask() {
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     let province = Province::start(&[WUDU, LINXIA]).await;
     // Traffic, so that WAL files, receipts and caches exist.
-    let mut records = province.node(WUDU).records().await;
-    records
-        .create_person(mpx_proto::v1::CreatePersonRequest {
-            person: Some(mpx_proto::v1::Person {
-                resident_id: mpx_tests::resident_id(LINXIA, 5),
-                name: "测试人员".into(),
-                hukou_county: LINXIA.into(),
-                residence_address: "城关镇人民路12号".into(),
-                arrival_date: "2026-03-01".into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap();
+    queue_a_notice(&province, 5).await;
     let mut checked = 0;
     let mut open = Vec::new();
     let mut pending = vec![province.dir.clone()];
