@@ -387,7 +387,10 @@ impl DeadlineMonitor {
             - i64::try_from(self.config.undelivered_after_seconds).unwrap_or(i64::MAX / 2) * 1000;
         let mut raised = Vec::new();
         let directory = self.workflow.directory();
-        for (peer, pending, oldest) in store.undelivered_peers(cutoff).await? {
+        // One read of the backlog per peer serves both UNDELIVERED and NO_ROUTE.
+        let backlog = store.outbox_stats().await?;
+        for (peer, pending, oldest) in backlog.iter().filter(|(_, _, oldest)| *oldest <= cutoff) {
+            let (peer, pending, oldest) = (peer.clone(), *pending, *oldest);
             if directory.has_no_route(&peer) {
                 continue; // held for want of a route: NO_ROUTE says so
             }
@@ -406,7 +409,7 @@ impl DeadlineMonitor {
         }
         // NO_ROUTE: one alert per destination whose messages are held for want of a route.
         let mut routed = Vec::new();
-        for (peer, pending, oldest) in store.outbox_stats().await? {
+        for (peer, pending, oldest) in backlog {
             if !directory.has_no_route(&peer) {
                 routed.push(peer);
                 continue;

@@ -3,31 +3,6 @@
 use super::*;
 
 impl Store {
-    /// Peers with a message pending since `cutoff_unix_ms` or before: (peer, messages pending,
-    /// oldest queued at).
-    pub async fn undelivered_peers(
-        &self,
-        cutoff_unix_ms: i64,
-    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT recipient, COUNT(*) AS n, MIN(created_at_unix_ms) AS oldest FROM outbox
-             WHERE state = 'pending' GROUP BY recipient HAVING MIN(created_at_unix_ms) <= $1",
-        )
-        .bind(cutoff_unix_ms)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("recipient")?,
-                    row.try_get("n")?,
-                    row.try_get("oldest")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
-    }
-
     /// The open alert of `kind` (`undelivered`, `no_route`) about `peer`, if any.
     pub async fn open_peer_alert(
         &self,
