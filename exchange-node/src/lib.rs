@@ -19,7 +19,6 @@
 //! - [`cli`]: the command line (thin `main.rs` calls [`cli::main`]).
 //! - [`clock`]: injected time.
 
-pub mod bulk;
 pub mod cli;
 pub mod clock;
 pub mod config;

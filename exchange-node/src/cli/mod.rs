@@ -1,6 +1,8 @@
 //! The `exchange-node` command line: `init`, `serve`, local operator commands, and the clerk
 //! commands (`records …`, `cases …`) that talk to a running node's operator API.
 
+mod bulk;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -115,7 +117,7 @@ enum Command {
     Operator(OperatorCommand),
     /// Compare the roster with another department's extract (数据比对): only ours, only theirs,
     /// and differing fields, with a CSV of the differences.
-    Reconcile(crate::bulk::ReconcileArgs),
+    Reconcile(bulk::ReconcileArgs),
 }
 
 #[derive(Args)]
@@ -203,9 +205,9 @@ enum RecordsCommand {
     },
     /// Load a roster file (CSV in UTF-8 or GB18030, or JSON Lines): good rows are registered
     /// (with residence notices), bad rows go to a reject file with their line and reason.
-    Import(crate::bulk::ImportArgs),
+    Import(bulk::ImportArgs),
     /// Write the roster to CSV or JSON Lines (audited; the file is created 0600).
-    Export(crate::bulk::ExportArgs),
+    Export(bulk::ExportArgs),
     /// Record that a person left this county.
     Depart {
         id: String,
@@ -551,7 +553,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Reconcile(args) => {
             let mut records = records_client(&cli, &config).await?;
             let mut cases = cases_client(&cli, &config).await?;
-            crate::bulk::reconcile(&mut records, &mut cases, &config.county, args, cli.json).await
+            bulk::reconcile(&mut records, &mut cases, &config.county, args, cli.json).await
         }
         Command::Cases(command) => cases(&cli, &config, command).await,
         Command::Alerts(command) => alerts(&cli, &config, command).await,
@@ -664,10 +666,10 @@ async fn serve(config: NodeConfig, ready_file: Option<PathBuf>) -> anyhow::Resul
 
 // ---- clerk commands ---------------------------------------------------------------------------
 
-pub(crate) type Authorized = InterceptedService<Channel, AuthHeader>;
+pub(super) type Authorized = InterceptedService<Channel, AuthHeader>;
 
 #[derive(Clone)]
-pub(crate) struct AuthHeader(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+pub(super) struct AuthHeader(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
 
 impl tonic::service::Interceptor for AuthHeader {
     fn call(
@@ -726,7 +728,7 @@ fn bound_operator_address(config: &NodeConfig) -> anyhow::Result<std::net::Socke
         .with_context(|| format!("{} has no operator address", path.display()))
 }
 
-pub(crate) fn explain(status: tonic::Status) -> anyhow::Error {
+pub(super) fn explain(status: tonic::Status) -> anyhow::Error {
     let hint = match status.code() {
         tonic::Code::Unauthenticated => {
             " (check --token / MPX_TOKEN, or the data directory's operator.token)"
@@ -755,8 +757,8 @@ async fn cases_client(cli: &Cli, config: &NodeConfig) -> anyhow::Result<CasesCli
 async fn records(cli: &Cli, config: &NodeConfig, command: &RecordsCommand) -> anyhow::Result<()> {
     let mut client = records_client(cli, config).await?;
     match command {
-        RecordsCommand::Import(args) => crate::bulk::import(&mut client, args, cli.json).await?,
-        RecordsCommand::Export(args) => crate::bulk::export(&mut client, args).await?,
+        RecordsCommand::Import(args) => bulk::import(&mut client, args, cli.json).await?,
+        RecordsCommand::Export(args) => bulk::export(&mut client, args).await?,
         RecordsCommand::Add {
             id,
             name,

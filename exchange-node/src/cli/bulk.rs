@@ -143,7 +143,7 @@ impl Rejects {
 
 /// `records import FILE`.
 pub(crate) async fn import(
-    client: &mut v1::records_client::RecordsClient<crate::cli::Authorized>,
+    client: &mut v1::records_client::RecordsClient<super::Authorized>,
     args: &ImportArgs,
     json: bool,
 ) -> anyhow::Result<()> {
@@ -230,7 +230,7 @@ pub(crate) async fn import(
                     source: source.clone(),
                 })
                 .await
-                .map_err(crate::cli::explain)?
+                .map_err(super::explain)?
                 .into_inner()
                 .results;
             for result in results {
@@ -366,7 +366,7 @@ fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
 /// Every person of the roster (optionally of one status), streamed by the audited
 /// `ExportPeople` (one read in the audit log for the whole roster).
 async fn each_person(
-    client: &mut v1::records_client::RecordsClient<crate::cli::Authorized>,
+    client: &mut v1::records_client::RecordsClient<super::Authorized>,
     purpose: &str,
     status: PersonStatus,
     mut visit: impl FnMut(v1::Person) -> anyhow::Result<()>,
@@ -377,10 +377,10 @@ async fn each_person(
             status: status as i32,
         })
         .await
-        .map_err(crate::cli::explain)?
+        .map_err(super::explain)?
         .into_inner();
     let mut count = 0;
-    while let Some(page) = pages.message().await.map_err(crate::cli::explain)? {
+    while let Some(page) = pages.message().await.map_err(super::explain)? {
         for person in page.people {
             count += 1;
             visit(person)?;
@@ -391,7 +391,7 @@ async fn each_person(
 
 /// `records export`.
 pub(crate) async fn export(
-    client: &mut v1::records_client::RecordsClient<crate::cli::Authorized>,
+    client: &mut v1::records_client::RecordsClient<super::Authorized>,
     args: &ExportArgs,
 ) -> anyhow::Result<()> {
     let all: Vec<&str> = mpx_proto::tabular::FIELDS.iter().map(|(f, _)| *f).collect();
@@ -533,8 +533,8 @@ pub fn peak_rss_bytes() -> Option<u64> {
 
 /// `reconcile --against FILE --source S`.
 pub(crate) async fn reconcile(
-    records: &mut v1::records_client::RecordsClient<crate::cli::Authorized>,
-    cases: &mut v1::cases_client::CasesClient<crate::cli::Authorized>,
+    records: &mut v1::records_client::RecordsClient<super::Authorized>,
+    cases: &mut v1::cases_client::CasesClient<super::Authorized>,
     this_county: &str,
     args: &ReconcileArgs,
     json: bool,
