@@ -67,7 +67,32 @@ pub struct NodeConfig {
     pub delivery: DeliveryConfig,
     pub limits: LimitsConfig,
     /// Deadline alerts: lead time, escalation grace, undelivered threshold.
-    pub monitor: crate::monitor::MonitorConfig,
+    pub monitor: MonitorConfig,
+}
+
+/// When the monitor raises what.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// Seconds between ticks.
+    pub interval_seconds: u64,
+    /// `DUE_SOON` this many working days before the deadline.
+    pub due_soon_working_days: u32,
+    /// `ESCALATED` this many working days after the deadline.
+    pub escalation_grace_working_days: u32,
+    /// `UNDELIVERED` (one per peer) when a message to it waited this long in the outbox.
+    pub undelivered_after_seconds: u64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            interval_seconds: 60,
+            due_soon_working_days: 2,
+            escalation_grace_working_days: 5,
+            undelivered_after_seconds: 3600,
+        }
+    }
 }
 
 /// How the outbox delivers.
@@ -122,7 +147,7 @@ impl Default for NodeConfig {
             index_report_seconds: 10,
             delivery: DeliveryConfig::default(),
             limits: LimitsConfig::default(),
-            monitor: crate::monitor::MonitorConfig::default(),
+            monitor: MonitorConfig::default(),
         }
     }
 }

@@ -11,37 +11,13 @@ use mpx_proto::division::{CountyCode, DivisionTable};
 use mpx_proto::time::{date_of_unix_ms, format_due, format_unix_ms};
 use mpx_proto::v1::compliance_client::ComplianceClient;
 use mpx_proto::v1::{self, Alert, AlertKind, CaseDirection, envelope::Body};
-use serde::{Deserialize, Serialize};
+
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::config::MonitorConfig;
 use crate::store::{AlertRecord, direction_label};
 use crate::workflow::{Workflow, WorkflowError};
-
-/// When the monitor raises what.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MonitorConfig {
-    /// Seconds between ticks.
-    pub interval_seconds: u64,
-    /// `DUE_SOON` this many working days before the deadline.
-    pub due_soon_working_days: u32,
-    /// `ESCALATED` this many working days after the deadline.
-    pub escalation_grace_working_days: u32,
-    /// `UNDELIVERED` (one per peer) when a message to it waited this long in the outbox.
-    pub undelivered_after_seconds: u64,
-}
-
-impl Default for MonitorConfig {
-    fn default() -> Self {
-        Self {
-            interval_seconds: 60,
-            due_soon_working_days: 2,
-            escalation_grace_working_days: 5,
-            undelivered_after_seconds: 3600,
-        }
-    }
-}
 
 /// Cases looked at per transaction of a tick.
 const CHECK_BATCH: usize = 2_000;

@@ -23,25 +23,9 @@ use tonic::transport::Endpoint;
 use crate::config::DeliveryConfig;
 use crate::directory::DirectoryHandle;
 use crate::store::OutboxMessage;
+/// The notifier lives with the workflow that owns it; named here too for callers of the outbox.
+pub use crate::workflow::DeliveryNotifier;
 use crate::workflow::Workflow;
-
-/// Wakes the delivery worker of a county after a commit wrote to the outbox.
-#[derive(Debug, Clone)]
-pub struct DeliveryNotifier {
-    sender: mpsc::UnboundedSender<String>,
-}
-
-impl DeliveryNotifier {
-    /// A notifier and the receiving end for the [`DeliveryManager`].
-    pub fn channel() -> (Self, mpsc::UnboundedReceiver<String>) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        (Self { sender }, receiver)
-    }
-
-    pub fn notify(&self, recipient: &str) {
-        let _ = self.sender.send(recipient.to_string());
-    }
-}
 
 /// Starts and wakes one [`PeerWorker`] per destination.
 #[derive(Debug, Clone)]

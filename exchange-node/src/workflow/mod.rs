@@ -20,7 +20,6 @@ use crate::domain::{
     check_peer_body, county_field, date_field, line_field, next_state, resident_id_field,
     state_label, text_field,
 };
-use crate::outbox::DeliveryNotifier;
 use crate::store::{
     InboxEntry, NewCaseEvent, OutboxMessage, OutboxSettlement, Store, StoreError, StoreTx,
 };
@@ -31,6 +30,25 @@ mod cases;
 mod intake;
 mod roster;
 mod settle;
+
+/// Wakes the delivery worker of a county after a commit wrote to the outbox.
+#[derive(Debug, Clone)]
+pub struct DeliveryNotifier {
+    sender: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+impl DeliveryNotifier {
+    /// A notifier and the receiving end for the [`crate::outbox::DeliveryManager`].
+    pub fn channel() -> (Self, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        (Self { sender }, receiver)
+    }
+
+    /// Wakes the worker of `recipient` (nothing happens when no worker runs any more).
+    pub fn notify(&self, recipient: &str) {
+        let _ = self.sender.send(recipient.to_string());
+    }
+}
 
 /// Why an operation did not happen. Mapped to `tonic::Status` in one place (`service`).
 #[derive(Debug, thiserror::Error)]
