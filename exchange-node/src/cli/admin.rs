@@ -1,0 +1,268 @@
+//! Commands that run on the node's own machine: `init`, `serve`, operator tokens, and what is
+//! read straight from the local database (`deliveries`, `security-events`, `audit`). Not here: the
+//! clerk commands, which go through the operator API.
+
+use super::*;
+
+#[derive(Args)]
+pub(super) struct InitArgs {
+    /// This county's 6-digit code, e.g. 621202.
+    #[arg(long)]
+    pub(super) county: String,
+    /// County name, e.g. 武都区.
+    #[arg(long, default_value = "")]
+    pub(super) name: String,
+    /// The registry's peer endpoint, https://HOST:PORT.
+    #[arg(long)]
+    pub(super) registry: Option<String>,
+    /// The provincial CA certificate (ca.crt from the registry operator).
+    #[arg(long)]
+    pub(super) ca_cert: PathBuf,
+    /// One-time enrolment token from `registry enroll`.
+    #[arg(long)]
+    pub(super) token: Option<String>,
+    /// Endpoint other nodes use to reach this one, https://HOST:PORT.
+    #[arg(long)]
+    pub(super) advertise: Option<String>,
+    #[arg(long)]
+    pub(super) peer_listen: Option<String>,
+    #[arg(long)]
+    pub(super) operator_listen: Option<String>,
+    /// Air-gapped sites, step 1: write a CSR here for `registry ca issue`.
+    #[arg(long, conflicts_with_all = ["token", "certificate"])]
+    pub(super) offline_csr: Option<PathBuf>,
+    /// Air-gapped sites, step 2: install the certificate `registry ca issue` wrote.
+    #[arg(long, conflicts_with = "token")]
+    pub(super) certificate: Option<PathBuf>,
+}
+
+pub(super) async fn run_init(config: &NodeConfig, args: &InitArgs) -> anyhow::Result<()> {
+    let outcome = init(InitOptions {
+        config: config.clone(),
+        ca_certificate: args.ca_cert.clone(),
+        token: args.token.clone(),
+        offline_csr: args.offline_csr.clone(),
+        certificate: args.certificate.clone(),
+    })
+    .await?;
+    match outcome {
+        InitOutcome::CsrWritten(path) => {
+            println!(
+                "CSR written to {}. The node's key stays in {}.",
+                path.display(),
+                config.data_dir.display()
+            );
+            println!(
+                "Next, at the registry: registry ca issue --county {} --csr {} --out node.crt",
+                config.county,
+                path.display()
+            );
+            println!(
+                "Then here: exchange-node init --county {} --ca-cert ca.crt --certificate node.crt --registry https://REGISTRY:PORT",
+                config.county
+            );
+        }
+        InitOutcome::Ready {
+            config_path,
+            token_path,
+            created_token,
+            enrolled_through,
+            failed,
+        } => {
+            for failure in &failed {
+                eprintln!("registry {failure}; tried the next URL");
+            }
+            match enrolled_through {
+                Some(url) => println!(
+                    "Node for county {} is enrolled (enrolled through {url}).",
+                    config.county
+                ),
+                None => println!("Node for county {} is enrolled.", config.county),
+            }
+            println!("  config:         {}", config_path.display());
+            if created_token {
+                println!("  operator token: {} (admin)", token_path.display());
+            }
+            println!(
+                "Next: exchange-node --data-dir {} serve",
+                config.data_dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn serve(config: NodeConfig, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
+    init_tracing(config.log_format);
+    let peer = tokio::net::TcpListener::bind(config.peer_listen)
+        .await
+        .with_context(|| format!("binding the peer listener on {}", config.peer_listen))?;
+    let operator = tokio::net::TcpListener::bind(config.operator_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "binding the operator listener on {}",
+                config.operator_listen
+            )
+        })?;
+    let metrics = if config.metrics_listen.trim().is_empty() {
+        None
+    } else {
+        let address = &config.metrics_listen;
+        Some(
+            tokio::net::TcpListener::bind(address.as_str())
+                .await
+                .with_context(|| format!("binding the metrics listener on {address} (set metrics_listen, or \"\" to disable)"))?,
+        )
+    };
+    let metrics_address = match &metrics {
+        Some(listener) => listener.local_addr()?.to_string(),
+        None => String::new(),
+    };
+    let ready = json!({"peer": peer.local_addr()?.to_string(), "operator": operator.local_addr()?.to_string(), "metrics": metrics_address});
+    // The bound addresses, for clerk commands when the config asks for port 0.
+    let state_path = config.paths().serve_state;
+    std::fs::write(&state_path, ready.to_string())
+        .with_context(|| format!("writing {}", state_path.display()))?;
+    if let Some(path) = ready_file {
+        std::fs::write(&path, ready.to_string())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    crate::run(
+        config,
+        crate::Listeners {
+            peer,
+            operator,
+            metrics,
+        },
+        shutdown_signal(),
+    )
+    .await
+}
+
+#[derive(Subcommand)]
+pub(super) enum OperatorCommand {
+    /// Create a named operator token (printed once, stored hashed; works without a restart).
+    Add {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(super) enum AuditCommand {
+    /// Recompute the audit log's hash chain; fails if an entry was changed or removed.
+    Verify,
+}
+
+/// `operator add`: a named operator token, printed once and stored hashed.
+pub(super) async fn add_operator(config: &NodeConfig, name: &str) -> anyhow::Result<()> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        bail!("--name must be 1 to 64 characters, e.g. --name clerk-wang");
+    }
+    let store = Store::connect(&config.database_url()).await?;
+    let token = generate_token("mpxop");
+    store.add_operator_token(name, &hash_token(&token)).await?;
+    println!("{token}");
+    eprintln!(
+        "Operator token for {name}: shown once, stored hashed; a running node accepts it within 5 s."
+    );
+    Ok(())
+}
+
+/// `deliveries`: messages in the outbox, from the local database.
+pub(super) async fn deliveries(
+    cli: &Cli,
+    config: &NodeConfig,
+    all: bool,
+    limit: u32,
+) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url()).await?;
+    let messages = store.list_outbox(all, limit).await?;
+    if cli.json {
+        for m in &messages {
+            println!(
+                "{}",
+                json!({"message_id": m.message_id, "recipient": m.recipient, "case_id": m.case_id,
+                "kind": m.body_kind, "state": m.state, "attempts": m.attempts, "last_error": m.last_error,
+                "created_at_unix_ms": m.created_at_unix_ms})
+            );
+        }
+    } else {
+        let rows = messages
+            .iter()
+            .map(|m| {
+                vec![
+                    m.recipient.clone(),
+                    m.body_kind.clone(),
+                    m.state.clone(),
+                    m.attempts.to_string(),
+                    format_unix_ms(m.created_at_unix_ms),
+                    m.case_id.clone(),
+                    m.last_error.clone(),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "TO",
+                "KIND",
+                "STATE",
+                "TRIES",
+                "QUEUED",
+                "CASE",
+                "LAST ERROR",
+            ],
+            rows,
+        );
+    }
+    Ok(())
+}
+
+/// `security-events`: refused peers, newest first, from the local database.
+pub(super) async fn security_events(config: &NodeConfig, limit: u32) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url()).await?;
+    let rows = store
+        .security_events(limit)
+        .await?
+        .into_iter()
+        .map(|(peer, event, detail)| vec![peer, event, detail])
+        .collect();
+    print_table(&["PEER", "EVENT", "DETAIL"], rows);
+    Ok(())
+}
+
+/// `audit`: the audit log, newest first; `audit verify` recomputes its hash chain.
+pub(super) async fn audit(
+    config: &NodeConfig,
+    limit: u32,
+    command: Option<&AuditCommand>,
+) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url()).await?;
+    if let Some(AuditCommand::Verify) = command {
+        return match store.verify_audit_chain().await? {
+            Ok(entries) => {
+                println!("审计日志完整 audit log intact: {entries} entries, hash chain verified");
+                Ok(())
+            }
+            Err(problem) => bail!("审计日志被篡改 the audit log fails verification: {problem}"),
+        };
+    }
+    let rows = store
+        .audit_entries(limit)
+        .await?
+        .into_iter()
+        .map(|(operator, action, purpose, subject, count)| {
+            vec![
+                operator,
+                action,
+                purpose,
+                mpx_proto::resident_id::mask(&subject),
+                count.to_string(),
+            ]
+        })
+        .collect();
+    print_table(&["OPERATOR", "ACTION", "PURPOSE", "SUBJECT", "ROWS"], rows);
+    Ok(())
+}

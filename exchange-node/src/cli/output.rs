@@ -1,0 +1,239 @@
+//! How the CLI prints what the node returns: aligned tables, labelled fields, JSON lines. Stored
+//! text may come from a peer, so everything printed is escaped for the terminal.
+
+use super::*;
+
+/// A case's state as a table shows it: a case held for want of a route says so.
+pub(super) fn case_state_text(case: &v1::Case) -> String {
+    if case.no_route {
+        format!("{} (无路由暂存 held: no route)", state_label(case.state()))
+    } else {
+        state_label(case.state()).to_string()
+    }
+}
+
+pub(super) fn sex_text(sex: Sex) -> &'static str {
+    match sex {
+        Sex::Male => "男 male",
+        Sex::Female => "女 female",
+        Sex::Unspecified => "-",
+    }
+}
+
+/// A person as JSON (field names as in the proto).
+pub(super) fn person_json(person: &v1::Person) -> serde_json::Value {
+    json!({
+        "resident_id": person.resident_id, "name": person.name,
+        "sex": match person.sex() { Sex::Male => "male", Sex::Female => "female", Sex::Unspecified => "" },
+        "birth_date": person.birth_date, "hukou_county": person.hukou_county,
+        "residence_county": person.residence_county, "residence_address": person.residence_address,
+        "arrival_date": person.arrival_date, "departure_date": person.departure_date,
+        "phone": person.phone, "notes": person.notes, "status": status_label(person.status()),
+        "resident_id_flagged": person.resident_id_flagged, "updated_at_unix_ms": person.updated_at_unix_ms,
+    })
+}
+
+/// A case as JSON (field names as in the proto).
+pub(super) fn case_json(case: &v1::Case) -> serde_json::Value {
+    json!({
+        "case_id": case.case_id, "kind": kind_label(case.kind()), "direction": direction_label(case.direction()),
+        "requester_county": case.requester_county, "recipient_county": case.recipient_county,
+        "state": state_label(case.state()), "no_route": case.no_route, "priority": priority_label(case.priority()),
+        "resident_id": case.resident_id, "subject_name": case.subject_name, "questions": case.questions,
+        "answer": case.answer, "verdict": verdict_label(case.verdict()),
+        "redirected_to_county": case.redirected_to_county, "parent_case_id": case.parent_case_id,
+        "child_case_id": case.child_case_id, "opened_at_unix_ms": case.opened_at_unix_ms,
+        "delivered_at_unix_ms": case.delivered_at_unix_ms, "accepted_at_unix_ms": case.accepted_at_unix_ms,
+        "responded_at_unix_ms": case.responded_at_unix_ms, "closed_at_unix_ms": case.closed_at_unix_ms,
+        "due_at_unix_ms": case.due_at_unix_ms, "reason": case.reason, "handled_by": case.handled_by,
+    })
+}
+
+pub(super) fn print_fields(fields: &[(&str, String)]) {
+    let width = fields
+        .iter()
+        .map(|(label, _)| label.width())
+        .max()
+        .unwrap_or(0);
+    for (label, value) in fields {
+        if value.is_empty() {
+            continue;
+        }
+        let padding = " ".repeat(width - label.width());
+        // Stored text may come from a peer: print it so the terminal cannot interpret it.
+        println!("{label}{padding}  {}", terminal_safe(value));
+    }
+}
+
+pub(super) fn print_person(person: &v1::Person) {
+    print_fields(&[
+        ("身份证号 Resident ID", person.resident_id.clone()),
+        ("姓名 Name", person.name.clone()),
+        ("性别 Sex", sex_text(person.sex()).to_string()),
+        ("出生日期 Birth date", person.birth_date.clone()),
+        ("户籍地 Hukou county", person.hukou_county.clone()),
+        ("现居住地 Residence county", person.residence_county.clone()),
+        ("地址 Address", person.residence_address.clone()),
+        ("来此日期 Arrived", person.arrival_date.clone()),
+        ("离开日期 Departed", person.departure_date.clone()),
+        ("状态 Status", status_label(person.status()).to_string()),
+        ("电话 Phone", person.phone.clone()),
+        ("备注 Notes", person.notes.clone()),
+        (
+            "核验 Check",
+            if person.resident_id_flagged {
+                "校验码有误 wrong check digit (accepted in warn mode)".into()
+            } else {
+                String::new()
+            },
+        ),
+    ]);
+}
+
+pub(super) fn print_case(case: &v1::Case) {
+    print_fields(&[
+        ("案件 Case", case.case_id.clone()),
+        ("类型 Kind", kind_label(case.kind()).to_string()),
+        (
+            "方向 Direction",
+            direction_label(case.direction()).to_string(),
+        ),
+        ("发起 From", case.requester_county.clone()),
+        ("接收 To", case.recipient_county.clone()),
+        ("状态 State", case_state_text(case)),
+        (
+            "优先级 Priority",
+            priority_label(case.priority()).to_string(),
+        ),
+        (
+            "对象 Subject",
+            format!(
+                "{} {}",
+                case.subject_name,
+                mpx_proto::resident_id::mask(&case.resident_id)
+            ),
+        ),
+        ("事项 Questions", case.questions.clone()),
+        ("答复 Answer", case.answer.clone()),
+        ("结论 Verdict", verdict_label(case.verdict()).to_string()),
+        ("转办 Redirected to", case.redirected_to_county.clone()),
+        ("原案件 Parent case", case.parent_case_id.clone()),
+        ("转办案件 Linked case", case.child_case_id.clone()),
+        ("发起时间 Opened", format_unix_ms(case.opened_at_unix_ms)),
+        (
+            "送达时间 Delivered",
+            if case.delivered_at_unix_ms > 0 {
+                format_unix_ms(case.delivered_at_unix_ms)
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "受理时间 Accepted",
+            if case.accepted_at_unix_ms > 0 {
+                format_unix_ms(case.accepted_at_unix_ms)
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "答复时间 Responded",
+            if case.responded_at_unix_ms > 0 {
+                format_unix_ms(case.responded_at_unix_ms)
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "截止时间 Due",
+            if case.due_at_unix_ms > 0 {
+                mpx_proto::time::format_due(case.due_at_unix_ms)
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "受理截止 Accept by",
+            if case.acceptance_due_at_unix_ms > 0 {
+                mpx_proto::time::format_due(case.acceptance_due_at_unix_ms)
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "临时截止 Provisional",
+            if case.due_provisional {
+                format!(
+                    "是 yes: calendar {} has an unpublished year",
+                    case.calendar_version
+                )
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "逾期答复 Answered late",
+            if case.answered_late {
+                "是 yes".into()
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "延期 Extension",
+            match case.extension_state.as_str() {
+                "" => String::new(),
+                state => format!("{state} ({} working days)", case.extension_working_days),
+            },
+        ),
+        (
+            "延期截止 Extended due",
+            if case.extended_due_at_unix_ms > 0 {
+                mpx_proto::time::format_due(case.extended_due_at_unix_ms)
+            } else {
+                String::new()
+            },
+        ),
+        ("原因 Reason", case.reason.clone()),
+        ("经办 Handled by", case.handled_by.clone()),
+    ]);
+}
+
+/// Prints an aligned table; widths count CJK characters as two columns.
+pub(super) fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    if rows.is_empty() {
+        println!("(none)");
+        return;
+    }
+    // Cells hold stored text, some of it from peers: one line each, escaped for the terminal.
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|cell| terminal_safe(&cell).replace('\n', "⏎").replace('\t', " "))
+                .collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
+    for row in &rows {
+        for (index, cell) in row.iter().enumerate() {
+            if let Some(width) = widths.get_mut(index) {
+                *width = (*width).max(cell.width());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (index, cell) in cells.iter().enumerate() {
+            text.push_str(cell);
+            if index + 1 < cells.len() {
+                text.push_str(&" ".repeat(widths[index] - cell.width() + 2));
+            }
+        }
+        println!("{}", text.trim_end());
+    };
+    line(headers.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
