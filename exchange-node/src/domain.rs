@@ -2,6 +2,7 @@
 
 use jiff::civil::Date;
 use mpx_proto::division::{CountyCode, DivisionTable};
+use mpx_proto::person;
 use mpx_proto::resident_id::{CheckDigitMode, ResidentId};
 use mpx_proto::text::{self, Shape, limits};
 use mpx_proto::v1::envelope::Body;
@@ -92,10 +93,55 @@ pub struct CheckedPerson {
     pub residence_address: String,
     pub arrival_date: Option<Date>,
     pub departure_date: Option<Date>,
-    pub phone: String,
-    pub notes: String,
+    /// Contact details, notes: the fields checked by their rule alone.
+    pub plain: PlainFields,
     /// Things accepted but worth a look.
     pub warnings: Vec<String>,
+}
+
+/// The fields of a person the field table checks by rule alone ([`person::Rule::Line`],
+/// [`person::Rule::Text`], [`person::Rule::Phone`]): phone, notes, and any optional text field
+/// added to the table later. Checked values, by field name, in table order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlainFields(Vec<(&'static str, String)>);
+
+impl PlainFields {
+    /// Checks each such field of `person`, naming it with `field`.
+    fn check(person: &v1::Person, field: impl Fn(&str) -> String) -> Result<Self, FieldError> {
+        let mut values = Vec::new();
+        for spec in person::FIELDS {
+            let value = spec.get(person).into_text();
+            let checked = match spec.rule {
+                person::Rule::Line(max) => line_field(&field(spec.name), &value, max, true)?,
+                person::Rule::Text(max) => text_field(&field(spec.name), &value, max, true)?,
+                person::Rule::Phone(max) => {
+                    let phone = line_field(&field(spec.name), &value, max, true)?;
+                    if !phone
+                        .chars()
+                        .all(|ch| ch.is_ascii_digit() || "+- ".contains(ch))
+                    {
+                        return Err(FieldError::new(
+                            field(spec.name),
+                            "digits, spaces, + and - only",
+                        ));
+                    }
+                    phone
+                }
+                person::Rule::Typed | person::Rule::Receiver => continue,
+            };
+            values.push((spec.name, checked));
+        }
+        Ok(Self(values))
+    }
+
+    /// Writes the checked values into `person`.
+    fn write_to(&self, person: &mut v1::Person) {
+        for (name, value) in &self.0 {
+            if let Some(spec) = person::field(name) {
+                spec.set(person, person::Stored::Text(value.clone()));
+            }
+        }
+    }
 }
 
 impl CheckedPerson {
@@ -194,17 +240,7 @@ impl CheckedPerson {
                 format!("must not be before the arrival date {arrival}"),
             ));
         }
-        let phone = line_field(&field("phone"), &person.phone, limits::PHONE, true)?;
-        if !phone
-            .chars()
-            .all(|ch| ch.is_ascii_digit() || "+- ".contains(ch))
-        {
-            return Err(FieldError::new(
-                field("phone"),
-                "digits, spaces, + and - only",
-            ));
-        }
-        let notes = text_field(&field("notes"), &person.notes, limits::NOTES, true)?;
+        let plain = PlainFields::check(person, field)?;
         Ok(Self {
             resident_id_flagged: parsed.check_digit_mismatch.is_some(),
             resident_id: id,
@@ -216,15 +252,14 @@ impl CheckedPerson {
             residence_address,
             arrival_date,
             departure_date,
-            phone,
-            notes,
+            plain,
             warnings,
         })
     }
 
     /// The record in its stored form, with `status` (decided by the caller, never the input).
     pub fn to_proto(&self, status: PersonStatus, updated_at_unix_ms: i64) -> v1::Person {
-        v1::Person {
+        let mut person = v1::Person {
             resident_id: self.resident_id.as_str().to_string(),
             name: self.name.clone(),
             sex: self.sex as i32,
@@ -243,12 +278,13 @@ impl CheckedPerson {
                 .departure_date
                 .map(|date| date.to_string())
                 .unwrap_or_default(),
-            phone: self.phone.clone(),
-            notes: self.notes.clone(),
             status: status as i32,
             resident_id_flagged: self.resident_id_flagged,
             updated_at_unix_ms,
-        }
+            ..Default::default()
+        };
+        self.plain.write_to(&mut person);
+        person
     }
 }
 
@@ -264,8 +300,8 @@ pub struct NewResident {
     pub residence_county: CountyCode,
     pub residence_address: String,
     pub arrival_date: Date,
-    pub phone: String,
-    pub notes: String,
+    /// Contact details, notes: the fields checked by their rule alone.
+    pub plain: PlainFields,
     /// Things accepted but worth a look.
     pub warnings: Vec<String>,
 }
@@ -305,15 +341,14 @@ impl NewResident {
             residence_county,
             residence_address: checked.residence_address,
             arrival_date: checked.arrival_date.unwrap_or(today),
-            phone: checked.phone,
-            notes: checked.notes,
+            plain: checked.plain,
             warnings: checked.warnings,
         })
     }
 
     /// The record as stored and sent, with `status`.
     pub fn to_proto(&self, status: PersonStatus, updated_at_unix_ms: i64) -> v1::Person {
-        v1::Person {
+        let mut person = v1::Person {
             resident_id: self.resident_id.as_str().to_string(),
             name: self.name.clone(),
             sex: self.sex as i32,
@@ -323,12 +358,13 @@ impl NewResident {
             residence_address: self.residence_address.clone(),
             arrival_date: self.arrival_date.to_string(),
             departure_date: String::new(),
-            phone: self.phone.clone(),
-            notes: self.notes.clone(),
             status: status as i32,
             resident_id_flagged: self.resident_id_flagged,
             updated_at_unix_ms,
-        }
+            ..Default::default()
+        };
+        self.plain.write_to(&mut person);
+        person
     }
 }
 
@@ -358,7 +394,7 @@ pub fn shown(value: &str) -> String {
 /// body is applied. An error names the field as `notice.person.name`, `response.answered.text`, ….
 pub fn check_peer_body(body: &Body, latest_date: Date) -> Result<(), FieldError> {
     use mpx_proto::v1::response::Outcome;
-    use mpx_proto::v1::{CaseKind, CasePriority, NoticeKind, NoticeVerdict};
+    use mpx_proto::v1::{CasePriority, NoticeKind, NoticeVerdict};
     let mode = CheckDigitMode::Warn;
     match body {
         Body::Notice(notice) => {
@@ -399,13 +435,10 @@ pub fn check_peer_body(body: &Body, latest_date: Date) -> Result<(), FieldError>
         }
         Body::Request(request) => {
             uuid_field("request.case_id", &request.case_id)?;
-            if !matches!(
-                CaseKind::try_from(request.kind),
-                Ok(CaseKind::Verification | CaseKind::RecordTransfer)
-            ) {
+            if !mpx_proto::case_kind::clerk_may_open(request.kind) {
                 return Err(FieldError::new(
                     "request.kind",
-                    "VERIFICATION or RECORD_TRANSFER",
+                    mpx_proto::case_kind::clerk_kind_names(),
                 ));
             }
             if CasePriority::try_from(request.priority).is_err() {

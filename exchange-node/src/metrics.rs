@@ -25,26 +25,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::Store;
 
-const CASE_KINDS: [&str; 3] = ["residence_notice", "verification", "record_transfer"];
-const CASE_STATES: [&str; 8] = [
-    "queued",
-    "delivered",
-    "accepted",
-    "responded",
-    "closed",
-    "withdrawn",
-    "redirected",
-    "rejected",
-];
 const DIRECTIONS: [&str; 2] = ["inbound", "outbound"];
-const ALERT_KINDS: [&str; 6] = [
-    "due_soon",
-    "overdue",
-    "escalated",
-    "not_accepted",
-    "undelivered",
-    "no_route",
-];
+
+/// Every case state's label (the contract's states after `UNSPECIFIED`).
+fn case_states() -> impl Iterator<Item = &'static str> {
+    (1..)
+        .map_while(|number| mpx_proto::v1::CaseState::try_from(number).ok())
+        .map(crate::domain::state_label)
+}
 
 /// Installs the process-wide recorder (the `metrics` facade is global by design). `None` when
 /// one is installed already.
@@ -89,9 +77,9 @@ async fn render(State(state): State<MetricsState>) -> (axum::http::StatusCode, S
 async fn refresh_gauges(state: &MetricsState) -> Result<(), crate::store::StoreError> {
     let now = mpx_proto::time::now_unix_ms();
     let cases = state.store.case_counts().await?;
-    for kind in CASE_KINDS {
+    for kind in mpx_proto::case_kind::KINDS.iter().map(|spec| spec.label) {
         for direction in DIRECTIONS {
-            for case_state in CASE_STATES {
+            for case_state in case_states() {
                 let count = cases
                     .iter()
                     .find(|(k, d, s, _)| k == kind && d == direction && s == case_state)
@@ -102,7 +90,7 @@ async fn refresh_gauges(state: &MetricsState) -> Result<(), crate::store::StoreE
         }
     }
     let alerts = state.store.open_alert_counts().await?;
-    for kind in ALERT_KINDS {
+    for (_, kind, _) in crate::monitor::ALERT_KINDS {
         for direction in DIRECTIONS {
             let count = alerts
                 .iter()

@@ -160,29 +160,42 @@ pub fn effective_due_at(case: &v1::Case) -> i64 {
     }
 }
 
+/// Every alert kind, once: its stored label (also its metric label and JSON value) and how
+/// screens name it, Chinese first.
+pub const ALERT_KINDS: [(AlertKind, &str, &str); 6] = [
+    (AlertKind::DueSoon, "due_soon", "即将到期 due soon"),
+    (AlertKind::Overdue, "overdue", "已逾期 overdue"),
+    (AlertKind::Escalated, "escalated", "已上报 escalated"),
+    (
+        AlertKind::NotAccepted,
+        "not_accepted",
+        "未受理 not accepted",
+    ),
+    (AlertKind::Undelivered, "undelivered", "未送达 undelivered"),
+    (AlertKind::NoRoute, "no_route", "无路由暂存 held: no route"),
+];
+
 /// Stored label of an alert kind.
 pub fn alert_kind_label(kind: AlertKind) -> &'static str {
-    match kind {
-        AlertKind::DueSoon => "due_soon",
-        AlertKind::Overdue => "overdue",
-        AlertKind::Escalated => "escalated",
-        AlertKind::NotAccepted => "not_accepted",
-        AlertKind::Undelivered => "undelivered",
-        AlertKind::NoRoute => "no_route",
-        AlertKind::Unspecified => "unspecified",
-    }
+    ALERT_KINDS
+        .iter()
+        .find(|(known, _, _)| *known == kind)
+        .map_or("unspecified", |(_, label, _)| label)
+}
+
+/// How screens name an alert kind ("已逾期 overdue").
+pub fn alert_kind_text(kind: AlertKind) -> &'static str {
+    ALERT_KINDS
+        .iter()
+        .find(|(known, _, _)| *known == kind)
+        .map_or("-", |(_, _, text)| text)
 }
 
 fn alert_kind_from_label(label: &str) -> AlertKind {
-    match label {
-        "due_soon" => AlertKind::DueSoon,
-        "overdue" => AlertKind::Overdue,
-        "escalated" => AlertKind::Escalated,
-        "not_accepted" => AlertKind::NotAccepted,
-        "undelivered" => AlertKind::Undelivered,
-        "no_route" => AlertKind::NoRoute,
-        _ => AlertKind::Unspecified,
-    }
+    ALERT_KINDS
+        .iter()
+        .find(|(_, known, _)| *known == label)
+        .map_or(AlertKind::Unspecified, |(kind, _, _)| *kind)
 }
 
 /// The API form of a stored alert.

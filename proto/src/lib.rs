@@ -4,6 +4,10 @@
 //!
 //! - [`v1`]: code generated from `proto/mpx/v1/*.proto` (messages, tonic clients and servers).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
+//! - [`person`]: a person's record field by field: names, file columns, labels, how each is
+//!   stored, checked, compared and merged (the one table every layer reads).
+//! - [`case_kind`]: the kinds of case, each described once (labels, names, who may open it,
+//!   verdicts, redirects, default deadlines), and the labels of the other case enums.
 //! - [`policy`]: feedback deadlines per case kind and priority; due dates.
 //! - [`resident_id`]: GB 11643 citizen ID numbers (check digit, birth date, sex, 15→18 upgrade, masking).
 //! - [`calendar`]: the working-day calendar (holidays, make-up days) and deadline arithmetic.
@@ -15,11 +19,13 @@
 //! - [`time`]: instants as Unix milliseconds and calendar dates in the province's time zone.
 
 pub mod calendar;
+pub mod case_kind;
 pub mod division;
 pub mod evidence;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
+pub mod person;
 pub mod policy;
 pub mod reconcile;
 pub mod resident_id;

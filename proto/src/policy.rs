@@ -51,27 +51,29 @@ fn working_days(amount: u32) -> Option<Deadline> {
     })
 }
 
-/// The defaults (DESIGN §5): urgent 10 working days, normal 20, notice confirmation 20,
-/// acceptance 2.
+/// The defaults (DESIGN §5), from the case-kind table: urgent 10 working days, normal 20,
+/// notice confirmation 20, acceptance 2. Requests come first, then notices: the order
+/// [`policy_version`] has always digested, so existing versions stay what they were.
 pub fn default_policies() -> Vec<DeadlinePolicy> {
-    let mut policies = Vec::new();
-    for kind in [CaseKind::Verification, CaseKind::RecordTransfer] {
-        for (priority, days) in [(CasePriority::Normal, 20), (CasePriority::Urgent, 10)] {
-            policies.push(DeadlinePolicy {
-                kind: kind as i32,
-                priority: priority as i32,
-                acceptance: working_days(2),
-                response: working_days(days),
-            });
-        }
-    }
-    policies.push(DeadlinePolicy {
-        kind: CaseKind::ResidenceNotice as i32,
-        priority: CasePriority::Normal as i32,
-        acceptance: working_days(2),
-        response: working_days(20),
-    });
-    policies
+    let requests = crate::case_kind::KINDS
+        .iter()
+        .filter(|spec| spec.clerk_may_open);
+    let others = crate::case_kind::KINDS
+        .iter()
+        .filter(|spec| !spec.clerk_may_open);
+    requests
+        .chain(others)
+        .flat_map(|spec| {
+            spec.response_working_days
+                .iter()
+                .map(|(priority, days)| DeadlinePolicy {
+                    kind: spec.kind as i32,
+                    priority: *priority as i32,
+                    acceptance: working_days(spec.acceptance_working_days),
+                    response: working_days(*days),
+                })
+        })
+        .collect()
 }
 
 /// A short identifier of a policy set (digest of its contents).
@@ -247,6 +249,32 @@ mod tests {
         assert_eq!(
             policy_version(&policies),
             policy_version(&default_policies())
+        );
+        // The list as it was written out before the case-kind table: same entries, same order,
+        // so the version every node and registry has recorded does not change.
+        let written_out: Vec<(CaseKind, CasePriority, u32, u32)> = vec![
+            (CaseKind::Verification, CasePriority::Normal, 2, 20),
+            (CaseKind::Verification, CasePriority::Urgent, 2, 10),
+            (CaseKind::RecordTransfer, CasePriority::Normal, 2, 20),
+            (CaseKind::RecordTransfer, CasePriority::Urgent, 2, 10),
+            (CaseKind::ResidenceNotice, CasePriority::Normal, 2, 20),
+        ];
+        let derived: Vec<(CaseKind, CasePriority, u32, u32)> = policies
+            .iter()
+            .map(|p| {
+                (
+                    p.kind(),
+                    p.priority(),
+                    p.acceptance.as_ref().unwrap().amount,
+                    p.response.as_ref().unwrap().amount,
+                )
+            })
+            .collect();
+        assert_eq!(derived, written_out);
+        assert!(
+            policies
+                .iter()
+                .all(|p| p.response.as_ref().unwrap().unit() == DeadlineUnit::WorkingDays)
         );
     }
 

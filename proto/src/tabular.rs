@@ -9,80 +9,17 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
-/// The fields a roster row can carry, each with the column names it is recognised by (the first
-/// is the one written in exports).
-pub const FIELDS: &[(&str, &[&str])] = &[
-    (
-        "resident_id",
-        &[
-            "resident_id",
-            "公民身份号码",
-            "身份证号",
-            "身份证号码",
-            "证件号码",
-            "id",
-        ],
-    ),
-    ("name", &["name", "姓名"]),
-    ("sex", &["sex", "性别"]),
-    ("birth_date", &["birth_date", "出生日期"]),
-    (
-        "hukou_county",
-        &[
-            "hukou_county",
-            "户籍地",
-            "户籍地代码",
-            "户籍县",
-            "户籍地区划代码",
-        ],
-    ),
-    (
-        "residence_county",
-        &["residence_county", "现居住地", "现居住地代码", "居住地代码"],
-    ),
-    (
-        "residence_address",
-        &[
-            "residence_address",
-            "现居住地址",
-            "居住地址",
-            "现住址",
-            "address",
-        ],
-    ),
-    (
-        "arrival_date",
-        &[
-            "arrival_date",
-            "来本地日期",
-            "到达日期",
-            "居住日期",
-            "来本地时间",
-        ],
-    ),
-    ("departure_date", &["departure_date", "离开日期"]),
-    ("phone", &["phone", "联系电话", "电话", "手机号码"]),
-    ("notes", &["notes", "备注"]),
-    ("status", &["status", "状态"]),
-];
-
-/// The Chinese column names written in exports with `--header zh`.
+/// The Chinese column name written in exports with `--header zh` (the field table's).
 pub fn chinese_header(field: &str) -> &'static str {
-    match field {
-        "resident_id" => "公民身份号码",
-        "name" => "姓名",
-        "sex" => "性别",
-        "birth_date" => "出生日期",
-        "hukou_county" => "户籍地代码",
-        "residence_county" => "现居住地代码",
-        "residence_address" => "现居住地址",
-        "arrival_date" => "来本地日期",
-        "departure_date" => "离开日期",
-        "phone" => "联系电话",
-        "notes" => "备注",
-        "status" => "状态",
-        _ => "",
-    }
+    crate::person::field(field).map_or("", |field| field.header_zh)
+}
+
+/// The names of the fields a roster file may carry, for messages.
+fn file_field_names() -> String {
+    crate::person::file_fields()
+        .map(|field| field.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A problem with a whole file (not one row).
@@ -188,17 +125,10 @@ impl Mapping {
             reason: e.to_string(),
         })?;
         for field in file.columns.keys() {
-            if !FIELDS.iter().any(|(name, _)| name == field) {
+            if !crate::person::file_fields().any(|known| known.name == field.as_str()) {
                 return Err(FileError::Mapping {
                     path: path.display().to_string(),
-                    reason: format!(
-                        "unknown field {field:?}; fields are {}",
-                        FIELDS
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    reason: format!("unknown field {field:?}; fields are {}", file_field_names()),
                 });
             }
         }
@@ -211,17 +141,17 @@ impl Mapping {
     fn field_of(&self, column: &str) -> Option<&'static str> {
         let column = column.trim().trim_start_matches('\u{feff}');
         if let Some((field, _)) = self.columns.iter().find(|(_, name)| name.trim() == column)
-            && let Some((name, _)) = FIELDS.iter().find(|(name, _)| name == field)
+            && let Some(known) =
+                crate::person::file_fields().find(|known| known.name == field.as_str())
         {
-            return Some(name);
+            return Some(known.name);
         }
-        FIELDS
-            .iter()
-            .find(|(field, aliases)| {
-                !self.columns.contains_key(*field)
-                    && aliases.iter().any(|a| a.eq_ignore_ascii_case(column))
+        crate::person::file_fields()
+            .find(|known| {
+                !self.columns.contains_key(known.name)
+                    && known.columns.iter().any(|a| a.eq_ignore_ascii_case(column))
             })
-            .map(|(field, _)| *field)
+            .map(|known| known.name)
     }
 }
 
@@ -528,8 +458,9 @@ pub fn normalize_resident_id(text: &str) -> Result<String, String> {
 }
 
 /// Builds the person a row describes (values normalised; the full validation is the node's).
+/// What the record says about itself (status, flag, update time) is never read from a file.
 pub fn person_from_row(row: &SourceRow) -> Result<crate::v1::Person, String> {
-    let field = |name: &str| row.get(name).to_string();
+    use crate::person::{Form, Stored};
     let resident_id =
         normalize_resident_id(row.get("resident_id")).map_err(|e| format!("resident_id: {e}"))?;
     if resident_id.is_empty() {
@@ -542,21 +473,22 @@ pub fn person_from_row(row: &SourceRow) -> Result<crate::v1::Person, String> {
             ));
         }
     }
-    let date = |name: &str| normalize_date(row.get(name)).map_err(|e| format!("{name}: {e}"));
-    Ok(crate::v1::Person {
-        resident_id,
-        name: field("name"),
-        sex: normalize_sex(row.get("sex")).map_err(|e| format!("sex: {e}"))? as i32,
-        birth_date: date("birth_date")?,
-        hukou_county: field("hukou_county"),
-        residence_county: field("residence_county"),
-        residence_address: field("residence_address"),
-        arrival_date: date("arrival_date")?,
-        departure_date: date("departure_date")?,
-        phone: field("phone"),
-        notes: field("notes"),
-        ..Default::default()
-    })
+    let mut person = crate::v1::Person::default();
+    for field in crate::person::file_fields() {
+        let raw = row.get(field.name);
+        let value = match field.form {
+            Form::ResidentId => resident_id.clone(),
+            Form::Text => raw.to_string(),
+            Form::Date => normalize_date(raw).map_err(|e| format!("{}: {e}", field.name))?,
+            Form::Sex => {
+                person.sex = normalize_sex(raw).map_err(|e| format!("sex: {e}"))? as i32;
+                continue;
+            }
+            Form::Status | Form::Flag | Form::Instant => continue,
+        };
+        field.set(&mut person, Stored::Text(value));
+    }
+    Ok(person)
 }
 
 /// Writes rejected rows as CSV (UTF-8 with a BOM, so spreadsheets show the Chinese), created

@@ -149,20 +149,17 @@ impl RegistryConfig {
 
     /// The deadline policies in force: the defaults, with the config's overrides applied.
     pub fn policies(&self) -> Result<Vec<mpx_proto::v1::DeadlinePolicy>, String> {
-        use mpx_proto::v1::{CaseKind, CasePriority};
+        use mpx_proto::v1::CasePriority;
         let mut policies = mpx_proto::policy::default_policies();
         for (index, entry) in self.policies.iter().enumerate() {
             let at = |field: &str| format!("policies[{index}].{field}");
-            let kind = match entry.kind.as_str() {
-                "residence_notice" => CaseKind::ResidenceNotice,
-                "verification" => CaseKind::Verification,
-                "record_transfer" => CaseKind::RecordTransfer,
-                other => {
-                    return Err(format!(
-                        "{}: {other:?} is not residence_notice, verification or record_transfer",
-                        at("kind")
-                    ));
-                }
+            let Some(kind) = mpx_proto::case_kind::kind_from_label(&entry.kind) else {
+                return Err(format!(
+                    "{}: {:?} is not {}",
+                    at("kind"),
+                    entry.kind,
+                    mpx_proto::case_kind::kind_labels()
+                ));
             };
             let priority = match entry.priority.as_str() {
                 "normal" => CasePriority::Normal,

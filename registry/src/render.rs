@@ -45,21 +45,11 @@ fn last_day(report: &ComplianceReportResponse) -> String {
 }
 
 fn kind_zh(kind: i32) -> &'static str {
-    match mpx_proto::v1::CaseKind::try_from(kind) {
-        Ok(mpx_proto::v1::CaseKind::ResidenceNotice) => "居住通报",
-        Ok(mpx_proto::v1::CaseKind::Verification) => "协查",
-        Ok(mpx_proto::v1::CaseKind::RecordTransfer) => "档案转递",
-        _ => "其他",
-    }
+    mpx_proto::case_kind::spec(kind).map_or("其他", |spec| spec.name_zh)
 }
 
 fn kind_en(kind: i32) -> &'static str {
-    match mpx_proto::v1::CaseKind::try_from(kind) {
-        Ok(mpx_proto::v1::CaseKind::ResidenceNotice) => "residence notice",
-        Ok(mpx_proto::v1::CaseKind::Verification) => "verification",
-        Ok(mpx_proto::v1::CaseKind::RecordTransfer) => "record transfer",
-        _ => "other",
-    }
+    mpx_proto::case_kind::spec(kind).map_or("other", |spec| spec.name_en)
 }
 
 fn county_label(figures: &CountyCompliance) -> String {

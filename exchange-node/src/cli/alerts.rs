@@ -23,18 +23,6 @@ pub(super) enum AlertsCommand {
     },
 }
 
-pub(super) fn alert_kind_text(kind: v1::AlertKind) -> &'static str {
-    match kind {
-        v1::AlertKind::DueSoon => "即将到期 due soon",
-        v1::AlertKind::Overdue => "已逾期 overdue",
-        v1::AlertKind::Escalated => "已上报 escalated",
-        v1::AlertKind::NotAccepted => "未受理 not accepted",
-        v1::AlertKind::Undelivered => "未送达 undelivered",
-        v1::AlertKind::NoRoute => "无路由暂存 held: no route",
-        v1::AlertKind::Unspecified => "-",
-    }
-}
-
 pub(super) fn alert_json(alert: &v1::Alert) -> serde_json::Value {
     json!({
         "alert_id": alert.alert_id, "kind": crate::monitor::alert_kind_label(alert.kind()),
@@ -47,7 +35,7 @@ pub(super) fn alert_json(alert: &v1::Alert) -> serde_json::Value {
 pub(super) fn alert_row(alert: &v1::Alert) -> Vec<String> {
     vec![
         format_unix_ms(alert.raised_at_unix_ms),
-        alert_kind_text(alert.kind()).to_string(),
+        crate::monitor::alert_kind_text(alert.kind()).to_string(),
         alert.case_id.clone(),
         alert.direction.clone(),
         alert.counterpart_county.clone(),

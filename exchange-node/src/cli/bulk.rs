@@ -308,7 +308,7 @@ pub struct ExportArgs {
     /// CSV column names: en (field names) or zh (Chinese).
     #[arg(long, default_value = "en")]
     pub header: String,
-    /// Only people of this status: residing, departed, living-elsewhere, whereabouts-unknown.
+    /// Only people of this status: residing, departed, living_elsewhere, whereabouts_unknown.
     #[arg(long)]
     pub status: Option<String>,
     /// Write here (created 0600); default standard output.
@@ -317,37 +317,14 @@ pub struct ExportArgs {
 }
 
 fn status_of(text: &str) -> anyhow::Result<PersonStatus> {
-    Ok(match text {
-        "residing" => PersonStatus::Residing,
-        "departed" => PersonStatus::Departed,
-        "living-elsewhere" => PersonStatus::LivingElsewhere,
-        "whereabouts-unknown" => PersonStatus::WhereaboutsUnknown,
-        other => {
-            bail!("--status {other:?}: residing, departed, living-elsewhere or whereabouts-unknown")
-        }
+    mpx_proto::person::status_from_label(text).with_context(|| {
+        format!("--status {text:?}: residing, departed, living_elsewhere or whereabouts_unknown")
     })
 }
 
+/// A field of `person` as a roster file writes it (the field table's form).
 fn field_value(person: &v1::Person, field: &str) -> String {
-    match field {
-        "resident_id" => person.resident_id.clone(),
-        "name" => person.name.clone(),
-        "sex" => match person.sex() {
-            v1::Sex::Male => "男".into(),
-            v1::Sex::Female => "女".into(),
-            v1::Sex::Unspecified => String::new(),
-        },
-        "birth_date" => person.birth_date.clone(),
-        "hukou_county" => person.hukou_county.clone(),
-        "residence_county" => person.residence_county.clone(),
-        "residence_address" => person.residence_address.clone(),
-        "arrival_date" => person.arrival_date.clone(),
-        "departure_date" => person.departure_date.clone(),
-        "phone" => person.phone.clone(),
-        "notes" => person.notes.clone(),
-        "status" => crate::store::status_label(person.status()).to_string(),
-        _ => String::new(),
-    }
+    mpx_proto::person::field(field).map_or_else(String::new, |field| field.file_text(person))
 }
 
 fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
@@ -394,7 +371,9 @@ pub(crate) async fn export(
     client: &mut v1::records_client::RecordsClient<super::Authorized>,
     args: &ExportArgs,
 ) -> anyhow::Result<()> {
-    let all: Vec<&str> = mpx_proto::tabular::FIELDS.iter().map(|(f, _)| *f).collect();
+    let all: Vec<&str> = mpx_proto::person::file_fields()
+        .map(|field| field.name)
+        .collect();
     let fields: Vec<String> = match &args.fields {
         Some(list) => list.split(',').map(|f| f.trim().to_string()).collect(),
         None => all.iter().map(|f| f.to_string()).collect(),

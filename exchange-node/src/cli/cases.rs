@@ -3,10 +3,12 @@
 
 use super::*;
 
-#[derive(Clone, Copy, ValueEnum)]
-pub(super) enum KindArg {
-    Verification,
-    RecordTransfer,
+/// A kind a clerk may open, as the command line takes it: the case-kind table's label
+/// (`record_transfer`; the hyphenated `record-transfer` of earlier versions is read too).
+fn parse_clerk_kind(text: &str) -> Result<CaseKind, String> {
+    mpx_proto::case_kind::kind_from_label(text)
+        .filter(|kind| mpx_proto::case_kind::clerk_may_open(*kind as i32))
+        .ok_or_else(|| format!("expected {}", mpx_proto::case_kind::clerk_kind_labels()))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -38,8 +40,9 @@ pub(super) enum CasesCommand {
         name: String,
         #[arg(long, value_enum, default_value = "normal")]
         priority: PriorityArg,
-        #[arg(long, value_enum, default_value = "verification")]
-        kind: KindArg,
+        /// verification or record_transfer.
+        #[arg(long, value_parser = parse_clerk_kind, default_value = "verification")]
+        kind: CaseKind,
     },
     /// Cases other counties sent here, open ones first by due date.
     Inbox {
@@ -124,10 +127,7 @@ pub(super) async fn cases(
         } => {
             client
                 .open_case(v1::OpenCaseRequest {
-                    kind: match kind {
-                        KindArg::Verification => CaseKind::Verification,
-                        KindArg::RecordTransfer => CaseKind::RecordTransfer,
-                    } as i32,
+                    kind: *kind as i32,
                     recipient_county: to.clone(),
                     priority: match priority {
                         PriorityArg::Normal => CasePriority::Normal,

@@ -19,9 +19,7 @@ use mpx_proto::text::terminal_safe;
 use mpx_proto::time::format_unix_ms;
 use mpx_proto::v1::cases_client::CasesClient;
 use mpx_proto::v1::records_client::RecordsClient;
-use mpx_proto::v1::{
-    self, CaseDirection, CaseKind, CasePriority, NoticeVerdict, PersonStatus, Sex,
-};
+use mpx_proto::v1::{self, CaseDirection, CaseKind, CasePriority, NoticeVerdict, PersonStatus};
 use serde::Serialize;
 use serde_json::json;
 use tonic::service::interceptor::InterceptedService;

@@ -12,25 +12,9 @@ pub(super) fn case_state_text(case: &v1::Case) -> String {
     }
 }
 
-pub(super) fn sex_text(sex: Sex) -> &'static str {
-    match sex {
-        Sex::Male => "男 male",
-        Sex::Female => "女 female",
-        Sex::Unspecified => "-",
-    }
-}
-
-/// A person as JSON (field names as in the proto).
+/// A person as JSON: every field of the field table, named as in the proto.
 pub(super) fn person_json(person: &v1::Person) -> serde_json::Value {
-    json!({
-        "resident_id": person.resident_id, "name": person.name,
-        "sex": match person.sex() { Sex::Male => "male", Sex::Female => "female", Sex::Unspecified => "" },
-        "birth_date": person.birth_date, "hukou_county": person.hukou_county,
-        "residence_county": person.residence_county, "residence_address": person.residence_address,
-        "arrival_date": person.arrival_date, "departure_date": person.departure_date,
-        "phone": person.phone, "notes": person.notes, "status": status_label(person.status()),
-        "resident_id_flagged": person.resident_id_flagged, "updated_at_unix_ms": person.updated_at_unix_ms,
-    })
+    mpx_proto::person::to_json(person)
 }
 
 /// A case as JSON (field names as in the proto).
@@ -66,28 +50,11 @@ pub(super) fn print_fields(fields: &[(&str, String)]) {
 }
 
 pub(super) fn print_person(person: &v1::Person) {
-    print_fields(&[
-        ("身份证号 Resident ID", person.resident_id.clone()),
-        ("姓名 Name", person.name.clone()),
-        ("性别 Sex", sex_text(person.sex()).to_string()),
-        ("出生日期 Birth date", person.birth_date.clone()),
-        ("户籍地 Hukou county", person.hukou_county.clone()),
-        ("现居住地 Residence county", person.residence_county.clone()),
-        ("地址 Address", person.residence_address.clone()),
-        ("来此日期 Arrived", person.arrival_date.clone()),
-        ("离开日期 Departed", person.departure_date.clone()),
-        ("状态 Status", status_label(person.status()).to_string()),
-        ("电话 Phone", person.phone.clone()),
-        ("备注 Notes", person.notes.clone()),
-        (
-            "核验 Check",
-            if person.resident_id_flagged {
-                "校验码有误 wrong check digit (accepted in warn mode)".into()
-            } else {
-                String::new()
-            },
-        ),
-    ]);
+    let fields: Vec<(&str, String)> = mpx_proto::person::FIELDS
+        .iter()
+        .map(|field| (field.label, field.display_text(person)))
+        .collect();
+    print_fields(&fields);
 }
 
 pub(super) fn print_case(case: &v1::Case) {

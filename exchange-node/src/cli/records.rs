@@ -38,8 +38,9 @@ pub(super) enum RecordsCommand {
         /// Why you read these records (recorded in the audit log).
         #[arg(long)]
         purpose: String,
-        #[arg(long, value_enum)]
-        status: Option<StatusArg>,
+        /// residing, departed, living_elsewhere or whereabouts_unknown.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<PersonStatus>,
         #[arg(long, default_value_t = 100)]
         limit: u32,
         /// Start after this resident ID (the `next` value printed under a full page).
@@ -70,12 +71,12 @@ pub(super) enum RecordsCommand {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub(super) enum StatusArg {
-    Residing,
-    Departed,
-    LivingElsewhere,
-    WhereaboutsUnknown,
+/// A person's status as the command line takes it (the stored spelling; the hyphenated one of
+/// earlier versions is read too).
+fn parse_status(text: &str) -> Result<PersonStatus, String> {
+    mpx_proto::person::status_from_label(text).ok_or_else(|| {
+        "expected residing, departed, living_elsewhere or whereabouts_unknown".to_string()
+    })
 }
 
 pub(super) async fn records(
@@ -158,12 +159,6 @@ pub(super) async fn records(
             limit,
             after,
         } => {
-            let status = status.map(|s| match s {
-                StatusArg::Residing => PersonStatus::Residing,
-                StatusArg::Departed => PersonStatus::Departed,
-                StatusArg::LivingElsewhere => PersonStatus::LivingElsewhere,
-                StatusArg::WhereaboutsUnknown => PersonStatus::WhereaboutsUnknown,
-            });
             let response = client
                 .list_people(v1::ListPeopleRequest {
                     purpose: purpose.clone(),

@@ -6,10 +6,9 @@
 
 use std::collections::HashMap;
 
+use mpx_proto::person::{self, Stored};
 use mpx_proto::runtime::{Database, DatabaseError, open_database, value_rows};
-use mpx_proto::v1::{
-    self, CaseDirection, CaseKind, CasePriority, NoticeVerdict, PersonStatus, Sex,
-};
+use mpx_proto::v1::{self, CaseDirection, CaseKind, CasePriority, NoticeVerdict, PersonStatus};
 use prost::Message;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
@@ -74,22 +73,13 @@ pub struct StoreTx {
 
 // ---- labels: enums as stored ------------------------------------------------------------------
 
+/// The stored label of a case kind (the case-kind table's, [`mpx_proto::case_kind`]).
 pub fn kind_label(kind: CaseKind) -> &'static str {
-    match kind {
-        CaseKind::ResidenceNotice => "residence_notice",
-        CaseKind::Verification => "verification",
-        CaseKind::RecordTransfer => "record_transfer",
-        CaseKind::Unspecified => "unspecified",
-    }
+    mpx_proto::case_kind::kind_label(kind as i32)
 }
 
 fn kind_from_label(label: &str) -> CaseKind {
-    match label {
-        "residence_notice" => CaseKind::ResidenceNotice,
-        "verification" => CaseKind::Verification,
-        "record_transfer" => CaseKind::RecordTransfer,
-        _ => CaseKind::Unspecified,
-    }
+    mpx_proto::case_kind::kind_from_label(label).unwrap_or(CaseKind::Unspecified)
 }
 
 pub fn direction_label(direction: CaseDirection) -> &'static str {
@@ -138,65 +128,42 @@ fn verdict_from_label(label: &str) -> NoticeVerdict {
     }
 }
 
-pub fn status_label(status: PersonStatus) -> &'static str {
-    match status {
-        PersonStatus::Residing => "residing",
-        PersonStatus::Departed => "departed",
-        PersonStatus::LivingElsewhere => "living_elsewhere",
-        PersonStatus::WhereaboutsUnknown => "whereabouts_unknown",
-        PersonStatus::Unspecified => "unspecified",
-    }
-}
-
-fn status_from_label(label: &str) -> PersonStatus {
-    match label {
-        "residing" => PersonStatus::Residing,
-        "departed" => PersonStatus::Departed,
-        "living_elsewhere" => PersonStatus::LivingElsewhere,
-        "whereabouts_unknown" => PersonStatus::WhereaboutsUnknown,
-        _ => PersonStatus::Unspecified,
-    }
-}
-
-fn sex_label(sex: i32) -> &'static str {
-    match Sex::try_from(sex).unwrap_or(Sex::Unspecified) {
-        Sex::Male => "male",
-        Sex::Female => "female",
-        Sex::Unspecified => "",
-    }
-}
-
-fn sex_from_label(label: &str) -> Sex {
-    match label {
-        "male" => Sex::Male,
-        "female" => Sex::Female,
-        _ => Sex::Unspecified,
-    }
-}
+/// The stored label of a person's status (defined once, in [`mpx_proto::person`]).
+pub use mpx_proto::person::status_label;
 
 // ---- rows ---------------------------------------------------------------------------------------
 
-const PERSON_COLUMNS: &str = "resident_id, name, sex, birth_date, hukou_county, residence_county,
-    residence_address, arrival_date, departure_date, phone, notes, status, resident_id_flagged,
-    updated_at_unix_ms";
+/// The `people` columns of a [`v1::Person`], in field-table order.
+static PERSON_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    person::FIELDS
+        .iter()
+        .map(|field| field.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+});
 
 fn person_from_row(row: &AnyRow) -> Result<v1::Person, sqlx::Error> {
-    Ok(v1::Person {
-        resident_id: row.try_get("resident_id")?,
-        name: row.try_get("name")?,
-        sex: sex_from_label(&row.try_get::<String, _>("sex")?) as i32,
-        birth_date: row.try_get("birth_date")?,
-        hukou_county: row.try_get("hukou_county")?,
-        residence_county: row.try_get("residence_county")?,
-        residence_address: row.try_get("residence_address")?,
-        arrival_date: row.try_get("arrival_date")?,
-        departure_date: row.try_get("departure_date")?,
-        phone: row.try_get("phone")?,
-        notes: row.try_get("notes")?,
-        status: status_from_label(&row.try_get::<String, _>("status")?) as i32,
-        resident_id_flagged: row.try_get::<i64, _>("resident_id_flagged")? != 0,
-        updated_at_unix_ms: row.try_get("updated_at_unix_ms")?,
-    })
+    let mut person = v1::Person::default();
+    for field in person::FIELDS {
+        let value = if field.stored_as_integer() {
+            Stored::Integer(row.try_get(field.name)?)
+        } else {
+            Stored::Text(row.try_get(field.name)?)
+        };
+        field.set(&mut person, value);
+    }
+    Ok(person)
+}
+
+/// Binds a field's stored value.
+fn bind_stored<'q>(
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    value: Stored,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    match value {
+        Stored::Text(text) => query.bind(text),
+        Stored::Integer(number) => query.bind(number),
+    }
 }
 
 /// How one receipt settles its outbox row ([`StoreTx::settle_outbox_batch`]).

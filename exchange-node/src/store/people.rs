@@ -5,7 +5,10 @@ use super::*;
 
 impl Store {
     pub async fn get_person(&self, resident_id: &str) -> Result<Option<v1::Person>, StoreError> {
-        let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE resident_id = $1");
+        let sql = format!(
+            "SELECT {} FROM people WHERE resident_id = $1",
+            *PERSON_COLUMNS
+        );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(resident_id)
             .fetch_optional(&self.pool)
@@ -21,9 +24,10 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<v1::Person>, StoreError> {
         let sql = format!(
-            "SELECT {PERSON_COLUMNS} FROM people
+            "SELECT {} FROM people
              WHERE resident_id > $1 AND ($2 = '' OR status = $2)
-             ORDER BY resident_id LIMIT $3"
+             ORDER BY resident_id LIMIT $3",
+            *PERSON_COLUMNS
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after_resident_id)
@@ -40,7 +44,10 @@ impl StoreTx {
         &mut self,
         resident_id: &str,
     ) -> Result<Option<v1::Person>, StoreError> {
-        let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE resident_id = $1");
+        let sql = format!(
+            "SELECT {} FROM people WHERE resident_id = $1",
+            *PERSON_COLUMNS
+        );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(resident_id)
             .fetch_optional(&mut *self.transaction)
@@ -65,7 +72,10 @@ impl StoreTx {
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            let sql = format!("SELECT {PERSON_COLUMNS} FROM people WHERE resident_id IN ({list})");
+            let sql = format!(
+                "SELECT {} FROM people WHERE resident_id IN ({list})",
+                *PERSON_COLUMNS
+            );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in part {
                 query = query.bind(id.to_string());
@@ -85,42 +95,31 @@ impl StoreTx {
         people: &[v1::Person],
         now_unix_ms: i64,
     ) -> Result<(), StoreError> {
+        // Every field of the table is a column; the update time is the write's, not the input's.
+        let updates = person::FIELDS
+            .iter()
+            .filter(|field| field.form != person::Form::ResidentId)
+            .map(|field| format!("{0} = excluded.{0}", field.name))
+            .collect::<Vec<_>>()
+            .join(", ");
         for part in people.chunks(500) {
             let sql = format!(
-                "INSERT INTO people (resident_id, name, sex, birth_date, hukou_county, residence_county,
-                    residence_address, arrival_date, departure_date, phone, notes, status,
-                    resident_id_flagged, created_at_unix_ms, updated_at_unix_ms)
-                 VALUES {}
-                 ON CONFLICT (resident_id) DO UPDATE SET
-                    name = excluded.name, sex = excluded.sex, birth_date = excluded.birth_date,
-                    hukou_county = excluded.hukou_county, residence_county = excluded.residence_county,
-                    residence_address = excluded.residence_address, arrival_date = excluded.arrival_date,
-                    departure_date = excluded.departure_date, phone = excluded.phone,
-                    notes = excluded.notes, status = excluded.status,
-                    resident_id_flagged = excluded.resident_id_flagged,
-                    updated_at_unix_ms = excluded.updated_at_unix_ms",
-                value_rows(part.len(), 15, self.is_sqlite)
+                "INSERT INTO people ({}, created_at_unix_ms) VALUES {}
+                 ON CONFLICT (resident_id) DO UPDATE SET {updates}",
+                *PERSON_COLUMNS,
+                value_rows(part.len(), person::FIELDS.len() + 1, self.is_sqlite)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for person in part {
-                let status =
-                    PersonStatus::try_from(person.status).unwrap_or(PersonStatus::Unspecified);
-                query = query
-                    .bind(person.resident_id.clone())
-                    .bind(person.name.clone())
-                    .bind(sex_label(person.sex))
-                    .bind(person.birth_date.clone())
-                    .bind(person.hukou_county.clone())
-                    .bind(person.residence_county.clone())
-                    .bind(person.residence_address.clone())
-                    .bind(person.arrival_date.clone())
-                    .bind(person.departure_date.clone())
-                    .bind(person.phone.clone())
-                    .bind(person.notes.clone())
-                    .bind(status_label(status))
-                    .bind(i64::from(person.resident_id_flagged))
-                    .bind(now_unix_ms)
-                    .bind(now_unix_ms);
+            for record in part {
+                for field in person::FIELDS {
+                    let value = if field.form == person::Form::Instant {
+                        Stored::Integer(now_unix_ms)
+                    } else {
+                        field.get(record)
+                    };
+                    query = bind_stored(query, value);
+                }
+                query = query.bind(now_unix_ms);
             }
             query.execute(&mut *self.transaction).await?;
             let sql = format!(
@@ -152,58 +151,13 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Inserts or replaces a person's record.
+    /// Inserts or replaces a person's record (and its roster change for the province).
     pub async fn upsert_person(
         &mut self,
         person: &v1::Person,
         now_unix_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO people (resident_id, name, sex, birth_date, hukou_county, residence_county,
-                residence_address, arrival_date, departure_date, phone, notes, status,
-                resident_id_flagged, created_at_unix_ms, updated_at_unix_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
-             ON CONFLICT (resident_id) DO UPDATE SET
-                name = $2, sex = $3, birth_date = $4, hukou_county = $5, residence_county = $6,
-                residence_address = $7, arrival_date = $8, departure_date = $9, phone = $10,
-                notes = $11, status = $12, resident_id_flagged = $13, updated_at_unix_ms = $14",
-        )
-        .bind(&person.resident_id)
-        .bind(&person.name)
-        .bind(sex_label(person.sex))
-        .bind(&person.birth_date)
-        .bind(&person.hukou_county)
-        .bind(&person.residence_county)
-        .bind(&person.residence_address)
-        .bind(&person.arrival_date)
-        .bind(&person.departure_date)
-        .bind(&person.phone)
-        .bind(&person.notes)
-        .bind(status_label(PersonStatus::try_from(person.status).unwrap_or(PersonStatus::Unspecified)))
-        .bind(i64::from(person.resident_id_flagged))
-        .bind(now_unix_ms)
-        .execute(&mut *self.transaction)
-        .await?;
-        // The same change, for the provincial index.
-        let status = PersonStatus::try_from(person.status).unwrap_or(PersonStatus::Unspecified);
-        let since = match status {
-            PersonStatus::Departed | PersonStatus::WhereaboutsUnknown => &person.departure_date,
-            _ => &person.arrival_date,
-        };
-        sqlx::query(
-            "INSERT INTO roster_changes (resident_id, name, hukou_county, residence_county, status, since,
-                                         changed_at_unix_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&person.resident_id)
-        .bind(&person.name)
-        .bind(&person.hukou_county)
-        .bind(&person.residence_county)
-        .bind(status_label(status))
-        .bind(since)
-        .bind(now_unix_ms)
-        .execute(&mut *self.transaction)
-        .await?;
-        Ok(())
+        self.upsert_people(std::slice::from_ref(person), now_unix_ms)
+            .await
     }
 }

@@ -60,7 +60,8 @@ impl Store {
                     name: row.try_get("name")?,
                     hukou_county: row.try_get("hukou_county")?,
                     residence_county: row.try_get("residence_county")?,
-                    status: status_from_label(&row.try_get::<String, _>("status")?) as i32,
+                    status: person::status_from_label(&row.try_get::<String, _>("status")?)
+                        .unwrap_or(PersonStatus::Unspecified) as i32,
                     since: row.try_get("since")?,
                     changed_at_unix_ms: row.try_get("changed_at_unix_ms")?,
                 })

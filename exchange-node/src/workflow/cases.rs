@@ -33,13 +33,13 @@ impl Workflow {
 
     /// Opens a verification or record-transfer request to another county.
     pub async fn open_case(&self, operator: &str, input: &OpenCase) -> Result<Case, WorkflowError> {
-        if !matches!(
-            input.kind,
-            CaseKind::Verification | CaseKind::RecordTransfer
-        ) {
+        if !mpx_proto::case_kind::clerk_may_open(input.kind as i32) {
             return Err(FieldError::new(
                 "kind",
-                "VERIFICATION or RECORD_TRANSFER (residence notices are sent by `records add|move|depart`)",
+                format!(
+                    "{} (residence notices are sent by `records add|move|depart`)",
+                    mpx_proto::case_kind::clerk_kind_names()
+                ),
             )
             .into());
         }
@@ -278,7 +278,7 @@ impl Workflow {
         let mut case = self
             .case_for_update(&mut tx, case_id, CaseDirection::Inbound)
             .await?;
-        let is_notice = case.kind() == CaseKind::ResidenceNotice;
+        let is_notice = mpx_proto::case_kind::answer_needs_verdict(case.kind);
         if is_notice && verdict == NoticeVerdict::Unspecified {
             return Err(FieldError::new(
                 "verdict",

@@ -265,19 +265,14 @@ impl Workflow {
         let existing = tx.get_person(&resident_id).await?;
         let mut roster_note = String::new();
         let updated = match kind {
-            NoticeKind::Arrived | NoticeKind::Moved => Some(v1::Person {
-                status: PersonStatus::LivingElsewhere as i32,
-                departure_date: String::new(),
-                phone: existing
-                    .as_ref()
-                    .map(|p| p.phone.clone())
-                    .unwrap_or_default(),
-                notes: existing
-                    .as_ref()
-                    .map(|p| p.notes.clone())
-                    .unwrap_or_default(),
-                ..person.clone()
-            }),
+            NoticeKind::Arrived | NoticeKind::Moved => Some(keep_local_fields(
+                v1::Person {
+                    status: PersonStatus::LivingElsewhere as i32,
+                    departure_date: String::new(),
+                    ..person.clone()
+                },
+                existing.as_ref(),
+            )),
             NoticeKind::Departed => match &existing {
                 Some(current) if current.residence_county != sender.as_str() => {
                     roster_note = format!(
@@ -286,21 +281,16 @@ impl Workflow {
                     );
                     None
                 }
-                _ => Some(v1::Person {
-                    status: PersonStatus::WhereaboutsUnknown as i32,
-                    residence_county: String::new(),
-                    residence_address: String::new(),
-                    departure_date: notice.effective_date.clone(),
-                    phone: existing
-                        .as_ref()
-                        .map(|p| p.phone.clone())
-                        .unwrap_or_default(),
-                    notes: existing
-                        .as_ref()
-                        .map(|p| p.notes.clone())
-                        .unwrap_or_default(),
-                    ..person.clone()
-                }),
+                _ => Some(keep_local_fields(
+                    v1::Person {
+                        status: PersonStatus::WhereaboutsUnknown as i32,
+                        residence_county: String::new(),
+                        residence_address: String::new(),
+                        departure_date: notice.effective_date.clone(),
+                        ..person.clone()
+                    },
+                    existing.as_ref(),
+                )),
             },
             NoticeKind::Unspecified => None,
         };
@@ -358,10 +348,11 @@ impl Workflow {
         };
         let validated = (|| -> Result<Case, Rejection> {
             let kind = CaseKind::try_from(request.kind).unwrap_or(CaseKind::Unspecified);
-            if !matches!(kind, CaseKind::Verification | CaseKind::RecordTransfer) {
-                return Err(Rejection(
-                    "request.kind: VERIFICATION or RECORD_TRANSFER".into(),
-                ));
+            if !mpx_proto::case_kind::clerk_may_open(kind as i32) {
+                return Err(Rejection(format!(
+                    "request.kind: {}",
+                    mpx_proto::case_kind::clerk_kind_names()
+                )));
             }
             let priority = match CasePriority::try_from(request.priority)
                 .unwrap_or(CasePriority::Unspecified)
@@ -584,11 +575,8 @@ impl Workflow {
         }
         let child = Case {
             case_id: new_id(),
-            kind: if parent.kind() == CaseKind::ResidenceNotice {
-                CaseKind::Verification as i32
-            } else {
-                parent.kind
-            },
+            kind: mpx_proto::case_kind::spec(parent.kind)
+                .map_or(parent.kind, |spec| spec.redirected_as as i32),
             direction: CaseDirection::Outbound as i32,
             requester_county: self.county.to_string(),
             recipient_county: target.to_string(),

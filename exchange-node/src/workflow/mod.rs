@@ -269,11 +269,8 @@ impl Workflow {
         let notice = v1::Notice {
             case_id: case.case_id.clone(),
             kind: kind as i32,
-            person: Some(v1::Person {
-                phone: String::new(),
-                notes: String::new(),
-                ..person.clone()
-            }),
+            // Each office's own fields (contact details, notes) stay here.
+            person: Some(keep_local_fields(person.clone(), None)),
             effective_date: effective_date.to_string(),
             destination_county: destination.to_string(),
         };
@@ -352,25 +349,15 @@ impl Workflow {
     }
 }
 
-/// The fields in which an incoming record differs from the stored one (what a re-import compares).
-fn differing_fields(stored: &v1::Person, incoming: &v1::Person) -> Vec<&'static str> {
-    [
-        ("name", stored.name == incoming.name),
-        ("sex", stored.sex == incoming.sex),
-        ("birth_date", stored.birth_date == incoming.birth_date),
-        ("hukou_county", stored.hukou_county == incoming.hukou_county),
-        (
-            "residence_address",
-            stored.residence_address == incoming.residence_address,
-        ),
-        ("arrival_date", stored.arrival_date == incoming.arrival_date),
-        ("phone", stored.phone == incoming.phone),
-        ("notes", stored.notes == incoming.notes),
-    ]
-    .into_iter()
-    .filter(|(_, same)| !same)
-    .map(|(field, _)| field)
-    .collect()
+/// A residence notice's record with the fields each office keeps for itself (contact details,
+/// notes) taken from this county's own record, or left empty: the sender's are not ours.
+fn keep_local_fields(mut record: v1::Person, existing: Option<&v1::Person>) -> v1::Person {
+    use mpx_proto::person::{FIELDS, Stored};
+    for field in FIELDS.iter().filter(|field| field.kept_locally) {
+        let value = existing.map_or(Stored::Text(String::new()), |own| field.get(own));
+        field.set(&mut record, value);
+    }
+    record
 }
 
 /// One event of `case` as this node saw it, for the province's compliance figures.

@@ -127,7 +127,7 @@ impl Workflow {
             if let Some(stored) = existing.get(&person.resident_id)
                 && stored.status() == PersonStatus::Residing
             {
-                let differs = differing_fields(stored, &person);
+                let differs = mpx_proto::person::differing_fields(stored, &person);
                 if differs.is_empty() {
                     result.outcome = ImportOutcome::Unchanged as i32;
                 } else {
