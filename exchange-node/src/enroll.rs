@@ -1,7 +1,7 @@
 //! `exchange-node init`: makes the node's key locally, enrols it with the registry by CSR (or
 //! offline: writes the CSR, later installs the certificate), and lays out the data directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use mpx_proto::division::CountyCode;
@@ -274,13 +274,3 @@ pub async fn init(options: InitOptions) -> anyhow::Result<InitOutcome> {
     })
 }
 
-/// Reads the operator token file of a data directory.
-pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
-    let token = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "reading the operator token {} (or pass --token / MPX_TOKEN)",
-            path.display()
-        )
-    })?;
-    Ok(token.trim().to_string())
-}

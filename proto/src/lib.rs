@@ -4,6 +4,8 @@
 //!
 //! - [`v1`]: code generated from `proto/mpx/v1/*.proto` (messages, tonic clients and servers).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
+//! - [`operator_client`]: what both command lines share when calling their own server: finding
+//!   its operator API, the bearer token, failed calls explained, aligned tables.
 //! - [`person`]: a person's record field by field: names, file columns, labels, how each is
 //!   stored, checked, compared and merged (the one table every layer reads).
 //! - [`case_kind`]: the kinds of case, each described once (labels, names, who may open it,
@@ -25,6 +27,7 @@ pub mod evidence;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
+pub mod operator_client;
 pub mod person;
 pub mod policy;
 pub mod reconcile;

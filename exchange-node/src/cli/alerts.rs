@@ -63,9 +63,7 @@ pub(super) async fn alerts(
     config: &NodeConfig,
     command: &AlertsCommand,
 ) -> anyhow::Result<()> {
-    let (channel, auth, _) = connect(cli, config).await?;
-    let mut client =
-        mpx_proto::v1::alerts_client::AlertsClient::new(InterceptedService::new(channel, auth));
+    let mut client = mpx_proto::v1::alerts_client::AlertsClient::new(connect(cli, config).await?);
     match command {
         AlertsCommand::List { all, limit, after } => {
             let response = client

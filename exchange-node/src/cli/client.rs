@@ -1,98 +1,40 @@
-//! The operator API as the clerk commands reach it: where the node listens, the bearer token,
-//! and a gRPC status turned into a message that says what to check.
+//! The operator API as the clerk commands reach it: this node's `--server`, `serve.json` or
+//! config, and its token (the shared parts are `mpx_proto::operator_client`).
 
 use super::*;
 
-pub(super) type Authorized = InterceptedService<Channel, AuthHeader>;
+pub(super) type Authorized = OperatorChannel;
 
-#[derive(Clone)]
-pub(super) struct AuthHeader(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for AuthHeader {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
-pub(super) async fn connect(
-    cli: &Cli,
-    config: &NodeConfig,
-) -> anyhow::Result<(Channel, AuthHeader, String)> {
-    let server = match &cli.server {
-        Some(server) => server.clone(),
-        None => {
-            // The running server's own record of what it bound wins over the config.
-            let mut address = config.operator_listen;
-            if address.port() == 0 || config.paths().serve_state.exists() {
-                address = bound_operator_address(config)?;
-            }
-            if address.ip().is_unspecified() {
-                address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            format!("http://{address}")
-        }
+/// A channel to the node's operator API, with the operator's token on every call.
+pub(super) async fn connect(cli: &Cli, config: &NodeConfig) -> anyhow::Result<Authorized> {
+    let paths = config.paths();
+    let target = OperatorTarget {
+        server: cli.server.as_deref(),
+        token: cli.token.as_deref(),
+        configured: config.operator_listen,
+        serve_state: &paths.serve_state,
+        token_file: &paths.operator_token,
+        serve_command: "exchange-node serve",
     };
-    let token = match &cli.token {
-        Some(token) => token.trim().to_string(),
-        None => read_token_file(&config.paths().operator_token)?,
-    };
-    let header = format!("Bearer {token}")
-        .parse()
-        .context("the operator token has characters that cannot go in a header")?;
-    let channel = tonic::transport::Endpoint::from_shared(server.clone())
-        .with_context(|| format!("--server {server:?}: expected http://HOST:PORT"))?
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach the node's operator API at {server}: is `exchange-node serve` running? (set --server or {CONFIG_FILE_NAME})"))?;
-    Ok((channel, AuthHeader(header), server))
+    let (channel, _) = target.connect().await.map_err(anyhow::Error::msg)?;
+    Ok(channel)
 }
 
-/// The operator address a running `serve` bound (from `DATA_DIR/serve.json`).
-pub(super) fn bound_operator_address(config: &NodeConfig) -> anyhow::Result<std::net::SocketAddr> {
-    let path = config.paths().serve_state;
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!("the config asks for operator port 0 and {} is missing: is the node serving? (or pass --server)", path.display())
-    })?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    value["operator"]
-        .as_str()
-        .and_then(|address| address.parse().ok())
-        .with_context(|| format!("{} has no operator address", path.display()))
-}
-
+/// A failed call as an error that says what to check.
 pub(super) fn explain(status: tonic::Status) -> anyhow::Error {
-    let hint = match status.code() {
-        tonic::Code::Unauthenticated => {
-            " (check --token / MPX_TOKEN, or the data directory's operator.token)"
-        }
-        tonic::Code::Unavailable => {
-            " (the node may be stopping or its database unavailable; retry)"
-        }
-        _ => "",
-    };
-    anyhow::anyhow!("{}{hint}", status.message())
+    anyhow::Error::msg(mpx_proto::operator_client::explain(&status))
 }
 
 pub(super) async fn records_client(
     cli: &Cli,
     config: &NodeConfig,
 ) -> anyhow::Result<RecordsClient<Authorized>> {
-    let (channel, auth, _) = connect(cli, config).await?;
-    Ok(RecordsClient::new(InterceptedService::new(channel, auth)))
+    Ok(RecordsClient::new(connect(cli, config).await?))
 }
 
 pub(super) async fn cases_client(
     cli: &Cli,
     config: &NodeConfig,
 ) -> anyhow::Result<CasesClient<Authorized>> {
-    let (channel, auth, _) = connect(cli, config).await?;
-    Ok(CasesClient::new(InterceptedService::new(channel, auth)))
+    Ok(CasesClient::new(connect(cli, config).await?))
 }

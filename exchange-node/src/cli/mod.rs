@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mpx_proto::operator_client::{OperatorChannel, OperatorTarget, print_table};
 use mpx_proto::runtime::{generate_token, hash_token, init_tracing, load_config, shutdown_signal};
 use mpx_proto::text::terminal_safe;
 use mpx_proto::time::format_unix_ms;
@@ -22,8 +23,6 @@ use mpx_proto::v1::records_client::RecordsClient;
 use mpx_proto::v1::{self, CaseDirection, CaseKind, CasePriority, NoticeVerdict, PersonStatus};
 use serde::Serialize;
 use serde_json::json;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use unicode_width::UnicodeWidthStr;
 
 use admin::{
@@ -33,12 +32,12 @@ use admin::{
 use alerts::{AlertsCommand, alerts};
 use cases::{CasesCommand, cases};
 use client::{Authorized, cases_client, connect, explain, records_client};
-use output::{case_json, case_state_text, person_json, print_case, print_person, print_table};
+use output::{case_json, case_state_text, person_json, print_case, print_person};
 use records::{RecordsCommand, records};
 
-use crate::config::{CONFIG_FILE_NAME, ENV_KEYS, NodeConfig};
+use crate::config::{ENV_KEYS, NodeConfig};
 use crate::domain::state_label;
-use crate::enroll::{InitOptions, InitOutcome, init, read_token_file};
+use crate::enroll::{InitOptions, InitOutcome, init};
 use crate::store::{
     Store, direction_label, kind_label, priority_label, status_label, verdict_label,
 };
