@@ -634,37 +634,8 @@ pub fn is_terminal(state: CaseState) -> bool {
     )
 }
 
-/// Lowercase name of a state, as stored and shown.
-pub fn state_label(state: CaseState) -> &'static str {
-    match state {
-        CaseState::Unspecified => "unspecified",
-        CaseState::Queued => "queued",
-        CaseState::Delivered => "delivered",
-        CaseState::Accepted => "accepted",
-        CaseState::Responded => "responded",
-        CaseState::Closed => "closed",
-        CaseState::Withdrawn => "withdrawn",
-        CaseState::Redirected => "redirected",
-        CaseState::Rejected => "rejected",
-    }
-}
-
-/// Inverse of [`state_label`].
-pub fn state_from_label(label: &str) -> CaseState {
-    [
-        CaseState::Queued,
-        CaseState::Delivered,
-        CaseState::Accepted,
-        CaseState::Responded,
-        CaseState::Closed,
-        CaseState::Withdrawn,
-        CaseState::Redirected,
-        CaseState::Rejected,
-    ]
-    .into_iter()
-    .find(|state| state_label(*state) == label)
-    .unwrap_or(CaseState::Unspecified)
-}
+/// Lowercase name of a state, as stored and shown (defined once, in [`mpx_proto::case_kind`]).
+pub use mpx_proto::case_kind::{state_from_label, state_label};
 
 fn action_label(action: CaseAction) -> &'static str {
     match action {

@@ -273,4 +273,3 @@ pub async fn init(options: InitOptions) -> anyhow::Result<InitOutcome> {
         failed: failed_urls,
     })
 }
-

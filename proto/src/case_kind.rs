@@ -7,7 +7,7 @@
 //! Adding a case kind: the contract (`CaseKind` in `common.proto`), one entry here, and the
 //! workflow for what is new about it.
 
-use crate::v1::{CaseKind, CasePriority};
+use crate::v1::{CaseDirection, CaseKind, CasePriority, CaseState, NoticeVerdict};
 
 /// One kind of case.
 #[derive(Debug)]
@@ -135,6 +135,127 @@ pub fn answer_needs_verdict(kind: i32) -> bool {
     spec(kind).is_some_and(|spec| spec.answer_needs_verdict)
 }
 
+// ---- the other case enums, as stored and shown ------------------------------------------------
+//
+// Each label is the contract's name in lower case without its prefix (`CASE_STATE_QUEUED` →
+// `queued`); a test holds every one of them to that rule.
+
+/// The label of a case's state.
+pub fn state_label(state: CaseState) -> &'static str {
+    match state {
+        CaseState::Unspecified => "unspecified",
+        CaseState::Queued => "queued",
+        CaseState::Delivered => "delivered",
+        CaseState::Accepted => "accepted",
+        CaseState::Responded => "responded",
+        CaseState::Closed => "closed",
+        CaseState::Withdrawn => "withdrawn",
+        CaseState::Redirected => "redirected",
+        CaseState::Rejected => "rejected",
+    }
+}
+
+/// Inverse of [`state_label`] (`UNSPECIFIED` for anything else).
+pub fn state_from_label(label: &str) -> CaseState {
+    (1..)
+        .map_while(|number| CaseState::try_from(number).ok())
+        .find(|state| state_label(*state) == label)
+        .unwrap_or(CaseState::Unspecified)
+}
+
+/// The label of a case's direction, as this node sees it.
+pub fn direction_label(direction: CaseDirection) -> &'static str {
+    match direction {
+        CaseDirection::Outbound => "outbound",
+        CaseDirection::Inbound => "inbound",
+        CaseDirection::Unspecified => "unspecified",
+    }
+}
+
+/// Inverse of [`direction_label`].
+pub fn direction_from_label(label: &str) -> CaseDirection {
+    match label {
+        "outbound" => CaseDirection::Outbound,
+        "inbound" => CaseDirection::Inbound,
+        _ => CaseDirection::Unspecified,
+    }
+}
+
+/// The label of a priority; an unspecified priority is normal.
+pub fn priority_label(priority: CasePriority) -> &'static str {
+    match priority {
+        CasePriority::Urgent => "urgent",
+        _ => "normal",
+    }
+}
+
+/// Inverse of [`priority_label`].
+pub fn priority_from_label(label: &str) -> CasePriority {
+    match label {
+        "urgent" => CasePriority::Urgent,
+        _ => CasePriority::Normal,
+    }
+}
+
+/// The label of a notice's verdict; empty while there is none.
+pub fn verdict_label(verdict: NoticeVerdict) -> &'static str {
+    match verdict {
+        NoticeVerdict::Confirmed => "confirmed",
+        NoticeVerdict::Disputed => "disputed",
+        NoticeVerdict::Unspecified => "",
+    }
+}
+
+/// Inverse of [`verdict_label`].
+pub fn verdict_from_label(label: &str) -> NoticeVerdict {
+    match label {
+        "confirmed" => NoticeVerdict::Confirmed,
+        "disputed" => NoticeVerdict::Disputed,
+        _ => NoticeVerdict::Unspecified,
+    }
+}
+
+/// A case as JSON: every field of the contract's `Case`, named as in the proto, enums by their
+/// labels (a test holds the key set to the contract's, so no field can be left out).
+pub fn case_json(case: &crate::v1::Case) -> serde_json::Value {
+    serde_json::json!({
+        "case_id": case.case_id,
+        "kind": kind_label(case.kind),
+        "direction": direction_label(case.direction()),
+        "requester_county": case.requester_county,
+        "recipient_county": case.recipient_county,
+        "state": state_label(case.state()),
+        "priority": priority_label(case.priority()),
+        "resident_id": case.resident_id,
+        "subject_name": case.subject_name,
+        "questions": case.questions,
+        "answer": case.answer,
+        "verdict": verdict_label(case.verdict()),
+        "redirected_to_county": case.redirected_to_county,
+        "parent_case_id": case.parent_case_id,
+        "child_case_id": case.child_case_id,
+        "opened_at_unix_ms": case.opened_at_unix_ms,
+        "delivered_at_unix_ms": case.delivered_at_unix_ms,
+        "accepted_at_unix_ms": case.accepted_at_unix_ms,
+        "responded_at_unix_ms": case.responded_at_unix_ms,
+        "closed_at_unix_ms": case.closed_at_unix_ms,
+        "due_at_unix_ms": case.due_at_unix_ms,
+        "reason": case.reason,
+        "handled_by": case.handled_by,
+        "acceptance_due_at_unix_ms": case.acceptance_due_at_unix_ms,
+        "due_provisional": case.due_provisional,
+        "calendar_version": case.calendar_version,
+        "policy_version": case.policy_version,
+        "reminded_at_unix_ms": case.reminded_at_unix_ms,
+        "working_days_left": case.working_days_left,
+        "answered_late": case.answered_late,
+        "extension_state": case.extension_state,
+        "extension_working_days": case.extension_working_days,
+        "extended_due_at_unix_ms": case.extended_due_at_unix_ms,
+        "no_route": case.no_route,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +277,81 @@ mod tests {
             kind_from_label("record-transfer"),
             Some(CaseKind::RecordTransfer)
         );
+    }
+
+    /// `CASE_STATE_QUEUED` → `queued`.
+    fn rule(proto_name: &str, prefix: &str) -> String {
+        proto_name
+            .strip_prefix(prefix)
+            .unwrap_or(proto_name)
+            .to_lowercase()
+    }
+
+    #[test]
+    fn every_label_is_the_contract_name_in_lower_case_and_reads_back() {
+        for number in 0..16 {
+            if let Ok(kind) = CaseKind::try_from(number) {
+                assert_eq!(kind_label(number), rule(kind.as_str_name(), "CASE_KIND_"));
+            }
+            if let Ok(state) = CaseState::try_from(number) {
+                assert_eq!(state_label(state), rule(state.as_str_name(), "CASE_STATE_"));
+                assert_eq!(state_from_label(state_label(state)), state);
+            }
+            if let Ok(direction) = CaseDirection::try_from(number) {
+                let label = direction_label(direction);
+                assert_eq!(label, rule(direction.as_str_name(), "CASE_DIRECTION_"));
+                assert_eq!(direction_from_label(label), direction);
+            }
+            if let Ok(priority) = CasePriority::try_from(number)
+                && priority != CasePriority::Unspecified
+            {
+                let label = priority_label(priority);
+                assert_eq!(label, rule(priority.as_str_name(), "CASE_PRIORITY_"));
+                assert_eq!(priority_from_label(label), priority);
+            }
+            if let Ok(verdict) = NoticeVerdict::try_from(number)
+                && verdict != NoticeVerdict::Unspecified
+            {
+                let label = verdict_label(verdict);
+                assert_eq!(label, rule(verdict.as_str_name(), "NOTICE_VERDICT_"));
+                assert_eq!(verdict_from_label(label), verdict);
+            }
+        }
+        for status in crate::person::STATUSES {
+            assert_eq!(
+                crate::person::status_label(status),
+                rule(status.as_str_name(), "PERSON_STATUS_")
+            );
+        }
+    }
+
+    #[test]
+    fn case_json_names_every_field_of_the_contract() {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(crate::FILE_DESCRIPTOR_SET)
+            .expect("descriptor set");
+        let case = set
+            .file
+            .iter()
+            .flat_map(|file| &file.message_type)
+            .find(|message| message.name() == "Case")
+            .expect("Case in the contract");
+        let mut contract: Vec<String> = case.field.iter().map(|f| f.name().to_string()).collect();
+        contract.sort_unstable();
+        let value = case_json(&crate::v1::Case {
+            kind: CaseKind::Verification as i32,
+            ..Default::default()
+        });
+        let mut keys: Vec<String> = value
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, contract, "case_json and common.proto's Case disagree");
+        assert_eq!(value["kind"], "verification");
+        assert_eq!(value["priority"], "normal");
     }
 
     #[test]

@@ -204,12 +204,12 @@ mod tests {
             &["NAME", "COUNTY"],
             vec![
                 vec!["张三".into(), "621202".into()],
-                vec!["x\u{1b}[2J".into(), "621221".into()],
+                vec!["李四".into(), "x\u{1b}[2J".into()],
             ],
         );
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "NAME       COUNTY");
-        assert_eq!(lines[1], "张三       621202");
+        assert_eq!(lines[0], "NAME  COUNTY");
+        assert_eq!(lines[1], "张三  621202");
         assert!(!text.contains('\u{1b}'), "{text:?}");
         assert_eq!(table_text(&["A"], Vec::new()), "(none)\n");
     }

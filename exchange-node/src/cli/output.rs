@@ -17,20 +17,9 @@ pub(super) fn person_json(person: &v1::Person) -> serde_json::Value {
     mpx_proto::person::to_json(person)
 }
 
-/// A case as JSON (field names as in the proto).
+/// A case as JSON: every field, named as in the proto.
 pub(super) fn case_json(case: &v1::Case) -> serde_json::Value {
-    json!({
-        "case_id": case.case_id, "kind": kind_label(case.kind()), "direction": direction_label(case.direction()),
-        "requester_county": case.requester_county, "recipient_county": case.recipient_county,
-        "state": state_label(case.state()), "no_route": case.no_route, "priority": priority_label(case.priority()),
-        "resident_id": case.resident_id, "subject_name": case.subject_name, "questions": case.questions,
-        "answer": case.answer, "verdict": verdict_label(case.verdict()),
-        "redirected_to_county": case.redirected_to_county, "parent_case_id": case.parent_case_id,
-        "child_case_id": case.child_case_id, "opened_at_unix_ms": case.opened_at_unix_ms,
-        "delivered_at_unix_ms": case.delivered_at_unix_ms, "accepted_at_unix_ms": case.accepted_at_unix_ms,
-        "responded_at_unix_ms": case.responded_at_unix_ms, "closed_at_unix_ms": case.closed_at_unix_ms,
-        "due_at_unix_ms": case.due_at_unix_ms, "reason": case.reason, "handled_by": case.handled_by,
-    })
+    mpx_proto::case_kind::case_json(case)
 }
 
 pub(super) fn print_fields(fields: &[(&str, String)]) {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use mpx_proto::person::{self, Stored};
 use mpx_proto::runtime::{Database, DatabaseError, open_database, value_rows};
-use mpx_proto::v1::{self, CaseDirection, CaseKind, CasePriority, NoticeVerdict, PersonStatus};
+use mpx_proto::v1::{self, CaseDirection, CaseKind, PersonStatus};
 use prost::Message;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
@@ -82,51 +82,8 @@ fn kind_from_label(label: &str) -> CaseKind {
     mpx_proto::case_kind::kind_from_label(label).unwrap_or(CaseKind::Unspecified)
 }
 
-pub fn direction_label(direction: CaseDirection) -> &'static str {
-    match direction {
-        CaseDirection::Outbound => "outbound",
-        CaseDirection::Inbound => "inbound",
-        CaseDirection::Unspecified => "unspecified",
-    }
-}
-
-fn direction_from_label(label: &str) -> CaseDirection {
-    match label {
-        "outbound" => CaseDirection::Outbound,
-        "inbound" => CaseDirection::Inbound,
-        _ => CaseDirection::Unspecified,
-    }
-}
-
-pub fn priority_label(priority: CasePriority) -> &'static str {
-    match priority {
-        CasePriority::Urgent => "urgent",
-        _ => "normal",
-    }
-}
-
-fn priority_from_label(label: &str) -> CasePriority {
-    match label {
-        "urgent" => CasePriority::Urgent,
-        _ => CasePriority::Normal,
-    }
-}
-
-pub fn verdict_label(verdict: NoticeVerdict) -> &'static str {
-    match verdict {
-        NoticeVerdict::Confirmed => "confirmed",
-        NoticeVerdict::Disputed => "disputed",
-        NoticeVerdict::Unspecified => "",
-    }
-}
-
-fn verdict_from_label(label: &str) -> NoticeVerdict {
-    match label {
-        "confirmed" => NoticeVerdict::Confirmed,
-        "disputed" => NoticeVerdict::Disputed,
-        _ => NoticeVerdict::Unspecified,
-    }
-}
+use mpx_proto::case_kind::{direction_from_label, priority_from_label, verdict_from_label};
+pub use mpx_proto::case_kind::{direction_label, priority_label, verdict_label};
 
 /// The stored label of a person's status (defined once, in [`mpx_proto::person`]).
 pub use mpx_proto::person::status_label;
