@@ -59,7 +59,7 @@ pub struct Store {
     pool: AnyPool,
 }
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 fn node_from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
