@@ -16,6 +16,7 @@
 //! - [`division`]: GB/T 2260 division codes: counties and provinces.
 //! - [`identity`]: who a peer is, read from its certificate's URI SAN (`mpx://county/621202`).
 //! - [`evidence`]: ECDSA P-256 signatures by a certificate's key (directory snapshots, receipts).
+//! - [`migrations`]: each crate's one tree of schema migrations, expanded per backend (SQLite, PostgreSQL).
 //! - [`runtime`]: shared service plumbing: logging, shutdown, layered config, TLS, caller identity.
 //! - [`text`]: what free text may contain (no control, bidi or invisible characters), length limits, terminal escaping.
 //! - [`time`]: instants as Unix milliseconds and calendar dates in the province's time zone.
@@ -27,6 +28,7 @@ pub mod evidence;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
+pub mod migrations;
 pub mod operator_client;
 pub mod person;
 pub mod policy;

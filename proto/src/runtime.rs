@@ -12,6 +12,7 @@ use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 use tonic::{Request, Status};
 
 use crate::identity::{PeerIdentity, certificate_fingerprint};
+use crate::migrations::{Backend, MigrationFileError, MigrationFiles};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -411,6 +412,8 @@ pub enum DatabaseError {
     Connect(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot read the migrations: {0}")]
+    MigrationFile(#[from] MigrationFileError),
     #[error(
         "unsupported database URL {0:?}: use sqlite://PATH?mode=rwc or postgres://USER@HOST/DB"
     )]
@@ -440,12 +443,12 @@ async fn discard_if_in_transaction(
     Ok(true)
 }
 
-/// Opens a pool for `url` (the backend is chosen by the scheme) and applies that backend's
-/// migrations. SQLite runs in WAL mode with foreign keys on and a 5 s busy timeout.
+/// Opens a pool for `url` (the backend is chosen by the scheme) and applies `migrations`, expanded
+/// for that backend (see [`crate::migrations`]). SQLite runs in WAL mode with foreign keys on and
+/// a 5 s busy timeout.
 pub async fn open_database(
     url: &str,
-    sqlite: &sqlx::migrate::Migrator,
-    postgres: &sqlx::migrate::Migrator,
+    migrations: MigrationFiles,
 ) -> Result<Database, DatabaseError> {
     sqlx::any::install_default_drivers();
     let is_sqlite = url.starts_with("sqlite:");
@@ -453,6 +456,14 @@ pub async fn open_database(
     if !is_sqlite && !is_postgres {
         return Err(DatabaseError::UnsupportedUrl(url.to_string()));
     }
+    let migrator = crate::migrations::migrator(
+        migrations,
+        if is_sqlite {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        },
+    )?;
     let mut options = sqlx::any::AnyPoolOptions::new()
         .max_connections(if is_sqlite { 4 } else { 8 })
         .before_acquire(|connection, _meta| Box::pin(discard_if_in_transaction(connection)));
@@ -472,10 +483,8 @@ pub async fn open_database(
         sqlx::query("PRAGMA journal_mode = WAL")
             .execute(&pool)
             .await?;
-        sqlite.run(&pool).await?;
-    } else {
-        postgres.run(&pool).await?;
     }
+    migrator.run(&pool).await?;
     Ok(Database { pool, is_sqlite })
 }
 

@@ -1,8 +1,9 @@
 //! All SQL of the node, behind [`Store`] (reads and single-statement writes) and [`StoreTx`]
 //! (a transaction: a state change, its outbox rows and its events commit together). Portable SQL
-//! over `sqlx::Any`; migrations per backend. Here: the handle, connection, leases, the types and
-//! row mappings the rooms share; one room per group of tables: `people`, `cases`, `outbox` (and
-//! inbox), `alerts`, `audit` (and security events, tokens), `reports` (to the province).
+//! over `sqlx::Any`; one migration tree, expanded per backend (`migrations`). Here: the handle,
+//! connection, leases, the types and row mappings the rooms share; one room per group of tables:
+//! `people`, `cases`, `outbox` (and inbox), `alerts`, `audit` (and security events, tokens),
+//! `reports` (to the province).
 
 use std::collections::HashMap;
 
@@ -18,12 +19,10 @@ use crate::domain::{state_from_label, state_label};
 mod alerts;
 mod audit;
 mod cases;
+mod migrations;
 mod outbox;
 mod people;
 mod reports;
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// A store operation that failed. Driver errors are converted here, once.
 #[derive(Debug, thiserror::Error)]
@@ -221,7 +220,7 @@ fn new_id() -> String {
 impl Store {
     /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and migrates.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let database = open_database(url, &SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS).await?;
+        let database = open_database(url, migrations::MIGRATIONS).await?;
         Ok(Self {
             pool: database.pool.clone(),
             database,

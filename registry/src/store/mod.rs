@@ -1,7 +1,7 @@
 //! All SQL of the registry, behind [`Store`]. Portable SQL over `sqlx::Any`, so SQLite and
-//! PostgreSQL run the same statements; migrations are kept per backend. Here: the handle,
-//! connection, leases and the shared types; one room per group of tables: `directory`, `index`,
-//! `compliance`, `assignments`, `audit`.
+//! PostgreSQL run the same statements; one migration tree, expanded per backend (`migrations`).
+//! Here: the handle, connection, leases and the shared types; one room per group of tables:
+//! `directory`, `index`, `compliance`, `assignments`, `audit`.
 
 use mpx_proto::runtime::{Database, DatabaseError, open_database};
 use sqlx::any::AnyRow;
@@ -16,6 +16,7 @@ mod audit;
 mod compliance;
 mod directory;
 mod index;
+mod migrations;
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +60,6 @@ pub struct Store {
     pool: AnyPool,
 }
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
 fn node_from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
     Ok(NodeRecord {
         county: row.try_get("county")?,
@@ -78,7 +76,7 @@ fn node_from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
 impl Store {
     /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and migrates.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let database = open_database(url, &SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS).await?;
+        let database = open_database(url, migrations::MIGRATIONS).await?;
         Ok(Self {
             pool: database.pool.clone(),
             database,

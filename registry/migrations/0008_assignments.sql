@@ -2,7 +2,7 @@
 -- node fetches its own after the sequence number it holds; what happens next reaches the
 -- registry in that node's case events, like any other case.
 CREATE TABLE assignments (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq ${serial_key},
     case_id TEXT NOT NULL UNIQUE,
     county TEXT NOT NULL,
     finding TEXT NOT NULL,

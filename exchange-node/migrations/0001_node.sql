@@ -60,12 +60,12 @@ CREATE INDEX case_events_by_case ON case_events (case_id, at_unix_ms);
 
 -- Written in the same transaction as the change that caused the message.
 CREATE TABLE outbox (
-    seq BIGSERIAL PRIMARY KEY,
+    seq ${serial_key},
     message_id TEXT NOT NULL UNIQUE,
     recipient TEXT NOT NULL,
     case_id TEXT NOT NULL,
     body_kind TEXT NOT NULL,
-    envelope BYTEA NOT NULL,
+    envelope ${blob} NOT NULL,
     -- 'pending', 'delivered', 'rejected'
     state TEXT NOT NULL,
     created_at_unix_ms BIGINT NOT NULL,
@@ -73,7 +73,7 @@ CREATE TABLE outbox (
     next_attempt_at_unix_ms BIGINT NOT NULL DEFAULT 0,
     last_error TEXT NOT NULL DEFAULT '',
     delivered_at_unix_ms BIGINT NOT NULL DEFAULT 0,
-    receipt BYTEA
+    receipt ${blob}
 );
 CREATE INDEX outbox_pending ON outbox (state, recipient, seq);
 
@@ -84,7 +84,7 @@ CREATE TABLE inbox (
     case_id TEXT NOT NULL,
     body_kind TEXT NOT NULL,
     received_at_unix_ms BIGINT NOT NULL,
-    receipt BYTEA NOT NULL
+    receipt ${blob} NOT NULL
 );
 
 CREATE TABLE audit_log (

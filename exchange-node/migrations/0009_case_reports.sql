@@ -2,9 +2,9 @@
 -- keeps, like roster_changes). Each row is an encoded mpx.v1.CaseEventReport carrying the
 -- signed receipt or response it rests on. Written in the same transaction as the change.
 CREATE TABLE case_reports (
-    seq BIGSERIAL PRIMARY KEY,
+    seq ${serial_key},
     case_id TEXT NOT NULL,
     event TEXT NOT NULL,
     at_unix_ms BIGINT NOT NULL,
-    report BYTEA NOT NULL
+    report ${blob} NOT NULL
 );

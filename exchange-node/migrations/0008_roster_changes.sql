@@ -1,7 +1,7 @@
 -- Every change to the roster, in order, for the provincial index (shipped from a cursor the
 -- registry keeps). Written in the same transaction as the change.
 CREATE TABLE roster_changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq ${serial_key},
     resident_id TEXT NOT NULL,
     name TEXT NOT NULL,
     hukou_county TEXT NOT NULL,

@@ -7,7 +7,7 @@ CREATE TABLE case_reports (
     seq BIGINT NOT NULL,
     case_id TEXT NOT NULL,
     event TEXT NOT NULL,
-    report BYTEA NOT NULL,
+    report ${blob} NOT NULL,
     -- 'verified', 'no evidence', or why the evidence was rejected.
     verification TEXT NOT NULL,
     received_at_unix_ms BIGINT NOT NULL,
@@ -61,7 +61,7 @@ CREATE INDEX compliance_open ON compliance_cases (responded_at_unix_ms, due_at_u
 
 -- Province-level alerts, each raised once per case and kind; Compliance.Watch streams them.
 CREATE TABLE province_alerts (
-    alert_id BIGSERIAL PRIMARY KEY,
+    alert_id ${serial_key},
     kind TEXT NOT NULL,
     case_id TEXT NOT NULL,
     county TEXT NOT NULL,
