@@ -13,6 +13,8 @@
 //! - [`policy`]: feedback deadlines per case kind and priority; due dates.
 //! - [`resident_id`]: GB 11643 citizen ID numbers (check digit, birth date, sex, 15→18 upgrade, masking).
 //! - [`calendar`]: the working-day calendar (holidays, make-up days) and deadline arithmetic.
+//! - [`database`]: the database both services share the plumbing of: open and migrate, leases,
+//!   the hash-chained audit log, operator tokens, multi-row statements.
 //! - [`division`]: GB/T 2260 division codes: counties and provinces.
 //! - [`identity`]: who a peer is, read from its certificate's URI SAN (`mpx://county/621202`).
 //! - [`evidence`]: ECDSA P-256 signatures by a certificate's key (directory snapshots, receipts).
@@ -23,6 +25,7 @@
 
 pub mod calendar;
 pub mod case_kind;
+pub mod database;
 pub mod division;
 pub mod evidence;
 #[doc(hidden)]

@@ -2,7 +2,7 @@
 //! SQLite/PostgreSQL differences are placeholders (`${serial_key}`, `${blob}`; see
 //! [`PLACEHOLDERS`]). A crate's build script embeds its files as [`MigrationFiles`]; [`migrator`]
 //! expands them for one backend into the `sqlx` [`Migrator`] that
-//! [`open_database`](crate::runtime::open_database) runs, named exactly as `sqlx::migrate!` names
+//! [`open_database`](crate::database::open_database) runs, named exactly as `sqlx::migrate!` names
 //! a file. The expanded text of a released migration must never change: sqlx keeps the SHA-384 of
 //! each migration it applied and refuses to start when the text differs (each crate pins them in a
 //! test, see [`released_mismatches`]).

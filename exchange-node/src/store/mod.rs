@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
+use mpx_proto::database::{Database, DatabaseError, open_database, value_rows};
 use mpx_proto::person::{self, Stored};
-use mpx_proto::runtime::{Database, DatabaseError, open_database, value_rows};
 use mpx_proto::v1::{self, CaseDirection, CaseKind, PersonStatus};
 use prost::Message;
 use sqlx::any::AnyRow;

@@ -406,7 +406,7 @@ impl Store {
         for part in rows.chunks(500) {
             let sql = format!(
                 "SELECT {COMPLIANCE_COLUMNS} FROM compliance_cases WHERE case_id IN {}",
-                mpx_proto::runtime::value_rows(1, part.len(), self.database.is_sqlite)
+                mpx_proto::database::value_rows(1, part.len(), self.database.is_sqlite)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for row in part {

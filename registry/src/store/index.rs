@@ -49,7 +49,7 @@ impl Store {
                     since = excluded.since, change_seq = excluded.change_seq,
                     reported_at_unix_ms = excluded.reported_at_unix_ms
                  WHERE index_entries.change_seq < excluded.change_seq",
-                mpx_proto::runtime::value_rows(part.len(), 9, self.database.is_sqlite)
+                mpx_proto::database::value_rows(part.len(), 9, self.database.is_sqlite)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for change in part {

@@ -3,7 +3,7 @@
 //! Here: the handle, connection, leases and the shared types; one room per group of tables:
 //! `directory`, `index`, `compliance`, `assignments`, `audit`.
 
-use mpx_proto::runtime::{Database, DatabaseError, open_database};
+use mpx_proto::database::{Database, DatabaseError, open_database};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 

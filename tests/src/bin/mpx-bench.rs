@@ -605,7 +605,7 @@ mod raw_exchange {
                     for part in batch.envelopes.chunks(100) {
                         let sql = format!(
                             "INSERT INTO inbox VALUES {}",
-                            mpx_proto::runtime::value_rows(part.len(), 2, sqlite)
+                            mpx_proto::database::value_rows(part.len(), 2, sqlite)
                         );
                         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for envelope in part {
@@ -717,7 +717,7 @@ mod raw_exchange {
         for chunk in decoded.chunks(300) {
             let sql = format!(
                 "INSERT INTO outbox VALUES {}",
-                mpx_proto::runtime::value_rows(chunk.len(), 3, sqlite)
+                mpx_proto::database::value_rows(chunk.len(), 3, sqlite)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for envelope in chunk {
@@ -764,7 +764,7 @@ mod raw_exchange {
         for chunk in decoded.chunks(batch.max(1)) {
             let batch_started = Instant::now();
             // Read back from the outbox as the node does, send, wait for the receipts, settle.
-            let list = mpx_proto::runtime::value_rows(1, chunk.len(), sqlite);
+            let list = mpx_proto::database::value_rows(1, chunk.len(), sqlite);
             let sql = format!("SELECT envelope FROM outbox WHERE message_id IN {list}");
             let mut select = sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql));
             for envelope in chunk {
@@ -784,7 +784,7 @@ mod raw_exchange {
                 .expect("stream")
                 .expect("a reply");
             assert_eq!(reply.receipts.len(), chunk.len());
-            let list = mpx_proto::runtime::value_rows(1, reply.receipts.len(), sqlite);
+            let list = mpx_proto::database::value_rows(1, reply.receipts.len(), sqlite);
             let sql = format!("UPDATE outbox SET state = 'delivered' WHERE message_id IN {list}");
             let mut settle = sqlx::query(sqlx::AssertSqlSafe(sql));
             for receipt in &reply.receipts {
