@@ -290,6 +290,37 @@ impl Database {
         Ok(Ok(count))
     }
 
+    /// Adds a named operator token, by its hash (the `operator_tokens` table of each crate's
+    /// migrations). A hash already there is an error.
+    pub async fn add_operator_token(
+        &self,
+        name: &str,
+        token_sha256: &str,
+        now_unix_ms: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO operator_tokens (token_sha256, name, created_at_unix_ms) VALUES ($1, $2, $3)",
+        )
+        .bind(token_sha256)
+        .bind(name)
+        .bind(now_unix_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// All operator tokens: hash → name.
+    pub async fn operator_tokens(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+        let rows = sqlx::query("SELECT token_sha256, name FROM operator_tokens")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("token_sha256")?, row.try_get("name")?)))
+            .collect()
+    }
+
     /// Gives a lease up early (e.g. at shutdown), if `holder` holds it.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
@@ -332,4 +363,52 @@ pub fn value_rows(rows: usize, cols: usize, sqlite: bool) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The methods every service's `Store` has the same way, over its `database: Database` and
+/// `pool` fields and with its own `StoreError` (which converts from `sqlx::Error` and
+/// [`DatabaseError`]): connect and migrate, leases, close. Expanded inside `impl Store`.
+#[macro_export]
+macro_rules! store_handle_methods {
+    ($migrations:expr) => {
+        /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and migrates.
+        pub async fn connect(url: &str) -> Result<Self, StoreError> {
+            let database = $crate::database::open_database(url, $migrations).await?;
+            Ok(Self {
+                pool: database.pool.clone(),
+                database,
+            })
+        }
+
+        /// Takes or renews a lease (see [`Database::try_lease`](mpx_proto::database::Database::try_lease)).
+        pub async fn try_lease(
+            &self,
+            name: &str,
+            holder: &str,
+            now_unix_ms: i64,
+            ttl_ms: i64,
+        ) -> Result<bool, StoreError> {
+            Ok(self
+                .database
+                .try_lease(name, holder, now_unix_ms, ttl_ms)
+                .await?)
+        }
+
+        /// Gives a lease up early.
+        pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+            Ok(self.database.release_lease(name, holder).await?)
+        }
+
+        /// All operator tokens: hash → name.
+        pub async fn operator_tokens(
+            &self,
+        ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+            Ok(self.database.operator_tokens().await?)
+        }
+
+        /// Closes the pool (last step of shutdown).
+        pub async fn close(&self) {
+            self.pool.close().await;
+        }
+    };
 }

@@ -92,28 +92,15 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// Adds a named operator token (its hash), created now.
     pub async fn add_operator_token(
         &self,
         name: &str,
         token_sha256: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO operator_tokens (token_sha256, name, created_at_unix_ms) VALUES ($1, $2, $3)")
-            .bind(token_sha256)
-            .bind(name)
-            .bind(mpx_proto::time::now_unix_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// All operator tokens: hash → name.
-    pub async fn operator_tokens(&self) -> Result<HashMap<String, String>, StoreError> {
-        let rows = sqlx::query("SELECT token_sha256, name FROM operator_tokens")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("token_sha256")?, row.try_get("name")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        Ok(self
+            .database
+            .add_operator_token(name, token_sha256, mpx_proto::time::now_unix_ms())
+            .await?)
     }
 }

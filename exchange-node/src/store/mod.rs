@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use mpx_proto::database::{Database, DatabaseError, open_database, value_rows};
+use mpx_proto::database::{Database, DatabaseError, value_rows};
 use mpx_proto::person::{self, Stored};
 use mpx_proto::v1::{self, CaseDirection, CaseKind, PersonStatus};
 use prost::Message;
@@ -218,38 +218,7 @@ fn new_id() -> String {
 // ---- the store ----------------------------------------------------------------------------------
 
 impl Store {
-    /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and migrates.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let database = open_database(url, migrations::MIGRATIONS).await?;
-        Ok(Self {
-            pool: database.pool.clone(),
-            database,
-        })
-    }
-
-    /// Takes or renews a lease (see [`Database::try_lease`]).
-    pub async fn try_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now_unix_ms: i64,
-        ttl_ms: i64,
-    ) -> Result<bool, StoreError> {
-        Ok(self
-            .database
-            .try_lease(name, holder, now_unix_ms, ttl_ms)
-            .await?)
-    }
-
-    /// Gives a lease up early.
-    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        Ok(self.database.release_lease(name, holder).await?)
-    }
-
-    /// Closes the pool (last step of shutdown).
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
+    mpx_proto::store_handle_methods!(migrations::MIGRATIONS);
 
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<StoreTx, StoreError> {

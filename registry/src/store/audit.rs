@@ -30,27 +30,9 @@ impl Store {
         token_sha256: &str,
         now_unix_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO operator_tokens (token_sha256, name, created_at_unix_ms) VALUES ($1, $2, $3)",
-        )
-        .bind(token_sha256)
-        .bind(name)
-        .bind(now_unix_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// All operator tokens: hash → name.
-    pub async fn operator_tokens(
-        &self,
-    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
-        let rows = sqlx::query("SELECT token_sha256, name FROM operator_tokens")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("token_sha256")?, row.try_get("name")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        Ok(self
+            .database
+            .add_operator_token(name, token_sha256, now_unix_ms)
+            .await?)
     }
 }

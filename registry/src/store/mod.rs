@@ -3,7 +3,7 @@
 //! Here: the handle, connection, leases and the shared types; one room per group of tables:
 //! `directory`, `index`, `compliance`, `assignments`, `audit`.
 
-use mpx_proto::database::{Database, DatabaseError, open_database};
+use mpx_proto::database::{Database, DatabaseError};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -74,38 +74,7 @@ fn node_from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
 }
 
 impl Store {
-    /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and migrates.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let database = open_database(url, migrations::MIGRATIONS).await?;
-        Ok(Self {
-            pool: database.pool.clone(),
-            database,
-        })
-    }
-
-    /// Takes or renews a lease (see [`Database::try_lease`]).
-    pub async fn try_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now_unix_ms: i64,
-        ttl_ms: i64,
-    ) -> Result<bool, StoreError> {
-        Ok(self
-            .database
-            .try_lease(name, holder, now_unix_ms, ttl_ms)
-            .await?)
-    }
-
-    /// Gives a lease up early.
-    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        Ok(self.database.release_lease(name, holder).await?)
-    }
-
-    /// Closes the pool (last step of shutdown).
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
+    mpx_proto::store_handle_methods!(migrations::MIGRATIONS);
 }
 
 /// SQL of the report's rules (`compliance::answered_by`, `counts_in_report`, `dispute_of`,
