@@ -19,6 +19,7 @@
 //! `audit verify`) or an operator-API client (`locate`, `report`, `watch`, `evidence`, …).
 
 pub mod ca;
+pub mod cli;
 pub mod compliance;
 pub mod config;
 pub mod reconcile;
