@@ -13,12 +13,15 @@
 //! - [`service`]: `mpx.v1.Enrollment`, `Directory`, `Index`, `Compliance` (peer listener) and
 //!   `Queries`, `Compliance` (operator listener).
 //! - [`run`]: serves the peer and operator listeners until shutdown.
+//! - [`cli`]: the command line, one module per command group.
 //!
-//! The binary (`src/main.rs`) parses the command line, loads the config and calls [`run`], one
-//! of the offline commands (`ca init`, `ca issue`, `enroll`, `revoke`, `nodes`, `operator add`,
-//! `audit verify`) or an operator-API client (`locate`, `report`, `watch`, `evidence`, …).
+//! The binary (`src/main.rs`) only calls [`cli::main`], which parses the command line, loads the
+//! config and calls [`run`], one of the offline commands (`ca init`, `ca issue`, `enroll`,
+//! `revoke`, `nodes`, `operator add`, `audit verify`) or an operator-API client (`locate`,
+//! `report`, `watch`, `evidence`, …).
 
 pub mod ca;
+pub mod cli;
 pub mod compliance;
 pub mod config;
 pub mod reconcile;

@@ -1,0 +1,288 @@
+//! Compliance, independent of gRPC and SQL: reporting periods, merging both sides' case events
+//! into the provincial view of a case, and the per-county figures of a period.
+//!
+//! Every timestamp that is scored comes from verified evidence: the recipient's signed receipt
+//! (delivery, due date, acceptance due date) and its signed responses (acceptance, answer or
+//! redirection). The definitions are in the README ("Compliance figures").
+//!
+//! # Layout
+//!
+//! - here: the shared types ([`Period`], [`CaseRecord`], [`Verification`], [`Rules`]) and small
+//!   helpers (case kind and priority labels, due days, provincial requesters);
+//! - `verify`: checking a report's signed evidence ([`verify()`]);
+//! - `merge`: folding both sides' reports into one case ([`merge()`], [`dispute_of`]);
+//! - `figures`: what a period's report counts and how counties rank ([`tally_due`],
+//!   [`tally_overdue`], [`report()`]).
+//!
+//! Callers use the items re-exported here (`crate::compliance::X`), not the submodules.
+
+use jiff::civil::{Date, ISOWeekDate, Weekday};
+use mpx_proto::calendar::WorkingCalendar;
+use mpx_proto::v1;
+
+mod figures;
+mod merge;
+mod verify;
+
+pub use figures::{
+    CountyOverdue, DueGroup, DueTally, OverdueTally, ReportInput, counts_in_report,
+    is_open_overdue, report, tally_due, tally_overdue, working_days_overdue,
+};
+pub use merge::{Merged, RaisedAlert, dispute_of, merge};
+pub use verify::verify;
+
+/// A reporting period: `[start, end)` in days of the province's time zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub label: String,
+    pub start: Date,
+    pub end: Date,
+}
+
+impl Period {
+    /// `YYYY-MM-DD` (day), `YYYY-Www` (ISO week), `YYYY-MM` (month), `YYYY-Qn` (quarter),
+    /// `YYYY-Hn` (half-year).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let expected = "expected YYYY-MM-DD, YYYY-Www, YYYY-MM, YYYY-Qn or YYYY-Hn (e.g. 2026-11)";
+        let bad = || format!("{text:?}: {expected}");
+        let (year, rest) = text.split_once('-').ok_or_else(bad)?;
+        let year: i16 = year
+            .parse()
+            .ok()
+            .filter(|y| (1970..=2200).contains(y))
+            .ok_or_else(bad)?;
+        let month_start = |month: i8| Date::new(year, month, 1).map_err(|_| bad());
+        let (start, end) = if let Some(week) = rest.strip_prefix('W') {
+            let week: i8 = week.parse().map_err(|_| bad())?;
+            let start = ISOWeekDate::new(year, week, Weekday::Monday)
+                .map_err(|_| format!("{text:?}: {year} has no ISO week {week}"))?
+                .date();
+            (
+                start,
+                start
+                    .checked_add(jiff::Span::new().days(7))
+                    .map_err(|_| bad())?,
+            )
+        } else if let Some(quarter) = rest.strip_prefix('Q') {
+            let quarter: i8 = quarter
+                .parse()
+                .ok()
+                .filter(|q| (1..=4).contains(q))
+                .ok_or_else(bad)?;
+            let start = month_start((quarter - 1) * 3 + 1)?;
+            (
+                start,
+                start
+                    .checked_add(jiff::Span::new().months(3))
+                    .map_err(|_| bad())?,
+            )
+        } else if let Some(half) = rest.strip_prefix('H') {
+            let half: i8 = half
+                .parse()
+                .ok()
+                .filter(|h| (1..=2).contains(h))
+                .ok_or_else(bad)?;
+            let start = month_start((half - 1) * 6 + 1)?;
+            (
+                start,
+                start
+                    .checked_add(jiff::Span::new().months(6))
+                    .map_err(|_| bad())?,
+            )
+        } else if rest.len() == 2 {
+            let month: i8 = rest
+                .parse()
+                .ok()
+                .filter(|m| (1..=12).contains(m))
+                .ok_or_else(bad)?;
+            let start = month_start(month)?;
+            (
+                start,
+                start
+                    .checked_add(jiff::Span::new().months(1))
+                    .map_err(|_| bad())?,
+            )
+        } else {
+            let day = mpx_proto::time::parse_date(text).map_err(|_| bad())?;
+            (day, day.tomorrow().map_err(|_| bad())?)
+        };
+        Ok(Self {
+            label: text.to_string(),
+            start,
+            end,
+        })
+    }
+}
+
+/// The provincial view of one case (a `compliance_cases` row).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseRecord {
+    pub case_id: String,
+    pub kind: String,
+    pub priority: String,
+    pub requester_county: String,
+    pub recipient_county: String,
+    pub parent_case_id: String,
+    pub opened_at_unix_ms: i64,
+    pub delivered_at_unix_ms: i64,
+    pub due_at_unix_ms: i64,
+    pub due_date: String,
+    pub acceptance_due_at_unix_ms: i64,
+    pub accepted_at_unix_ms: i64,
+    pub responded_at_unix_ms: i64,
+    pub response_outcome: String,
+    pub response_working_days: i64,
+    pub withdrawn_at_unix_ms: i64,
+    pub closed_at_unix_ms: i64,
+    pub extended_due_at_unix_ms: i64,
+    pub reminders: i64,
+    pub receipt_by_requester: bool,
+    pub receipt_by_recipient: bool,
+    pub response_by_requester: bool,
+    pub response_by_recipient: bool,
+    pub requester_reported_at_unix_ms: i64,
+    pub recipient_reported_at_unix_ms: i64,
+    pub dispute: String,
+}
+
+/// What verifying one report's evidence found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// The report carries no evidence (sent, withdrawn, reminded, …).
+    NoEvidence,
+    Verified,
+    Rejected(String),
+}
+
+impl Verification {
+    pub fn label(&self) -> String {
+        match self {
+            Verification::NoEvidence => "no evidence".into(),
+            Verification::Verified => "verified".into(),
+            Verification::Rejected(why) => format!("rejected: {why}"),
+        }
+    }
+}
+
+/// What the registry checks evidence against besides signatures: the deadline rules in force
+/// and how far clocks and deliveries may plausibly be apart.
+pub struct Rules<'a> {
+    pub calendar: &'a WorkingCalendar,
+    pub calendar_version: &'a str,
+    pub policies: &'a [v1::DeadlinePolicy],
+    pub policy_version: &'a str,
+    /// How long a signed response or a province assignment may take to reach the other side
+    /// before the case is disputed.
+    pub max_transit_ms: i64,
+}
+
+/// Clocks of two nodes may differ by this much.
+pub const CLOCK_SKEW_MS: i64 = 5 * 60_000;
+
+/// Whether `county` is a province acting as requester (its code padded to six digits).
+pub fn is_provincial(county: &str) -> bool {
+    county.len() == 6 && county.ends_with("0000")
+}
+
+fn kind_label(kind: i32) -> &'static str {
+    match v1::CaseKind::try_from(kind) {
+        Ok(v1::CaseKind::ResidenceNotice) => "residence_notice",
+        Ok(v1::CaseKind::Verification) => "verification",
+        Ok(v1::CaseKind::RecordTransfer) => "record_transfer",
+        _ => "unspecified",
+    }
+}
+
+pub fn kind_from_label(label: &str) -> v1::CaseKind {
+    match label {
+        "residence_notice" => v1::CaseKind::ResidenceNotice,
+        "verification" => v1::CaseKind::Verification,
+        "record_transfer" => v1::CaseKind::RecordTransfer,
+        _ => v1::CaseKind::Unspecified,
+    }
+}
+
+fn priority_label(priority: i32) -> &'static str {
+    match v1::CasePriority::try_from(priority) {
+        Ok(v1::CasePriority::Urgent) => "urgent",
+        Ok(v1::CasePriority::Normal) => "normal",
+        _ => "unspecified",
+    }
+}
+
+/// The due day of an exclusive end-of-day deadline, as `YYYY-MM-DD`.
+pub fn due_date_of(due_at_unix_ms: i64) -> String {
+    if due_at_unix_ms <= 0 {
+        return String::new();
+    }
+    mpx_proto::time::date_of_unix_ms(due_at_unix_ms - 1)
+        .map(|d| d.to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_parse_to_their_days() {
+        let cases = [
+            ("2026-11", "2026-11-01", "2026-12-01"),
+            ("2026-12", "2026-12-01", "2027-01-01"),
+            ("2026-Q4", "2026-10-01", "2027-01-01"),
+            ("2026-H1", "2026-01-01", "2026-07-01"),
+            ("2026-W01", "2025-12-29", "2026-01-05"),
+            ("2026-W49", "2026-11-30", "2026-12-07"),
+            ("2026-11-30", "2026-11-30", "2026-12-01"),
+        ];
+        for (text, start, end) in cases {
+            let period = Period::parse(text).unwrap();
+            assert_eq!(
+                (period.start.to_string(), period.end.to_string()),
+                (start.to_string(), end.to_string()),
+                "{text}"
+            );
+        }
+        for bad in [
+            "2026",
+            "2026-13",
+            "2026-Q5",
+            "2026-H3",
+            "2026-W54",
+            "x-11",
+            "2026-11-31",
+        ] {
+            assert!(Period::parse(bad).is_err(), "{bad} must be refused");
+        }
+    }
+
+    /// A case as the store holds it, for the tests of `merge` and `figures`.
+    pub(super) fn case(
+        id: &str,
+        recipient: &str,
+        delivered: i64,
+        due: i64,
+        responded: i64,
+    ) -> CaseRecord {
+        CaseRecord {
+            case_id: id.into(),
+            kind: "verification".into(),
+            requester_county: "621202".into(),
+            recipient_county: recipient.into(),
+            delivered_at_unix_ms: delivered,
+            due_at_unix_ms: due,
+            due_date: due_date_of(due),
+            acceptance_due_at_unix_ms: delivered + 1000,
+            accepted_at_unix_ms: responded,
+            responded_at_unix_ms: responded,
+            response_working_days: if responded > 0 {
+                (responded - delivered) / 100
+            } else {
+                -1
+            },
+            requester_reported_at_unix_ms: delivered,
+            ..Default::default()
+        }
+    }
+}
