@@ -2,8 +2,6 @@
 //! and the Bearer-token channel to a running `registry serve`. What each command asks and prints
 //! is in `queries.rs` and `report.rs`; the server side is [`crate::service`].
 
-use anyhow::Context;
-
 use crate::config::RegistryConfig;
 
 /// Where the operator API is and who calls it.
@@ -30,23 +28,7 @@ pub(super) struct QueryArgs {
     pub(super) json: bool,
 }
 
-#[derive(Clone)]
-pub(super) struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
-pub(super) type OperatorChannel =
-    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>;
+pub(super) use mpx_proto::operator_client::OperatorChannel;
 
 pub(super) async fn queries_client(
     config: &RegistryConfig,
@@ -71,50 +53,16 @@ async fn operator_channel(
     config: &RegistryConfig,
     operator: &OperatorArgs,
 ) -> anyhow::Result<OperatorChannel> {
-    let server = match operator.server.clone() {
-        Some(server) => server,
-        None => {
-            // The running server's own record of what it bound wins over the config.
-            let path = config.data_dir.join("serve.json");
-            let mut address = config.operator_listen;
-            if address.port() == 0 || path.exists() {
-                let text = std::fs::read_to_string(&path).with_context(|| {
-                    format!(
-                        "{} is missing: is `registry serve` running? (or pass --server)",
-                        path.display()
-                    )
-                })?;
-                let value: serde_json::Value = serde_json::from_str(&text)?;
-                address = value["operator"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .parse()
-                    .context("serve.json has no operator address")?;
-            }
-            if address.ip().is_unspecified() {
-                address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            format!("http://{address}")
-        }
+    let serve_state = config.data_dir.join("serve.json");
+    let token_file = config.operator_token_path();
+    let target = mpx_proto::operator_client::OperatorTarget {
+        server: operator.server.as_deref(),
+        token: operator.token.as_deref(),
+        configured: config.operator_listen,
+        serve_state: &serve_state,
+        token_file: &token_file,
+        serve_command: "registry serve",
     };
-    let token = match operator.token.clone() {
-        Some(token) => token,
-        None => std::fs::read_to_string(config.operator_token_path()).with_context(|| {
-            format!(
-                "reading {} (or pass --token)",
-                config.operator_token_path().display()
-            )
-        })?,
-    };
-    let header = format!("Bearer {}", token.trim())
-        .parse()
-        .context("the token cannot go in a header")?;
-    let channel = tonic::transport::Endpoint::from_shared(server.clone())?
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach the registry's operator API at {server}"))?;
-    Ok(tonic::service::interceptor::InterceptedService::new(
-        channel,
-        Bearer(header),
-    ))
+    let (channel, _) = target.connect().await.map_err(anyhow::Error::msg)?;
+    Ok(channel)
 }

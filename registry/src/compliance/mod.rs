@@ -185,29 +185,22 @@ pub fn is_provincial(county: &str) -> bool {
     county.len() == 6 && county.ends_with("0000")
 }
 
+/// The stored label of a case kind (the case-kind table's).
 fn kind_label(kind: i32) -> &'static str {
-    match v1::CaseKind::try_from(kind) {
-        Ok(v1::CaseKind::ResidenceNotice) => "residence_notice",
-        Ok(v1::CaseKind::Verification) => "verification",
-        Ok(v1::CaseKind::RecordTransfer) => "record_transfer",
-        _ => "unspecified",
-    }
+    mpx_proto::case_kind::kind_label(kind)
 }
 
+/// The kind a stored label names.
 pub fn kind_from_label(label: &str) -> v1::CaseKind {
-    match label {
-        "residence_notice" => v1::CaseKind::ResidenceNotice,
-        "verification" => v1::CaseKind::Verification,
-        "record_transfer" => v1::CaseKind::RecordTransfer,
-        _ => v1::CaseKind::Unspecified,
-    }
+    mpx_proto::case_kind::kind_from_label(label).unwrap_or(v1::CaseKind::Unspecified)
 }
 
+/// The stored label of a priority; a report without one says `unspecified` (the node reads an
+/// unspecified priority as normal, but the evidence keeps what was reported).
 fn priority_label(priority: i32) -> &'static str {
     match v1::CasePriority::try_from(priority) {
-        Ok(v1::CasePriority::Urgent) => "urgent",
-        Ok(v1::CasePriority::Normal) => "normal",
-        _ => "unspecified",
+        Ok(v1::CasePriority::Unspecified) | Err(_) => "unspecified",
+        Ok(priority) => mpx_proto::case_kind::priority_label(priority),
     }
 }
 
