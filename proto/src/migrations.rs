@@ -162,6 +162,59 @@ pub fn released_mismatches(
 mod tests {
     use super::*;
 
+    /// A service's migrations folder as the build script embeds it (read at test time).
+    fn folder(crate_dir: &str) -> (MigrationFiles, String) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(crate_dir)
+            .join("migrations");
+        let mut files: Vec<(&'static str, &'static str)> = std::fs::read_dir(&dir)
+            .expect("the migrations folder")
+            .map(|entry| entry.expect("an entry").path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
+            .map(|path| {
+                let name = path.file_name().and_then(|n| n.to_str()).expect("a name");
+                let text = std::fs::read_to_string(&path).expect("a readable file");
+                (&*String::leak(name.to_string()), &*String::leak(text))
+            })
+            .collect();
+        files.sort_unstable();
+        let released = std::fs::read_to_string(dir.join("released.tsv")).expect("released.tsv");
+        (Vec::leak(files), released)
+    }
+
+    /// Databases migrated before keep opening: sqlx refuses to start when an applied migration's
+    /// checksum changed. Each service's `migrations/released.tsv` lists what has shipped.
+    #[test]
+    fn released_migrations_of_both_services_keep_their_checksums() {
+        for crate_dir in ["exchange-node", "registry"] {
+            let (files, released) = folder(crate_dir);
+            let mut checked = 0;
+            for backend in [Backend::Sqlite, Backend::Postgres] {
+                let name = format!("{backend:?}").to_lowercase();
+                let rows: Vec<(i64, &str, &str)> = released
+                    .lines()
+                    .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+                    .filter_map(|line| {
+                        let fields: Vec<&str> = line.split('\t').collect();
+                        (fields.get(1) == Some(&name.as_str()))
+                            .then(|| (fields[0].parse().expect("a version"), fields[3], fields[2]))
+                    })
+                    .collect();
+                checked += rows.len();
+                assert_eq!(
+                    released_mismatches(files, backend, &rows),
+                    Vec::<String>::new(),
+                    "{crate_dir}"
+                );
+            }
+            assert!(
+                checked >= 2 * 8,
+                "{crate_dir}: released.tsv lists {checked} rows"
+            );
+        }
+    }
+
     #[test]
     fn placeholders_expand_per_backend() {
         let template = "a ${serial_key}, b ${blob} NOT NULL, c ${blob}\n";

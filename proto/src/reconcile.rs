@@ -252,6 +252,30 @@ pub struct DifferenceWriter {
 }
 
 impl DifferenceWriter {
+    /// Creates the differences file of a comparison with `against`: `out` when given, else
+    /// beside the extract as `EXTRACT.differences.csv`. Returns the writer and the path; an
+    /// error names the file.
+    pub fn beside(
+        against: &std::path::Path,
+        out: Option<&std::path::Path>,
+    ) -> std::io::Result<(Self, std::path::PathBuf)> {
+        let path = match out {
+            Some(path) => path.to_path_buf(),
+            None => {
+                let mut name = against.as_os_str().to_owned();
+                name.push(".differences.csv");
+                std::path::PathBuf::from(name)
+            }
+        };
+        let writer = Self::create(&path).map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("creating {}: {error}", path.display()),
+            )
+        })?;
+        Ok((writer, path))
+    }
+
     pub fn create(path: &std::path::Path) -> std::io::Result<Self> {
         use std::io::Write;
         let mut options = std::fs::OpenOptions::new();

@@ -361,6 +361,37 @@ pub fn validate_endpoint(endpoint: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Binds the listener `what` (peer, operator, metrics) on `address`; the error names it.
+pub async fn bind_listener(
+    address: &str,
+    what: &str,
+) -> Result<tokio::net::TcpListener, std::io::Error> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("binding the {what} listener on {address}: {error}"),
+            )
+        })
+}
+
+/// Records the addresses `serve` bound (a JSON object: `{"peer": …, "operator": …}`) in the
+/// data directory's `serve_state` file, where the command line finds them when the config asks
+/// for port 0, and in `ready_file` when scripts or tests asked for one.
+pub fn record_bound_addresses(
+    bound: &serde_json::Value,
+    serve_state: &Path,
+    ready_file: Option<&Path>,
+) -> Result<(), std::io::Error> {
+    for path in std::iter::once(serve_state).chain(ready_file) {
+        std::fs::write(path, bound.to_string()).map_err(|error| {
+            std::io::Error::new(error.kind(), format!("writing {}: {error}", path.display()))
+        })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

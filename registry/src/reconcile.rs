@@ -47,13 +47,7 @@ pub async fn run(store: &Store, args: &Args) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || Reconciler::load(reader))
             .await
             .context("reading the extract")?;
-    let out_path = args.out.clone().unwrap_or_else(|| {
-        let mut name = args.against.as_os_str().to_owned();
-        name.push(".differences.csv");
-        PathBuf::from(name)
-    });
-    let mut writer = DifferenceWriter::create(&out_path)
-        .with_context(|| format!("creating {}", out_path.display()))?;
+    let (mut writer, out_path) = DifferenceWriter::beside(&args.against, args.out.as_deref())?;
     let mut per_county: BTreeMap<String, CountyGaps> = BTreeMap::new();
     let mut mismatched_seen: Option<String> = None;
     let mut write_error = None;

@@ -94,17 +94,8 @@ pub(super) async fn run_init(config: &NodeConfig, args: &InitArgs) -> anyhow::Re
 
 pub(super) async fn serve(config: NodeConfig, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
     init_tracing(config.log_format);
-    let peer = tokio::net::TcpListener::bind(config.peer_listen)
-        .await
-        .with_context(|| format!("binding the peer listener on {}", config.peer_listen))?;
-    let operator = tokio::net::TcpListener::bind(config.operator_listen)
-        .await
-        .with_context(|| {
-            format!(
-                "binding the operator listener on {}",
-                config.operator_listen
-            )
-        })?;
+    let peer = bind_listener(&config.peer_listen.to_string(), "peer").await?;
+    let operator = bind_listener(&config.operator_listen.to_string(), "operator").await?;
     let metrics = if config.metrics_listen.trim().is_empty() {
         None
     } else {
@@ -119,15 +110,8 @@ pub(super) async fn serve(config: NodeConfig, ready_file: Option<PathBuf>) -> an
         Some(listener) => listener.local_addr()?.to_string(),
         None => String::new(),
     };
-    let ready = json!({"peer": peer.local_addr()?.to_string(), "operator": operator.local_addr()?.to_string(), "metrics": metrics_address});
-    // The bound addresses, for clerk commands when the config asks for port 0.
-    let state_path = config.paths().serve_state;
-    std::fs::write(&state_path, ready.to_string())
-        .with_context(|| format!("writing {}", state_path.display()))?;
-    if let Some(path) = ready_file {
-        std::fs::write(&path, ready.to_string())
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    let bound = json!({"peer": peer.local_addr()?.to_string(), "operator": operator.local_addr()?.to_string(), "metrics": metrics_address});
+    record_bound_addresses(&bound, &config.paths().serve_state, ready_file.as_deref())?;
     crate::run(
         config,
         crate::Listeners {

@@ -537,13 +537,7 @@ pub(crate) async fn reconcile(
             error.reason
         );
     }
-    let out_path = args.out.clone().unwrap_or_else(|| {
-        let mut name = args.against.as_os_str().to_owned();
-        name.push(".differences.csv");
-        PathBuf::from(name)
-    });
-    let mut writer = DifferenceWriter::create(&out_path)
-        .with_context(|| format!("creating {}", out_path.display()))?;
+    let (mut writer, out_path) = DifferenceWriter::beside(&args.against, args.out.as_deref())?;
     let mut write_error: Option<std::io::Error> = None;
     let mut to_ask: Vec<Difference> = Vec::new();
     let purpose = format!("{} (reconcile with {})", args.purpose, args.source);

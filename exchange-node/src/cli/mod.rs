@@ -15,7 +15,10 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mpx_proto::operator_client::{OperatorChannel, OperatorTarget, print_table};
-use mpx_proto::runtime::{generate_token, hash_token, init_tracing, load_config, shutdown_signal};
+use mpx_proto::runtime::{
+    bind_listener, generate_token, hash_token, init_tracing, load_config, record_bound_addresses,
+    shutdown_signal,
+};
 use mpx_proto::text::terminal_safe;
 use mpx_proto::time::format_unix_ms;
 use mpx_proto::v1::cases_client::CasesClient;

@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use mpx_proto::runtime::{init_tracing, shutdown_signal};
+use mpx_proto::runtime::{bind_listener, init_tracing, record_bound_addresses, shutdown_signal};
 
 use crate::config::RegistryConfig;
 
@@ -14,29 +13,17 @@ pub(super) async fn serve(
     ready_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     init_tracing(config.log_format);
-    let peer = tokio::net::TcpListener::bind(config.peer_listen)
-        .await
-        .with_context(|| format!("binding the peer listener on {}", config.peer_listen))?;
-    let operator = tokio::net::TcpListener::bind(config.operator_listen)
-        .await
-        .with_context(|| {
-            format!(
-                "binding the operator listener on {}",
-                config.operator_listen
-            )
-        })?;
-    let ready = serde_json::json!({
+    let peer = bind_listener(&config.peer_listen.to_string(), "peer").await?;
+    let operator = bind_listener(&config.operator_listen.to_string(), "operator").await?;
+    let bound = serde_json::json!({
         "peer": peer.local_addr()?.to_string(),
         "operator": operator.local_addr()?.to_string(),
     });
-    // The bound addresses, for query commands when the config asks for port 0.
-    let state = config.data_dir.join("serve.json");
-    std::fs::write(&state, ready.to_string())
-        .with_context(|| format!("writing {}", state.display()))?;
-    if let Some(path) = ready_file {
-        std::fs::write(&path, ready.to_string())
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    record_bound_addresses(
+        &bound,
+        &config.data_dir.join("serve.json"),
+        ready_file.as_deref(),
+    )?;
     crate::run(
         config,
         crate::Listeners { peer, operator },
