@@ -365,50 +365,81 @@ pub fn value_rows(rows: usize, cols: usize, sqlite: bool) -> String {
         .join(", ")
 }
 
-/// The methods every service's `Store` has the same way, over its `database: Database` and
-/// `pool` fields and with its own `StoreError` (which converts from `sqlx::Error` and
-/// [`DatabaseError`]): connect and migrate, leases, close. Expanded inside `impl Store`.
+/// A service's `Store`: the handle over its [`Database`] (cheap to clone) with the methods every
+/// service's store has the same way — connect and migrate, leases, the audit chain, operator
+/// tokens, close — returning that service's own `StoreError` (which converts from `sqlx::Error`
+/// and [`DatabaseError`]). Each service adds its own tables' methods in `impl Store` blocks.
 #[macro_export]
-macro_rules! store_handle_methods {
-    ($migrations:expr) => {
-        /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and migrates.
-        pub async fn connect(url: &str) -> Result<Self, StoreError> {
-            let database = $crate::database::open_database(url, $migrations).await?;
-            Ok(Self {
-                pool: database.pool.clone(),
-                database,
-            })
+macro_rules! store_handle {
+    ($(#[$meta:meta])* pub struct $name:ident; migrations = $migrations:expr;) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            database: $crate::database::Database,
+            pool: sqlx::AnyPool,
         }
 
-        /// Takes or renews a lease (see [`Database::try_lease`](mpx_proto::database::Database::try_lease)).
-        pub async fn try_lease(
-            &self,
-            name: &str,
-            holder: &str,
-            now_unix_ms: i64,
-            ttl_ms: i64,
-        ) -> Result<bool, StoreError> {
-            Ok(self
-                .database
-                .try_lease(name, holder, now_unix_ms, ttl_ms)
-                .await?)
-        }
+        impl $name {
+            /// Connects (`sqlite://PATH?mode=rwc` or `postgres://…`) and migrates.
+            pub async fn connect(url: &str) -> Result<Self, StoreError> {
+                let database = $crate::database::open_database(url, $migrations).await?;
+                Ok(Self {
+                    pool: database.pool.clone(),
+                    database,
+                })
+            }
 
-        /// Gives a lease up early.
-        pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-            Ok(self.database.release_lease(name, holder).await?)
-        }
+            /// Takes or renews a lease (see [`Database::try_lease`]($crate::database::Database::try_lease)).
+            pub async fn try_lease(
+                &self,
+                name: &str,
+                holder: &str,
+                now_unix_ms: i64,
+                ttl_ms: i64,
+            ) -> Result<bool, StoreError> {
+                Ok(self
+                    .database
+                    .try_lease(name, holder, now_unix_ms, ttl_ms)
+                    .await?)
+            }
 
-        /// All operator tokens: hash → name.
-        pub async fn operator_tokens(
-            &self,
-        ) -> Result<std::collections::HashMap<String, String>, StoreError> {
-            Ok(self.database.operator_tokens().await?)
-        }
+            /// Gives a lease up early.
+            pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+                Ok(self.database.release_lease(name, holder).await?)
+            }
 
-        /// Closes the pool (last step of shutdown).
-        pub async fn close(&self) {
-            self.pool.close().await;
+            /// Appends an entry to the audit hash chain: who read what, why, how many rows.
+            pub async fn audit(
+                &self,
+                operator: &str,
+                action: &str,
+                purpose: &str,
+                subject: &str,
+                rows: usize,
+            ) -> Result<(), StoreError> {
+                let rows = i64::try_from(rows).unwrap_or(i64::MAX);
+                Ok(self
+                    .database
+                    .append_audit(operator, action, purpose, subject, rows)
+                    .await?)
+            }
+
+            /// Recomputes the audit chain: `Ok(n)` when intact, else what is wrong.
+            pub async fn verify_audit_chain(&self) -> Result<Result<i64, String>, StoreError> {
+                Ok(self.database.verify_audit_chain().await?)
+            }
+
+            /// All operator tokens: hash → name.
+            pub async fn operator_tokens(
+                &self,
+            ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+                Ok(self.database.operator_tokens().await?)
+            }
+
+            /// Closes the pool (last step of shutdown).
+            pub async fn close(&self) {
+                self.pool.close().await;
+            }
         }
     };
 }

@@ -90,7 +90,7 @@ pub async fn run(store: &Store, args: &Args) -> anyhow::Result<()> {
             "reconcile",
             purpose,
             &format!("{} extract {}", args.source, args.against.display()),
-            i64::try_from(rows).unwrap_or(i64::MAX),
+            usize::try_from(rows).unwrap_or(usize::MAX),
         )
         .await?;
     let seconds = started.elapsed().as_secs_f64();

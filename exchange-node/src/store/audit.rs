@@ -3,26 +3,6 @@
 use super::*;
 
 impl Store {
-    /// Appends an audit entry for a read of personal data to the hash chain.
-    pub async fn audit(
-        &self,
-        operator: &str,
-        action: &str,
-        purpose: &str,
-        subject: &str,
-        rows_returned: usize,
-    ) -> Result<(), StoreError> {
-        Ok(self
-            .database
-            .append_audit(operator, action, purpose, subject, rows_returned as i64)
-            .await?)
-    }
-
-    /// Recomputes the audit chain (see [`Database::verify_audit_chain`]).
-    pub async fn verify_audit_chain(&self) -> Result<Result<i64, String>, StoreError> {
-        Ok(self.database.verify_audit_chain().await?)
-    }
-
     /// Audit entries, newest first (for `exchange-node audit` and tests).
     pub async fn audit_entries(
         &self,

@@ -7,12 +7,12 @@
 
 use std::collections::HashMap;
 
-use mpx_proto::database::{Database, DatabaseError, value_rows};
+use mpx_proto::database::{DatabaseError, value_rows};
 use mpx_proto::person::{self, Stored};
 use mpx_proto::v1::{self, CaseDirection, CaseKind, PersonStatus};
 use prost::Message;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use crate::domain::{state_from_label, state_label};
 
@@ -55,11 +55,10 @@ pub struct InboxEntry {
     pub receipt: Vec<u8>,
 }
 
-/// Handle to the node's database; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Store {
-    database: Database,
-    pool: AnyPool,
+mpx_proto::store_handle! {
+    /// Handle to the node's database; cheap to clone.
+    pub struct Store;
+    migrations = migrations::MIGRATIONS;
 }
 
 /// An open transaction.
@@ -218,8 +217,6 @@ fn new_id() -> String {
 // ---- the store ----------------------------------------------------------------------------------
 
 impl Store {
-    mpx_proto::store_handle_methods!(migrations::MIGRATIONS);
-
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<StoreTx, StoreError> {
         Ok(StoreTx {

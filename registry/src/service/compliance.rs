@@ -381,7 +381,7 @@ impl Compliance for ComplianceService {
                     period.label,
                     county.as_deref().unwrap_or("all")
                 ),
-                report.counties.len() as i64,
+                report.counties.len(),
             )
             .await?;
         Ok(Response::new(report))
@@ -462,13 +462,7 @@ impl Compliance for ComplianceService {
             )));
         };
         self.store
-            .audit(
-                &operator,
-                "case evidence",
-                "",
-                &case_id,
-                events.len() as i64,
-            )
+            .audit(&operator, "case evidence", "", &case_id, events.len())
             .await?;
         let dispute =
             crate::compliance::dispute_of(&record, mpx_proto::time::now_unix_ms(), self.grace_ms)

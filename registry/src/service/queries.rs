@@ -54,13 +54,7 @@ impl Queries for QueriesService {
             .id;
         let reports = self.store.locate(id.as_str()).await?;
         self.store
-            .audit(
-                &operator,
-                "locate",
-                &purpose,
-                id.as_str(),
-                reports.len() as i64,
-            )
+            .audit(&operator, "locate", &purpose, id.as_str(), reports.len())
             .await?;
         // The hukou county's own report says best where the hukou is.
         let hukou_county = reports
@@ -88,7 +82,7 @@ impl Queries for QueriesService {
         let purpose = require_purpose(&request.get_ref().purpose)?;
         let counties = self.store.county_counts().await?;
         self.store
-            .audit(&operator, "counts", &purpose, "", counties.len() as i64)
+            .audit(&operator, "counts", &purpose, "", counties.len())
             .await?;
         Ok(Response::new(v1::CountsResponse { counties }))
     }
@@ -102,7 +96,7 @@ impl Queries for QueriesService {
         let limit = limit_of(request.get_ref().limit);
         let conflicts = self.store.conflicts(limit).await?;
         self.store
-            .audit(&operator, "conflicts", &purpose, "", conflicts.len() as i64)
+            .audit(&operator, "conflicts", &purpose, "", conflicts.len())
             .await?;
         Ok(Response::new(v1::ConflictsResponse { conflicts }))
     }
@@ -128,7 +122,7 @@ impl Queries for QueriesService {
                 "untracked",
                 &purpose,
                 &format!("min_days={}", request.min_days),
-                people.len() as i64,
+                people.len(),
             )
             .await?;
         Ok(Response::new(v1::UntrackedResponse { people }))
@@ -176,7 +170,7 @@ impl Queries for QueriesService {
                 "flows",
                 &purpose,
                 &format!("{from}..{to}"),
-                flows.len() as i64,
+                flows.len(),
             )
             .await?;
         Ok(Response::new(v1::FlowsResponse {
@@ -301,7 +295,7 @@ impl Queries for QueriesService {
                 &format!("open cases for {finding}"),
                 &purpose,
                 &format!("{} opened, {already_open} already open", opened.len()),
-                opened.len() as i64,
+                opened.len(),
             )
             .await?;
         tracing::info!(%operator, finding, opened = opened.len(), already_open, "provincial cases opened");

@@ -3,9 +3,9 @@
 //! Here: the handle, connection, leases and the shared types; one room per group of tables:
 //! `directory`, `index`, `compliance`, `assignments`, `audit`.
 
-use mpx_proto::database::{Database, DatabaseError};
+use mpx_proto::database::DatabaseError;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
 
 use crate::compliance::{
     CaseRecord, CountyOverdue, DueGroup, DueTally, OverdueTally, RaisedAlert, Verification,
@@ -53,11 +53,10 @@ pub struct RevocationRecord {
     pub reason: String,
 }
 
-/// Handle to the registry's database; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Store {
-    database: Database,
-    pool: AnyPool,
+mpx_proto::store_handle! {
+    /// Handle to the registry's database; cheap to clone.
+    pub struct Store;
+    migrations = migrations::MIGRATIONS;
 }
 
 fn node_from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
@@ -71,10 +70,6 @@ fn node_from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
         enrolled_at_unix_ms: row.try_get("enrolled_at_unix_ms")?,
         updated_at_unix_ms: row.try_get("updated_at_unix_ms")?,
     })
-}
-
-impl Store {
-    mpx_proto::store_handle_methods!(migrations::MIGRATIONS);
 }
 
 /// SQL of the report's rules (`compliance::answered_by`, `counts_in_report`, `dispute_of`,
