@@ -12,7 +12,7 @@ use mpx_proto::person::{self, Stored};
 use mpx_proto::v1::{self, CaseDirection, CaseKind, PersonStatus};
 use prost::Message;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, FromRow, Row, Transaction};
 
 use crate::domain::{state_from_label, state_label};
 
@@ -33,8 +33,8 @@ pub enum StoreError {
     Open(#[from] DatabaseError),
 }
 
-/// One outbox row waiting for delivery.
-#[derive(Debug, Clone)]
+/// One outbox row waiting for delivery (columns by field name).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxMessage {
     pub seq: i64,
     pub message_id: String,
@@ -192,21 +192,6 @@ fn case_from_row(row: &AnyRow) -> Result<v1::Case, sqlx::Error> {
     })
 }
 
-fn outbox_from_row(row: &AnyRow) -> Result<OutboxMessage, sqlx::Error> {
-    Ok(OutboxMessage {
-        seq: row.try_get("seq")?,
-        message_id: row.try_get("message_id")?,
-        recipient: row.try_get("recipient")?,
-        case_id: row.try_get("case_id")?,
-        body_kind: row.try_get("body_kind")?,
-        envelope: row.try_get("envelope")?,
-        state: row.try_get("state")?,
-        created_at_unix_ms: row.try_get("created_at_unix_ms")?,
-        attempts: row.try_get("attempts")?,
-        last_error: row.try_get("last_error")?,
-    })
-}
-
 const OUTBOX_COLUMNS: &str = "seq, message_id, recipient, case_id, body_kind, envelope, state,
     created_at_unix_ms, attempts, last_error";
 
@@ -247,8 +232,8 @@ impl Store {
     }
 }
 
-/// One alert as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One alert as stored (columns by field name).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AlertRecord {
     pub alert_id: String,
     /// The case the alert is about; for an `UNDELIVERED` alert, which is about a peer,
@@ -294,20 +279,6 @@ impl AlertCursor {
             alert_id: id.to_string(),
         })
     }
-}
-
-fn alert_from_row(row: &AnyRow) -> Result<AlertRecord, sqlx::Error> {
-    Ok(AlertRecord {
-        alert_id: row.try_get("alert_id")?,
-        case_id: row.try_get("case_id")?,
-        kind: row.try_get("kind")?,
-        direction: row.try_get("direction")?,
-        counterpart_county: row.try_get("counterpart_county")?,
-        raised_at_unix_ms: row.try_get("raised_at_unix_ms")?,
-        due_at_unix_ms: row.try_get("due_at_unix_ms")?,
-        cleared_at_unix_ms: row.try_get("cleared_at_unix_ms")?,
-        detail: row.try_get("detail")?,
-    })
 }
 
 // ---- transactions -------------------------------------------------------------------------------

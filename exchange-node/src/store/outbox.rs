@@ -42,7 +42,10 @@ impl Store {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(outbox_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(OutboxMessage::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Every recipient with pending messages.
@@ -82,7 +85,10 @@ impl Store {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(outbox_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(OutboxMessage::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Records a failed attempt for these messages and when to try again.
@@ -179,7 +185,7 @@ impl StoreTx {
             .bind(message_id)
             .fetch_optional(&mut *self.transaction)
             .await?;
-        Ok(row.as_ref().map(outbox_from_row).transpose()?)
+        Ok(row.as_ref().map(OutboxMessage::from_row).transpose()?)
     }
 
     /// The inbox entries of these message ids (those that exist), by id.

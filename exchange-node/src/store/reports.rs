@@ -15,7 +15,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(alert_from_row)
+            .map(AlertRecord::from_row)
             .collect::<Result<_, _>>()
             .map_err(StoreError::from)
     }

@@ -255,7 +255,7 @@ impl Store {
         .fetch_all(&mut *transaction)
         .await?
         .iter()
-        .map(node_from_row)
+        .map(NodeRecord::from_row)
         .collect::<Result<Vec<_>, _>>()?;
         let revocations = sqlx::query(
             "SELECT certificate_sha256, county, revoked_at_unix_ms, reason FROM revocations
@@ -285,7 +285,10 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(node_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(NodeRecord::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Records the calendar and policy versions being published; when either changed, bumps the

@@ -4,8 +4,8 @@
 //! `directory`, `index`, `compliance`, `assignments`, `audit`.
 
 use mpx_proto::database::DatabaseError;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 use crate::compliance::{
     CaseRecord, CountyOverdue, DueGroup, DueTally, OverdueTally, RaisedAlert, Verification,
@@ -31,8 +31,8 @@ pub enum StoreError {
     UnknownCounty(String),
 }
 
-/// One node as the registry knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One node as the registry knows it (columns by field name).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct NodeRecord {
     pub county: String,
     pub certificate_pem: String,
@@ -57,19 +57,6 @@ mpx_proto::store_handle! {
     /// Handle to the registry's database; cheap to clone.
     pub struct Store;
     migrations = migrations::MIGRATIONS;
-}
-
-fn node_from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
-    Ok(NodeRecord {
-        county: row.try_get("county")?,
-        certificate_pem: row.try_get("certificate_pem")?,
-        name: row.try_get("name")?,
-        endpoint: row.try_get("endpoint")?,
-        certificate_sha256: row.try_get("certificate_sha256")?,
-        status: row.try_get("status")?,
-        enrolled_at_unix_ms: row.try_get("enrolled_at_unix_ms")?,
-        updated_at_unix_ms: row.try_get("updated_at_unix_ms")?,
-    })
 }
 
 /// SQL of the report's rules (`compliance::answered_by`, `counts_in_report`, `dispute_of`,
