@@ -111,18 +111,44 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Command-line values that override the config file and the environment: top-level key →
+/// value, only the flags given. Errors in them are reported as "command-line flags".
+#[derive(Debug, Default, Clone)]
+pub struct Overrides(std::collections::BTreeMap<&'static str, String>);
+
+impl Overrides {
+    /// Sets `key` when the flag was given.
+    pub fn set(mut self, key: &'static str, value: Option<impl std::fmt::Display>) -> Self {
+        if let Some(value) = value {
+            self.0.insert(key, value.to_string());
+        }
+        self
+    }
+}
+
+impl figment::Provider for Overrides {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("command-line flags")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        figment::providers::Serialized::defaults(&self.0).data()
+    }
+}
+
 /// Loads a typed configuration in layers: the type's defaults, then the TOML file (when given;
 /// it must exist), then `MPX_<KEY>` environment variables for the listed top-level keys, then
-/// `overrides` (command-line flags, `None` fields skipped). Unknown keys in the file are errors
-/// when `T` denies unknown fields.
-pub fn load_config<T, O>(
+/// `overrides` (command-line flags). Unknown keys in the file are errors when `T` denies unknown
+/// fields.
+pub fn load_config<T>(
     file: Option<&Path>,
     env_keys: &[&str],
-    overrides: &O,
+    overrides: &Overrides,
 ) -> Result<T, ConfigError>
 where
     T: DeserializeOwned + Serialize + Default,
-    O: Serialize,
 {
     use figment::Figment;
     use figment::providers::{Env, Format, Serialized, Toml};
@@ -136,7 +162,7 @@ where
     let keys: Vec<String> = env_keys.iter().map(|key| key.to_string()).collect();
     figment = figment
         .merge(Env::prefixed("MPX_").filter(move |key| keys.iter().any(|k| key == k.as_str())))
-        .merge(Serialized::defaults(overrides));
+        .merge(overrides.clone());
     figment
         .extract()
         .map_err(|error| ConfigError::Invalid(error.to_string()))
@@ -395,6 +421,33 @@ pub fn record_bound_addresses(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_override_the_defaults_and_a_bad_one_is_named_as_a_flag() {
+        #[derive(Debug, Serialize, Deserialize, PartialEq)]
+        #[serde(deny_unknown_fields, default)]
+        struct Settings {
+            listen: std::net::SocketAddr,
+            name: String,
+        }
+        impl Default for Settings {
+            fn default() -> Self {
+                Self {
+                    listen: "127.0.0.1:7080".parse().expect("an address"),
+                    name: "default".into(),
+                }
+            }
+        }
+        let given = Overrides::default()
+            .set("listen", Some("0.0.0.0:9000"))
+            .set("name", None::<&str>);
+        let settings: Settings = load_config(None, &[], &given).expect("loads");
+        assert_eq!(settings.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(settings.name, "default");
+        let bad = Overrides::default().set("listen", Some("notaport"));
+        let error = load_config::<Settings>(None, &[], &bad).expect_err("a bad address");
+        assert!(error.to_string().contains("command-line flags"), "{error}");
+    }
 
     #[test]
     fn private_files_are_0600() {

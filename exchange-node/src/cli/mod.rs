@@ -16,15 +16,14 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mpx_proto::operator_client::{OperatorChannel, OperatorTarget, print_table};
 use mpx_proto::runtime::{
-    bind_listener, generate_token, hash_token, init_tracing, load_config, record_bound_addresses,
-    shutdown_signal,
+    Overrides, bind_listener, generate_token, hash_token, init_tracing, load_config,
+    record_bound_addresses, shutdown_signal,
 };
 use mpx_proto::text::terminal_safe;
 use mpx_proto::time::format_unix_ms;
 use mpx_proto::v1::cases_client::CasesClient;
 use mpx_proto::v1::records_client::RecordsClient;
 use mpx_proto::v1::{self, CaseDirection, CaseKind, CasePriority, NoticeVerdict, PersonStatus};
-use serde::Serialize;
 use serde_json::json;
 use unicode_width::UnicodeWidthStr;
 
@@ -136,26 +135,6 @@ enum Command {
     Reconcile(bulk::ReconcileArgs),
 }
 
-#[derive(Serialize, Default)]
-struct Overrides {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data_dir: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    county: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    registry_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    peer_listen: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    operator_listen: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    peer_advertise: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metrics_listen: Option<String>,
-}
-
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     mpx_proto::runtime::block_on_command(dispatch(Cli::parse()))
@@ -163,10 +142,7 @@ pub fn main() -> ExitCode {
 
 fn load(cli: &Cli, overrides: Overrides) -> anyhow::Result<NodeConfig> {
     let file = NodeConfig::file_to_read(cli.config.as_deref(), cli.data_dir.as_deref());
-    let overrides = Overrides {
-        data_dir: cli.data_dir.clone(),
-        ..overrides
-    };
+    let overrides = overrides.set("data_dir", cli.data_dir.as_ref().map(|dir| dir.display()));
     Ok(load_config(file.as_deref(), ENV_KEYS, &overrides)?)
 }
 
@@ -182,28 +158,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         bail!("a command is needed (see above)");
     };
     let overrides = match command {
-        Command::Init(args) => Overrides {
-            county: Some(args.county.clone()),
-            name: (!args.name.is_empty()).then(|| args.name.clone()),
-            registry_url: args.registry.clone(),
-            peer_listen: args.peer_listen.clone(),
-            operator_listen: args.operator_listen.clone(),
-            peer_advertise: args.advertise.clone(),
-            ..Overrides::default()
-        },
+        Command::Init(args) => Overrides::default()
+            .set("county", Some(&args.county))
+            .set("name", Some(&args.name).filter(|name| !name.is_empty()))
+            .set("registry_url", args.registry.as_ref())
+            .set("peer_listen", args.peer_listen.as_ref())
+            .set("operator_listen", args.operator_listen.as_ref())
+            .set("peer_advertise", args.advertise.as_ref()),
         Command::Serve {
             peer_listen,
             operator_listen,
             peer_advertise,
             metrics_listen,
             ..
-        } => Overrides {
-            peer_listen: peer_listen.clone(),
-            operator_listen: operator_listen.clone(),
-            peer_advertise: peer_advertise.clone(),
-            metrics_listen: metrics_listen.clone(),
-            ..Overrides::default()
-        },
+        } => Overrides::default()
+            .set("peer_listen", peer_listen.as_ref())
+            .set("operator_listen", operator_listen.as_ref())
+            .set("peer_advertise", peer_advertise.as_ref())
+            .set("metrics_listen", metrics_listen.as_ref()),
         _ => Overrides::default(),
     };
     let config = load(&cli, overrides)?;

@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use mpx_proto::division::{CountyCode, ProvinceCode};
-use mpx_proto::runtime::load_config;
-use serde::Serialize;
+use mpx_proto::runtime::{Overrides, load_config};
 
 use crate::config::{CONFIG_FILE_NAME, ENV_KEYS, RegistryConfig};
 
@@ -238,31 +237,15 @@ enum Command {
     },
 }
 
-#[derive(Serialize, Default)]
-struct Overrides {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data_dir: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    database_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    peer_listen: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    operator_listen: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    province: Option<String>,
-}
-
 pub fn main() -> ExitCode {
     mpx_proto::runtime::block_on_command(dispatch(Cli::parse()))
 }
 
 fn load(cli: &Cli, overrides: Overrides) -> anyhow::Result<RegistryConfig> {
     let file = RegistryConfig::file_to_read(cli.config.as_deref(), cli.data_dir.as_deref());
-    let overrides = Overrides {
-        data_dir: cli.data_dir.clone(),
-        database_url: cli.database_url.clone(),
-        ..overrides
-    };
+    let overrides = overrides
+        .set("data_dir", cli.data_dir.as_ref().map(|dir| dir.display()))
+        .set("database_url", cli.database_url.as_ref());
     Ok(load_config(file.as_deref(), ENV_KEYS, &overrides)?)
 }
 
@@ -291,17 +274,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             peer_listen,
             operator_listen,
             ..
-        } => Overrides {
-            peer_listen: peer_listen.clone(),
-            operator_listen: operator_listen.clone(),
-            ..Overrides::default()
-        },
+        } => Overrides::default()
+            .set("peer_listen", peer_listen.as_ref())
+            .set("operator_listen", operator_listen.as_ref()),
         Command::Ca {
             command: CaCommand::Init { province },
-        } => Overrides {
-            province: Some(province.clone()),
-            ..Overrides::default()
-        },
+        } => Overrides::default().set("province", Some(province)),
         _ => Overrides::default(),
     };
     let config = load(&cli, overrides)?;
