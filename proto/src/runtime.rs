@@ -138,6 +138,12 @@ impl figment::Provider for Overrides {
     }
 }
 
+/// `--dump-config`: prints the effective configuration as TOML.
+pub fn dump_config<T: Serialize>(config: &T) -> Result<(), toml::ser::Error> {
+    print!("{}", toml::to_string_pretty(config)?);
+    Ok(())
+}
+
 /// Loads a typed configuration in layers: the type's defaults, then the TOML file (when given;
 /// it must exist), then `MPX_<KEY>` environment variables for the listed top-level keys, then
 /// `overrides` (command-line flags). Unknown keys in the file are errors when `T` denies unknown

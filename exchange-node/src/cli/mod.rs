@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mpx_proto::operator_client::{OperatorChannel, OperatorTarget, print_table};
 use mpx_proto::runtime::{
-    Overrides, bind_listener, generate_token, hash_token, init_tracing, load_config,
+    Overrides, bind_listener, dump_config, generate_token, hash_token, init_tracing, load_config,
     record_bound_addresses, shutdown_signal,
 };
 use mpx_proto::text::terminal_safe;
@@ -148,13 +148,12 @@ fn load(cli: &Cli, overrides: Overrides) -> anyhow::Result<NodeConfig> {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let Some(command) = &cli.command else {
+        // `--dump-config` alone prints the configuration; nothing at all prints the help.
         if cli.dump_config {
-            let config = load(&cli, Overrides::default())?;
-            print!("{}", toml::to_string_pretty(&config)?);
-            return Ok(());
+            return Ok(dump_config(&load(&cli, Overrides::default())?)?);
         }
         use clap::CommandFactory;
-        let _ = Cli::command().print_help();
+        Cli::command().print_help()?;
         bail!("a command is needed (see above)");
     };
     let overrides = match command {
@@ -180,8 +179,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     };
     let config = load(&cli, overrides)?;
     if cli.dump_config {
-        print!("{}", toml::to_string_pretty(&config)?);
-        return Ok(());
+        return Ok(dump_config(&config)?);
     }
     match command {
         Command::Init(args) => run_init(&config, args).await,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use mpx_proto::division::{CountyCode, ProvinceCode};
-use mpx_proto::runtime::{Overrides, load_config};
+use mpx_proto::runtime::{Overrides, dump_config, load_config};
 
 use crate::config::{CONFIG_FILE_NAME, ENV_KEYS, RegistryConfig};
 
@@ -260,13 +260,12 @@ fn province_of(config: &RegistryConfig) -> anyhow::Result<ProvinceCode> {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let Some(command) = &cli.command else {
+        // `--dump-config` alone prints the configuration; nothing at all prints the help.
         if cli.dump_config {
-            let config = load(&cli, Overrides::default())?;
-            print!("{}", toml::to_string_pretty(&config)?);
-            return Ok(());
+            return Ok(dump_config(&load(&cli, Overrides::default())?)?);
         }
         use clap::CommandFactory;
-        let _ = Cli::command().print_help();
+        Cli::command().print_help()?;
         bail!("a command is needed (see above)");
     };
     let overrides = match command {
@@ -284,8 +283,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     };
     let config = load(&cli, overrides)?;
     if cli.dump_config {
-        print!("{}", toml::to_string_pretty(&config)?);
-        return Ok(());
+        return Ok(dump_config(&config)?);
     }
     let now = mpx_proto::time::now_unix_ms();
     let Some(command) = cli.command else {
