@@ -168,7 +168,7 @@ Try, as a clerk of 621202 (武都区):
   $bin/exchange-node --data-dir $dir/node-621202 records add --id $(make_id 62122119880808707) --name 孙测庚 --hukou 621221 --address "武都区城关镇" 
 and as a clerk of 621221 (成县), the hukou county, which was told automatically:
   $bin/exchange-node --data-dir $dir/node-621221 cases inbox
-  $bin/exchange-node --data-dir $dir/node-621221 records list --purpose "quickstart tour" --status living-elsewhere
+  $bin/exchange-node --data-dir $dir/node-621221 records list --purpose "quickstart tour" --status living_elsewhere
 As a provincial supervisor (every query needs a purpose and is audited):
   $bin/registry --data-dir $dir/registry locate $(make_id 62122119850312101) --purpose "quickstart tour"
   $bin/registry --data-dir $dir/registry counts --purpose "quickstart tour"
