@@ -42,6 +42,7 @@ pub mod synth;
 pub mod tabular;
 pub mod text;
 pub mod time;
+pub mod workbook;
 
 pub use prost;
 pub use tonic;

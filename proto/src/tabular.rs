@@ -65,21 +65,50 @@ impl Encoding {
     }
 }
 
-/// File formats.
+/// File formats. Workbooks are recognised by their content whatever the file is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Csv,
     JsonLines,
+    /// Excel 2007 and later, WPS (.xlsx, .xlsm).
+    Xlsx,
+    /// Excel binary workbook (.xlsb).
+    Xlsb,
+    /// Excel 97–2003, WPS .et (.xls).
+    Xls,
+    /// OpenDocument spreadsheet (LibreOffice, .ods).
+    Ods,
 }
 
 impl Format {
-    /// `csv` or `jsonl`; `None` means "from the file name".
+    /// `csv`, `jsonl`, `xlsx`, `xlsb`, `xls` or `ods`; `None` means "from the content, then the
+    /// file name".
     pub fn parse(text: &str) -> Result<Self, String> {
         match text.to_ascii_lowercase().as_str() {
             "csv" => Ok(Self::Csv),
             "jsonl" | "ndjson" | "json" => Ok(Self::JsonLines),
-            other => Err(format!("{other:?}: use csv or jsonl")),
+            "xlsx" | "xlsm" => Ok(Self::Xlsx),
+            "xlsb" => Ok(Self::Xlsb),
+            "xls" | "et" => Ok(Self::Xls),
+            "ods" => Ok(Self::Ods),
+            other => Err(format!("{other:?}: use csv, jsonl, xlsx, xlsb, xls or ods")),
         }
+    }
+
+    /// The usual file extension, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::JsonLines => "jsonl",
+            Self::Xlsx => "xlsx",
+            Self::Xlsb => "xlsb",
+            Self::Xls => "xls",
+            Self::Ods => "ods",
+        }
+    }
+
+    pub fn is_workbook(self) -> bool {
+        matches!(self, Self::Xlsx | Self::Xlsb | Self::Xls | Self::Ods)
     }
 
     /// `.jsonl`, `.ndjson` and `.json` are JSON Lines; anything else CSV.
@@ -138,7 +167,7 @@ impl Mapping {
     }
 
     /// The field a column name feeds, if any.
-    fn field_of(&self, column: &str) -> Option<&'static str> {
+    pub(crate) fn field_of(&self, column: &str) -> Option<&'static str> {
         let column = column.trim().trim_start_matches('\u{feff}');
         if let Some((field, _)) = self.columns.iter().find(|(_, name)| name.trim() == column)
             && let Some(known) =
@@ -196,6 +225,7 @@ impl<R: Read> Read for Counting<R> {
 enum Inner {
     Csv(csv::StringRecordsIntoIter<Box<dyn Read + Send>>),
     Json(std::io::Lines<BufReader<Box<dyn Read + Send>>>),
+    Sheet(Box<crate::workbook::Sheet>),
 }
 
 /// Reads a roster file row by row.
@@ -203,8 +233,10 @@ pub struct RowReader {
     inner: Inner,
     /// For CSV: the field of each column (None: ignored).
     columns: Vec<Option<&'static str>>,
-    /// CSV header as in the file.
+    /// CSV or workbook header as in the file.
     pub header: Vec<String>,
+    /// The workbook sheet read, if the file is a workbook.
+    pub sheet: Option<String>,
     /// Columns present in the file that map to no field.
     pub ignored_columns: Vec<String>,
     pub encoding: Encoding,
@@ -214,23 +246,108 @@ pub struct RowReader {
 }
 
 impl RowReader {
-    /// Opens `path`. `encoding: None` sniffs it from the first 64 KiB.
+    /// Opens `path` (a workbook's first sheet with a header). `encoding: None` sniffs it from the
+    /// first 64 KiB.
     pub fn open(
         path: &Path,
         format: Format,
         encoding: Option<Encoding>,
         mapping: Mapping,
     ) -> Result<Self, FileError> {
+        Self::open_sheet(path, format, encoding, mapping, None)
+    }
+
+    /// Opens `path`, judged by its content: a workbook (whatever `format` says) is read from
+    /// `sheet` (a name or a number from 1; default: the first sheet with a header), a PDF, an
+    /// image or a Word file is refused in one sentence, and text is read as `format`.
+    pub fn open_sheet(
+        path: &Path,
+        format: Format,
+        encoding: Option<Encoding>,
+        mapping: Mapping,
+        sheet: Option<&str>,
+    ) -> Result<Self, FileError> {
+        use crate::workbook::Content;
+        let name = path.display().to_string();
         let io = |source| FileError::Io {
-            path: path.display().to_string(),
+            path: name.clone(),
             source,
         };
+        let refuse = |sentence: String| FileError::Header(format!("{name}: {sentence}"));
         let mut file = BufReader::with_capacity(1 << 16, std::fs::File::open(path).map_err(io)?);
+        let head = file.fill_buf().map_err(io)?;
+        let content = match crate::workbook::sniff(head) {
+            Content::Container => {
+                let size = std::fs::metadata(path).map_err(io)?.len();
+                if size > crate::workbook::MAX_WORKBOOK_BYTES {
+                    return Err(refuse(format!(
+                        "the workbook is {} MiB; workbooks are read whole, so the limit is {} MiB: split it into several files or save it as CSV (read as a stream, any size)",
+                        size >> 20,
+                        crate::workbook::MAX_WORKBOOK_BYTES >> 20
+                    )));
+                }
+                let mut bytes = Vec::with_capacity(size as usize);
+                file.read_to_end(&mut bytes).map_err(io)?;
+                match crate::workbook::classify_container(&bytes) {
+                    Content::Workbook(kind) => {
+                        return Self::from_workbook(bytes, kind, mapping, sheet, size);
+                    }
+                    other => other,
+                }
+            }
+            other => other,
+        };
+        if let Content::Refused(sentence) = content {
+            return Err(refuse(sentence));
+        }
+        if format.is_workbook() {
+            return Err(refuse(format!(
+                "--format {} but the file is text, not a workbook; leave out --format, or give csv or jsonl",
+                format.name()
+            )));
+        }
         let encoding = match encoding {
             Some(encoding) => encoding,
             None => Encoding::sniff(file.fill_buf().map_err(io)?),
         };
         Self::from_reader(Box::new(file), format, encoding, mapping)
+    }
+
+    /// Reads a workbook already in memory (`size`: its bytes, for progress).
+    pub fn from_workbook(
+        bytes: Vec<u8>,
+        format: Format,
+        mapping: Mapping,
+        sheet: Option<&str>,
+        size: u64,
+    ) -> Result<Self, FileError> {
+        let sheet = crate::workbook::open(bytes, format, &mapping, sheet)?;
+        let ignored_columns = sheet
+            .header
+            .iter()
+            .zip(&sheet.columns)
+            .filter(|(name, field)| field.is_none() && !name.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        Ok(Self {
+            header: sheet.header.clone(),
+            sheet: Some(sheet.name.clone()),
+            columns: sheet.columns.clone(),
+            inner: Inner::Sheet(Box::new(sheet)),
+            ignored_columns,
+            encoding: Encoding::Utf8,
+            mapping,
+            line: 0,
+            bytes_read: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(size)),
+        })
+    }
+
+    /// Workbook rows skipped as totals rows (合计/总计 and no ID): their line numbers.
+    pub fn totals_rows(&self) -> &[u64] {
+        match &self.inner {
+            Inner::Sheet(sheet) => &sheet.totals_rows,
+            _ => &[],
+        }
     }
 
     /// Reads from any byte source (tests, stdin).
@@ -240,6 +357,24 @@ impl RowReader {
         encoding: Encoding,
         mapping: Mapping,
     ) -> Result<Self, FileError> {
+        if format.is_workbook() {
+            let mut bytes = Vec::new();
+            reader
+                .take(crate::workbook::MAX_WORKBOOK_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|source| FileError::Io {
+                    path: "input".into(),
+                    source,
+                })?;
+            if bytes.len() as u64 > crate::workbook::MAX_WORKBOOK_BYTES {
+                return Err(FileError::Header(format!(
+                    "the workbook is over {} MiB; split it or save it as CSV",
+                    crate::workbook::MAX_WORKBOOK_BYTES >> 20
+                )));
+            }
+            let size = bytes.len() as u64;
+            return Self::from_workbook(bytes, format, mapping, None, size);
+        }
         let bytes_read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counting = Counting {
             inner: reader,
@@ -264,6 +399,7 @@ impl RowReader {
             ),
             columns: Vec::new(),
             header: Vec::new(),
+            sheet: None,
             ignored_columns: Vec::new(),
             encoding,
             mapping,
@@ -274,6 +410,8 @@ impl RowReader {
             Format::JsonLines => {
                 reader.inner = Inner::Json(BufReader::with_capacity(1 << 16, decoded).lines());
             }
+            // Taken above, before any decoding.
+            Format::Xlsx | Format::Xlsb | Format::Xls | Format::Ods => {}
             Format::Csv => {
                 let mut csv = csv::ReaderBuilder::new()
                     .has_headers(true)
@@ -308,9 +446,16 @@ impl RowReader {
         Ok(reader)
     }
 
-    /// Bytes of the file read so far (for progress).
+    /// Bytes of the file read so far (for progress; a workbook, read whole, by its rows).
     pub fn bytes_read(&self) -> u64 {
-        self.bytes_read.load(std::sync::atomic::Ordering::Relaxed)
+        let bytes = self.bytes_read.load(std::sync::atomic::Ordering::Relaxed);
+        match &self.inner {
+            Inner::Sheet(sheet) => {
+                let (done, all) = sheet.progress();
+                (bytes as f64 * done as f64 / all.max(1) as f64) as u64
+            }
+            _ => bytes,
+        }
     }
 }
 
@@ -355,6 +500,7 @@ impl Iterator for RowReader {
                     raw,
                 }));
             },
+            Inner::Sheet(sheet) => sheet.next(),
             Inner::Json(lines) => loop {
                 let line = lines.next()?;
                 self.line += 1;
@@ -441,13 +587,15 @@ pub fn normalize_sex(text: &str) -> Result<crate::v1::Sex, String> {
     }
 }
 
-/// A resident ID cell: spaces removed, `x` upper-cased; a number that a spreadsheet turned into
+/// A resident ID cell: spaces and a leading apostrophe (typed to keep a spreadsheet from
+/// turning it into a number) removed, `x` upper-cased; a number that a spreadsheet turned into
 /// scientific notation is refused with how to fix it.
 pub fn normalize_resident_id(text: &str) -> Result<String, String> {
     let id: String = text
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
+        .trim_start_matches(['\'', '‘', '’', '`'])
         .to_uppercase();
     if id.contains('E') && id.contains('.') || id.contains("E+") {
         return Err(format!(
