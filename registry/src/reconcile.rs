@@ -17,6 +17,8 @@ pub struct Args {
     pub source: String,
     pub purpose: String,
     pub format: Option<String>,
+    /// The workbook sheet, by name or number from 1.
+    pub sheet: Option<String>,
     pub encoding: String,
     pub out: Option<PathBuf>,
     pub json: bool,
@@ -42,7 +44,13 @@ pub async fn run(store: &Store, args: &Args) -> anyhow::Result<()> {
     };
     let encoding =
         Encoding::parse(&args.encoding).map_err(|e| anyhow::anyhow!("--encoding {e}"))?;
-    let reader = RowReader::open(&args.against, format, encoding, Mapping::default())?;
+    let reader = RowReader::open_sheet(
+        &args.against,
+        format,
+        encoding,
+        Mapping::default(),
+        args.sheet.as_deref(),
+    )?;
     let (mut reconciler, _unreadable) =
         tokio::task::spawn_blocking(move || Reconciler::load(reader))
             .await

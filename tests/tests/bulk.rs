@@ -12,6 +12,7 @@ use mpx_tests::{Backend, Province, WAIT, wait_until};
 mpx_tests::on_every_backend!(
     an_import_stores_good_rows_explains_every_bad_one_and_changes_nothing_when_repeated,
     reconciliation_finds_exactly_the_planted_differences_at_the_county_and_the_province,
+    a_clerks_workbook_imports_without_conversion_and_bad_rows_come_back_with_reasons,
 );
 
 const WUDU: &str = "621202";
@@ -319,4 +320,102 @@ async fn reconciliation_finds_exactly_the_planted_differences_at_the_county_and_
     let mut verify = province.registry_cli();
     verify.args(["audit", "verify"]);
     assert!(mpx_tests::run_ok(verify).contains("audit log intact"));
+}
+
+/// The workbook fixtures (made by openpyxl, xlwt and odfpy: tests/fixtures/sheets/generate.py).
+fn sheet_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/sheets")
+        .join(name)
+}
+
+async fn a_clerks_workbook_imports_without_conversion_and_bad_rows_come_back_with_reasons(
+    backend: Backend,
+) {
+    let Some(province) = Province::start_on(backend, &[WUDU, LINXIA]).await else {
+        return;
+    };
+    // Named .csv on purpose: the content, not the name, says it is a workbook.
+    let file = province.dir.join("花名册.csv");
+    std::fs::copy(sheet_fixture("roster.xlsx"), &file).unwrap();
+    let summary = import(&province, &file);
+    assert_eq!(summary["sheet"], "花名册");
+    assert_eq!(
+        summary["rows"], 5,
+        "title, header, blank and totals rows are not people"
+    );
+    assert_eq!(summary["stored"], 3);
+    assert_eq!(summary["rejected"], 2);
+    assert_eq!(summary["totals_rows_skipped"], serde_json::json!([10]));
+    assert_eq!(summary["ignored_columns"], serde_json::json!(["序号"]));
+
+    let rejected = csv_rows(std::path::Path::new(
+        summary["rejects_file"].as_str().unwrap(),
+    ));
+    assert_eq!(
+        rejected[0],
+        [
+            "line",
+            "reason",
+            "序号",
+            "姓名",
+            "性别",
+            "公民身份号码",
+            "户籍地",
+            "现居住地址",
+            "来本地日期",
+            "联系电话"
+        ]
+    );
+    let lines: Vec<&str> = rejected[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        lines,
+        ["6", "9"],
+        "line numbers as the spreadsheet shows them"
+    );
+    assert!(
+        rejected[1][1].starts_with("resident_id: the cell holds the number")
+            && rejected[1][1].contains("format the column as text"),
+        "{:?}",
+        rejected[1]
+    );
+    assert_eq!(rejected[1][3], "王强", "the original cells, as text");
+    assert_eq!(rejected[1][8], "2026-01-05", "a date cell as a date");
+    assert!(rejected[2][1].contains("check"), "{:?}", rejected[2]);
+
+    let mut command = province.node(WUDU).cli();
+    command.args([
+        "records",
+        "get",
+        "621202198805122248",
+        "--purpose",
+        "核对导入",
+    ]);
+    let shown = mpx_tests::run_ok(command);
+    assert!(
+        shown.contains("李娜") && shown.contains("2025-11-20"),
+        "{shown}"
+    );
+
+    // The .xls keeps its roster on a second sheet; the .ods holds the same people.
+    for name in ["roster.xls", "roster.ods"] {
+        let summary = import(&province, &sheet_fixture(name));
+        assert_eq!(summary["rows"], 3, "{name}");
+        assert_eq!(summary["unchanged"], 2, "{name}: the same two people again");
+        assert_eq!(summary["rejected"], 1, "{name}: the numeric ID");
+    }
+
+    // Not a roster: one sentence, no bytes.
+    let mut command = province.node(WUDU).cli();
+    command
+        .args(["records", "import"])
+        .arg(sheet_fixture("not-a-roster.pdf"));
+    let output = command.output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("this is a PDF document, not a roster; save the roster as .xlsx or CSV"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("%PDF"), "{stderr}");
 }

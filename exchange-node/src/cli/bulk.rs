@@ -1,7 +1,7 @@
-//! Bulk roster work for clerks: `records import` (spreadsheet exports, CSV in UTF-8 or GB18030,
-//! JSON Lines), `records export`, and `reconcile` against another department's extract. All go
-//! through the node's operator API, so validation, notices, audit and the outbox are the same as
-//! for single calls.
+//! Bulk roster work for clerks: `records import` (workbooks as Excel, WPS or LibreOffice save
+//! them, CSV in UTF-8 or GB18030, JSON Lines), `records export`, and `reconcile` against another
+//! department's extract. All go through the node's operator API, so validation, notices, audit
+//! and the outbox are the same as for single calls.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -16,9 +16,14 @@ use mpx_proto::v1::{self, ImportOutcome, PersonStatus};
 /// What a file argument group takes.
 #[derive(Args, Debug, Clone)]
 pub struct FileArgs {
-    /// csv or jsonl (default: from the file name; .jsonl/.ndjson are JSON Lines).
+    /// csv, jsonl, xlsx, xlsb, xls or ods (default: workbooks by their content, text by the file
+    /// name; .jsonl/.ndjson are JSON Lines).
     #[arg(long)]
     pub format: Option<String>,
+    /// The workbook sheet to read, by name or number from 1 (default: the first sheet with a
+    /// recognisable header).
+    #[arg(long)]
+    pub sheet: Option<String>,
     /// utf-8, gb18030 (also GBK/GB2312 files), or auto (sniffed).
     #[arg(long, default_value = "auto")]
     pub encoding: String,
@@ -39,13 +44,19 @@ impl FileArgs {
             Some(path) => Mapping::load(path)?,
             None => Mapping::default(),
         };
-        Ok(RowReader::open(path, format, encoding, mapping)?)
+        Ok(RowReader::open_sheet(
+            path,
+            format,
+            encoding,
+            mapping,
+            self.sheet.as_deref(),
+        )?)
     }
 }
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// The roster file (CSV or JSON Lines). Columns by name, Chinese or English: 公民身份号码,
+    /// The roster file (a workbook: .xlsx, .xls, .xlsb, .ods; CSV or JSON Lines). Columns by name, Chinese or English: 公民身份号码,
     /// 姓名, 性别, 出生日期, 户籍地代码, 现居住地址, 来本地日期, 联系电话, 备注 (see README).
     pub file: PathBuf,
     #[command(flatten)]
@@ -113,6 +124,10 @@ struct ImportSummary {
     rejected: u64,
     notices_queued: u64,
     warnings: u64,
+    /// Workbook rows skipped as totals rows (合计/总计 and no ID): their line numbers.
+    totals_rows_skipped: Vec<u64>,
+    /// The workbook sheet read.
+    sheet: Option<String>,
     ignored_columns: Vec<String>,
     rejects_file: Option<String>,
     seconds: f64,
@@ -154,6 +169,7 @@ pub(crate) async fn import(
     let total_bytes = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     let mut summary = ImportSummary {
         ignored_columns: reader.ignored_columns.clone(),
+        sheet: reader.sheet.clone(),
         ..Default::default()
     };
     let mut rejects = Rejects {
@@ -189,13 +205,14 @@ pub(crate) async fn import(
             if batch.len() == batch_size {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
                 if sender.blocking_send((full, reader.bytes_read())).is_err() {
-                    return;
+                    return Vec::new();
                 }
             }
         }
         if !batch.is_empty() {
             let _ = sender.blocking_send((batch, reader.bytes_read()));
         }
+        reader.totals_rows().to_vec()
     });
     let started = Instant::now();
     let mut progress = Progress::new(total_bytes);
@@ -258,7 +275,7 @@ pub(crate) async fn import(
         );
     }
     progress.finish();
-    parser.await.context("the file reader stopped")?;
+    summary.totals_rows_skipped = parser.await.context("the file reader stopped")?;
     if let Some(writer) = rejects.writer.take() {
         writer
             .finish()
@@ -281,6 +298,17 @@ pub(crate) async fn import(
             summary.seconds,
             summary.rows as f64 / summary.seconds.max(1e-9)
         );
+        if !summary.totals_rows_skipped.is_empty() {
+            println!(
+                "Totals rows (合计/总计, no ID) skipped, not people: line {}",
+                summary
+                    .totals_rows_skipped
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         if let Some(path) = &summary.rejects_file {
             println!("Rejected rows, each with its line and reason: {path}");
         }

@@ -185,7 +185,7 @@ enum Command {
     /// Compare the provincial index with a provincial extract (统计、公安 …), by resident ID:
     /// per county, people only in the index, only in the extract, and with differing fields.
     Reconcile {
-        /// The extract (CSV or JSON Lines; columns as for a county import).
+        /// The extract (a workbook, CSV or JSON Lines; columns as for a county import).
         #[arg(long)]
         against: PathBuf,
         /// Whose extract it is: statistics, police, …
@@ -194,9 +194,13 @@ enum Command {
         /// Why you compare (recorded in the audit log).
         #[arg(long)]
         purpose: String,
-        /// csv or jsonl (default: from the file name).
+        /// csv, jsonl, xlsx, xlsb, xls or ods (default: workbooks by their content, text by the
+        /// file name).
         #[arg(long)]
         format: Option<String>,
+        /// The workbook sheet, by name or number from 1 (default: the first with a header).
+        #[arg(long)]
+        sheet: Option<String>,
         /// utf-8, gb18030 or auto.
         #[arg(long, default_value = "auto")]
         encoding: String,
@@ -365,14 +369,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             source,
             purpose,
             format,
+            sheet,
             encoding,
             out,
             json,
         } => {
-            reconcile::reconcile(
-                &config, against, source, purpose, format, encoding, out, json,
-            )
-            .await?
+            let args = crate::reconcile::Args {
+                against,
+                source,
+                purpose,
+                format,
+                sheet,
+                encoding,
+                out,
+                json,
+            };
+            reconcile::reconcile(&config, &args).await?
         }
         Command::Audit {
             command: AuditCommand::Verify,
