@@ -27,7 +27,8 @@ const MAX_ROWS: usize = 2_000;
 /// - bit 0: CSV (0) or JSON Lines (1);
 /// - bits 1–2: encoding sniffed (0, 3), UTF-8 (1), GB18030 (2);
 /// - bit 3: a mapping file that names `证件号码` as the resident ID column;
-/// - bit 4: a workbook (the format as the content says, else xlsx), read with calamine.
+/// - bits 4–7 all set: a workbook (the format as the content says, else xlsx), read with
+///   calamine (all four bits, so the text inputs already in the corpus keep their meaning).
 pub fn tabular_reader(data: &[u8]) {
     let Some((&selector, file)) = data.split_first() else {
         return;
@@ -48,9 +49,9 @@ pub fn tabular_reader(data: &[u8]) {
             .columns
             .insert("resident_id".into(), "证件号码".into());
     }
-    let opened = if selector & 16 != 0 {
-        let format = match crate::workbook::classify_container(file) {
-            crate::workbook::Content::Workbook(format) => format,
+    let opened = if selector & 0xF0 == 0xF0 {
+        let format = match crate::tabular::workbook::classify_container(file) {
+            crate::tabular::workbook::Content::Workbook(format) => format,
             _ => Format::Xlsx,
         };
         RowReader::from_workbook(file.to_vec(), format, mapping, None, file.len() as u64)

@@ -42,7 +42,6 @@ pub mod synth;
 pub mod tabular;
 pub mod text;
 pub mod time;
-pub mod workbook;
 
 pub use prost;
 pub use tonic;

@@ -5,6 +5,8 @@
 //!
 //! Reading streams: one row in memory at a time, whatever the file's size.
 
+pub mod workbook;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -225,7 +227,7 @@ impl<R: Read> Read for Counting<R> {
 enum Inner {
     Csv(csv::StringRecordsIntoIter<Box<dyn Read + Send>>),
     Json(std::io::Lines<BufReader<Box<dyn Read + Send>>>),
-    Sheet(Box<crate::workbook::Sheet>),
+    Sheet(Box<workbook::Sheet>),
 }
 
 /// Reads a roster file row by row.
@@ -267,7 +269,7 @@ impl RowReader {
         mapping: Mapping,
         sheet: Option<&str>,
     ) -> Result<Self, FileError> {
-        use crate::workbook::Content;
+        use workbook::Content;
         let name = path.display().to_string();
         let io = |source| FileError::Io {
             path: name.clone(),
@@ -276,19 +278,19 @@ impl RowReader {
         let refuse = |sentence: String| FileError::Header(format!("{name}: {sentence}"));
         let mut file = BufReader::with_capacity(1 << 16, std::fs::File::open(path).map_err(io)?);
         let head = file.fill_buf().map_err(io)?;
-        let content = match crate::workbook::sniff(head) {
+        let content = match workbook::sniff(head) {
             Content::Container => {
                 let size = std::fs::metadata(path).map_err(io)?.len();
-                if size > crate::workbook::MAX_WORKBOOK_BYTES {
+                if size > workbook::MAX_WORKBOOK_BYTES {
                     return Err(refuse(format!(
                         "the workbook is {} MiB; workbooks are read whole, so the limit is {} MiB: split it into several files or save it as CSV (read as a stream, any size)",
                         size >> 20,
-                        crate::workbook::MAX_WORKBOOK_BYTES >> 20
+                        workbook::MAX_WORKBOOK_BYTES >> 20
                     )));
                 }
                 let mut bytes = Vec::with_capacity(size as usize);
                 file.read_to_end(&mut bytes).map_err(io)?;
-                match crate::workbook::classify_container(&bytes) {
+                match workbook::classify_container(&bytes) {
                     Content::Workbook(kind) => {
                         return Self::from_workbook(bytes, kind, mapping, sheet, size);
                     }
@@ -321,7 +323,7 @@ impl RowReader {
         sheet: Option<&str>,
         size: u64,
     ) -> Result<Self, FileError> {
-        let sheet = crate::workbook::open(bytes, format, &mapping, sheet)?;
+        let sheet = workbook::open(bytes, format, &mapping, sheet)?;
         let ignored_columns = sheet
             .header
             .iter()
@@ -360,16 +362,16 @@ impl RowReader {
         if format.is_workbook() {
             let mut bytes = Vec::new();
             reader
-                .take(crate::workbook::MAX_WORKBOOK_BYTES + 1)
+                .take(workbook::MAX_WORKBOOK_BYTES + 1)
                 .read_to_end(&mut bytes)
                 .map_err(|source| FileError::Io {
                     path: "input".into(),
                     source,
                 })?;
-            if bytes.len() as u64 > crate::workbook::MAX_WORKBOOK_BYTES {
+            if bytes.len() as u64 > workbook::MAX_WORKBOOK_BYTES {
                 return Err(FileError::Header(format!(
                     "the workbook is over {} MiB; split it or save it as CSV",
-                    crate::workbook::MAX_WORKBOOK_BYTES >> 20
+                    workbook::MAX_WORKBOOK_BYTES >> 20
                 )));
             }
             let size = bytes.len() as u64;

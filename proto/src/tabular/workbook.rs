@@ -554,23 +554,6 @@ mod tests {
     }
 
     #[test]
-    fn the_fuzz_target_reads_the_fixtures_whole_and_cut_short() {
-        for name in [
-            "roster.xlsx",
-            "roster-1904.xlsx",
-            "roster.xls",
-            "roster.ods",
-        ] {
-            let bytes = std::fs::read(fixture(name)).unwrap();
-            for cut in [bytes.len(), bytes.len() - 1, bytes.len() / 2, 600, 64, 4] {
-                let mut input = vec![16u8];
-                input.extend_from_slice(&bytes[..cut]);
-                crate::fuzzing::tabular_reader(&input);
-            }
-        }
-    }
-
-    #[test]
     fn format_names_and_a_text_file_given_as_a_workbook() {
         assert_eq!(Format::parse("XLSX"), Ok(Format::Xlsx));
         assert_eq!(Format::parse("ods"), Ok(Format::Ods));
