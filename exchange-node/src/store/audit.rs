@@ -8,25 +8,14 @@ impl Store {
         &self,
         limit: u32,
     ) -> Result<Vec<(String, String, String, String, i64)>, StoreError> {
-        let rows = sqlx::query(
+        // Columns in the tuple's order.
+        Ok(sqlx::query_as(
             "SELECT operator, action, purpose, subject, rows_returned FROM audit_log
              ORDER BY at_unix_ms DESC, entry_id DESC LIMIT $1",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("operator")?,
-                    row.try_get("action")?,
-                    row.try_get("purpose")?,
-                    row.try_get("subject")?,
-                    row.try_get("rows_returned")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        .await?)
     }
 
     /// Records a refused peer (spoofed sender, revoked certificate, …).
@@ -54,22 +43,13 @@ impl Store {
         &self,
         limit: u32,
     ) -> Result<Vec<(String, String, String)>, StoreError> {
-        let rows = sqlx::query(
+        // Columns in the tuple's order.
+        Ok(sqlx::query_as(
             "SELECT peer, event, detail FROM security_events ORDER BY at_unix_ms DESC, event_id DESC LIMIT $1",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("peer")?,
-                    row.try_get("event")?,
-                    row.try_get("detail")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        .await?)
     }
 
     /// Adds a named operator token (its hash), created now.
