@@ -98,21 +98,12 @@ impl Store {
 
     /// Open alerts by (kind, direction, count), for metrics.
     pub async fn open_alert_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows = sqlx::query(
+        // Columns in the tuple's order.
+        Ok(sqlx::query_as(
             "SELECT kind, direction, COUNT(*) AS n FROM alerts WHERE cleared_at_unix_ms = 0 GROUP BY kind, direction",
         )
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("kind")?,
-                    row.try_get("direction")?,
-                    row.try_get("n")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        .await?)
     }
 
     /// Alerts, newest first.

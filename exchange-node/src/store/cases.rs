@@ -122,22 +122,12 @@ impl Store {
 
     /// Cases by (kind, direction, state, count), for metrics.
     pub async fn case_counts(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
-        let rows = sqlx::query(
+        // Columns in the tuple's order.
+        Ok(sqlx::query_as(
             "SELECT kind, direction, state, COUNT(*) AS n FROM cases GROUP BY kind, direction, state",
         )
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("kind")?,
-                    row.try_get("direction")?,
-                    row.try_get("state")?,
-                    row.try_get("n")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        .await?)
     }
 
     /// Open cases whose due date is provisional (it rests on an unpublished calendar year).
