@@ -286,16 +286,23 @@ impl RowReader {
         let content = match workbook::sniff(head) {
             Content::Container => {
                 let size = std::fs::metadata(path).map_err(io)?.len();
-                if size > workbook::MAX_WORKBOOK_BYTES {
-                    return Err(refuse(format!(
-                        "the workbook is {} MiB; workbooks are read whole, so the limit is {} MiB: split it into several files or save it as CSV (read as a stream, any size)",
+                let too_big = |format: Format| {
+                    refuse(format!(
+                        "the workbook is {} MiB; the limit for .{} is {} MiB: split it into several files or save it as CSV (read as a stream, any size)",
                         size >> 20,
-                        workbook::MAX_WORKBOOK_BYTES >> 20
-                    )));
+                        format.name(),
+                        workbook::max_bytes(format) >> 20
+                    ))
+                };
+                if size > workbook::MAX_XLSX_BYTES {
+                    return Err(too_big(Format::Xlsx));
                 }
                 let mut bytes = Vec::with_capacity(size as usize);
                 file.read_to_end(&mut bytes).map_err(io)?;
                 match workbook::classify_container(&bytes) {
+                    Content::Workbook(kind) if size > workbook::max_bytes(kind) => {
+                        return Err(too_big(kind));
+                    }
                     Content::Workbook(kind) => {
                         return Self::from_workbook(bytes, kind, mapping, sheet, size);
                     }
@@ -368,16 +375,16 @@ impl RowReader {
         if format.is_workbook() {
             let mut bytes = Vec::new();
             reader
-                .take(workbook::MAX_WORKBOOK_BYTES + 1)
+                .take(workbook::max_bytes(format) + 1)
                 .read_to_end(&mut bytes)
                 .map_err(|source| FileError::Io {
                     path: "input".into(),
                     source,
                 })?;
-            if bytes.len() as u64 > workbook::MAX_WORKBOOK_BYTES {
+            if bytes.len() as u64 > workbook::max_bytes(format) {
                 return Err(FileError::Header(format!(
                     "the workbook is over {} MiB; split it or save it as CSV",
-                    workbook::MAX_WORKBOOK_BYTES >> 20
+                    workbook::max_bytes(format) >> 20
                 )));
             }
             let size = bytes.len() as u64;
@@ -455,7 +462,7 @@ impl RowReader {
         Ok(reader)
     }
 
-    /// Bytes of the file read so far (for progress; a workbook, read whole, by its rows).
+    /// Bytes of the file read so far (for progress; a workbook by the rows read).
     pub fn bytes_read(&self) -> u64 {
         let bytes = self.bytes_read.load(std::sync::atomic::Ordering::Relaxed);
         match &self.inner {
