@@ -1,6 +1,6 @@
-//! What a hostile or broken peer can put into a node or the registry: nothing a clerk could not. Real processes,
-//! real mTLS; the "peer" is a client holding a genuine county certificate that sends whatever it
-//! likes. The rules are backend-independent, so these run on SQLite only.
+//! What a hostile or broken peer can put into a node or the registry: nothing a clerk could not.
+//! Real processes, real mTLS; the "peer" is a client holding a genuine county certificate that
+//! sends whatever it likes. The rules are backend-independent, so these run on SQLite only.
 #![allow(clippy::unwrap_used)]
 
 use mpx_proto::v1::{
