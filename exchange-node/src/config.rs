@@ -21,6 +21,7 @@ pub const ENV_KEYS: &[&str] = &[
     "LOG_FORMAT",
     "RESIDENT_ID_CHECK",
     "METRICS_LISTEN",
+    "CONSOLE_LISTEN",
 ];
 
 /// Name of the config file that `exchange-node init` writes into the data directory.
@@ -46,6 +47,10 @@ pub struct NodeConfig {
     pub operator_listen: SocketAddr,
     /// Prometheus `GET /metrics` listener; empty to disable.
     pub metrics_listen: String,
+    /// The web console (HTTP; keep it on loopback); empty to disable.
+    pub console_listen: String,
+    /// Minutes a console session may stay unused before it ends.
+    pub console_idle_minutes: u64,
     /// The provincial registry's peer endpoint, https://HOST:PORT; several replicas as a
     /// comma-separated list (each call goes to a healthy one, and is tried once more on another
     /// if that one fails; a replica that fails is avoided until it answers health checks).
@@ -141,6 +146,8 @@ impl Default for NodeConfig {
             registry_connect_timeout_ms: 3_000,
             registry_call_timeout_ms: 5_000,
             metrics_listen: "127.0.0.1:9464".into(),
+            console_listen: "127.0.0.1:7090".into(),
+            console_idle_minutes: 30,
             log_format: LogFormat::Text,
             resident_id_check: CheckDigitMode::Strict,
             directory_refresh_seconds: 30,

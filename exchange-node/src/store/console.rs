@@ -60,7 +60,10 @@ impl Store {
     }
 
     /// The account of `name`, if there is one.
-    pub async fn operator_account(&self, name: &str) -> Result<Option<OperatorAccount>, StoreError> {
+    pub async fn operator_account(
+        &self,
+        name: &str,
+    ) -> Result<Option<OperatorAccount>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT name, role, password_hash, failed_sign_ins, locked_until_unix_ms
              FROM operator_accounts WHERE name = $1",

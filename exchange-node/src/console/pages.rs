@@ -1,0 +1,631 @@
+//! Sign-in and sign-out, the start page (工作台), and the inbox and outbox lists with filters and
+//! pages. Cases are read through `mpx.v1.Cases/ListCases` as the signed-in operator (so each
+//! read is audited as it is from the command line, and working days left are the service's).
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use mpx_proto::v1::cases_server::Cases;
+use mpx_proto::v1::{self, CaseDirection, CasePriority, CaseState, ListCasesRequest};
+use serde::Deserialize;
+
+use super::auth::{self, SignIn, Signed, cookie};
+use super::i18n::Msgs;
+use super::{ConsoleError, ConsoleState};
+
+/// Rows on one page of a list.
+const PAGE_ROWS: usize = 50;
+/// Pages of 1000 read from the service for one list (the console's lists stop at this).
+const MAX_SERVICE_PAGES: usize = 20;
+
+/// A page that only says something (errors, refusals).
+#[derive(Template, WebTemplate)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub t: &'static Msgs,
+    pub signed: Option<Signed>,
+    pub title: &'static str,
+    pub text: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    t: &'static Msgs,
+    signed: Option<Signed>,
+    error: Option<&'static str>,
+    name: String,
+    csrf: String,
+}
+
+/// A request as the signed-in operator, as the operator API's interceptor would pass it on.
+pub fn as_operator<T>(operator: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .extensions_mut()
+        .insert(mpx_proto::runtime::Operator(operator.to_string()));
+    request
+}
+
+fn sign_in_csrf_cookie(state: &ConsoleState) -> String {
+    format!("mpx_sign_in_{}", state.county)
+}
+
+/// The sign-in form. Its CSRF token is a cookie and a field that must match (no session yet).
+fn sign_in_page(
+    state: &ConsoleState,
+    t: &'static Msgs,
+    status: StatusCode,
+    error: Option<&'static str>,
+    name: String,
+) -> Response {
+    let Ok(csrf) = auth::random_hex() else {
+        return ConsoleError::Unavailable(t).into_response();
+    };
+    let secure = if state.https { "; Secure" } else { "" };
+    let set = format!(
+        "{}={csrf}; Path=/sign-in; HttpOnly; SameSite=Strict{secure}",
+        sign_in_csrf_cookie(state)
+    );
+    let page = SignInPage {
+        t,
+        signed: None,
+        error,
+        name,
+        csrf,
+    };
+    (status, [(header::SET_COOKIE, set)], page).into_response()
+}
+
+pub async fn sign_in_form(
+    State(state): State<ConsoleState>,
+    parts: axum::http::request::Parts,
+) -> Response {
+    sign_in_page(
+        &state,
+        auth::language(&parts),
+        StatusCode::OK,
+        None,
+        String::new(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn sign_in(
+    State(state): State<ConsoleState>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    parts: axum::http::request::Parts,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, ConsoleError> {
+    let t = auth::language(&parts);
+    let expected = cookie(&parts.headers, &sign_in_csrf_cookie(&state)).unwrap_or_default();
+    if expected.is_empty() || expected != form.csrf {
+        return Err(ConsoleError::Csrf(t));
+    }
+    let outcome = state
+        .sign_in(&form.name, &form.password, &from.to_string())
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?;
+    Ok(match outcome {
+        SignIn::Session(id) => (
+            [(header::SET_COOKIE, state.session_cookie(Some(&id)))],
+            Redirect::to("/"),
+        )
+            .into_response(),
+        SignIn::WrongNameOrPassword => sign_in_page(
+            &state,
+            t,
+            StatusCode::UNAUTHORIZED,
+            Some(t.bad_sign_in),
+            form.name,
+        ),
+        SignIn::Locked => sign_in_page(
+            &state,
+            t,
+            StatusCode::FORBIDDEN,
+            Some(t.locked_out),
+            form.name,
+        ),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn sign_out(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ConsoleError> {
+    signed.check_csrf(&form.csrf)?;
+    state
+        .sign_out(&headers)
+        .await
+        .map_err(|error| ConsoleError::from_store(error, signed.t))?;
+    tracing::info!(operator = %signed.operator, "console sign-out");
+    Ok((
+        [(header::SET_COOKIE, state.session_cookie(None))],
+        Redirect::to("/sign-in"),
+    )
+        .into_response())
+}
+
+pub async fn not_found(parts: axum::http::request::Parts) -> ConsoleError {
+    ConsoleError::NotFound(auth::language(&parts))
+}
+
+/// Every case of one direction (up to the console's cap), as the operator service lists them.
+async fn all_cases(
+    state: &ConsoleState,
+    signed: &Signed,
+    direction: CaseDirection,
+    case_state: Option<CaseState>,
+) -> Result<Vec<v1::Case>, ConsoleError> {
+    let mut cases = Vec::new();
+    let mut page_token = String::new();
+    for _ in 0..MAX_SERVICE_PAGES {
+        let request = ListCasesRequest {
+            direction: direction as i32,
+            state: case_state.map_or(0, |s| s as i32),
+            open_only: false,
+            page_size: 1000,
+            page_token,
+        };
+        let response = state
+            .cases
+            .list_cases(as_operator(&signed.operator, request))
+            .await
+            .map_err(|status| ConsoleError::from_status(status, signed.t))?
+            .into_inner();
+        cases.extend(response.cases);
+        if response.next_page_token.is_empty() {
+            break;
+        }
+        page_token = response.next_page_token;
+    }
+    Ok(cases)
+}
+
+/// How near a case's deadline is, from the service's `working_days_left`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Answered, finished, or without a deadline.
+    None,
+    Later,
+    Soon,
+    Overdue,
+}
+
+/// A case's deadline class: overdue below zero working days left, soon within the monitor's
+/// due-soon lead.
+pub fn due_of(case: &v1::Case, due_soon_working_days: i32) -> Due {
+    let unanswered = matches!(
+        case.state(),
+        CaseState::Queued | CaseState::Delivered | CaseState::Accepted
+    );
+    if !unanswered || case.due_at_unix_ms <= 0 {
+        return Due::None;
+    }
+    match case.working_days_left {
+        left if left < 0 => Due::Overdue,
+        left if left <= due_soon_working_days => Due::Soon,
+        _ => Due::Later,
+    }
+}
+
+/// Working days left as text and its CSS class: a number, and 逾期 in words when overdue (never
+/// colour alone).
+pub fn days_text(t: &Msgs, case: &v1::Case, due: Due) -> (String, &'static str) {
+    let extended = if case.extended_due_at_unix_ms > 0 {
+        format!(" ({})", t.extended)
+    } else {
+        String::new()
+    };
+    match due {
+        Due::None => ("—".into(), "none"),
+        Due::Overdue => (
+            format!("{} {}{extended}", case.working_days_left, t.overdue),
+            "overdue",
+        ),
+        Due::Soon => (format!("{}{extended}", case.working_days_left), "soon"),
+        Due::Later => (format!("{}{extended}", case.working_days_left), "ok"),
+    }
+}
+
+/// The other county of a case, as this node sees it.
+pub fn peer_of(case: &v1::Case) -> &str {
+    if case.direction() == CaseDirection::Inbound {
+        &case.requester_county
+    } else {
+        &case.recipient_county
+    }
+}
+
+// ---- start page -----------------------------------------------------------------------------
+
+struct Tile {
+    id: &'static str,
+    label: &'static str,
+    count: usize,
+    href: &'static str,
+    class: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "start.html")]
+struct StartPage {
+    t: &'static Msgs,
+    signed: Option<Signed>,
+    county: String,
+    tiles: Vec<Tile>,
+}
+
+pub async fn start(
+    State(state): State<ConsoleState>,
+    signed: Option<Signed>,
+    parts: axum::http::request::Parts,
+) -> Result<Response, ConsoleError> {
+    let Some(signed) = signed else {
+        return Ok(
+            Redirect::to(&format!("/sign-in?lang={}", auth::language(&parts).code)).into_response(),
+        );
+    };
+    let t = signed.t;
+    let inbound = all_cases(&state, &signed, CaseDirection::Inbound, None).await?;
+    let soon = state.due_soon_working_days;
+    let count = |due: Due| inbound.iter().filter(|c| due_of(c, soon) == due).count();
+    let awaiting = inbound
+        .iter()
+        .filter(|case| case.state() == CaseState::Delivered)
+        .count();
+    let store = state.store();
+    let open_alerts: i64 = store
+        .open_alert_counts()
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?
+        .iter()
+        .map(|(_, _, n)| n)
+        .sum();
+    let pending: i64 = store
+        .outbox_stats()
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?
+        .iter()
+        .map(|(_, depth, _)| depth)
+        .sum();
+    let tiles = vec![
+        Tile {
+            id: "awaiting",
+            label: t.awaiting_acceptance,
+            count: awaiting,
+            href: "/inbox?state=delivered",
+            class: "",
+        },
+        Tile {
+            id: "due-soon",
+            label: t.due_soon,
+            count: count(Due::Soon),
+            href: "/inbox?due=soon",
+            class: "soon",
+        },
+        Tile {
+            id: "overdue",
+            label: t.overdue,
+            count: count(Due::Overdue),
+            href: "/inbox?due=overdue",
+            class: "overdue",
+        },
+        Tile {
+            id: "alerts",
+            label: t.open_alerts,
+            count: usize::try_from(open_alerts).unwrap_or(0),
+            href: "/inbox?due=overdue",
+            class: "",
+        },
+        Tile {
+            id: "outbox",
+            label: t.stuck_outbox,
+            count: usize::try_from(pending).unwrap_or(0),
+            href: "/outbox?state=queued",
+            class: "",
+        },
+    ];
+    Ok(StartPage {
+        t,
+        county: state.county.to_string(),
+        signed: Some(signed),
+        tiles,
+    }
+    .into_response())
+}
+
+// ---- inbox and outbox -----------------------------------------------------------------------
+
+/// The list filters, as the query string carries them; anything unknown is ignored.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    state: Option<String>,
+    kind: Option<String>,
+    peer: Option<String>,
+    priority: Option<String>,
+    due: Option<String>,
+    page: Option<String>,
+}
+
+struct Opt {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+struct Select {
+    name: &'static str,
+    label: &'static str,
+    options: Vec<Opt>,
+}
+
+struct Row {
+    case_id: String,
+    kind: &'static str,
+    peer: String,
+    name: String,
+    masked_id: String,
+    priority: &'static str,
+    urgent: bool,
+    state: &'static str,
+    opened: String,
+    due: String,
+    days_text: String,
+    days_class: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "list.html")]
+struct ListPage {
+    t: &'static Msgs,
+    signed: Option<Signed>,
+    title: &'static str,
+    filters: Vec<Select>,
+    rows: Vec<Row>,
+    page: usize,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+pub async fn inbox(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ConsoleError> {
+    list(state, signed, query, CaseDirection::Inbound).await
+}
+
+pub async fn outbox(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ConsoleError> {
+    list(state, signed, query, CaseDirection::Outbound).await
+}
+
+fn options(chosen: &str, t: &Msgs, values: Vec<(String, String)>) -> Vec<Opt> {
+    std::iter::once((String::new(), t.any.to_string()))
+        .chain(values)
+        .map(|(value, label)| Opt {
+            selected: value == chosen,
+            value,
+            label,
+        })
+        .collect()
+}
+
+async fn list(
+    state: ConsoleState,
+    signed: Signed,
+    query: ListQuery,
+    direction: CaseDirection,
+) -> Result<Response, ConsoleError> {
+    let t = signed.t;
+    let chosen = |value: &Option<String>| value.as_deref().unwrap_or_default().trim().to_string();
+    let (state_f, kind_f, peer_f, priority_f, due_f) = (
+        chosen(&query.state),
+        chosen(&query.kind),
+        chosen(&query.peer),
+        chosen(&query.priority),
+        chosen(&query.due),
+    );
+    let case_state = match mpx_proto::case_kind::state_from_label(&state_f) {
+        CaseState::Unspecified => None,
+        known => Some(known),
+    };
+    let cases = all_cases(&state, &signed, direction, case_state).await?;
+    let mut peers: Vec<String> = cases.iter().map(|c| peer_of(c).to_string()).collect();
+    peers.sort();
+    peers.dedup();
+    let soon = state.due_soon_working_days;
+    let matching: Vec<&v1::Case> = cases
+        .iter()
+        .filter(|c| kind_f.is_empty() || mpx_proto::case_kind::kind_label(c.kind) == kind_f)
+        .filter(|c| peer_f.is_empty() || peer_of(c) == peer_f)
+        .filter(|c| {
+            priority_f.is_empty()
+                || mpx_proto::case_kind::priority_label(c.priority()) == priority_f
+        })
+        .filter(|c| match due_f.as_str() {
+            "overdue" => due_of(c, soon) == Due::Overdue,
+            "soon" => due_of(c, soon) == Due::Soon,
+            _ => true,
+        })
+        .collect();
+    let pages = matching.len().div_ceil(PAGE_ROWS).max(1);
+    let page = query
+        .page
+        .as_deref()
+        .and_then(|p| p.trim().parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let rows = matching
+        .iter()
+        .skip((page - 1) * PAGE_ROWS)
+        .take(PAGE_ROWS)
+        .map(|case| {
+            let due = due_of(case, soon);
+            let (days_text, days_class) = days_text(t, case, due);
+            Row {
+                case_id: case.case_id.clone(),
+                kind: t.kind(case.kind),
+                peer: state.county_text(peer_of(case)),
+                name: case.subject_name.clone(),
+                masked_id: mpx_proto::resident_id::mask(&case.resident_id),
+                priority: t.priority(case.priority()),
+                urgent: case.priority() == CasePriority::Urgent,
+                state: t.state(case.state()),
+                opened: t.date(case.opened_at_unix_ms),
+                due: t.due_date(crate::monitor::effective_due_at(case)),
+                days_text,
+                days_class,
+            }
+        })
+        .collect();
+    let href = |page: usize| {
+        let base = if direction == CaseDirection::Inbound {
+            "/inbox"
+        } else {
+            "/outbox"
+        };
+        // Only known values reach these (labels, digits), so they need no escaping beyond
+        // what the template does.
+        let keep = |value: &str, known: bool| {
+            if known {
+                value.to_string()
+            } else {
+                String::new()
+            }
+        };
+        format!(
+            "{base}?state={}&kind={}&peer={}&priority={}&due={}&page={page}",
+            keep(&state_f, case_state.is_some()),
+            keep(
+                &kind_f,
+                mpx_proto::case_kind::kind_from_label(&kind_f).is_some()
+            ),
+            keep(&peer_f, peer_f.chars().all(|c| c.is_ascii_digit())),
+            keep(
+                &priority_f,
+                matches!(priority_f.as_str(), "urgent" | "normal")
+            ),
+            keep(&due_f, matches!(due_f.as_str(), "overdue" | "soon")),
+        )
+    };
+    let states = [
+        CaseState::Queued,
+        CaseState::Delivered,
+        CaseState::Accepted,
+        CaseState::Responded,
+        CaseState::Closed,
+        CaseState::Withdrawn,
+        CaseState::Redirected,
+        CaseState::Rejected,
+    ];
+    let filters = vec![
+        Select {
+            name: "state",
+            label: t.state,
+            options: options(
+                &state_f,
+                t,
+                states
+                    .iter()
+                    .map(|s| {
+                        (
+                            mpx_proto::case_kind::state_label(*s).into(),
+                            t.state(*s).into(),
+                        )
+                    })
+                    .collect(),
+            ),
+        },
+        Select {
+            name: "kind",
+            label: t.kind,
+            options: options(
+                &kind_f,
+                t,
+                mpx_proto::case_kind::KINDS
+                    .iter()
+                    .map(|k| (k.label.into(), t.kind(k.kind as i32).into()))
+                    .collect(),
+            ),
+        },
+        Select {
+            name: "peer",
+            label: t.peer_county,
+            options: options(
+                &peer_f,
+                t,
+                peers
+                    .into_iter()
+                    .map(|p| (state.county_text(&p), p))
+                    .map(|(label, p)| (p, label))
+                    .collect(),
+            ),
+        },
+        Select {
+            name: "priority",
+            label: t.priority,
+            options: options(
+                &priority_f,
+                t,
+                vec![
+                    ("normal".into(), t.normal.into()),
+                    ("urgent".into(), t.urgent.into()),
+                ],
+            ),
+        },
+        Select {
+            name: "due",
+            label: t.due,
+            options: options(
+                &due_f,
+                t,
+                vec![
+                    ("soon".into(), t.due_soon.into()),
+                    ("overdue".into(), t.overdue.into()),
+                ],
+            ),
+        },
+    ];
+    Ok(ListPage {
+        t,
+        signed: Some(signed),
+        title: if direction == CaseDirection::Inbound {
+            t.inbox
+        } else {
+            t.outbox
+        },
+        filters,
+        rows,
+        page,
+        previous: (page > 1).then(|| href(page - 1)),
+        next: (page < pages).then(|| href(page + 1)),
+    }
+    .into_response())
+}
