@@ -130,6 +130,15 @@ async fn a_clerk_works_a_case_from_inbox_to_answer_in_the_browser() {
     assert_eq!(text(&b, "#answer").await, answer);
     screenshot(&b, "case").await;
 
+    // The console's reads are in the audit log under the clerk's name, as the CLI's are.
+    let audit = linxia.cli_output(&["audit"]);
+    assert!(
+        audit
+            .lines()
+            .any(|line| line.contains("王芳") && line.contains("cases.get")),
+        "{audit}"
+    );
+
     // The answer arrives in Wudu's console (the same browser keeps both counties' sessions).
     wait_for_state(&province, WUDU, &case_id, CaseState::Responded).await;
     sign_in(&b, wudu_console, "李明", PASSWORD).await;

@@ -240,14 +240,7 @@ impl Signed {
 
 /// The language of a request from its parts.
 pub fn language(parts: &Parts) -> &'static i18n::Msgs {
-    let query_lang = parts.uri.query().and_then(|query| {
-        query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(key, _)| *key == "lang")
-            .map(|(_, value)| value)
-    });
-    i18n::choose(query_lang, &parts.headers)
+    i18n::choose(super::lang_of(&parts.uri), &parts.headers)
 }
 
 impl OptionalFromRequestParts<ConsoleState> for Signed {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use mpx_proto::v1::cases_server::Cases;
@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::auth::Signed;
 use super::i18n::Msgs;
 use super::pages::{as_operator, days_text, due_of};
-use super::{ConsoleError, ConsoleState};
+use super::{ConsoleError, ConsoleForm, ConsoleQuery, ConsoleState};
 use crate::domain::{CaseAction, next_state};
 
 struct ActionView {
@@ -185,9 +185,12 @@ pub struct ShowQuery {
 pub async fn show(
     State(state): State<ConsoleState>,
     signed: Signed,
-    Path(case_id): Path<String>,
-    Query(query): Query<ShowQuery>,
+    case_id: Result<Path<String>, PathRejection>,
+    ConsoleQuery(query): ConsoleQuery<ShowQuery>,
 ) -> Result<Response, ConsoleError> {
+    let Ok(Path(case_id)) = case_id else {
+        return Err(ConsoleError::NotFound(signed.t));
+    };
     case_page(&state, signed, &case_id, query.done.is_some(), None).await
 }
 
@@ -205,9 +208,12 @@ pub struct ActionForm {
 pub async fn act(
     State(state): State<ConsoleState>,
     signed: Signed,
-    Path((case_id, action)): Path<(String, String)>,
-    Form(form): Form<ActionForm>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    ConsoleForm(form): ConsoleForm<ActionForm>,
 ) -> Result<Response, ConsoleError> {
+    let Ok(Path((case_id, action))) = path else {
+        return Err(ConsoleError::NotFound(signed.t));
+    };
     signed.check_csrf(&form.csrf)?;
     signed.check_may_act()?;
     let t = signed.t;
@@ -387,7 +393,7 @@ fn field_of(message: &str) -> &str {
 pub async fn create(
     State(state): State<ConsoleState>,
     signed: Signed,
-    Form(form): Form<NewRequestForm>,
+    ConsoleForm(form): ConsoleForm<NewRequestForm>,
 ) -> Result<Response, ConsoleError> {
     signed.check_csrf(&form.csrf)?;
     signed.check_may_act()?;

@@ -22,6 +22,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -109,6 +111,8 @@ pub enum ConsoleError {
     Unavailable(&'static i18n::Msgs),
     /// The operator service refused the request, with its message.
     Refused(&'static i18n::Msgs, String),
+    /// A form or query string that cannot be read at all.
+    BadForm(&'static i18n::Msgs),
 }
 
 impl ConsoleError {
@@ -142,6 +146,7 @@ impl IntoResponse for ConsoleError {
                 t.unavailable.to_string(),
             ),
             Self::Refused(t, message) => (StatusCode::CONFLICT, t, message),
+            Self::BadForm(t) => (StatusCode::BAD_REQUEST, t, t.bad_form.to_string()),
         };
         let page = pages::MessagePage {
             t,
@@ -153,21 +158,66 @@ impl IntoResponse for ConsoleError {
     }
 }
 
+/// A posted form; one that cannot be read is refused with a page in the request's language
+/// (axum's own rejection is an English line of plain text).
+#[derive(Debug)]
+pub struct ConsoleForm<T>(pub T);
+
+impl<T, S> FromRequest<S> for ConsoleForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ConsoleError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, ConsoleError> {
+        let t = i18n::choose(lang_of(request.uri()), request.headers());
+        axum::Form::<T>::from_request(request, state)
+            .await
+            .map(|axum::Form(value)| Self(value))
+            .map_err(|_| ConsoleError::BadForm(t))
+    }
+}
+
+/// A query string, read as [`ConsoleForm`] reads a form.
+#[derive(Debug)]
+pub struct ConsoleQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ConsoleQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ConsoleError> {
+        let t = auth::language(parts);
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|_| ConsoleError::BadForm(t))
+    }
+}
+
+/// The `lang` parameter of a query string, if any.
+pub fn lang_of(uri: &axum::http::Uri) -> Option<&str> {
+    uri.query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "lang")
+        .map(|(_, value)| value)
+}
+
 /// Adds the security headers to every response and remembers a `?lang=` choice in a cookie.
 async fn security_headers(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let chosen = request
-        .uri()
-        .query()
-        .and_then(|query| {
-            query
-                .split('&')
-                .filter_map(|pair| pair.split_once('='))
-                .find(|(key, _)| *key == "lang")
-                .and_then(|(_, value)| i18n::by_code(value))
-        })
+    let chosen = lang_of(request.uri())
+        .and_then(i18n::by_code)
         .map(|msgs| msgs.code);
     let mut response = next.run(request).await;
     let headers = response.headers_mut();

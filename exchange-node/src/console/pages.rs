@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mpx_proto::v1::cases_server::Cases;
@@ -16,7 +15,7 @@ use serde::Deserialize;
 
 use super::auth::{self, SignIn, Signed, cookie};
 use super::i18n::Msgs;
-use super::{ConsoleError, ConsoleState};
+use super::{ConsoleError, ConsoleForm, ConsoleQuery, ConsoleState};
 
 /// Rows on one page of a list.
 const PAGE_ROWS: usize = 50;
@@ -109,7 +108,7 @@ pub async fn sign_in(
     State(state): State<ConsoleState>,
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     parts: axum::http::request::Parts,
-    Form(form): Form<SignInForm>,
+    ConsoleForm(form): ConsoleForm<SignInForm>,
 ) -> Result<Response, ConsoleError> {
     let t = auth::language(&parts);
     let expected = cookie(&parts.headers, &sign_in_csrf_cookie(&state)).unwrap_or_default();
@@ -153,7 +152,7 @@ pub async fn sign_out(
     State(state): State<ConsoleState>,
     signed: Signed,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    ConsoleForm(form): ConsoleForm<CsrfForm>,
 ) -> Result<Response, ConsoleError> {
     signed.check_csrf(&form.csrf)?;
     state
@@ -413,7 +412,7 @@ struct ListPage {
 pub async fn inbox(
     State(state): State<ConsoleState>,
     signed: Signed,
-    Query(query): Query<ListQuery>,
+    ConsoleQuery(query): ConsoleQuery<ListQuery>,
 ) -> Result<Response, ConsoleError> {
     list(state, signed, query, CaseDirection::Inbound).await
 }
@@ -421,7 +420,7 @@ pub async fn inbox(
 pub async fn outbox(
     State(state): State<ConsoleState>,
     signed: Signed,
-    Query(query): Query<ListQuery>,
+    ConsoleQuery(query): ConsoleQuery<ListQuery>,
 ) -> Result<Response, ConsoleError> {
     list(state, signed, query, CaseDirection::Outbound).await
 }
