@@ -22,6 +22,8 @@ pub const ENV_KEYS: &[&str] = &[
     "RESIDENT_ID_CHECK",
     "METRICS_LISTEN",
     "CONSOLE_LISTEN",
+    "CONSOLE_CERTIFICATE",
+    "CONSOLE_KEY",
 ];
 
 /// Name of the config file that `exchange-node init` writes into the data directory.
@@ -47,8 +49,13 @@ pub struct NodeConfig {
     pub operator_listen: SocketAddr,
     /// Prometheus `GET /metrics` listener; empty to disable.
     pub metrics_listen: String,
-    /// The web console (HTTP; keep it on loopback); empty to disable.
+    /// The web console; empty to disable. Plain HTTP only on a loopback address: elsewhere
+    /// (an office LAN) set `console_certificate` and `console_key` for HTTPS.
     pub console_listen: String,
+    /// PEM certificate chain for HTTPS on the console (with `console_key`).
+    pub console_certificate: Option<PathBuf>,
+    /// PEM private key for HTTPS on the console (with `console_certificate`).
+    pub console_key: Option<PathBuf>,
     /// Minutes a console session may stay unused before it ends.
     pub console_idle_minutes: u64,
     /// The provincial registry's peer endpoint, https://HOST:PORT; several replicas as a
@@ -147,6 +154,8 @@ impl Default for NodeConfig {
             registry_call_timeout_ms: 5_000,
             metrics_listen: "127.0.0.1:9464".into(),
             console_listen: "127.0.0.1:7090".into(),
+            console_certificate: None,
+            console_key: None,
             console_idle_minutes: 30,
             log_format: LogFormat::Text,
             resident_id_check: CheckDigitMode::Strict,

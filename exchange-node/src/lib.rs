@@ -287,17 +287,19 @@ pub async fn run(
         tracker.clone(),
         server_cancel.clone(),
     );
+    let console_tls = crate::console::tls_from_config(&config)?;
     if let Some(listener) = listeners.console {
         let console = crate::console::ConsoleState::new(crate::console::Inner {
             workflow: workflow.clone(),
             cases: CasesService::new(workflow.clone()),
             county,
             idle_minutes: i64::try_from(config.console_idle_minutes.max(1)).unwrap_or(30),
-            https: false,
+            https: console_tls.is_some(),
             due_soon_working_days: i32::try_from(config.monitor.due_soon_working_days).unwrap_or(2),
         });
         tracker.spawn(crate::console::serve(
             listener,
+            console_tls,
             console,
             server_cancel.clone(),
         ));

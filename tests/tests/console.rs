@@ -355,3 +355,46 @@ async fn the_console_refuses_forged_posts_foreign_sessions_viewers_and_ended_ses
     assert_eq!(path(&b).await, "/");
     b.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn given_a_certificate_the_console_serves_https_with_secure_cookies() {
+    let driver = Driver::start();
+    let mut province = Province::start(&[WUDU]).await;
+    province.stop_node(WUDU);
+    let data_dir = province.node(WUDU).data_dir.clone();
+    let config_path = data_dir.join("node.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    // Top-level keys go before the first [table] of the file.
+    let tls = format!(
+        "console_certificate = {:?}\nconsole_key = {:?}\n",
+        data_dir.join("tls/node.crt"),
+        data_dir.join("tls/node.key")
+    );
+    std::fs::write(&config_path, format!("{tls}{config}")).unwrap();
+    province.start_node(WUDU).await;
+    let wudu = province.node(WUDU);
+    wudu.add_console_operator("李明", "clerk", PASSWORD);
+    let console = wudu.console.unwrap();
+    let b = driver.browser().await;
+
+    browser::sign_in_at(&b, &format!("https://{console}"), "李明", PASSWORD).await;
+    assert_eq!(text(&b, "#operator").await, "李明");
+    let cookie = b
+        .get_named_cookie(&format!("mpx_session_{WUDU}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        cookie.secure(),
+        Some(true),
+        "a session cookie under TLS is Secure"
+    );
+    assert_eq!(cookie.http_only(), Some(true));
+
+    // The same port does not answer plain HTTP with a page.
+    b.goto(&format!("http://{console}/sign-in")).await.ok();
+    assert!(
+        !has(&b, "#sign-in").await,
+        "plain HTTP must not reach the console"
+    );
+    b.close().await.unwrap();
+}

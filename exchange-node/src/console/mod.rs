@@ -9,6 +9,7 @@
 //! - [`auth`]: passwords, sessions, CSRF, lock-out, roles.
 //! - [`pages`]: sign-in, the start page (工作台), inbox and outbox lists.
 //! - [`case`]: a case with its timeline and actions; a new request (新建协查).
+//! - [`tls`]: HTTPS when a certificate and key are configured.
 //!
 //! Every response carries a content security policy of `default-src 'self'`; no page needs
 //! JavaScript.
@@ -17,8 +18,8 @@ pub mod auth;
 pub mod case;
 pub mod i18n;
 pub mod pages;
+pub mod tls;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -268,13 +269,85 @@ pub fn router(state: ConsoleState) -> Router {
         .with_state(state)
 }
 
-/// Serves the console on `listener` (plain HTTP: keep it on loopback) until `cancel`.
-pub async fn serve(listener: TcpListener, state: ConsoleState, cancel: CancellationToken) {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await
-    {
+/// Serves the console on `listener` until `cancel`: over TLS with `tls`, else plain HTTP (which
+/// the command line allows only on loopback).
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: ConsoleState,
+    cancel: CancellationToken,
+) {
+    let app = router(state).into_make_service_with_connect_info::<tls::Peer>();
+    let served = match tls {
+        Some(acceptor) => {
+            axum::serve(tls::TlsListener::new(listener, acceptor), app)
+                .with_graceful_shutdown(cancel.cancelled_owned())
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(cancel.cancelled_owned())
+                .await
+        }
+    };
+    if let Err(error) = served {
         tracing::error!(%error, "console listener failed");
+    }
+}
+
+/// The console's TLS from the config: both `console_certificate` and `console_key`, or neither
+/// (then plain HTTP, refused on anything but a loopback address).
+pub fn tls_from_config(
+    config: &crate::config::NodeConfig,
+) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    let listen = config.console_listen.trim();
+    match (&config.console_certificate, &config.console_key) {
+        (Some(certificate), Some(key)) => Ok(Some(tls::acceptor(certificate, key)?)),
+        (None, None) => {
+            let loopback = listen.is_empty()
+                || listen
+                    .parse::<std::net::SocketAddr>()
+                    .is_ok_and(|address| address.ip().is_loopback());
+            if !loopback {
+                anyhow::bail!(
+                    "console_listen {listen} is not a loopback address: serving passwords over plain HTTP there is refused; set console_certificate and console_key for HTTPS, or listen on 127.0.0.1"
+                );
+            }
+            Ok(None)
+        }
+        _ => anyhow::bail!("console_certificate and console_key go together: set both or neither"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NodeConfig;
+
+    /// The refusal of a config, as the operator reads it.
+    fn refusal(config: &NodeConfig) -> String {
+        match tls_from_config(config) {
+            Ok(_) => panic!("accepted"),
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback_and_certificate_with_key() {
+        let mut config = NodeConfig::default();
+        assert!(tls_from_config(&config).unwrap().is_none());
+        config.console_listen = "[::1]:7090".into();
+        assert!(tls_from_config(&config).unwrap().is_none());
+        config.console_listen = String::new();
+        assert!(tls_from_config(&config).unwrap().is_none(), "disabled");
+        config.console_listen = "0.0.0.0:7090".into();
+        let refused = refusal(&config);
+        assert!(refused.contains("console_certificate"), "{refused}");
+        config.console_certificate = Some("console.crt".into());
+        let half = refusal(&config);
+        assert!(half.contains("go together"), "{half}");
+        config.console_key = Some("console.key".into());
+        let missing = refusal(&config);
+        assert!(missing.contains("console.crt"), "{missing}");
     }
 }

@@ -2,8 +2,6 @@
 //! pages. Cases are read through `mpx.v1.Cases/ListCases` as the signed-in operator (so each
 //! read is audited as it is from the command line, and working days left are the service's).
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{ConnectInfo, State};
@@ -106,7 +104,7 @@ pub struct SignInForm {
 
 pub async fn sign_in(
     State(state): State<ConsoleState>,
-    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    ConnectInfo(super::tls::Peer(from)): ConnectInfo<super::tls::Peer>,
     parts: axum::http::request::Parts,
     ConsoleForm(form): ConsoleForm<SignInForm>,
 ) -> Result<Response, ConsoleError> {

@@ -75,6 +75,8 @@ impl Driver {
                 "prefs": {"intl.accept_languages": "zh-CN,zh"},
             }),
         );
+        // The HTTPS test's certificate is the node's own, issued for its county name.
+        capabilities.insert("acceptInsecureCerts".into(), serde_json::Value::Bool(true));
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         ClientBuilder::new(connector)
             .capabilities(capabilities)
@@ -126,8 +128,13 @@ pub async fn click(client: &Client, css: &str) {
 
 /// Signs in at a console as `name`.
 pub async fn sign_in(client: &Client, console: SocketAddr, name: &str, password: &str) {
+    sign_in_at(client, &format!("http://{console}"), name, password).await;
+}
+
+/// Signs in at a console's base URL (`http://…` or `https://…`).
+pub async fn sign_in_at(client: &Client, base: &str, name: &str, password: &str) {
     client
-        .goto(&format!("http://{console}/sign-in"))
+        .goto(&format!("{base}/sign-in"))
         .await
         .expect("the sign-in page");
     fill(client, "#name", name).await;
