@@ -292,10 +292,14 @@ pub async fn run(
         let console = crate::console::ConsoleState::new(crate::console::Inner {
             workflow: workflow.clone(),
             cases: CasesService::new(workflow.clone()),
+            alerts: AlertsService::new(store.clone(), monitor.clone()),
             county,
             idle_minutes: i64::try_from(config.console_idle_minutes.max(1)).unwrap_or(30),
             https: console_tls.is_some(),
             due_soon_working_days: i32::try_from(config.monitor.due_soon_working_days).unwrap_or(2),
+            stuck_after_ms: i64::try_from(config.monitor.undelivered_after_seconds)
+                .unwrap_or(3600)
+                .saturating_mul(1000),
         });
         tracker.spawn(crate::console::serve(
             listener,

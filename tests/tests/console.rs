@@ -18,6 +18,7 @@ use browser::{Driver, body_text, click, fill, has, path, screenshot, sign_in, te
 
 const WUDU: &str = "621202";
 const LINXIA: &str = "621221";
+const CHENGGUAN: &str = "620102";
 const PASSWORD: &str = "控制台测试口令-2026";
 
 /// A verification from Wudu to Linxia, delivered there.
@@ -396,5 +397,105 @@ async fn given_a_certificate_the_console_serves_https_with_secure_cookies() {
         !has(&b, "#sign-in").await,
         "plain HTTP must not reach the console"
     );
+    b.close().await.unwrap();
+}
+
+async fn case_at(province: &Province, county: &str, case_id: &str) -> mpx_proto::v1::Case {
+    province
+        .node(county)
+        .cases()
+        .await
+        .get_case(mpx_proto::v1::GetCaseRequest {
+            case_id: case_id.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_clerk_asks_for_more_time_the_requester_grants_it_and_a_case_is_redirected() {
+    let driver = Driver::start();
+    let province = Province::start(&[WUDU, LINXIA, CHENGGUAN]).await;
+    let (wudu, linxia) = (province.node(WUDU), province.node(LINXIA));
+    wudu.add_console_operator("李明", "clerk", PASSWORD);
+    linxia.add_console_operator("王芳", "clerk", PASSWORD);
+    let extended = delivered_request(&province, 21).await;
+    let misrouted = delivered_request(&province, 22).await;
+    let (wudu_console, linxia_console) = (wudu.console.unwrap(), linxia.console.unwrap());
+    let b = driver.browser().await;
+    sign_in(&b, linxia_console, "王芳", PASSWORD).await;
+
+    // Not a number of days: the service's refusal on the page, nothing changed.
+    b.goto(&format!("http://{linxia_console}/cases/{extended}"))
+        .await
+        .unwrap();
+    fill(&b, "#extend-days", "五天").await;
+    click(&b, "#do-extend").await;
+    let refusal = text(&b, "#action-error").await;
+    assert!(
+        refusal.contains("延期工作日数应为1到60之间的整数"),
+        "{refusal}"
+    );
+    assert_eq!(
+        case_at(&province, LINXIA, &extended).await.extension_state,
+        ""
+    );
+
+    // Ask for five more working days; Wudu's clerk grants them.
+    fill(&b, "#extend-days", "5").await;
+    fill(&b, "#extend-text", "需赴外地核实").await;
+    click(&b, "#do-extend").await;
+    browser::wait_for(&b, "#done").await;
+    assert!(!has(&b, "#do-extend").await, "one request at a time");
+    mpx_tests::wait_until(mpx_tests::WAIT, "the extension request at Wudu", || async {
+        case_at(&province, WUDU, &extended).await.extension_state == "requested"
+    })
+    .await;
+    sign_in(&b, wudu_console, "李明", PASSWORD).await;
+    b.goto(&format!("http://{wudu_console}/cases/{extended}"))
+        .await
+        .unwrap();
+    fill(&b, "#grant-text", "同意").await;
+    click(&b, "#do-grant").await;
+    browser::wait_for(&b, "#done").await;
+    assert!(!text(&b, "#extended-due").await.is_empty());
+    assert_eq!(
+        case_at(&province, WUDU, &extended).await.extension_state,
+        "granted"
+    );
+
+    // Linxia redirects the other request to Chengguan, chosen by name.
+    b.goto(&format!("http://{linxia_console}/cases/{misrouted}"))
+        .await
+        .unwrap();
+    let option = b
+        .find(Locator::Css(&format!(
+            "#redirect-county option[value=\"{CHENGGUAN}\"]"
+        )))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(option.contains("城关区"), "{option}");
+    b.find(Locator::Css("#redirect-county"))
+        .await
+        .unwrap()
+        .select_by_value(CHENGGUAN)
+        .await
+        .unwrap();
+    fill(&b, "#redirect-text", "非本县户籍，应由城关区核实").await;
+    click(&b, "#do-redirect").await;
+    browser::wait_for(&b, "#done").await;
+    wait_for_state(&province, WUDU, &misrouted, CaseState::Redirected).await;
+
+    // The alerts page lists what the monitor raised (or says there is none).
+    b.goto(&format!("http://{linxia_console}/alerts"))
+        .await
+        .unwrap();
+    browser::wait_for(&b, "#no-alerts, table.alerts").await;
     b.close().await.unwrap();
 }

@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use mpx_proto::v1::cases_server::Cases;
 use mpx_proto::v1::{
     self, AcceptCaseRequest, CaseDirection, CaseKind, CasePriority, CloseCaseRequest,
-    GetCaseRequest, NoticeVerdict, OpenCaseRequest, RespondCaseRequest, WithdrawCaseRequest,
+    DecideExtensionRequest, GetCaseRequest, NoticeVerdict, OpenCaseRequest, RedirectCaseRequest,
+    RequestExtensionRequest, RespondCaseRequest, WithdrawCaseRequest,
 };
 use serde::Deserialize;
 
@@ -63,19 +64,23 @@ struct CasePage {
     t: &'static Msgs,
     signed: Option<Signed>,
     view: CaseView,
+    /// Counties a case can be redirected to.
+    counties: Vec<CountyOption>,
     csrf: String,
     may_act: bool,
     done: bool,
     error: Option<String>,
 }
 
-/// The actions the case's state and this node's side of it allow.
+/// The actions the case's state and this node's side of it allow (the service decides in the
+/// end; a form it refuses shows its message).
 fn actions(t: &Msgs, case: &v1::Case) -> Vec<ActionView> {
     let candidates: &[(CaseAction, &'static str, &'static str)] =
         if case.direction() == CaseDirection::Inbound {
             &[
                 (CaseAction::Accept, "accept", t.accept),
                 (CaseAction::Respond, "respond", t.respond),
+                (CaseAction::Redirect, "redirect", t.redirect),
             ]
         } else {
             &[
@@ -83,11 +88,36 @@ fn actions(t: &Msgs, case: &v1::Case) -> Vec<ActionView> {
                 (CaseAction::Close, "close", t.close),
             ]
         };
-    candidates
+    let mut actions: Vec<ActionView> = candidates
         .iter()
         .filter(|(action, _, _)| next_state(case.state(), *action).is_ok())
         .map(|&(_, name, label)| ActionView { name, label })
-        .collect()
+        .collect();
+    let unanswered = matches!(
+        case.state(),
+        v1::CaseState::Delivered | v1::CaseState::Accepted
+    );
+    if case.direction() == CaseDirection::Inbound
+        && unanswered
+        && case.extension_state != "requested"
+        && !crate::workflow::is_provincial(case)
+    {
+        actions.push(ActionView {
+            name: "extend",
+            label: t.ask_extension,
+        });
+    }
+    if case.direction() == CaseDirection::Outbound && case.extension_state == "requested" {
+        actions.push(ActionView {
+            name: "grant",
+            label: t.grant_extension,
+        });
+        actions.push(ActionView {
+            name: "deny",
+            label: t.deny_extension,
+        });
+    }
+    actions
 }
 
 fn view(
@@ -167,6 +197,7 @@ async fn case_page(
     };
     let page = CasePage {
         t,
+        counties: county_options(state, ""),
         view: view(state, t, case, response.events),
         csrf: signed.csrf.clone(),
         may_act: signed.role.may_act(),
@@ -203,6 +234,10 @@ pub struct ActionForm {
     text: String,
     #[serde(default)]
     verdict: String,
+    #[serde(default)]
+    county: String,
+    #[serde(default)]
+    working_days: String,
 }
 
 pub async fn act(
@@ -263,13 +298,53 @@ pub async fn act(
             .close_case(as_operator(&operator, CloseCaseRequest { case_id: id }))
             .await
             .map(drop),
+        "redirect" => cases
+            .redirect_case(as_operator(
+                &operator,
+                RedirectCaseRequest {
+                    case_id: id,
+                    redirect_to_county: form.county.trim().to_string(),
+                    reason: form.text,
+                },
+            ))
+            .await
+            .map(drop),
+        "extend" => cases
+            .request_extension(as_operator(
+                &operator,
+                RequestExtensionRequest {
+                    case_id: id,
+                    // Not a number: 0, which the service refuses with the range it takes.
+                    working_days: form.working_days.trim().parse().unwrap_or(0),
+                    reason: form.text,
+                },
+            ))
+            .await
+            .map(drop),
+        "grant" | "deny" => cases
+            .decide_extension(as_operator(
+                &operator,
+                DecideExtensionRequest {
+                    case_id: id,
+                    grant: action == "grant",
+                    note: form.text,
+                },
+            ))
+            .await
+            .map(drop),
         _ => return Err(ConsoleError::NotFound(t)),
     };
     match outcome {
         Ok(()) => Ok(Redirect::to(&format!("/cases/{case_id}?done=1")).into_response()),
         Err(status) => match status.code() {
             tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
-                let message = format!("{}{}", t.expect_text, status.message());
+                let field = status
+                    .message()
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .trim();
+                let message = t.refusal(field, status.message());
                 case_page(
                     &state,
                     signed,
@@ -327,25 +402,30 @@ impl NewRequestPage {
     }
 }
 
-fn new_request_page(
-    state: &ConsoleState,
-    signed: Signed,
-    form: NewRequestForm,
-    errors: BTreeMap<String, String>,
-) -> Response {
+/// The other active counties of the directory, by name, `chosen` selected.
+fn county_options(state: &ConsoleState, chosen: &str) -> Vec<CountyOption> {
     let own = state.county.to_string();
-    let counties = state
+    state
         .workflow
         .directory()
         .active_counties()
         .into_iter()
         .filter(|(code, _)| *code != own)
         .map(|(code, _)| CountyOption {
-            selected: code == form.recipient_county,
+            selected: code == chosen,
             label: state.county_text(&code),
             value: code,
         })
-        .collect();
+        .collect()
+}
+
+fn new_request_page(
+    state: &ConsoleState,
+    signed: Signed,
+    form: NewRequestForm,
+    errors: BTreeMap<String, String>,
+) -> Response {
+    let counties = county_options(state, &form.recipient_county);
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -427,7 +507,7 @@ pub async fn create(
         Err(status) => match status.code() {
             tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
                 let field = field_of(status.message());
-                let message = format!("{}（{}）", t.expected(field), status.message());
+                let message = t.refusal(field, status.message());
                 let errors = BTreeMap::from([(field.to_string(), message)]);
                 Ok(new_request_page(&state, signed, form, errors))
             }
@@ -463,12 +543,16 @@ mod tests {
             ..Default::default()
         };
         let names = |case: &v1::Case| actions(t, case).iter().map(|a| a.name).collect::<Vec<_>>();
-        assert_eq!(names(&case), ["accept", "respond"]);
+        assert_eq!(names(&case), ["accept", "respond", "redirect", "extend"]);
         case.state = v1::CaseState::Accepted as i32;
-        assert_eq!(names(&case), ["respond"]);
+        assert_eq!(names(&case), ["respond", "redirect", "extend"]);
+        case.extension_state = "requested".into();
+        assert_eq!(names(&case), ["respond", "redirect"]);
         case.state = v1::CaseState::Responded as i32;
         assert!(names(&case).is_empty());
         case.direction = CaseDirection::Outbound as i32;
+        assert_eq!(names(&case), ["close", "grant", "deny"]);
+        case.extension_state = String::new();
         assert_eq!(names(&case), ["close"]);
         case.state = v1::CaseState::Delivered as i32;
         assert_eq!(names(&case), ["withdraw"]);

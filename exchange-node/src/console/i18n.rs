@@ -40,6 +40,9 @@ pub struct Msgs {
     pub due_soon: &'static str,
     pub overdue: &'static str,
     pub open_alerts: &'static str,
+    pub no_alerts: &'static str,
+    pub alert_kind: &'static str,
+    pub raised: &'static str,
     pub stuck_outbox: &'static str,
     pub today_work: &'static str,
     pub filter: &'static str,
@@ -88,6 +91,12 @@ pub struct Msgs {
     pub withdraw: &'static str,
     pub reason: &'static str,
     pub close: &'static str,
+    pub redirect: &'static str,
+    pub redirect_to: &'static str,
+    pub ask_extension: &'static str,
+    pub extension_days: &'static str,
+    pub grant_extension: &'static str,
+    pub deny_extension: &'static str,
     pub done: &'static str,
     pub submit: &'static str,
     pub choose_county: &'static str,
@@ -100,6 +109,10 @@ pub struct Msgs {
     pub expect_subject_name: &'static str,
     pub expect_questions: &'static str,
     pub expect_text: &'static str,
+    pub expect_working_days: &'static str,
+    pub expect_answer: &'static str,
+    pub expect_reason: &'static str,
+    pub expect_redirect: &'static str,
     pub state_queued: &'static str,
     pub state_delivered: &'static str,
     pub state_accepted: &'static str,
@@ -141,6 +154,9 @@ pub static ZH: Msgs = Msgs {
     due_soon: "两个工作日内到期",
     overdue: "逾期",
     open_alerts: "未处理提醒",
+    no_alerts: "没有未处理的提醒。",
+    alert_kind: "提醒类型",
+    raised: "提醒时间",
     stuck_outbox: "发件箱滞留消息",
     today_work: "今日待办",
     filter: "筛选",
@@ -189,6 +205,12 @@ pub static ZH: Msgs = Msgs {
     withdraw: "撤回",
     reason: "理由",
     close: "结案",
+    redirect: "转办（非本地案件）",
+    redirect_to: "转至县（区）",
+    ask_extension: "申请延期",
+    extension_days: "延期工作日数（1–60）",
+    grant_extension: "同意延期",
+    deny_extension: "不同意延期",
     done: "已办理。",
     submit: "提交",
     choose_county: "请选择县（区）",
@@ -201,6 +223,10 @@ pub static ZH: Msgs = Msgs {
     expect_subject_name: "请填写姓名（不超过规定长度，不含控制字符）。",
     expect_questions: "请填写需要核实的事项（不超过规定长度）。",
     expect_text: "内容不符合要求：",
+    expect_working_days: "延期工作日数应为1到60之间的整数。",
+    expect_answer: "请填写答复内容（不超过规定长度）。",
+    expect_reason: "理由或备注不符合要求（不超过规定长度，不含控制字符）。",
+    expect_redirect: "请从列表中选择转至的县（区），不能是本县或发起县。",
     state_queued: "待发送",
     state_delivered: "已送达",
     state_accepted: "已接收",
@@ -242,6 +268,9 @@ pub static EN: Msgs = Msgs {
     due_soon: "Due within two working days",
     overdue: "Overdue",
     open_alerts: "Open alerts",
+    no_alerts: "No open alerts.",
+    alert_kind: "Alert",
+    raised: "Raised",
     stuck_outbox: "Messages stuck in the outbox",
     today_work: "Today's work",
     filter: "Filter",
@@ -290,6 +319,12 @@ pub static EN: Msgs = Msgs {
     withdraw: "Withdraw",
     reason: "Reason",
     close: "Close",
+    redirect: "Redirect (not ours)",
+    redirect_to: "Redirect to county",
+    ask_extension: "Ask for more time",
+    extension_days: "Working days more (1–60)",
+    grant_extension: "Grant the extension",
+    deny_extension: "Deny the extension",
     done: "Done.",
     submit: "Submit",
     choose_county: "Choose a county",
@@ -302,6 +337,10 @@ pub static EN: Msgs = Msgs {
     expect_subject_name: "Enter the person's name (within the length limit, no control characters).",
     expect_questions: "Enter what is to be verified (within the length limit).",
     expect_text: "Not accepted: ",
+    expect_working_days: "Working days must be a whole number from 1 to 60.",
+    expect_answer: "Enter the answer (within the length limit).",
+    expect_reason: "The reason or note is not accepted (length limit, no control characters).",
+    expect_redirect: "Choose the county from the list; not this county nor the requester.",
     state_queued: "queued",
     state_delivered: "delivered",
     state_accepted: "accepted",
@@ -438,6 +477,13 @@ impl Msgs {
         }
     }
 
+    /// An alert kind's name in this language (the monitor's table holds "已逾期 overdue").
+    pub fn alert_kind(&self, kind: mpx_proto::v1::AlertKind) -> String {
+        let text = crate::monitor::alert_kind_text(kind);
+        let (zh, en) = text.split_once(' ').unwrap_or((text, text));
+        if self.code == "zh" { zh } else { en }.to_string()
+    }
+
     /// A timeline event's name (the workflow's labels); an unknown one as it is stored.
     pub fn event(&self, label: &str) -> String {
         if self.code != "zh" {
@@ -457,15 +503,27 @@ impl Msgs {
         }
     }
 
-    /// What is expected of a field of the new-request form, shown beside it with the API's
-    /// own message.
-    pub fn expected(&self, field: &str) -> &'static str {
-        match field {
+    /// What is expected of a form field, in this language, if the console knows the field.
+    pub fn expected(&self, field: &str) -> Option<&'static str> {
+        Some(match field {
             "recipient_county" => self.expect_recipient,
             "resident_id" => self.expect_resident_id,
             "subject_name" => self.expect_subject_name,
             "questions" => self.expect_questions,
-            _ => self.expect_text,
+            "working_days" => self.expect_working_days,
+            "answer" => self.expect_answer,
+            "reason" | "note" => self.expect_reason,
+            "redirect_to_county" => self.expect_redirect,
+            _ => return None,
+        })
+    }
+
+    /// A refusal of the operator service for a clerk: what is expected first, in this
+    /// language, then the service's own message (field and detail, as the API gives it).
+    pub fn refusal(&self, field: &str, message: &str) -> String {
+        match self.expected(field) {
+            Some(expected) => format!("{expected}（{message}）"),
+            None => format!("{}{message}", self.expect_text),
         }
     }
 }

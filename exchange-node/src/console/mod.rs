@@ -32,6 +32,7 @@ use mpx_proto::division::CountyCode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::service::alerts::AlertsService;
 use crate::service::cases::CasesService;
 use crate::store::{Store, StoreError};
 use crate::workflow::Workflow;
@@ -50,6 +51,8 @@ pub struct Inner {
     pub workflow: Workflow,
     /// The gRPC `mpx.v1.Cases` service, called in process as the signed-in operator.
     pub cases: CasesService,
+    /// The gRPC `mpx.v1.Alerts` service, likewise.
+    pub alerts: AlertsService,
     pub county: CountyCode,
     /// Sessions idle this long end.
     pub idle_minutes: i64,
@@ -57,6 +60,8 @@ pub struct Inner {
     pub https: bool,
     /// Working days before a deadline that count as "due soon" (the monitor's setting).
     pub due_soon_working_days: i32,
+    /// A queued message waiting this long is stuck (the monitor's `UNDELIVERED` threshold).
+    pub stuck_after_ms: i64,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -261,6 +266,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/sign-out", post(pages::sign_out))
         .route("/inbox", get(pages::inbox))
         .route("/outbox", get(pages::outbox))
+        .route("/alerts", get(pages::alerts))
         .route("/cases/new", get(case::new_form).post(case::create))
         .route("/cases/{case_id}", get(case::show))
         .route("/cases/{case_id}/{action}", post(case::act))

@@ -7,6 +7,7 @@ use askama_web::WebTemplate;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use mpx_proto::v1::alerts_server::Alerts;
 use mpx_proto::v1::cases_server::Cases;
 use mpx_proto::v1::{self, CaseDirection, CasePriority, CaseState, ListCasesRequest};
 use serde::Deserialize;
@@ -301,11 +302,14 @@ pub async fn start(
         .iter()
         .map(|(_, _, n)| n)
         .sum();
-    let pending: i64 = store
+    // Messages to a peer whose oldest has waited past the monitor's UNDELIVERED threshold.
+    let now = state.workflow.clock().now_unix_ms();
+    let stuck: i64 = store
         .outbox_stats()
         .await
         .map_err(|error| ConsoleError::from_store(error, t))?
         .iter()
+        .filter(|(_, _, oldest)| now - oldest >= state.stuck_after_ms)
         .map(|(_, depth, _)| depth)
         .sum();
     let tiles = vec![
@@ -334,13 +338,13 @@ pub async fn start(
             id: "alerts",
             label: t.open_alerts,
             count: usize::try_from(open_alerts).unwrap_or(0),
-            href: "/inbox?due=overdue",
+            href: "/alerts",
             class: "",
         },
         Tile {
             id: "outbox",
             label: t.stuck_outbox,
-            count: usize::try_from(pending).unwrap_or(0),
+            count: usize::try_from(stuck).unwrap_or(0),
             href: "/outbox?state=queued",
             class: "",
         },
@@ -623,6 +627,62 @@ async fn list(
         page,
         previous: (page > 1).then(|| href(page - 1)),
         next: (page < pages).then(|| href(page + 1)),
+    }
+    .into_response())
+}
+
+// ---- alerts -----------------------------------------------------------------------------------
+
+struct AlertRow {
+    kind: String,
+    peer: String,
+    case_id: String,
+    raised: String,
+    due: String,
+    detail: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "alerts.html")]
+struct AlertsPage {
+    t: &'static Msgs,
+    signed: Option<Signed>,
+    rows: Vec<AlertRow>,
+}
+
+/// Open alerts, newest first, through `mpx.v1.Alerts/ListAlerts` (one page of up to 1000).
+pub async fn alerts(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+) -> Result<Response, ConsoleError> {
+    let t = signed.t;
+    let request = v1::ListAlertsRequest {
+        open_only: true,
+        page_size: 1000,
+        page_token: String::new(),
+    };
+    let alerts = state
+        .alerts
+        .list_alerts(as_operator(&signed.operator, request))
+        .await
+        .map_err(|status| ConsoleError::from_status(status, t))?
+        .into_inner()
+        .alerts;
+    let rows = alerts
+        .into_iter()
+        .map(|alert| AlertRow {
+            kind: t.alert_kind(alert.kind()),
+            peer: state.county_text(&alert.counterpart_county),
+            raised: t.instant(alert.raised_at_unix_ms),
+            due: t.due_date(alert.due_at_unix_ms),
+            detail: alert.detail,
+            case_id: alert.case_id,
+        })
+        .collect();
+    Ok(AlertsPage {
+        t,
+        signed: Some(signed),
+        rows,
     }
     .into_response())
 }
