@@ -125,11 +125,11 @@ async fn a_clerk_works_a_case_from_inbox_to_answer_in_the_browser() {
         !has(&b, "#do-accept").await,
         "accepted: accept is no longer offered"
     );
+    screenshot(&b, "case").await;
     let answer = "经核实，此人仍在本县居住。";
     fill(&b, "#answer-text", answer).await;
     click(&b, "#do-respond").await;
     assert_eq!(text(&b, "#answer").await, answer);
-    screenshot(&b, "case").await;
 
     // The console's reads are in the audit log under the clerk's name, as the CLI's are.
     let audit = linxia.cli_output(&["audit"]);

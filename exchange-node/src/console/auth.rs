@@ -116,6 +116,8 @@ pub enum SignIn {
     Session(String),
     WrongNameOrPassword,
     Locked,
+    /// The OS gave no randomness for the session id; nobody is signed in.
+    Unavailable,
 }
 
 impl ConsoleState {
@@ -179,11 +181,8 @@ impl ConsoleState {
             return Ok(SignIn::WrongNameOrPassword);
         }
         self.store().clear_failed_sign_ins(name).await?;
-        let Ok(session_id) = random_hex() else {
-            return Ok(SignIn::WrongNameOrPassword);
-        };
-        let Ok(csrf) = random_hex() else {
-            return Ok(SignIn::WrongNameOrPassword);
+        let (Ok(session_id), Ok(csrf)) = (random_hex(), random_hex()) else {
+            return Ok(SignIn::Unavailable);
         };
         self.store()
             .create_console_session(

@@ -131,6 +131,7 @@ pub async fn sign_in(
             Some(t.bad_sign_in),
             form.name,
         ),
+        SignIn::Unavailable => ConsoleError::Unavailable(t).into_response(),
         SignIn::Locked => sign_in_page(
             &state,
             t,
@@ -351,7 +352,7 @@ pub async fn start(
     ];
     Ok(StartPage {
         t,
-        county: state.county.to_string(),
+        county: state.county_text(state.county.as_str()),
         signed: Some(signed),
         tiles,
     }
