@@ -190,6 +190,22 @@ async fn the_console_answers_broken_and_hostile_requests_with_a_page_never_a_cra
         .cases;
     assert!(outbound.is_empty(), "nothing was stored: {outbound:?}");
 
+    // English on request, remembered in a cookie; dates in ISO form there.
+    let (status, head, body) = get(console, "/inbox?lang=en", &session);
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("<html lang=\"en\">") && body.contains("Inbox"),
+        "{body}"
+    );
+    assert!(head.contains("mpx_lang=en"), "{head}");
+    let (_, _, body) = get(console, "/", &format!("{session}; mpx_lang=en"));
+    assert!(body.contains("Awaiting acceptance"), "{body}");
+    let (_, _, body) = get(console, "/", &session);
+    assert!(
+        body.contains("<html lang=\"zh-CN\">") && body.contains("待接收"),
+        "{body}"
+    );
+
     // The node is still serving.
     let (status, _, _) = get(console, "/", &session);
     assert_eq!(status, 200);

@@ -137,6 +137,26 @@ async fn sessions_expire_when_idle_and_end_with_their_account(url: &str) {
         None
     );
 
+    // Abandoned sessions are swept by age; live ones stay.
+    store
+        .create_console_session("hash-old", "王芳", "csrf-old", 5 * MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .delete_idle_console_sessions(8 * MINUTE)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .touch_console_session("hash-old", 0, 9 * MINUTE)
+            .await
+            .unwrap(),
+        None
+    );
+
     // Sign-out ends one session; a new password ends the account's others.
     store
         .create_console_session("hash-c", "王芳", "csrf-c", 60 * MINUTE)

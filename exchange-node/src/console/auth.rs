@@ -181,6 +181,10 @@ impl ConsoleState {
             return Ok(SignIn::WrongNameOrPassword);
         }
         self.store().clear_failed_sign_ins(name).await?;
+        // Abandoned sessions (browsers closed without signing out) go when anyone signs in.
+        self.store()
+            .delete_idle_console_sessions(now - self.idle_minutes * 60_000)
+            .await?;
         let (Ok(session_id), Ok(csrf)) = (random_hex(), random_hex()) else {
             return Ok(SignIn::Unavailable);
         };

@@ -114,6 +114,11 @@ pub async fn sign_in(
     if expected.is_empty() || expected != form.csrf {
         return Err(ConsoleError::Csrf(t));
     }
+    // A browser signing in again (perhaps as someone else) drops the session it had.
+    state
+        .sign_out(&parts.headers)
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?;
     let outcome = state
         .sign_in(&form.name, &form.password, &from.to_string())
         .await

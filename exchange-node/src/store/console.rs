@@ -173,6 +173,19 @@ impl Store {
         Ok(Some(session))
     }
 
+    /// Deletes every session unused since before `idle_since_unix_ms` (abandoned ones: a
+    /// browser closed without signing out). Returns how many.
+    pub async fn delete_idle_console_sessions(
+        &self,
+        idle_since_unix_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM console_sessions WHERE last_seen_unix_ms < $1")
+            .bind(idle_since_unix_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Ends a session (sign-out).
     pub async fn delete_console_session(&self, session_sha256: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM console_sessions WHERE session_sha256 = $1")
