@@ -326,7 +326,7 @@ async fn the_console_refuses_forged_posts_foreign_sessions_viewers_and_ended_ses
         .unwrap();
     post_with_csrf(&b, &accept, Some(&viewer_csrf)).await;
     let page = body_text(&b).await;
-    assert!(page.contains("只读"), "{page}");
+    assert!(page.contains("不能办理此操作"), "{page}");
     assert_eq!(
         state_at(&province, LINXIA, &case_id).await,
         CaseState::Delivered
@@ -349,11 +349,50 @@ async fn the_console_refuses_forged_posts_foreign_sessions_viewers_and_ended_ses
     assert!(text(&b, "#sign-in-error").await.contains("已锁定"));
     let events = linxia.cli_output(&["security-events"]);
     assert!(events.contains("console_sign_in_locked"), "{events}");
-    let mut unlock = linxia.cli();
-    unlock.args(["operator", "unlock", "--name", "王芳"]);
-    mpx_tests::run_ok(unlock);
+    let listed = linxia.cli_output(&["operator", "list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("王芳") && l.contains("until")),
+        "{listed}"
+    );
+
+    // An admin unlocks the clerk and adds an operator from the console; a clerk may not.
+    linxia.add_console_operator("周强", "admin", PASSWORD);
+    sign_in(&b, linxia_console, "周强", PASSWORD).await;
+    click(&b, "a[href=\"/operators\"]").await;
+    click(&b, "button.unlock").await;
+    browser::wait_for(&b, "#done").await;
+    fill(&b, "#op-name", "钱七").await;
+    b.find(Locator::Css("#op-role"))
+        .await
+        .unwrap()
+        .select_by_value("viewer")
+        .await
+        .unwrap();
+    fill(&b, "#op-password", "short").await;
+    fill(&b, "#op-password-again", "short").await;
+    click(&b, "#add-operator").await;
+    let error = text(&b, "#password-error").await;
+    assert!(error.contains("密码至少10个字符"), "{error}");
+    fill(&b, "#op-password", PASSWORD).await;
+    fill(&b, "#op-password-again", PASSWORD).await;
+    click(&b, "#add-operator").await;
+    browser::wait_for(&b, "#done").await;
+    let events = linxia.cli_output(&["security-events"]);
+    assert!(
+        events.contains("console_operator_changed") && events.contains("钱七"),
+        "{events}"
+    );
+    sign_in(&b, linxia_console, "钱七", PASSWORD).await;
+    assert_eq!(text(&b, "#operator").await, "钱七");
+    assert!(!has(&b, "a[href=\"/operators\"]").await);
     sign_in(&b, linxia_console, "王芳", PASSWORD).await;
-    assert_eq!(path(&b).await, "/");
+    assert_eq!(path(&b).await, "/", "unlocked by the admin");
+    b.goto(&format!("http://{linxia_console}/operators"))
+        .await
+        .unwrap();
+    assert!(body_text(&b).await.contains("不能办理此操作"));
     b.close().await.unwrap();
 }
 

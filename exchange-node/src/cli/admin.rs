@@ -187,9 +187,6 @@ pub(super) async fn add_operator(config: &NodeConfig, name: &str) -> anyhow::Res
     Ok(())
 }
 
-/// The shortest console password accepted.
-const MIN_PASSWORD_CHARS: usize = 10;
-
 /// Reads a password: the first line of `file`, else twice from the terminal (not echoed).
 fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
     let password = match file {
@@ -208,9 +205,6 @@ fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
             first
         }
     };
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        bail!("the password must have at least {MIN_PASSWORD_CHARS} characters");
-    }
     Ok(password)
 }
 
@@ -247,16 +241,12 @@ pub(super) async fn add_console_operator(
     role: &str,
     password_file: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    let name = operator_name(name)?;
-    let Some(role) = crate::console::auth::Role::parse(role) else {
-        bail!("--role must be clerk, viewer or admin");
-    };
     let password = read_password(password_file)?;
-    let hash = crate::console::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
     let store = Store::connect(&config.database_url()).await?;
-    store
-        .put_operator_account(name, role.label(), &hash, mpx_proto::time::now_unix_ms())
-        .await?;
+    let now = mpx_proto::time::now_unix_ms();
+    let (name, role) = crate::console::operators::put_operator(&store, name, role, &password, now)
+        .await
+        .map_err(|error| anyhow::anyhow!("nothing was changed: {error}"))?;
     eprintln!(
         "Console operator {name} ({}) can sign in now; the password is stored as an argon2id hash.",
         role.label()

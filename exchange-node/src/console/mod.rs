@@ -7,8 +7,10 @@
 //!
 //! - [`i18n`]: the words, one table per language; dates.
 //! - [`auth`]: passwords, sessions, CSRF, lock-out, roles.
-//! - [`pages`]: sign-in, the start page (工作台), inbox and outbox lists.
+//! - [`pages`]: sign-in, the start page (工作台), inbox and outbox lists, open alerts.
 //! - [`case`]: a case with its timeline and actions; a new request (新建协查).
+//! - [`operators`]: the rules for operator accounts (shared with the command line) and the
+//!   admin's page.
 //! - [`tls`]: HTTPS when a certificate and key are configured.
 //!
 //! Every response carries a content security policy of `default-src 'self'`; no page needs
@@ -17,6 +19,7 @@
 pub mod auth;
 pub mod case;
 pub mod i18n;
+pub mod operators;
 pub mod pages;
 pub mod tls;
 
@@ -46,6 +49,7 @@ pub struct ConsoleState {
     inner: Arc<Inner>,
 }
 
+/// The parts of [`ConsoleState`] (public so `run` builds them from the node's own).
 #[derive(Debug)]
 pub struct Inner {
     pub workflow: Workflow,
@@ -267,6 +271,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/inbox", get(pages::inbox))
         .route("/outbox", get(pages::outbox))
         .route("/alerts", get(pages::alerts))
+        .route("/operators", get(operators::list).post(operators::add))
+        .route("/operators/unlock", post(operators::unlock))
         .route("/cases/new", get(case::new_form).post(case::create))
         .route("/cases/{case_id}", get(case::show))
         .route("/cases/{case_id}/{action}", post(case::act))
