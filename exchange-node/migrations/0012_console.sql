@@ -7,6 +7,7 @@ CREATE TABLE operator_accounts (
     password_hash TEXT NOT NULL,
     failed_sign_ins BIGINT NOT NULL DEFAULT 0,
     locked_until_unix_ms BIGINT NOT NULL DEFAULT 0,
+    last_sign_in_unix_ms BIGINT NOT NULL DEFAULT 0,
     created_at_unix_ms BIGINT NOT NULL
 );
 
@@ -14,6 +15,8 @@ CREATE TABLE console_sessions (
     session_sha256 TEXT PRIMARY KEY,
     operator TEXT NOT NULL,
     csrf_token TEXT NOT NULL,
+    -- The operator's sign-in before this one (0: the first), for "answers since your last visit".
+    previous_sign_in_unix_ms BIGINT NOT NULL,
     created_at_unix_ms BIGINT NOT NULL,
     last_seen_unix_ms BIGINT NOT NULL
 );

@@ -143,6 +143,17 @@ async fn a_clerk_works_a_case_from_inbox_to_answer_in_the_browser() {
     // The answer arrives in Wudu's console (the same browser keeps both counties' sessions).
     wait_for_state(&province, WUDU, &case_id, CaseState::Responded).await;
     sign_in(&b, wudu_console, "李明", PASSWORD).await;
+    assert_eq!(
+        text(&b, "#tile-answers .count").await,
+        "1",
+        "answered since the last visit"
+    );
+    sign_in(&b, wudu_console, "李明", PASSWORD).await;
+    assert_eq!(
+        text(&b, "#tile-answers .count").await,
+        "0",
+        "seen at the previous visit"
+    );
     b.goto(&format!("http://{wudu_console}/outbox"))
         .await
         .unwrap();

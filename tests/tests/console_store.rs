@@ -106,6 +106,17 @@ async fn sessions_expire_when_idle_and_end_with_their_account(url: &str) {
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(live.previous_sign_in_unix_ms, 0, "the first sign-in");
+    let second = store
+        .touch_console_session("hash-b", 0, 20 * MINUTE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        second.previous_sign_in_unix_ms,
+        10 * MINUTE,
+        "the second session remembers the sign-in before it"
+    );
     assert_eq!(
         (
             live.operator.as_str(),

@@ -218,6 +218,8 @@ pub struct Signed {
     pub operator: String,
     pub role: Role,
     pub csrf: String,
+    /// The operator's sign-in before this session's (0: this is the first).
+    pub previous_sign_in_unix_ms: i64,
     pub t: &'static i18n::Msgs,
 }
 
@@ -268,6 +270,7 @@ impl OptionalFromRequestParts<ConsoleState> for Signed {
             operator: session.operator,
             role: Role::parse(&session.role).unwrap_or(Role::Viewer),
             csrf: session.csrf_token,
+            previous_sign_in_unix_ms: session.previous_sign_in_unix_ms,
             t,
         }))
     }

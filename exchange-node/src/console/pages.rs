@@ -300,6 +300,12 @@ pub async fn start(
         .iter()
         .filter(|case| case.state() == CaseState::Delivered)
         .count();
+    // Our requests answered (or redirected) since the operator's previous sign-in.
+    let outbound = all_cases(&state, &signed, CaseDirection::Outbound, None).await?;
+    let answered_since = outbound
+        .iter()
+        .filter(|case| case.responded_at_unix_ms > signed.previous_sign_in_unix_ms)
+        .count();
     let store = state.store();
     let open_alerts: i64 = store
         .open_alert_counts()
@@ -319,6 +325,13 @@ pub async fn start(
         .map(|(_, depth, _)| depth)
         .sum();
     let tiles = vec![
+        Tile {
+            id: "answers",
+            label: t.answers_since,
+            count: answered_since,
+            href: "/outbox?state=responded",
+            class: "",
+        },
         Tile {
             id: "awaiting",
             label: t.awaiting_acceptance,

@@ -24,6 +24,8 @@ pub struct ConsoleSession {
     pub role: String,
     pub csrf_token: String,
     pub last_seen_unix_ms: i64,
+    /// The operator's sign-in before the one that opened this session (0: none).
+    pub previous_sign_in_unix_ms: i64,
 }
 
 impl Store {
@@ -120,7 +122,8 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Stores a new session by the hash of its id.
+    /// Stores a new session by the hash of its id, and the sign-in on the account (the
+    /// session keeps the one before, for "since your last visit").
     pub async fn create_console_session(
         &self,
         session_sha256: &str,
@@ -128,16 +131,31 @@ impl Store {
         csrf_token: &str,
         now_unix_ms: i64,
     ) -> Result<(), StoreError> {
+        let mut tx = self.database.begin().await?;
+        let previous: Option<i64> = sqlx::query_scalar(
+            "SELECT last_sign_in_unix_ms FROM operator_accounts WHERE name = $1",
+        )
+        .bind(operator)
+        .fetch_optional(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE operator_accounts SET last_sign_in_unix_ms = $2 WHERE name = $1")
+            .bind(operator)
+            .bind(now_unix_ms)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO console_sessions (session_sha256, operator, csrf_token,
-               created_at_unix_ms, last_seen_unix_ms) VALUES ($1, $2, $3, $4, $4)",
+               previous_sign_in_unix_ms, created_at_unix_ms, last_seen_unix_ms)
+             VALUES ($1, $2, $3, $4, $5, $5)",
         )
         .bind(session_sha256)
         .bind(operator)
         .bind(csrf_token)
+        .bind(previous.unwrap_or(0))
         .bind(now_unix_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -151,7 +169,8 @@ impl Store {
         now_unix_ms: i64,
     ) -> Result<Option<ConsoleSession>, StoreError> {
         let session: Option<ConsoleSession> = sqlx::query_as(
-            "SELECT s.operator, a.role, s.csrf_token, s.last_seen_unix_ms
+            "SELECT s.operator, a.role, s.csrf_token, s.last_seen_unix_ms,
+                    s.previous_sign_in_unix_ms
              FROM console_sessions s JOIN operator_accounts a ON a.name = s.operator
              WHERE s.session_sha256 = $1",
         )
