@@ -190,6 +190,26 @@ async fn the_console_answers_broken_and_hostile_requests_with_a_page_never_a_cra
         .cases;
     assert!(outbound.is_empty(), "nothing was stored: {outbound:?}");
 
+    // The list as CSV: a purpose first (refused without one), then audited as an export.
+    let (status, _, body) = get(console, "/outbox.csv?state=queued&purpose=", &session);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("导出须填写用途"), "{body}");
+    let (status, head, body) = get(
+        console,
+        "/outbox.csv?state=&purpose=%E5%B9%B4%E5%BA%A6%E6%A0%B8%E5%AF%B9",
+        &session,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(head.contains("text/csv"), "{head}");
+    assert!(body.starts_with("\u{feff}案件,类型,对方县"), "{body}");
+    let audit = wudu.cli_output(&["audit"]);
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("李明") && l.contains("cases.export") && l.contains("年度核对")),
+        "{audit}"
+    );
+
     // English on request, remembered in a cookie; dates in ISO form there.
     let (status, head, body) = get(console, "/inbox?lang=en", &session);
     assert_eq!(status, 200);

@@ -7,7 +7,8 @@
 //!
 //! - [`i18n`]: the words, one table per language; dates.
 //! - [`auth`]: passwords, sessions, CSRF, lock-out, roles.
-//! - [`pages`]: sign-in, the start page (工作台), inbox and outbox lists, open alerts.
+//! - [`pages`]: sign-in, the start page (工作台), open alerts; reading cases for the pages.
+//! - [`lists`]: the inbox and outbox (收件箱 / 发件箱), and their CSV export.
 //! - [`case`]: a case with its timeline and actions; a new request (新建协查).
 //! - [`operators`]: the rules for operator accounts (shared with the command line) and the
 //!   admin's page.
@@ -19,6 +20,7 @@
 pub mod auth;
 pub mod case;
 pub mod i18n;
+pub mod lists;
 pub mod operators;
 pub mod pages;
 pub mod tls;
@@ -268,8 +270,10 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console.css", get(stylesheet))
         .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in))
         .route("/sign-out", post(pages::sign_out))
-        .route("/inbox", get(pages::inbox))
-        .route("/outbox", get(pages::outbox))
+        .route("/inbox", get(lists::inbox))
+        .route("/outbox", get(lists::outbox))
+        .route("/inbox.csv", get(lists::inbox_csv))
+        .route("/outbox.csv", get(lists::outbox_csv))
         .route("/alerts", get(pages::alerts))
         .route("/operators", get(operators::list).post(operators::add))
         .route("/operators/unlock", post(operators::unlock))

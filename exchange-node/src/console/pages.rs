@@ -1,6 +1,7 @@
-//! Sign-in and sign-out, the start page (工作台), and the inbox and outbox lists with filters and
-//! pages. Cases are read through `mpx.v1.Cases/ListCases` as the signed-in operator (so each
-//! read is audited as it is from the command line, and working days left are the service's).
+//! Sign-in and sign-out, the start page (工作台) and open alerts, and what the case pages
+//! share: reading cases through `mpx.v1.Cases/ListCases` as the signed-in operator (so each
+//! read is audited as it is from the command line, and working days left are the service's),
+//! and how a deadline is shown.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -9,15 +10,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mpx_proto::v1::alerts_server::Alerts;
 use mpx_proto::v1::cases_server::Cases;
-use mpx_proto::v1::{self, CaseDirection, CasePriority, CaseState, ListCasesRequest};
+use mpx_proto::v1::{self, CaseDirection, CaseState, ListCasesRequest};
 use serde::Deserialize;
 
 use super::auth::{self, SignIn, Signed, cookie};
 use super::i18n::Msgs;
-use super::{ConsoleError, ConsoleForm, ConsoleQuery, ConsoleState};
+use super::{ConsoleError, ConsoleForm, ConsoleState};
 
-/// Rows on one page of a list.
-const PAGE_ROWS: usize = 50;
 /// Pages of 1000 read from the service for one list (the console's lists stop at this).
 const MAX_SERVICE_PAGES: usize = 20;
 
@@ -177,7 +176,7 @@ pub async fn not_found(parts: axum::http::request::Parts) -> ConsoleError {
 }
 
 /// Every case of one direction (up to the console's cap), as the operator service lists them.
-async fn all_cases(
+pub async fn all_cases(
     state: &ConsoleState,
     signed: &Signed,
     direction: CaseDirection,
@@ -373,279 +372,6 @@ pub async fn start(
         county: state.county_text(state.county.as_str()),
         signed: Some(signed),
         tiles,
-    }
-    .into_response())
-}
-
-// ---- inbox and outbox -----------------------------------------------------------------------
-
-/// The list filters, as the query string carries them; anything unknown is ignored.
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
-    state: Option<String>,
-    kind: Option<String>,
-    peer: Option<String>,
-    priority: Option<String>,
-    due: Option<String>,
-    page: Option<String>,
-}
-
-struct Opt {
-    value: String,
-    label: String,
-    selected: bool,
-}
-
-struct Select {
-    name: &'static str,
-    label: &'static str,
-    options: Vec<Opt>,
-}
-
-struct Row {
-    case_id: String,
-    kind: &'static str,
-    peer: String,
-    name: String,
-    masked_id: String,
-    priority: &'static str,
-    urgent: bool,
-    state: &'static str,
-    opened: String,
-    due: String,
-    days_text: String,
-    days_class: &'static str,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "list.html")]
-struct ListPage {
-    t: &'static Msgs,
-    signed: Option<Signed>,
-    title: &'static str,
-    filters: Vec<Select>,
-    rows: Vec<Row>,
-    page: usize,
-    previous: Option<String>,
-    next: Option<String>,
-}
-
-pub async fn inbox(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    ConsoleQuery(query): ConsoleQuery<ListQuery>,
-) -> Result<Response, ConsoleError> {
-    list(state, signed, query, CaseDirection::Inbound).await
-}
-
-pub async fn outbox(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    ConsoleQuery(query): ConsoleQuery<ListQuery>,
-) -> Result<Response, ConsoleError> {
-    list(state, signed, query, CaseDirection::Outbound).await
-}
-
-fn options(chosen: &str, t: &Msgs, values: Vec<(String, String)>) -> Vec<Opt> {
-    std::iter::once((String::new(), t.any.to_string()))
-        .chain(values)
-        .map(|(value, label)| Opt {
-            selected: value == chosen,
-            value,
-            label,
-        })
-        .collect()
-}
-
-async fn list(
-    state: ConsoleState,
-    signed: Signed,
-    query: ListQuery,
-    direction: CaseDirection,
-) -> Result<Response, ConsoleError> {
-    let t = signed.t;
-    let chosen = |value: &Option<String>| value.as_deref().unwrap_or_default().trim().to_string();
-    let (state_f, kind_f, peer_f, priority_f, due_f) = (
-        chosen(&query.state),
-        chosen(&query.kind),
-        chosen(&query.peer),
-        chosen(&query.priority),
-        chosen(&query.due),
-    );
-    let case_state = match mpx_proto::case_kind::state_from_label(&state_f) {
-        CaseState::Unspecified => None,
-        known => Some(known),
-    };
-    let cases = all_cases(&state, &signed, direction, case_state).await?;
-    let mut peers: Vec<String> = cases.iter().map(|c| peer_of(c).to_string()).collect();
-    peers.sort();
-    peers.dedup();
-    let soon = state.due_soon_working_days;
-    let matching: Vec<&v1::Case> = cases
-        .iter()
-        .filter(|c| kind_f.is_empty() || mpx_proto::case_kind::kind_label(c.kind) == kind_f)
-        .filter(|c| peer_f.is_empty() || peer_of(c) == peer_f)
-        .filter(|c| {
-            priority_f.is_empty()
-                || mpx_proto::case_kind::priority_label(c.priority()) == priority_f
-        })
-        .filter(|c| match due_f.as_str() {
-            "overdue" => due_of(c, soon) == Due::Overdue,
-            "soon" => due_of(c, soon) == Due::Soon,
-            _ => true,
-        })
-        .collect();
-    let pages = matching.len().div_ceil(PAGE_ROWS).max(1);
-    let page = query
-        .page
-        .as_deref()
-        .and_then(|p| p.trim().parse::<usize>().ok())
-        .unwrap_or(1)
-        .clamp(1, pages);
-    let rows = matching
-        .iter()
-        .skip((page - 1) * PAGE_ROWS)
-        .take(PAGE_ROWS)
-        .map(|case| {
-            let due = due_of(case, soon);
-            let (days_text, days_class) = days_text(t, case, due);
-            Row {
-                case_id: case.case_id.clone(),
-                kind: t.kind(case.kind),
-                peer: state.county_text(peer_of(case)),
-                name: case.subject_name.clone(),
-                masked_id: mpx_proto::resident_id::mask(&case.resident_id),
-                priority: t.priority(case.priority()),
-                urgent: case.priority() == CasePriority::Urgent,
-                state: t.state(case.state()),
-                opened: t.date(case.opened_at_unix_ms),
-                due: t.due_date(crate::monitor::effective_due_at(case)),
-                days_text,
-                days_class,
-            }
-        })
-        .collect();
-    let href = |page: usize| {
-        let base = if direction == CaseDirection::Inbound {
-            "/inbox"
-        } else {
-            "/outbox"
-        };
-        // Only known values reach these (labels, digits), so they need no escaping beyond
-        // what the template does.
-        let keep = |value: &str, known: bool| {
-            if known {
-                value.to_string()
-            } else {
-                String::new()
-            }
-        };
-        format!(
-            "{base}?state={}&kind={}&peer={}&priority={}&due={}&page={page}",
-            keep(&state_f, case_state.is_some()),
-            keep(
-                &kind_f,
-                mpx_proto::case_kind::kind_from_label(&kind_f).is_some()
-            ),
-            keep(&peer_f, peer_f.chars().all(|c| c.is_ascii_digit())),
-            keep(
-                &priority_f,
-                matches!(priority_f.as_str(), "urgent" | "normal")
-            ),
-            keep(&due_f, matches!(due_f.as_str(), "overdue" | "soon")),
-        )
-    };
-    let states = [
-        CaseState::Queued,
-        CaseState::Delivered,
-        CaseState::Accepted,
-        CaseState::Responded,
-        CaseState::Closed,
-        CaseState::Withdrawn,
-        CaseState::Redirected,
-        CaseState::Rejected,
-    ];
-    let filters = vec![
-        Select {
-            name: "state",
-            label: t.state,
-            options: options(
-                &state_f,
-                t,
-                states
-                    .iter()
-                    .map(|s| {
-                        (
-                            mpx_proto::case_kind::state_label(*s).into(),
-                            t.state(*s).into(),
-                        )
-                    })
-                    .collect(),
-            ),
-        },
-        Select {
-            name: "kind",
-            label: t.kind,
-            options: options(
-                &kind_f,
-                t,
-                mpx_proto::case_kind::KINDS
-                    .iter()
-                    .map(|k| (k.label.into(), t.kind(k.kind as i32).into()))
-                    .collect(),
-            ),
-        },
-        Select {
-            name: "peer",
-            label: t.peer_county,
-            options: options(
-                &peer_f,
-                t,
-                peers
-                    .into_iter()
-                    .map(|p| (state.county_text(&p), p))
-                    .map(|(label, p)| (p, label))
-                    .collect(),
-            ),
-        },
-        Select {
-            name: "priority",
-            label: t.priority,
-            options: options(
-                &priority_f,
-                t,
-                vec![
-                    ("normal".into(), t.normal.into()),
-                    ("urgent".into(), t.urgent.into()),
-                ],
-            ),
-        },
-        Select {
-            name: "due",
-            label: t.due,
-            options: options(
-                &due_f,
-                t,
-                vec![
-                    ("soon".into(), t.due_soon.into()),
-                    ("overdue".into(), t.overdue.into()),
-                ],
-            ),
-        },
-    ];
-    Ok(ListPage {
-        t,
-        signed: Some(signed),
-        title: if direction == CaseDirection::Inbound {
-            t.inbox
-        } else {
-            t.outbox
-        },
-        filters,
-        rows,
-        page,
-        previous: (page > 1).then(|| href(page - 1)),
-        next: (page < pages).then(|| href(page + 1)),
     }
     .into_response())
 }
