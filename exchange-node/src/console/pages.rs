@@ -110,7 +110,7 @@ pub async fn sign_in(
 ) -> Result<Response, ConsoleError> {
     let t = auth::language(&parts);
     let expected = cookie(&parts.headers, &sign_in_csrf_cookie(&state)).unwrap_or_default();
-    if expected.is_empty() || expected != form.csrf {
+    if expected.is_empty() || !auth::same_secret(&expected, &form.csrf) {
         return Err(ConsoleError::Csrf(t));
     }
     // A browser signing in again (perhaps as someone else) drops the session it had.
@@ -283,14 +283,8 @@ struct StartPage {
 
 pub async fn start(
     State(state): State<ConsoleState>,
-    signed: Option<Signed>,
-    parts: axum::http::request::Parts,
+    signed: Signed,
 ) -> Result<Response, ConsoleError> {
-    let Some(signed) = signed else {
-        return Ok(
-            Redirect::to(&format!("/sign-in?lang={}", auth::language(&parts).code)).into_response(),
-        );
-    };
     let t = signed.t;
     let inbound = all_cases(&state, &signed, CaseDirection::Inbound, None).await?;
     let soon = state.due_soon_working_days;
