@@ -127,8 +127,9 @@ async fn matching(
     signed: &Signed,
     filters: &Filters,
     direction: CaseDirection,
-) -> Result<(Vec<v1::Case>, Vec<String>), ConsoleError> {
-    let cases = all_cases(state, signed, direction, filters.state).await?;
+) -> Result<(Vec<v1::Case>, Vec<String>, bool), ConsoleError> {
+    let list = all_cases(state, signed, direction, filters.state, false).await?;
+    let (cases, truncated) = (list.cases, list.truncated);
     let mut peers: Vec<String> = cases.iter().map(|c| peer_of(c).to_string()).collect();
     peers.sort();
     peers.dedup();
@@ -137,7 +138,7 @@ async fn matching(
         .into_iter()
         .filter(|case| filters.matches(case, soon))
         .collect();
-    Ok((cases, peers))
+    Ok((cases, peers, truncated))
 }
 
 struct Opt {
@@ -177,6 +178,8 @@ struct ListPage {
     /// The filters in force, as hidden fields of the export form.
     kept: Vec<(&'static str, String)>,
     export_action: &'static str,
+    /// More cases than the console reads: narrow the filters.
+    truncated: bool,
     rows: Vec<Row>,
     page: usize,
     previous: Option<String>,
@@ -288,7 +291,7 @@ async fn list(
 ) -> Result<Response, ConsoleError> {
     let t = signed.t;
     let filters = Filters::of(&query);
-    let (cases, peers) = matching(&state, &signed, &filters, direction).await?;
+    let (cases, peers, truncated) = matching(&state, &signed, &filters, direction).await?;
     let pages = cases.len().div_ceil(PAGE_ROWS).max(1);
     let page = query
         .page
@@ -338,6 +341,7 @@ async fn list(
         filters: selects(&state, t, &filters, peers),
         kept,
         export_action,
+        truncated,
         rows,
         page,
         previous: (page > 1).then(|| href(page - 1)),
@@ -377,7 +381,7 @@ async fn export(
     let purpose = crate::service::require_purpose(query.purpose.as_deref().unwrap_or_default())
         .map_err(|status| ConsoleError::Refused(t, t.refusal("purpose", status.message())))?;
     let filters = Filters::of(&query);
-    let (cases, _) = matching(&state, &signed, &filters, direction).await?;
+    let (cases, _, _) = matching(&state, &signed, &filters, direction).await?;
     let soon = state.due_soon_working_days;
     let iso = &i18n::EN;
     let mut csv = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());

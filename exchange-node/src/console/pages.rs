@@ -175,20 +175,28 @@ pub async fn not_found(parts: axum::http::request::Parts) -> ConsoleError {
     ConsoleError::NotFound(auth::language(&parts))
 }
 
-/// Every case of one direction (up to the console's cap), as the operator service lists them.
+/// Cases of one direction as the operator service lists them, up to the console's cap
+/// (20 pages of 1000); `truncated` when there were more.
+#[derive(Debug, Default)]
+pub struct CaseList {
+    pub cases: Vec<v1::Case>,
+    pub truncated: bool,
+}
+
 pub async fn all_cases(
     state: &ConsoleState,
     signed: &Signed,
     direction: CaseDirection,
     case_state: Option<CaseState>,
-) -> Result<Vec<v1::Case>, ConsoleError> {
-    let mut cases = Vec::new();
+    open_only: bool,
+) -> Result<CaseList, ConsoleError> {
+    let mut list = CaseList::default();
     let mut page_token = String::new();
-    for _ in 0..MAX_SERVICE_PAGES {
+    for page in 0..MAX_SERVICE_PAGES {
         let request = ListCasesRequest {
             direction: direction as i32,
             state: case_state.map_or(0, |s| s as i32),
-            open_only: false,
+            open_only,
             page_size: 1000,
             page_token,
         };
@@ -198,13 +206,14 @@ pub async fn all_cases(
             .await
             .map_err(|status| ConsoleError::from_status(status, signed.t))?
             .into_inner();
-        cases.extend(response.cases);
+        list.cases.extend(response.cases);
         if response.next_page_token.is_empty() {
             break;
         }
+        list.truncated = page + 1 == MAX_SERVICE_PAGES;
         page_token = response.next_page_token;
     }
-    Ok(cases)
+    Ok(list)
 }
 
 /// How near a case's deadline is, from the service's `working_days_left`.
@@ -277,6 +286,8 @@ struct Tile {
 struct StartPage {
     t: &'static Msgs,
     signed: Option<Signed>,
+    /// More cases than the console reads: the counts are lower bounds.
+    truncated: bool,
     county: String,
     tiles: Vec<Tile>,
 }
@@ -286,7 +297,10 @@ pub async fn start(
     signed: Signed,
 ) -> Result<Response, ConsoleError> {
     let t = signed.t;
-    let inbound = all_cases(&state, &signed, CaseDirection::Inbound, None).await?;
+    // Open cases are what the start page counts (the service lists them first).
+    let inbound = all_cases(&state, &signed, CaseDirection::Inbound, None, true).await?;
+    let truncated = inbound.truncated;
+    let inbound = inbound.cases;
     let soon = state.due_soon_working_days;
     let count = |due: Due| inbound.iter().filter(|c| due_of(c, soon) == due).count();
     let awaiting = inbound
@@ -294,7 +308,9 @@ pub async fn start(
         .filter(|case| case.state() == CaseState::Delivered)
         .count();
     // Our requests answered (or redirected) since the operator's previous sign-in.
-    let outbound = all_cases(&state, &signed, CaseDirection::Outbound, None).await?;
+    let outbound = all_cases(&state, &signed, CaseDirection::Outbound, None, false).await?;
+    let truncated = truncated || outbound.truncated;
+    let outbound = outbound.cases;
     let answered_since = outbound
         .iter()
         .filter(|case| case.responded_at_unix_ms > signed.previous_sign_in_unix_ms)
@@ -363,6 +379,7 @@ pub async fn start(
     ];
     Ok(StartPage {
         t,
+        truncated,
         county: state.county_text(state.county.as_str()),
         signed: Some(signed),
         tiles,
