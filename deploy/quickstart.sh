@@ -38,6 +38,8 @@ unset MPX_CONFIG MPX_DATA_DIR MPX_DATABASE_URL MPX_SERVER MPX_TOKEN
 
 counties=(621202 621221 620102)
 declare -A names=([621202]="武都区" [621221]="成县" [620102]="城关区")
+# One console clerk per county (a generated password, printed below and kept in province.json).
+declare -A clerks=([621202]="王芳" [621221]="李娜" [620102]="张伟")
 pids=()
 
 stop_all() {
@@ -95,9 +97,17 @@ for county in "${counties[@]}"; do
       --peer-listen 127.0.0.1:0 --operator-listen 127.0.0.1:0 >/dev/null
     sed -i 's/^directory_refresh_seconds = 30$/directory_refresh_seconds = 5/' "$dir/node-$county/node.toml"
   fi
+  if [ ! -s "$dir/node-$county/console.password" ]; then
+    # 16 random characters from the OS; the file is 0600 (umask above).
+    python3 -c 'import secrets,string; print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16)))' \
+      >"$dir/node-$county/console.password"
+    "$bin/exchange-node" --data-dir "$dir/node-$county" operator add --name "${clerks[$county]}" --role clerk \
+      --password-file "$dir/node-$county/console.password" 2>/dev/null
+  fi
   echo "==> starting county node $county ${names[$county]}"
   rm -f "$dir/node-$county.ready"
-  "$bin/exchange-node" --data-dir "$dir/node-$county" serve --metrics-listen 127.0.0.1:0 --ready-file "$dir/node-$county.ready" \
+  "$bin/exchange-node" --data-dir "$dir/node-$county" serve --metrics-listen 127.0.0.1:0 --console-listen 127.0.0.1:0 \
+    --ready-file "$dir/node-$county.ready" \
     >>"$dir/node-$county.log" 2>&1 &
   pids+=($!)
   wait_ready "$dir/node-$county.ready" "$!" "node-$county"
@@ -133,9 +143,10 @@ if [ "$new" = 1 ]; then
   node 621202 cases respond "$case_id" --answer "最后居住地址为城关镇北山路2号，2025年12月迁出" >/dev/null
 fi
 
-python3 - "$dir" "${counties[@]}" <<'PY'
+python3 - "$dir" "${clerks[621202]}" "${clerks[621221]}" "${clerks[620102]}" "${counties[@]}" <<'PY'
 import json, sys, os
-d, counties = sys.argv[1], sys.argv[2:]
+d, clerks, counties = sys.argv[1], sys.argv[2:5], sys.argv[5:]
+clerk_of = dict(zip(["621202", "621221", "620102"], clerks))
 def ready(name):
     return json.load(open(os.path.join(d, name + ".ready")))
 def token(path):
@@ -147,7 +158,10 @@ for c in counties:
     r = ready("node-" + c)
     processes.append({"name": "node-" + c, "county": c, "peer": r["peer"], "operator": r["operator"],
                       "metrics": r.get("metrics") or None,
-                      "operator_token": token(os.path.join(d, "node-" + c, "operator.token"))})
+                      "operator_token": token(os.path.join(d, "node-" + c, "operator.token")),
+                      "console": "http://" + r["console"] if r.get("console") else None,
+                      "console_user": clerk_of.get(c),
+                      "console_password": token(os.path.join(d, "node-" + c, "console.password"))})
 out = {"ca_certificate": os.path.join(d, "registry", "ca", "ca.crt"), "processes": processes}
 tmp = os.path.join(d, "province.json.tmp")
 json.dump(out, open(tmp, "w"), ensure_ascii=False, indent=2)
@@ -159,7 +173,15 @@ peer621221=$(json_field "$dir/node-621221.ready" peer)
 cat <<TXT
 
 A local province is running (registry + counties 621202 武都区, 621221 成县, 620102 城关区).
-Addresses and operator tokens: $dir/province.json   Logs: $dir/*.log
+Addresses, operator tokens and console sign-ins: $dir/province.json   Logs: $dir/*.log
+
+Open a county's console in a browser and sign in (a clerk per county):
+TXT
+for county in "${counties[@]}"; do
+  printf '  %s %-4s http://%s   user %s   password %s\n' "$county" "${names[$county]}" \
+    "$(json_field "$dir/node-$county.ready" console)" "${clerks[$county]}" "$(cat "$dir/node-$county/console.password")"
+done
+cat <<TXT
 
 Try, as a clerk of 621202 (武都区):
   $bin/exchange-node --data-dir $dir/node-621202 cases outbox

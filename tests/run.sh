@@ -46,6 +46,19 @@ if ! python3 -c 'import openpyxl' >/dev/null 2>&1; then
     || echo "note: openpyxl could not be installed; the workbook tests will fail (pip install openpyxl==3.1.5)" >&2
 fi
 
+# The console's browser tests drive Debian's chromium through its chromedriver (the same build,
+# so they always match) and need a CJK font, or every Chinese glyph renders as a box.
+if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy"; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing chromium, chromium-driver and fonts-wqy-microhei from Debian's packages (for the console's browser tests)"
+    [ -n "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-wqy-microhei >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-wqy-microhei >/dev/null; }
+  else
+    echo "note: chromium/chromium-driver/fonts-wqy-microhei are not installed; the console browser tests will fail (apt-get install them)" >&2
+  fi
+fi
+
 # faketime leaves a semaphore and a shared-memory file named by its pid when it is killed; a later
 # faketime that gets the same pid then fails to start. Remove those of processes that are gone.
 for leftover in /dev/shm/sem.faketime_sem_* /dev/shm/faketime_shm_*; do

@@ -21,6 +21,9 @@ pub const ENV_KEYS: &[&str] = &[
     "LOG_FORMAT",
     "RESIDENT_ID_CHECK",
     "METRICS_LISTEN",
+    "CONSOLE_LISTEN",
+    "CONSOLE_CERTIFICATE",
+    "CONSOLE_KEY",
 ];
 
 /// Name of the config file that `exchange-node init` writes into the data directory.
@@ -46,6 +49,15 @@ pub struct NodeConfig {
     pub operator_listen: SocketAddr,
     /// Prometheus `GET /metrics` listener; empty to disable.
     pub metrics_listen: String,
+    /// The web console; empty to disable. Plain HTTP only on a loopback address: elsewhere
+    /// (an office LAN) set `console_certificate` and `console_key` for HTTPS.
+    pub console_listen: String,
+    /// PEM certificate chain for HTTPS on the console (with `console_key`).
+    pub console_certificate: Option<PathBuf>,
+    /// PEM private key for HTTPS on the console (with `console_certificate`).
+    pub console_key: Option<PathBuf>,
+    /// Minutes a console session may stay unused before it ends.
+    pub console_idle_minutes: u64,
     /// The provincial registry's peer endpoint, https://HOST:PORT; several replicas as a
     /// comma-separated list (each call goes to a healthy one, and is tried once more on another
     /// if that one fails; a replica that fails is avoided until it answers health checks).
@@ -141,6 +153,10 @@ impl Default for NodeConfig {
             registry_connect_timeout_ms: 3_000,
             registry_call_timeout_ms: 5_000,
             metrics_listen: "127.0.0.1:9464".into(),
+            console_listen: "127.0.0.1:7090".into(),
+            console_certificate: None,
+            console_key: None,
+            console_idle_minutes: 30,
             log_format: LogFormat::Text,
             resident_id_check: CheckDigitMode::Strict,
             directory_refresh_seconds: 30,

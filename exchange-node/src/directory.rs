@@ -188,6 +188,32 @@ impl DirectoryHandle {
         })
     }
 
+    /// Active counties as (code, name), by code (for choosing a county by name).
+    pub fn active_counties(&self) -> Vec<(String, String)> {
+        let mut counties: Vec<(String, String)> = self.read(|snapshot| {
+            snapshot.map_or_else(Vec::new, |s| {
+                s.nodes
+                    .iter()
+                    .filter(|node| node.status() == NodeStatus::Active)
+                    .map(|node| (node.county.clone(), node.name.clone()))
+                    .collect()
+            })
+        });
+        counties.sort();
+        counties
+    }
+
+    /// The name the directory gives a county, if it lists it.
+    pub fn county_name(&self, county: &str) -> Option<String> {
+        self.read(|snapshot| {
+            snapshot?
+                .nodes
+                .iter()
+                .find(|node| node.county == county)
+                .map(|node| node.name.clone())
+        })
+    }
+
     /// The peer endpoint of an active county.
     /// True when the directory is loaded and does not list `county` as an active node: there is
     /// no route to it (not enrolled yet, or another province). False while no directory is

@@ -16,12 +16,14 @@
 //! - [`service`]: gRPC: `mpx.v1.Exchange` (peers, mTLS), `mpx.v1.Records` and `mpx.v1.Cases`
 //!   (operators, bearer tokens).
 //! - [`enroll`]: `exchange-node init`: key, CSR, enrolment, files.
+//! - [`console`]: the county web console (server-rendered HTML over the operator services).
 //! - [`cli`]: the command line (thin `main.rs` calls [`cli::main`]).
 //! - [`clock`]: injected time.
 
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod directory;
 pub mod domain;
 pub mod enroll;
@@ -74,6 +76,8 @@ pub struct Listeners {
     pub operator: TcpListener,
     /// `GET /metrics` (Prometheus), when enabled.
     pub metrics: Option<TcpListener>,
+    /// The web console, when enabled.
+    pub console: Option<TcpListener>,
 }
 
 /// The endpoint to publish: the configured one, else the bound address (loopback when bound to
@@ -283,6 +287,27 @@ pub async fn run(
         tracker.clone(),
         server_cancel.clone(),
     );
+    let console_tls = crate::console::tls_from_config(&config)?;
+    if let Some(listener) = listeners.console {
+        let console = crate::console::ConsoleState::new(crate::console::Inner {
+            workflow: workflow.clone(),
+            cases: CasesService::new(workflow.clone()),
+            alerts: AlertsService::new(store.clone(), monitor.clone()),
+            county,
+            idle_minutes: i64::try_from(config.console_idle_minutes.max(1)).unwrap_or(30),
+            https: console_tls.is_some(),
+            due_soon_working_days: i32::try_from(config.monitor.due_soon_working_days).unwrap_or(2),
+            stuck_after_ms: i64::try_from(config.monitor.undelivered_after_seconds)
+                .unwrap_or(3600)
+                .saturating_mul(1000),
+        });
+        tracker.spawn(crate::console::serve(
+            listener,
+            console_tls,
+            console,
+            server_cancel.clone(),
+        ));
+    }
     let peer_server = Server::builder()
         .tls_config(tls.server_config(true))?
         .http2_keepalive_interval(Some(Duration::from_secs(30)))

@@ -259,9 +259,14 @@ fn read_ready(path: &Path) -> Option<(SocketAddr, SocketAddr)> {
 }
 
 fn read_metrics_address(path: &Path) -> Option<SocketAddr> {
+    read_address(path, "metrics")
+}
+
+/// One address (`"metrics"`, `"console"`) of a ready file.
+fn read_address(path: &Path, listener: &str) -> Option<SocketAddr> {
     let value: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    value["metrics"].as_str()?.parse().ok()
+    value[listener].as_str()?.parse().ok()
 }
 
 async fn wait_for_ready(path: &Path, process: &mut ServerProcess) -> (SocketAddr, SocketAddr) {
@@ -357,6 +362,8 @@ pub struct Node {
     pub registry_url: Option<String>,
     /// The Prometheus listener, while serving.
     pub metrics: Option<SocketAddr>,
+    /// The web console, while serving.
+    pub console: Option<SocketAddr>,
     /// Run `serve` under faketime with this offset (e.g. `+40d`): the node lives in the future.
     pub clock_offset: Option<String>,
 }
@@ -430,6 +437,25 @@ impl Node {
         let mut command = self.cli();
         command.args(args);
         String::from_utf8_lossy(&run(command).stdout).to_string()
+    }
+
+    /// Adds a console operator (`operator add --role`) with this password.
+    pub fn add_console_operator(&self, name: &str, role: &str, password: &str) {
+        let file = self.data_dir.join(format!("password-{role}"));
+        std::fs::write(&file, format!("{password}\n")).unwrap();
+        let mut add = self.cli();
+        add.args([
+            "operator",
+            "add",
+            "--name",
+            name,
+            "--role",
+            role,
+            "--password-file",
+        ])
+        .arg(&file);
+        run_ok(add);
+        std::fs::remove_file(&file).unwrap();
     }
 
     /// An `exchange-node` command for this node's data directory.
@@ -775,6 +801,7 @@ impl Province {
                 database_url,
                 registry_url: None,
                 metrics: None,
+                console: None,
                 clock_offset: None,
             },
         );
@@ -830,6 +857,7 @@ impl Province {
         serve
             .arg("serve")
             .args(["--metrics-listen", "127.0.0.1:0"])
+            .args(["--console-listen", "127.0.0.1:0"])
             .arg("--ready-file")
             .arg(&ready);
         let log = node.data_dir.join("node.log");
@@ -839,6 +867,7 @@ impl Province {
         node.peer = Some(peer);
         node.operator = Some(operator);
         node.metrics = read_metrics_address(&ready);
+        node.console = read_address(&ready, "console");
         node.process = Some(process);
         let endpoint = format!("https://{peer}");
         let registry = self.registry_cli();

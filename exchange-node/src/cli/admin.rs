@@ -110,7 +110,16 @@ pub(super) async fn serve(config: NodeConfig, ready_file: Option<PathBuf>) -> an
         Some(listener) => listener.local_addr()?.to_string(),
         None => String::new(),
     };
-    let bound = json!({"peer": peer.local_addr()?.to_string(), "operator": operator.local_addr()?.to_string(), "metrics": metrics_address});
+    let console = if config.console_listen.trim().is_empty() {
+        None
+    } else {
+        Some(bind_listener(config.console_listen.trim(), "console").await?)
+    };
+    let console_address = match &console {
+        Some(listener) => listener.local_addr()?.to_string(),
+        None => String::new(),
+    };
+    let bound = json!({"peer": peer.local_addr()?.to_string(), "operator": operator.local_addr()?.to_string(), "metrics": metrics_address, "console": console_address});
     record_bound_addresses(&bound, &config.paths().serve_state, ready_file.as_deref())?;
     crate::run(
         config,
@@ -118,6 +127,7 @@ pub(super) async fn serve(config: NodeConfig, ready_file: Option<PathBuf>) -> an
             peer,
             operator,
             metrics,
+            console,
         },
         shutdown_signal(),
     )
@@ -126,8 +136,24 @@ pub(super) async fn serve(config: NodeConfig, ready_file: Option<PathBuf>) -> an
 
 #[derive(Subcommand)]
 pub(super) enum OperatorCommand {
-    /// Create a named operator token (printed once, stored hashed; works without a restart).
+    /// Without --role: a named operator token for the operator API (printed once, stored
+    /// hashed; works without a restart). With --role: a console account with a password
+    /// (prompted for, or read from --password-file); again for the same name replaces the role
+    /// and password, unlocks it and ends its sessions.
     Add {
+        #[arg(long)]
+        name: String,
+        /// clerk (acts on cases and people), viewer (reads), admin (also manages operators).
+        #[arg(long, value_parser = ["clerk", "viewer", "admin"])]
+        role: Option<String>,
+        /// Read the password from the first line of this file instead of prompting.
+        #[arg(long, requires = "role")]
+        password_file: Option<PathBuf>,
+    },
+    /// Console accounts: name, role, failed sign-ins, locked or not.
+    List,
+    /// Lifts a console account's lock-out after repeated failed sign-ins.
+    Unlock {
         #[arg(long)]
         name: String,
     },
@@ -139,12 +165,18 @@ pub(super) enum AuditCommand {
     Verify,
 }
 
+/// The name of a new operator: 1 to 64 characters, no control characters.
+fn operator_name(name: &str) -> anyhow::Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        bail!("--name must be 1 to 64 characters without control characters, e.g. --name 王芳");
+    }
+    Ok(name)
+}
+
 /// `operator add`: a named operator token, printed once and stored hashed.
 pub(super) async fn add_operator(config: &NodeConfig, name: &str) -> anyhow::Result<()> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
-        bail!("--name must be 1 to 64 characters, e.g. --name clerk-wang");
-    }
+    let name = operator_name(name)?;
     let store = Store::connect(&config.database_url()).await?;
     let token = generate_token("mpxop");
     store.add_operator_token(name, &hash_token(&token)).await?;
@@ -152,6 +184,112 @@ pub(super) async fn add_operator(config: &NodeConfig, name: &str) -> anyhow::Res
     eprintln!(
         "Operator token for {name}: shown once, stored hashed; a running node accepts it within 5 s."
     );
+    Ok(())
+}
+
+/// Reads a password: the first line of `file`, else twice from the terminal (not echoed).
+fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
+    let password = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading --password-file {}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        None => {
+            let first = prompt_hidden("Password: ")?;
+            let second = prompt_hidden("Again: ")?;
+            if first != second {
+                bail!("the two passwords differ; nothing was changed");
+            }
+            first
+        }
+    };
+    Ok(password)
+}
+
+/// One line from the terminal with echo off (`stty`), or from standard input when it is not
+/// a terminal.
+fn prompt_hidden(prompt: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let terminal = std::io::stdin().is_terminal();
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+    };
+    if terminal {
+        stty("-echo").context("turning terminal echo off (stty)")?;
+    }
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if terminal {
+        let _ = stty("echo");
+        eprintln!();
+    }
+    read.context("reading the password")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// `operator add --role`: a console account with an argon2id-hashed password.
+pub(super) async fn add_console_operator(
+    config: &NodeConfig,
+    name: &str,
+    role: &str,
+    password_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let password = read_password(password_file)?;
+    let store = Store::connect(&config.database_url()).await?;
+    let now = mpx_proto::time::now_unix_ms();
+    let (name, role) = crate::console::operators::put_operator(&store, name, role, &password, now)
+        .await
+        .map_err(|error| anyhow::anyhow!("nothing was changed: {error}"))?;
+    eprintln!(
+        "Console operator {name} ({}) can sign in now; the password is stored as an argon2id hash.",
+        role.label()
+    );
+    Ok(())
+}
+
+/// `operator list`: console accounts.
+pub(super) async fn list_operators(config: &NodeConfig) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url()).await?;
+    let now = mpx_proto::time::now_unix_ms();
+    let rows = store
+        .operator_accounts()
+        .await?
+        .into_iter()
+        .map(|account| {
+            let locked = if account.locked_until_unix_ms > now {
+                format!("until {}", format_unix_ms(account.locked_until_unix_ms))
+            } else {
+                String::new()
+            };
+            vec![
+                terminal_safe(&account.name).to_string(),
+                account.role,
+                account.failed_sign_ins.to_string(),
+                locked,
+            ]
+        })
+        .collect();
+    print_table(&["NAME", "ROLE", "FAILED SIGN-INS", "LOCKED"], rows);
+    Ok(())
+}
+
+/// `operator unlock`: clears a console account's failures and lock.
+pub(super) async fn unlock_operator(config: &NodeConfig, name: &str) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url()).await?;
+    if !store.clear_failed_sign_ins(name.trim()).await? {
+        bail!(
+            "there is no console operator named {:?} (see `operator list`)",
+            name.trim()
+        );
+    }
+    eprintln!("Console operator {} is unlocked.", name.trim());
     Ok(())
 }
 

@@ -28,8 +28,8 @@ use serde_json::json;
 use unicode_width::UnicodeWidthStr;
 
 use admin::{
-    AuditCommand, InitArgs, OperatorCommand, add_operator, audit, deliveries, run_init,
-    security_events, serve,
+    AuditCommand, InitArgs, OperatorCommand, add_console_operator, add_operator, audit, deliveries,
+    list_operators, run_init, security_events, serve, unlock_operator,
 };
 use alerts::{AlertsCommand, alerts};
 use cases::{CasesCommand, cases};
@@ -94,7 +94,11 @@ enum Command {
         /// Prometheus listener, e.g. 127.0.0.1:9464 ("" disables).
         #[arg(long)]
         metrics_listen: Option<String>,
-        /// Once bound, write {"peer": ADDR, "operator": ADDR} here (for scripts and tests).
+        /// Web console listener, e.g. 127.0.0.1:7090 ("" disables).
+        #[arg(long)]
+        console_listen: Option<String>,
+        /// Once bound, write {"peer": ADDR, "operator": ADDR, "metrics": ADDR, "console": ADDR}
+        /// here (for scripts and tests).
         #[arg(long)]
         ready_file: Option<PathBuf>,
     },
@@ -127,7 +131,7 @@ enum Command {
         #[command(subcommand)]
         command: Option<AuditCommand>,
     },
-    /// Operator tokens for the operator API.
+    /// Operators: tokens for the operator API, console accounts with passwords and roles.
     #[command(subcommand)]
     Operator(OperatorCommand),
     /// Compare the roster with another department's extract (数据比对): only ours, only theirs,
@@ -169,12 +173,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             operator_listen,
             peer_advertise,
             metrics_listen,
+            console_listen,
             ..
         } => Overrides::default()
             .set("peer_listen", peer_listen.as_ref())
             .set("operator_listen", operator_listen.as_ref())
             .set("peer_advertise", peer_advertise.as_ref())
-            .set("metrics_listen", metrics_listen.as_ref()),
+            .set("metrics_listen", metrics_listen.as_ref())
+            .set("console_listen", console_listen.as_ref()),
         _ => Overrides::default(),
     };
     let config = load(&cli, overrides)?;
@@ -184,7 +190,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Init(args) => run_init(&config, args).await,
         Command::Serve { ready_file, .. } => serve(config, ready_file.clone()).await,
-        Command::Operator(OperatorCommand::Add { name }) => add_operator(&config, name).await,
+        Command::Operator(OperatorCommand::Add {
+            name, role: None, ..
+        }) => add_operator(&config, name).await,
+        Command::Operator(OperatorCommand::Add {
+            name,
+            role: Some(role),
+            password_file,
+        }) => add_console_operator(&config, name, role, password_file.as_deref()).await,
+        Command::Operator(OperatorCommand::List) => list_operators(&config).await,
+        Command::Operator(OperatorCommand::Unlock { name }) => unlock_operator(&config, name).await,
         Command::Deliveries { all, limit } => deliveries(&cli, &config, *all, *limit).await,
         Command::SecurityEvents { limit } => security_events(&config, *limit).await,
         Command::Audit { limit, command } => audit(&config, *limit, command.as_ref()).await,

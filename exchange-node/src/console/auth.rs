@@ -1,0 +1,336 @@
+//! Who is asking: passwords (argon2id), sessions (a random id from the OS RNG in an HttpOnly
+//! SameSite=Strict cookie named after this county, stored only as its SHA-256), CSRF tokens on
+//! every form, idle expiry, lock-out after repeated failures, and roles.
+
+use std::sync::OnceLock;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+
+use super::{ConsoleError, ConsoleState, i18n};
+use crate::store::StoreError;
+
+/// Failed sign-ins in a row that lock an account.
+pub const LOCK_AFTER_FAILURES: i64 = 5;
+/// How long a locked account stays locked (or until `exchange-node operator unlock`).
+pub const LOCK_MINUTES: i64 = 15;
+
+/// What an operator may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Reads cases and people.
+    Viewer,
+    /// Acts on cases and people.
+    Clerk,
+    /// A clerk who also manages operators.
+    Admin,
+}
+
+impl Role {
+    /// Parses a stored or command-line role.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "viewer" => Some(Self::Viewer),
+            "clerk" => Some(Self::Clerk),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Clerk => "clerk",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// True for roles that act on cases and people.
+    pub fn may_act(self) -> bool {
+        matches!(self, Self::Clerk | Self::Admin)
+    }
+}
+
+/// The argon2id PHC string of a password (a fresh salt from the OS RNG).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|error| format!("cannot hash the password: {error}"))
+}
+
+/// True when `password` matches the stored PHC string.
+pub fn verify_password(password: &str, password_hash: &str) -> bool {
+    PasswordHash::new(password_hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// A hash to check unknown names against, so a wrong name costs as long as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password").unwrap_or_default())
+}
+
+/// 256 random bits from the OS, hex; an error when the OS has no entropy to give.
+pub fn random_hex() -> Result<String, ConsoleError> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| ConsoleError::Unavailable(&i18n::ZH))?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim().to_string())
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub(super) fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The outcome of a sign-in attempt.
+#[derive(Debug)]
+pub enum SignIn {
+    /// The new session's id (for the cookie).
+    Session(String),
+    WrongNameOrPassword,
+    Locked,
+    /// The OS gave no randomness for the session id; nobody is signed in.
+    Unavailable,
+}
+
+impl ConsoleState {
+    /// The session cookie's name: one per county, so consoles of several nodes on one host keep
+    /// their own sessions, and a session id is only ever looked up in its own node's database.
+    pub fn session_cookie_name(&self) -> String {
+        format!("mpx_session_{}", self.county)
+    }
+
+    /// `Set-Cookie` for a new session (or, with `None`, one that removes it).
+    pub fn session_cookie(&self, session_id: Option<&str>) -> String {
+        let secure = if self.https { "; Secure" } else { "" };
+        match session_id {
+            Some(id) => format!(
+                "{}={id}; Path=/; HttpOnly; SameSite=Strict{secure}",
+                self.session_cookie_name()
+            ),
+            None => format!(
+                "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
+                self.session_cookie_name()
+            ),
+        }
+    }
+
+    /// Checks a name and password; counts failures and locks the account at the limit
+    /// (recorded as a security event). `from` is the browser's address, for that record.
+    pub async fn sign_in(
+        &self,
+        name: &str,
+        password: &str,
+        from: &str,
+    ) -> Result<SignIn, StoreError> {
+        let name = name.trim();
+        let now = self.workflow.clock().now_unix_ms();
+        let Some(account) = self.store().operator_account(name).await? else {
+            verify_password(password, decoy_hash());
+            return Ok(SignIn::WrongNameOrPassword);
+        };
+        if account.locked_until_unix_ms > now {
+            return Ok(SignIn::Locked);
+        }
+        if !verify_password(password, &account.password_hash) {
+            let failures = self
+                .store()
+                .record_failed_sign_in(name, LOCK_AFTER_FAILURES, now + LOCK_MINUTES * 60_000)
+                .await?;
+            if failures >= LOCK_AFTER_FAILURES {
+                // Recorded once, when the lock starts; later attempts meet the lock above.
+                self.store()
+                    .record_security_event(
+                        &format!("console {from}"),
+                        "console_sign_in_locked",
+                        &format!(
+                            "operator {name:?} locked for {LOCK_MINUTES} minutes after {failures} failed sign-ins"
+                        ),
+                    )
+                    .await?;
+                tracing::warn!(operator = %name, %from, failures, "console account locked");
+                return Ok(SignIn::Locked);
+            }
+            return Ok(SignIn::WrongNameOrPassword);
+        }
+        self.store().clear_failed_sign_ins(name).await?;
+        // Abandoned sessions (browsers closed without signing out) go when anyone signs in.
+        self.store()
+            .delete_idle_console_sessions(now - self.idle_minutes * 60_000)
+            .await?;
+        let (Ok(session_id), Ok(csrf)) = (random_hex(), random_hex()) else {
+            return Ok(SignIn::Unavailable);
+        };
+        self.store()
+            .create_console_session(
+                &mpx_proto::sha256_hex(session_id.as_bytes()),
+                name,
+                &csrf,
+                now,
+            )
+            .await?;
+        tracing::info!(operator = %name, %from, "console sign-in");
+        Ok(SignIn::Session(session_id))
+    }
+
+    /// Ends the session whose id the request's cookie holds.
+    pub async fn sign_out(&self, headers: &HeaderMap) -> Result<(), StoreError> {
+        if let Some(id) = cookie(headers, &self.session_cookie_name()) {
+            self.store()
+                .delete_console_session(&mpx_proto::sha256_hex(id.as_bytes()))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A signed-in operator, taken from the session cookie (a request without a live session is
+/// sent to the sign-in page), with the language of the request.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub operator: String,
+    pub role: Role,
+    pub csrf: String,
+    /// The operator's sign-in before this session's (0: this is the first).
+    pub previous_sign_in_unix_ms: i64,
+    pub t: &'static i18n::Msgs,
+}
+
+impl Signed {
+    /// Refuses a form whose CSRF token is missing or not this session's (403).
+    pub fn check_csrf(&self, token: &str) -> Result<(), ConsoleError> {
+        if same_secret(token, &self.csrf) {
+            Ok(())
+        } else {
+            Err(ConsoleError::Csrf(self.t))
+        }
+    }
+
+    /// Refuses an action to a viewer (403).
+    pub fn check_may_act(&self) -> Result<(), ConsoleError> {
+        if self.role.may_act() {
+            Ok(())
+        } else {
+            Err(ConsoleError::Role(self.t))
+        }
+    }
+}
+
+/// The language of a request from its parts.
+pub fn language(parts: &Parts) -> &'static i18n::Msgs {
+    i18n::choose(super::lang_of(&parts.uri), &parts.headers)
+}
+
+impl OptionalFromRequestParts<ConsoleState> for Signed {
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ConsoleState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let t = language(parts);
+        let Some(id) = cookie(&parts.headers, &state.session_cookie_name()) else {
+            return Ok(None);
+        };
+        let now = state.workflow.clock().now_unix_ms();
+        let idle_since = now - state.idle_minutes * 60_000;
+        let session = state
+            .store()
+            .touch_console_session(&mpx_proto::sha256_hex(id.as_bytes()), idle_since, now)
+            .await
+            .map_err(|error| ConsoleError::from_store(error, t))?;
+        Ok(session.map(|session| Signed {
+            operator: session.operator,
+            role: Role::parse(&session.role).unwrap_or(Role::Viewer),
+            csrf: session.csrf_token,
+            previous_sign_in_unix_ms: session.previous_sign_in_unix_ms,
+            t,
+        }))
+    }
+}
+
+impl FromRequestParts<ConsoleState> for Signed {
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ConsoleState,
+    ) -> Result<Self, Self::Rejection> {
+        let t = language(parts);
+        <Self as OptionalFromRequestParts<ConsoleState>>::from_request_parts(parts, state)
+            .await?
+            .ok_or(ConsoleError::SignInFirst(t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_as_argon2id_and_verify() {
+        let hash = hash_password("正确的马电池钉").unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(verify_password("正确的马电池钉", &hash));
+        assert!(!verify_password("正确的马电池", &hash));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "cookie",
+            "mpx_session_621202=abc; mpx_session_6212=zzz; mpx_lang=en"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            cookie(&headers, "mpx_session_621202").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(cookie(&headers, "mpx_session_621221"), None);
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", ""));
+        assert!(!same_secret("", "abc"));
+    }
+
+    #[test]
+    fn session_ids_are_random_and_long() {
+        let a = random_hex().unwrap();
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, random_hex().unwrap());
+    }
+}

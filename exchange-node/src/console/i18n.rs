@@ -1,0 +1,614 @@
+//! The console's words, one plain table per language ([`ZH`], [`EN`]): templates read
+//! `{{ t.inbox }}`, so a string missing from a table fails the build. The language of a request:
+//! `?lang=`, then the `mpx_lang` cookie, then `Accept-Language`, default zh-CN. Dates: 2026年12月17日
+//! in Chinese, ISO 8601 in English.
+
+use axum::http::HeaderMap;
+use mpx_proto::v1::{CasePriority, CaseState};
+
+/// Every string the console shows, in one language.
+#[derive(Debug)]
+pub struct Msgs {
+    /// The `lang` attribute and the `?lang=` value of this table.
+    pub lang: &'static str,
+    pub code: &'static str,
+    /// The other language: its `?lang=` value and the link's text (in that language).
+    pub other_code: &'static str,
+    pub other_name: &'static str,
+    pub console: &'static str,
+    pub skip_to_content: &'static str,
+    pub start: &'static str,
+    pub inbox: &'static str,
+    pub outbox: &'static str,
+    pub new_request: &'static str,
+    pub sign_in: &'static str,
+    pub sign_out: &'static str,
+    pub operator_name: &'static str,
+    pub password: &'static str,
+    pub signed_in_as: &'static str,
+    pub bad_sign_in: &'static str,
+    pub locked_out: &'static str,
+    pub forbidden_csrf: &'static str,
+    pub forbidden_role: &'static str,
+    pub not_found: &'static str,
+    pub bad_form: &'static str,
+    pub unavailable: &'static str,
+    pub role_clerk: &'static str,
+    pub role_viewer: &'static str,
+    pub role_admin: &'static str,
+    pub role_label: &'static str,
+    pub operators: &'static str,
+    pub failed_sign_ins: &'static str,
+    pub locked_until: &'static str,
+    pub unlock: &'static str,
+    pub add_operator: &'static str,
+    pub add_operator_hint: &'static str,
+    pub password_again: &'static str,
+    pub passwords_differ: &'static str,
+    pub expect_name: &'static str,
+    pub expect_role: &'static str,
+    pub expect_password: &'static str,
+    pub awaiting_acceptance: &'static str,
+    pub due_soon: &'static str,
+    pub overdue: &'static str,
+    pub open_alerts: &'static str,
+    pub no_alerts: &'static str,
+    pub alert_kind: &'static str,
+    pub raised: &'static str,
+    pub stuck_outbox: &'static str,
+    pub answers_since: &'static str,
+    pub today_work: &'static str,
+    pub filter: &'static str,
+    pub truncated: &'static str,
+    pub any: &'static str,
+    pub state: &'static str,
+    pub kind: &'static str,
+    pub peer_county: &'static str,
+    pub priority: &'static str,
+    pub due: &'static str,
+    pub person: &'static str,
+    pub resident_id: &'static str,
+    pub subject_name: &'static str,
+    pub opened: &'static str,
+    pub days_left: &'static str,
+    pub days_unit: &'static str,
+    pub overdue_by: &'static str,
+    pub extended: &'static str,
+    pub no_cases: &'static str,
+    pub previous_page: &'static str,
+    pub next_page: &'static str,
+    pub page: &'static str,
+    pub case: &'static str,
+    pub open_case: &'static str,
+    pub requester: &'static str,
+    pub recipient: &'static str,
+    pub questions: &'static str,
+    pub answer: &'static str,
+    pub due_date: &'static str,
+    pub original_due_date: &'static str,
+    pub extended_due_date: &'static str,
+    pub acceptance_due_date: &'static str,
+    pub provisional: &'static str,
+    pub timeline: &'static str,
+    pub when: &'static str,
+    pub event: &'static str,
+    pub actor: &'static str,
+    pub detail: &'static str,
+    pub actions: &'static str,
+    pub no_actions: &'static str,
+    pub accept: &'static str,
+    pub note: &'static str,
+    pub respond: &'static str,
+    pub verdict: &'static str,
+    pub verdict_confirmed: &'static str,
+    pub verdict_disputed: &'static str,
+    pub withdraw: &'static str,
+    pub reason: &'static str,
+    pub close: &'static str,
+    pub redirect: &'static str,
+    pub redirect_to: &'static str,
+    pub ask_extension: &'static str,
+    pub extension_days: &'static str,
+    pub grant_extension: &'static str,
+    pub deny_extension: &'static str,
+    pub done: &'static str,
+    pub submit: &'static str,
+    pub choose_county: &'static str,
+    pub urgent: &'static str,
+    pub normal: &'static str,
+    pub new_request_hint: &'static str,
+    pub form_has_errors: &'static str,
+    pub expect_recipient: &'static str,
+    pub expect_resident_id: &'static str,
+    pub expect_subject_name: &'static str,
+    pub expect_questions: &'static str,
+    pub expect_text: &'static str,
+    pub expect_purpose: &'static str,
+    pub export_csv: &'static str,
+    pub purpose: &'static str,
+    pub expect_working_days: &'static str,
+    pub expect_answer: &'static str,
+    pub expect_reason: &'static str,
+    pub expect_redirect: &'static str,
+    pub state_queued: &'static str,
+    pub state_delivered: &'static str,
+    pub state_accepted: &'static str,
+    pub state_responded: &'static str,
+    pub state_closed: &'static str,
+    pub state_withdrawn: &'static str,
+    pub state_redirected: &'static str,
+    pub state_rejected: &'static str,
+}
+
+/// 中文 (the default).
+pub static ZH: Msgs = Msgs {
+    lang: "zh-CN",
+    code: "zh",
+    other_code: "en",
+    other_name: "English",
+    console: "流动人口信息协查 · 县级控制台",
+    skip_to_content: "跳到正文",
+    start: "工作台",
+    inbox: "收件箱",
+    outbox: "发件箱",
+    new_request: "新建协查",
+    sign_in: "登录",
+    sign_out: "退出",
+    operator_name: "用户名",
+    password: "密码",
+    signed_in_as: "当前用户",
+    bad_sign_in: "用户名或密码错误。",
+    locked_out: "连续登录失败次数过多，账户已锁定15分钟；请稍后再试，或请管理员解锁（exchange-node operator unlock）。",
+    forbidden_csrf: "请求已被拒绝：表单已过期或来源不明（缺少或错误的防伪令牌）。请返回重新提交。",
+    forbidden_role: "您的角色不能办理此操作（只读用户只能查看；操作员管理仅限管理员）。",
+    not_found: "未找到该页面或案件。",
+    bad_form: "无法读取提交的内容（格式不正确），未作任何更改。请返回页面重新填写。",
+    unavailable: "系统暂时无法完成操作，未作任何更改；请稍后重试或联系运维人员。",
+    role_clerk: "办事员",
+    role_viewer: "只读",
+    role_admin: "管理员",
+    role_label: "角色",
+    operators: "操作员管理",
+    failed_sign_ins: "连续登录失败次数",
+    locked_until: "锁定至",
+    unlock: "解锁",
+    add_operator: "新增或重设操作员",
+    add_operator_hint: "同名操作员将被重设角色和密码，并结束其已有会话。",
+    password_again: "再次输入密码",
+    passwords_differ: "两次输入的密码不一致，未作任何更改。",
+    expect_name: "用户名应为1到64个字符，不含控制字符，例如 王芳。",
+    expect_role: "角色应为办事员、只读或管理员。",
+    expect_password: "密码至少10个字符。",
+    awaiting_acceptance: "待接收",
+    due_soon: "两个工作日内到期",
+    overdue: "逾期",
+    open_alerts: "未处理提醒",
+    no_alerts: "没有未处理的提醒。",
+    alert_kind: "提醒类型",
+    raised: "提醒时间",
+    stuck_outbox: "发件箱滞留消息",
+    answers_since: "上次登录以来收到的答复",
+    today_work: "今日待办",
+    filter: "筛选",
+    truncated: "案件过多，控制台只读取了前20000件：以下数字和列表可能不全，请用筛选条件缩小范围。",
+    any: "全部",
+    state: "状态",
+    kind: "类型",
+    peer_county: "对方县",
+    priority: "优先级",
+    due: "期限",
+    person: "当事人",
+    resident_id: "公民身份号码",
+    subject_name: "姓名",
+    opened: "发起日期",
+    days_left: "剩余工作日",
+    days_unit: "个工作日",
+    overdue_by: "逾期",
+    extended: "已延期",
+    no_cases: "没有符合条件的案件。",
+    previous_page: "上一页",
+    next_page: "下一页",
+    page: "页",
+    case: "案件",
+    open_case: "查看",
+    requester: "发起县",
+    recipient: "承办县",
+    questions: "协查事项",
+    answer: "答复",
+    due_date: "办理期限",
+    original_due_date: "原办理期限",
+    extended_due_date: "延期后期限",
+    acceptance_due_date: "接收期限",
+    provisional: "（暂定：节假日安排未公布）",
+    timeline: "办理经过",
+    when: "时间",
+    event: "事项",
+    actor: "办理人",
+    detail: "说明",
+    actions: "可办理操作",
+    no_actions: "当前状态下无可办理操作。",
+    accept: "接收",
+    note: "备注",
+    respond: "答复",
+    verdict: "核实结论",
+    verdict_confirmed: "属实",
+    verdict_disputed: "有异议",
+    withdraw: "撤回",
+    reason: "理由",
+    close: "结案",
+    redirect: "转办（非本地案件）",
+    redirect_to: "转至县（区）",
+    ask_extension: "申请延期",
+    extension_days: "延期工作日数（1–60）",
+    grant_extension: "同意延期",
+    deny_extension: "不同意延期",
+    done: "已办理。",
+    submit: "提交",
+    choose_county: "请选择县（区）",
+    urgent: "紧急",
+    normal: "普通",
+    new_request_hint: "向其他县（区）发起协查。带 * 的为必填项。",
+    form_has_errors: "表单有误，未保存任何内容。请按提示修改：",
+    expect_recipient: "请从列表中选择承办县（区），不能是本县。",
+    expect_resident_id: "应为18位公民身份号码：前17位为数字，末位为数字或X，且校验码正确（GB 11643），例如 11010519491231002X。",
+    expect_subject_name: "请填写姓名（不超过规定长度，不含控制字符）。",
+    expect_questions: "请填写需要核实的事项（不超过规定长度）。",
+    expect_text: "内容不符合要求：",
+    expect_purpose: "导出须填写用途（不超过200个字符），用途将记入审计日志。",
+    export_csv: "导出CSV",
+    purpose: "用途",
+    expect_working_days: "延期工作日数应为1到60之间的整数。",
+    expect_answer: "请填写答复内容（不超过规定长度）。",
+    expect_reason: "理由或备注不符合要求（不超过规定长度，不含控制字符）。",
+    expect_redirect: "请从列表中选择转至的县（区），不能是本县或发起县。",
+    state_queued: "待发送",
+    state_delivered: "已送达",
+    state_accepted: "已接收",
+    state_responded: "已答复",
+    state_closed: "已结案",
+    state_withdrawn: "已撤回",
+    state_redirected: "已转办",
+    state_rejected: "被拒收",
+};
+
+/// English.
+pub static EN: Msgs = Msgs {
+    lang: "en",
+    code: "en",
+    other_code: "zh",
+    other_name: "中文",
+    console: "Migrant population exchange · county console",
+    skip_to_content: "Skip to content",
+    start: "Start",
+    inbox: "Inbox",
+    outbox: "Outbox",
+    new_request: "New request",
+    sign_in: "Sign in",
+    sign_out: "Sign out",
+    operator_name: "Name",
+    password: "Password",
+    signed_in_as: "Signed in as",
+    bad_sign_in: "Wrong name or password.",
+    locked_out: "Too many failed sign-ins: the account is locked for 15 minutes; try later, or ask an admin to unlock it (exchange-node operator unlock).",
+    forbidden_csrf: "Refused: the form is stale or did not come from this console (missing or wrong CSRF token). Go back and submit it again.",
+    forbidden_role: "Your role does not allow this (viewers only read; only admins manage operators).",
+    not_found: "No such page or case.",
+    bad_form: "The submitted form could not be read (malformed); nothing was changed. Go back and fill it in again.",
+    unavailable: "The node could not do this just now; nothing was changed. Retry, or ask the operator.",
+    role_clerk: "clerk",
+    role_viewer: "viewer",
+    role_admin: "admin",
+    role_label: "Role",
+    operators: "Operators",
+    failed_sign_ins: "Failed sign-ins in a row",
+    locked_until: "Locked until",
+    unlock: "Unlock",
+    add_operator: "Add or reset an operator",
+    add_operator_hint: "An operator of the same name gets the new role and password, and their sessions end.",
+    password_again: "Password again",
+    passwords_differ: "The two passwords differ; nothing was changed.",
+    expect_name: "A name of 1 to 64 characters without control characters, e.g. 王芳.",
+    expect_role: "The role is clerk, viewer or admin.",
+    expect_password: "A password of at least 10 characters.",
+    awaiting_acceptance: "Awaiting acceptance",
+    due_soon: "Due within two working days",
+    overdue: "Overdue",
+    open_alerts: "Open alerts",
+    no_alerts: "No open alerts.",
+    alert_kind: "Alert",
+    raised: "Raised",
+    stuck_outbox: "Messages stuck in the outbox",
+    answers_since: "Answers received since your last visit",
+    today_work: "Today's work",
+    filter: "Filter",
+    truncated: "Too many cases: the console read the first 20000 only, so figures and lists below may be incomplete; narrow the filters.",
+    any: "Any",
+    state: "State",
+    kind: "Kind",
+    peer_county: "Other county",
+    priority: "Priority",
+    due: "Due",
+    person: "Person",
+    resident_id: "Resident ID",
+    subject_name: "Name",
+    opened: "Opened",
+    days_left: "Working days left",
+    days_unit: "working days",
+    overdue_by: "overdue",
+    extended: "extended",
+    no_cases: "No cases match.",
+    previous_page: "Previous",
+    next_page: "Next",
+    page: "page",
+    case: "Case",
+    open_case: "Open",
+    requester: "Requester",
+    recipient: "Recipient",
+    questions: "Questions",
+    answer: "Answer",
+    due_date: "Due",
+    original_due_date: "Original due date",
+    extended_due_date: "Extended due date",
+    acceptance_due_date: "Accept by",
+    provisional: " (provisional: holidays not yet published)",
+    timeline: "Timeline",
+    when: "When",
+    event: "Event",
+    actor: "By",
+    detail: "Detail",
+    actions: "Actions",
+    no_actions: "Nothing can be done in this state.",
+    accept: "Accept",
+    note: "Note",
+    respond: "Respond",
+    verdict: "Verdict",
+    verdict_confirmed: "confirmed",
+    verdict_disputed: "disputed",
+    withdraw: "Withdraw",
+    reason: "Reason",
+    close: "Close",
+    redirect: "Redirect (not ours)",
+    redirect_to: "Redirect to county",
+    ask_extension: "Ask for more time",
+    extension_days: "Working days more (1–60)",
+    grant_extension: "Grant the extension",
+    deny_extension: "Deny the extension",
+    done: "Done.",
+    submit: "Submit",
+    choose_county: "Choose a county",
+    urgent: "urgent",
+    normal: "normal",
+    new_request_hint: "Ask another county to verify facts about a person. Fields marked * are required.",
+    form_has_errors: "The form has errors; nothing was stored. Please correct:",
+    expect_recipient: "Choose the county from the list; not this county.",
+    expect_resident_id: "Expected an 18-character resident ID: 17 digits, then a digit or X, with a correct check digit (GB 11643), e.g. 11010519491231002X.",
+    expect_subject_name: "Enter the person's name (within the length limit, no control characters).",
+    expect_questions: "Enter what is to be verified (within the length limit).",
+    expect_text: "Not accepted: ",
+    expect_purpose: "An export needs a purpose (at most 200 characters); it is recorded in the audit log.",
+    export_csv: "Export CSV",
+    purpose: "Purpose",
+    expect_working_days: "Working days must be a whole number from 1 to 60.",
+    expect_answer: "Enter the answer (within the length limit).",
+    expect_reason: "The reason or note is not accepted (length limit, no control characters).",
+    expect_redirect: "Choose the county from the list; not this county nor the requester.",
+    state_queued: "queued",
+    state_delivered: "delivered",
+    state_accepted: "accepted",
+    state_responded: "responded",
+    state_closed: "closed",
+    state_withdrawn: "withdrawn",
+    state_redirected: "redirected",
+    state_rejected: "rejected",
+};
+
+/// Timeline events in Chinese, by the label the workflow stores.
+static EVENTS_ZH: &[(&str, &str)] = &[
+    ("opened", "发起"),
+    ("sent", "已发送"),
+    ("delivered", "已送达（签收回执已验证）"),
+    ("received", "收到"),
+    ("request received", "收到协查请求"),
+    ("residence notice received", "收到居住通报"),
+    ("accepted", "已接收"),
+    ("responded", "已答复"),
+    ("redirected", "已转办"),
+    ("linked", "关联案件"),
+    ("withdrawn", "已撤回"),
+    ("closed", "已结案"),
+    ("reminded", "收到催办"),
+    ("reminder sent", "已催办"),
+    ("extension requested", "申请延期"),
+    ("extension_granted", "同意延期"),
+    ("extension_denied", "不同意延期"),
+    ("roster", "花名册更新"),
+    ("due date recomputed", "办理期限重算"),
+];
+
+/// The table for a `?lang=` or cookie value, if it names one.
+pub fn by_code(code: &str) -> Option<&'static Msgs> {
+    match code.trim().to_ascii_lowercase().as_str() {
+        "zh" | "zh-cn" | "zh-hans" => Some(&ZH),
+        "en" | "en-us" | "en-gb" => Some(&EN),
+        _ => None,
+    }
+}
+
+/// The language of a request: `?lang=`, then the `mpx_lang` cookie, then the first of
+/// `Accept-Language` that is Chinese or English, else Chinese.
+pub fn choose(query_lang: Option<&str>, headers: &HeaderMap) -> &'static Msgs {
+    if let Some(msgs) = query_lang.and_then(by_code) {
+        return msgs;
+    }
+    if let Some(msgs) = super::auth::cookie(headers, "mpx_lang").and_then(|v| by_code(&v)) {
+        return msgs;
+    }
+    let accept = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    for range in accept.split(',') {
+        let tag = range
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if tag.starts_with("zh") {
+            return &ZH;
+        }
+        if tag.starts_with("en") {
+            return &EN;
+        }
+    }
+    &ZH
+}
+
+impl Msgs {
+    /// A day as this language writes it: 2026年12月17日, or 2026-12-17.
+    pub fn date(&self, unix_ms: i64) -> String {
+        if unix_ms <= 0 {
+            return "—".into();
+        }
+        let Some(date) = mpx_proto::time::date_of_unix_ms(unix_ms) else {
+            return "—".into();
+        };
+        if self.code == "zh" {
+            format!("{}年{}月{}日", date.year(), date.month(), date.day())
+        } else {
+            date.to_string()
+        }
+    }
+
+    /// A due date: the end of its due day, so the day shown is that of the last millisecond.
+    pub fn due_date(&self, due_at_unix_ms: i64) -> String {
+        if due_at_unix_ms <= 0 {
+            return "—".into();
+        }
+        self.date(due_at_unix_ms - 1)
+    }
+
+    /// An instant to the minute (timelines), in the province's time zone.
+    pub fn instant(&self, unix_ms: i64) -> String {
+        let Ok(timestamp) = jiff::Timestamp::from_millisecond(unix_ms) else {
+            return "—".into();
+        };
+        let local = timestamp.to_zoned_datetime(mpx_proto::time::province_time_zone());
+        let time = format!("{:02}:{:02}", local.hour(), local.minute());
+        format!("{} {time}", self.date(unix_ms))
+    }
+
+    pub fn state(&self, state: CaseState) -> &'static str {
+        match state {
+            CaseState::Queued => self.state_queued,
+            CaseState::Delivered => self.state_delivered,
+            CaseState::Accepted => self.state_accepted,
+            CaseState::Responded => self.state_responded,
+            CaseState::Closed => self.state_closed,
+            CaseState::Withdrawn => self.state_withdrawn,
+            CaseState::Redirected => self.state_redirected,
+            CaseState::Rejected => self.state_rejected,
+            CaseState::Unspecified => "—",
+        }
+    }
+
+    pub fn priority(&self, priority: CasePriority) -> &'static str {
+        match priority {
+            CasePriority::Urgent => self.urgent,
+            _ => self.normal,
+        }
+    }
+
+    /// A case kind's name (from the case-kind table).
+    pub fn kind(&self, kind: i32) -> &'static str {
+        match mpx_proto::case_kind::spec(kind) {
+            Some(spec) if self.code == "zh" => spec.name_zh,
+            Some(spec) => spec.name_en,
+            None => "—",
+        }
+    }
+
+    /// An alert kind's name in this language (the monitor's table holds "已逾期 overdue").
+    pub fn alert_kind(&self, kind: mpx_proto::v1::AlertKind) -> String {
+        let text = crate::monitor::alert_kind_text(kind);
+        let (zh, en) = text.split_once(' ').unwrap_or((text, text));
+        if self.code == "zh" { zh } else { en }.to_string()
+    }
+
+    /// A timeline event's name (the workflow's labels); an unknown one as it is stored.
+    pub fn event(&self, label: &str) -> String {
+        if self.code != "zh" {
+            return label.replace('_', " ");
+        }
+        EVENTS_ZH
+            .iter()
+            .find(|(known, _)| *known == label)
+            .map_or_else(|| label.to_string(), |(_, name)| (*name).to_string())
+    }
+
+    pub fn role(&self, role: &str) -> &'static str {
+        match role {
+            "admin" => self.role_admin,
+            "viewer" => self.role_viewer,
+            _ => self.role_clerk,
+        }
+    }
+
+    /// What is expected of a form field, in this language, if the console knows the field.
+    pub fn expected(&self, field: &str) -> Option<&'static str> {
+        Some(match field {
+            "recipient_county" => self.expect_recipient,
+            "resident_id" => self.expect_resident_id,
+            "subject_name" => self.expect_subject_name,
+            "questions" => self.expect_questions,
+            "working_days" => self.expect_working_days,
+            "answer" => self.expect_answer,
+            "reason" | "note" => self.expect_reason,
+            "redirect_to_county" => self.expect_redirect,
+            "name" => self.expect_name,
+            "purpose" => self.expect_purpose,
+            "role" => self.expect_role,
+            "password" => self.expect_password,
+            _ => return None,
+        })
+    }
+
+    /// A refusal of the operator service for a clerk: what is expected first, in this
+    /// language, then the service's own message (field and detail, as the API gives it).
+    pub fn refusal(&self, field: &str, message: &str) -> String {
+        match self.expected(field) {
+            Some(expected) => format!("{expected}（{message}）"),
+            None => format!("{}{message}", self.expect_text),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn query_then_cookie_then_accept_language_then_chinese() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(choose(None, &headers).code, "zh");
+        headers.insert(
+            "accept-language",
+            HeaderValue::from_static("en-US,en;q=0.9"),
+        );
+        assert_eq!(choose(None, &headers).code, "en");
+        headers.insert("cookie", HeaderValue::from_static("a=b; mpx_lang=zh"));
+        assert_eq!(choose(None, &headers).code, "zh");
+        assert_eq!(choose(Some("en"), &headers).code, "en");
+        assert_eq!(choose(Some("fr"), &headers).code, "zh");
+    }
+
+    #[test]
+    fn dates_in_chinese_and_iso() {
+        // 2026-12-17 10:00 in Asia/Shanghai.
+        let ms = 1_797_472_800_000;
+        assert_eq!(ZH.date(ms), "2026年12月17日");
+        assert_eq!(EN.date(ms), "2026-12-17");
+        assert_eq!(ZH.date(0), "—");
+    }
+}

@@ -1,0 +1,369 @@
+//! The county web console: server-rendered pages in Chinese (English switchable) over the same
+//! calls the gRPC operator API makes. Thin: a handler turns a form into a call of the operator
+//! services in [`crate::service`] (in process, as the signed-in operator), so validation, the
+//! working-day figures and the audit of every read of personal data are theirs, written once.
+//!
+//! # Layout
+//!
+//! - [`i18n`]: the words, one table per language; dates.
+//! - [`auth`]: passwords, sessions, CSRF, lock-out, roles.
+//! - [`pages`]: sign-in, the start page (工作台), open alerts; reading cases for the pages.
+//! - [`lists`]: the inbox and outbox (收件箱 / 发件箱), and their CSV export.
+//! - [`case`]: a case with its timeline and actions; a new request (新建协查).
+//! - [`operators`]: the rules for operator accounts (shared with the command line) and the
+//!   admin's page.
+//! - [`tls`]: HTTPS when a certificate and key are configured.
+//!
+//! Every response carries a content security policy of `default-src 'self'`; no page needs
+//! JavaScript.
+
+pub mod auth;
+pub mod case;
+pub mod i18n;
+pub mod lists;
+pub mod operators;
+pub mod pages;
+pub mod tls;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use mpx_proto::division::CountyCode;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::service::alerts::AlertsService;
+use crate::service::cases::CasesService;
+use crate::store::{Store, StoreError};
+use crate::workflow::Workflow;
+
+/// The console's own stylesheet, embedded.
+const STYLESHEET: &str = include_str!("console.css");
+
+/// What every console handler shares; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ConsoleState {
+    inner: Arc<Inner>,
+}
+
+/// The parts of [`ConsoleState`] (public so `run` builds them from the node's own).
+#[derive(Debug)]
+pub struct Inner {
+    pub workflow: Workflow,
+    /// The gRPC `mpx.v1.Cases` service, called in process as the signed-in operator.
+    pub cases: CasesService,
+    /// The gRPC `mpx.v1.Alerts` service, likewise.
+    pub alerts: AlertsService,
+    pub county: CountyCode,
+    /// Sessions idle this long end.
+    pub idle_minutes: i64,
+    /// Served over TLS: cookies are `Secure`.
+    pub https: bool,
+    /// Working days before a deadline that count as "due soon" (the monitor's setting).
+    pub due_soon_working_days: i32,
+    /// A queued message waiting this long is stuck (the monitor's `UNDELIVERED` threshold).
+    pub stuck_after_ms: i64,
+}
+
+impl std::ops::Deref for ConsoleState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl ConsoleState {
+    pub fn new(inner: Inner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        self.workflow.store()
+    }
+
+    /// A county as a clerk knows it: its name (from the directory, else from the GB/T 2260
+    /// table) and its code, e.g. 临夏县（621221）.
+    pub fn county_text(&self, code: &str) -> String {
+        let name = self
+            .workflow
+            .directory()
+            .county_name(code)
+            .filter(|name| !name.is_empty())
+            .or_else(|| {
+                let county = CountyCode::parse(code).ok()?;
+                mpx_proto::division::DivisionTable::shipped()
+                    .name(&county)
+                    .map(str::to_string)
+            });
+        match name {
+            Some(name) => format!("{name}（{code}）"),
+            None => code.to_string(),
+        }
+    }
+}
+
+/// Why a console request was not served; each becomes a page (or a redirect to sign in).
+#[derive(Debug)]
+pub enum ConsoleError {
+    /// No live session: to the sign-in page.
+    SignInFirst(&'static i18n::Msgs),
+    /// A POST without this session's CSRF token.
+    Csrf(&'static i18n::Msgs),
+    /// A viewer tried to act.
+    Role(&'static i18n::Msgs),
+    NotFound(&'static i18n::Msgs),
+    /// The node failed (database, RNG); nothing was changed.
+    Unavailable(&'static i18n::Msgs),
+    /// The operator service refused the request, with its message.
+    Refused(&'static i18n::Msgs, String),
+    /// A form or query string that cannot be read at all.
+    BadForm(&'static i18n::Msgs),
+}
+
+impl ConsoleError {
+    pub fn from_store(error: StoreError, t: &'static i18n::Msgs) -> Self {
+        tracing::error!(%error, "console: store failure");
+        Self::Unavailable(t)
+    }
+
+    /// An operator-service refusal as a page.
+    pub fn from_status(status: tonic::Status, t: &'static i18n::Msgs) -> Self {
+        match status.code() {
+            tonic::Code::NotFound => Self::NotFound(t),
+            tonic::Code::Unavailable | tonic::Code::Internal | tonic::Code::Unknown => {
+                Self::Unavailable(t)
+            }
+            _ => Self::Refused(t, status.message().to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let (status, t, text) = match self {
+            Self::SignInFirst(_) => return Redirect::to("/sign-in").into_response(),
+            Self::Csrf(t) => (StatusCode::FORBIDDEN, t, t.forbidden_csrf.to_string()),
+            Self::Role(t) => (StatusCode::FORBIDDEN, t, t.forbidden_role.to_string()),
+            Self::NotFound(t) => (StatusCode::NOT_FOUND, t, t.not_found.to_string()),
+            Self::Unavailable(t) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                t,
+                t.unavailable.to_string(),
+            ),
+            Self::Refused(t, message) => (StatusCode::CONFLICT, t, message),
+            Self::BadForm(t) => (StatusCode::BAD_REQUEST, t, t.bad_form.to_string()),
+        };
+        let page = pages::MessagePage {
+            t,
+            signed: None,
+            title: t.console,
+            text,
+        };
+        (status, page).into_response()
+    }
+}
+
+/// A posted form; one that cannot be read is refused with a page in the request's language
+/// (axum's own rejection is an English line of plain text).
+#[derive(Debug)]
+pub struct ConsoleForm<T>(pub T);
+
+impl<T, S> FromRequest<S> for ConsoleForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ConsoleError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, ConsoleError> {
+        let t = i18n::choose(lang_of(request.uri()), request.headers());
+        axum::Form::<T>::from_request(request, state)
+            .await
+            .map(|axum::Form(value)| Self(value))
+            .map_err(|_| ConsoleError::BadForm(t))
+    }
+}
+
+/// A query string, read as [`ConsoleForm`] reads a form.
+#[derive(Debug)]
+pub struct ConsoleQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ConsoleQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ConsoleError> {
+        let t = auth::language(parts);
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|_| ConsoleError::BadForm(t))
+    }
+}
+
+/// The `lang` parameter of a query string, if any.
+pub fn lang_of(uri: &axum::http::Uri) -> Option<&str> {
+    uri.query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "lang")
+        .map(|(_, value)| value)
+}
+
+/// Adds the security headers to every response and remembers a `?lang=` choice in a cookie.
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let chosen = lang_of(request.uri())
+        .and_then(i18n::by_code)
+        .map(|msgs| msgs.code);
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(code) = chosen
+        && let Ok(value) = HeaderValue::from_str(&format!(
+            "mpx_lang={code}; Path=/; SameSite=Strict; Max-Age=31536000"
+        ))
+    {
+        headers.append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLESHEET,
+    )
+}
+
+/// Every route of the console.
+pub fn router(state: ConsoleState) -> Router {
+    Router::new()
+        .route("/", get(pages::start))
+        .route("/console.css", get(stylesheet))
+        .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in))
+        .route("/sign-out", post(pages::sign_out))
+        .route("/inbox", get(lists::inbox))
+        .route("/outbox", get(lists::outbox))
+        .route("/inbox.csv", get(lists::inbox_csv))
+        .route("/outbox.csv", get(lists::outbox_csv))
+        .route("/alerts", get(pages::alerts))
+        .route("/operators", get(operators::list).post(operators::add))
+        .route("/operators/unlock", post(operators::unlock))
+        .route("/cases/new", get(case::new_form).post(case::create))
+        .route("/cases/{case_id}", get(case::show))
+        .route("/cases/{case_id}/{action}", post(case::act))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Serves the console on `listener` until `cancel`: over TLS with `tls`, else plain HTTP (which
+/// the command line allows only on loopback).
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: ConsoleState,
+    cancel: CancellationToken,
+) {
+    let app = router(state).into_make_service_with_connect_info::<tls::Peer>();
+    let served = match tls {
+        Some(acceptor) => {
+            axum::serve(tls::TlsListener::new(listener, acceptor), app)
+                .with_graceful_shutdown(cancel.cancelled_owned())
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(cancel.cancelled_owned())
+                .await
+        }
+    };
+    if let Err(error) = served {
+        tracing::error!(%error, "console listener failed");
+    }
+}
+
+/// The console's TLS from the config: both `console_certificate` and `console_key`, or neither
+/// (then plain HTTP, refused on anything but a loopback address).
+pub fn tls_from_config(
+    config: &crate::config::NodeConfig,
+) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    let listen = config.console_listen.trim();
+    match (&config.console_certificate, &config.console_key) {
+        (Some(certificate), Some(key)) => Ok(Some(tls::acceptor(certificate, key)?)),
+        (None, None) => {
+            let loopback = listen.is_empty()
+                || listen
+                    .parse::<std::net::SocketAddr>()
+                    .is_ok_and(|address| address.ip().is_loopback());
+            if !loopback {
+                anyhow::bail!(
+                    "console_listen {listen} is not a loopback address: serving passwords over plain HTTP there is refused; set console_certificate and console_key for HTTPS, or listen on 127.0.0.1"
+                );
+            }
+            Ok(None)
+        }
+        _ => anyhow::bail!("console_certificate and console_key go together: set both or neither"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NodeConfig;
+
+    /// The refusal of a config, as the operator reads it.
+    fn refusal(config: &NodeConfig) -> String {
+        match tls_from_config(config) {
+            Ok(_) => panic!("accepted"),
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback_and_certificate_with_key() {
+        let mut config = NodeConfig::default();
+        assert!(tls_from_config(&config).unwrap().is_none());
+        config.console_listen = "[::1]:7090".into();
+        assert!(tls_from_config(&config).unwrap().is_none());
+        config.console_listen = String::new();
+        assert!(tls_from_config(&config).unwrap().is_none(), "disabled");
+        config.console_listen = "0.0.0.0:7090".into();
+        let refused = refusal(&config);
+        assert!(refused.contains("console_certificate"), "{refused}");
+        config.console_certificate = Some("console.crt".into());
+        let half = refusal(&config);
+        assert!(half.contains("go together"), "{half}");
+        config.console_key = Some("console.key".into());
+        let missing = refusal(&config);
+        assert!(missing.contains("console.crt"), "{missing}");
+    }
+}

@@ -1,0 +1,280 @@
+//! Console operators: the rules for a name, a role and a password, written once for the
+//! command line (`operator add --role`, `operator unlock`) and the admin's page (/operators),
+//! and that page. Each change made in the console is recorded as a security event naming the
+//! admin who made it.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::auth::{Role, Signed, hash_password};
+use super::i18n::Msgs;
+use super::{ConsoleError, ConsoleForm, ConsoleQuery, ConsoleState};
+use crate::store::{OperatorAccount, Store, StoreError};
+
+/// The shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// The longest operator name.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Why an operator cannot be stored as given: the field and what it takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OperatorRefusal {
+    #[error("name: 1 to {MAX_NAME_CHARS} characters without control characters, e.g. 王芳")]
+    Name,
+    #[error("role: clerk, viewer or admin")]
+    Role,
+    #[error("password: at least {MIN_PASSWORD_CHARS} characters")]
+    Password,
+    #[error("password: cannot be hashed ({0})")]
+    Hash(String),
+}
+
+impl OperatorRefusal {
+    /// The form field it is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Role => "role",
+            Self::Password | Self::Hash(_) => "password",
+        }
+    }
+}
+
+/// A failure to add an operator: a refusal, or the database.
+#[derive(Debug, thiserror::Error)]
+pub enum PutOperatorError {
+    #[error(transparent)]
+    Refused(#[from] OperatorRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Adds an operator account, or replaces the role and password of one (ending its sessions),
+/// after checking name, role and password. Returns the name as stored (trimmed) and the role.
+pub async fn put_operator(
+    store: &Store,
+    name: &str,
+    role: &str,
+    password: &str,
+    now_unix_ms: i64,
+) -> Result<(String, Role), PutOperatorError> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(OperatorRefusal::Name.into());
+    }
+    let role = Role::parse(role.trim()).ok_or(OperatorRefusal::Role)?;
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(OperatorRefusal::Password.into());
+    }
+    let hash = hash_password(password).map_err(OperatorRefusal::Hash)?;
+    store
+        .put_operator_account(name, role.label(), &hash, now_unix_ms)
+        .await?;
+    Ok((name.to_string(), role))
+}
+
+// ---- the admin's page -----------------------------------------------------------------------
+
+struct AccountRow {
+    name: String,
+    role: &'static str,
+    failed: i64,
+    locked: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "operators.html")]
+struct OperatorsPage {
+    t: &'static Msgs,
+    signed: Option<Signed>,
+    csrf: String,
+    rows: Vec<AccountRow>,
+    done: bool,
+    name: String,
+    /// Field → message.
+    errors: BTreeMap<&'static str, String>,
+}
+
+impl OperatorsPage {
+    fn error_of(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+}
+
+fn admin_only(signed: &Signed) -> Result<(), ConsoleError> {
+    if signed.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ConsoleError::Role(signed.t))
+    }
+}
+
+async fn operators_page(
+    state: &ConsoleState,
+    signed: Signed,
+    done: bool,
+    name: String,
+    errors: BTreeMap<&'static str, String>,
+) -> Result<Response, ConsoleError> {
+    let t = signed.t;
+    let now = state.workflow.clock().now_unix_ms();
+    let accounts: Vec<OperatorAccount> = state
+        .store()
+        .operator_accounts()
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?;
+    let rows = accounts
+        .into_iter()
+        .map(|account| AccountRow {
+            role: t.role(&account.role),
+            failed: account.failed_sign_ins,
+            locked: if account.locked_until_unix_ms > now {
+                t.instant(account.locked_until_unix_ms)
+            } else {
+                String::new()
+            },
+            name: account.name,
+        })
+        .collect();
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page = OperatorsPage {
+        t,
+        csrf: signed.csrf.clone(),
+        signed: Some(signed),
+        rows,
+        done,
+        name,
+        errors,
+    };
+    Ok((status, page).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    ConsoleQuery(query): ConsoleQuery<DoneQuery>,
+) -> Result<Response, ConsoleError> {
+    admin_only(&signed)?;
+    operators_page(
+        &state,
+        signed,
+        query.done.is_some(),
+        String::new(),
+        BTreeMap::new(),
+    )
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct OperatorForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_again: String,
+}
+
+/// Records who changed which operator, as a security event.
+async fn record_change(
+    state: &ConsoleState,
+    signed: &Signed,
+    detail: String,
+) -> Result<(), ConsoleError> {
+    state
+        .store()
+        .record_security_event(
+            &format!("console admin {}", signed.operator),
+            "console_operator_changed",
+            &detail,
+        )
+        .await
+        .map_err(|error| ConsoleError::from_store(error, signed.t))
+}
+
+pub async fn add(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    ConsoleForm(form): ConsoleForm<OperatorForm>,
+) -> Result<Response, ConsoleError> {
+    signed.check_csrf(&form.csrf)?;
+    admin_only(&signed)?;
+    let t = signed.t;
+    if form.password != form.password_again {
+        let errors = BTreeMap::from([("password", t.passwords_differ.to_string())]);
+        return operators_page(&state, signed, false, form.name, errors).await;
+    }
+    let now = state.workflow.clock().now_unix_ms();
+    match put_operator(state.store(), &form.name, &form.role, &form.password, now).await {
+        Ok((name, role)) => {
+            record_change(
+                &state,
+                &signed,
+                format!("operator {name:?} set to role {}", role.label()),
+            )
+            .await?;
+            Ok(Redirect::to("/operators?done=1").into_response())
+        }
+        Err(PutOperatorError::Refused(refusal)) => {
+            let message = t.refusal(refusal.field(), &refusal.to_string());
+            let errors = BTreeMap::from([(refusal.field(), message)]);
+            operators_page(&state, signed, false, form.name, errors).await
+        }
+        Err(PutOperatorError::Store(error)) => Err(ConsoleError::from_store(error, t)),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UnlockForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn unlock(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    ConsoleForm(form): ConsoleForm<UnlockForm>,
+) -> Result<Response, ConsoleError> {
+    signed.check_csrf(&form.csrf)?;
+    admin_only(&signed)?;
+    let t = signed.t;
+    let found = state
+        .store()
+        .clear_failed_sign_ins(form.name.trim())
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?;
+    if !found {
+        return Err(ConsoleError::NotFound(t));
+    }
+    record_change(
+        &state,
+        &signed,
+        format!("operator {:?} unlocked", form.name.trim()),
+    )
+    .await?;
+    Ok(Redirect::to("/operators?done=1").into_response())
+}

@@ -1,0 +1,444 @@
+//! Sign-in and sign-out, the start page (工作台) and open alerts, and what the case pages
+//! share: reading cases through `mpx.v1.Cases/ListCases` as the signed-in operator (so each
+//! read is audited as it is from the command line, and working days left are the service's),
+//! and how a deadline is shown.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use mpx_proto::v1::alerts_server::Alerts;
+use mpx_proto::v1::cases_server::Cases;
+use mpx_proto::v1::{self, CaseDirection, CaseState, ListCasesRequest};
+use serde::Deserialize;
+
+use super::auth::{self, SignIn, Signed, cookie};
+use super::i18n::Msgs;
+use super::{ConsoleError, ConsoleForm, ConsoleState};
+
+/// Pages of 1000 read from the service for one list (the console's lists stop at this).
+const MAX_SERVICE_PAGES: usize = 20;
+
+/// A page that only says something (errors, refusals).
+#[derive(Template, WebTemplate)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub t: &'static Msgs,
+    pub signed: Option<Signed>,
+    pub title: &'static str,
+    pub text: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    t: &'static Msgs,
+    signed: Option<Signed>,
+    error: Option<&'static str>,
+    name: String,
+    csrf: String,
+}
+
+/// A request as the signed-in operator, as the operator API's interceptor would pass it on.
+pub fn as_operator<T>(operator: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .extensions_mut()
+        .insert(mpx_proto::runtime::Operator(operator.to_string()));
+    request
+}
+
+fn sign_in_csrf_cookie(state: &ConsoleState) -> String {
+    format!("mpx_sign_in_{}", state.county)
+}
+
+/// The sign-in form. Its CSRF token is a cookie and a field that must match (no session yet).
+fn sign_in_page(
+    state: &ConsoleState,
+    t: &'static Msgs,
+    status: StatusCode,
+    error: Option<&'static str>,
+    name: String,
+) -> Response {
+    let Ok(csrf) = auth::random_hex() else {
+        return ConsoleError::Unavailable(t).into_response();
+    };
+    let secure = if state.https { "; Secure" } else { "" };
+    let set = format!(
+        "{}={csrf}; Path=/sign-in; HttpOnly; SameSite=Strict{secure}",
+        sign_in_csrf_cookie(state)
+    );
+    let page = SignInPage {
+        t,
+        signed: None,
+        error,
+        name,
+        csrf,
+    };
+    (status, [(header::SET_COOKIE, set)], page).into_response()
+}
+
+pub async fn sign_in_form(
+    State(state): State<ConsoleState>,
+    parts: axum::http::request::Parts,
+) -> Response {
+    sign_in_page(
+        &state,
+        auth::language(&parts),
+        StatusCode::OK,
+        None,
+        String::new(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn sign_in(
+    State(state): State<ConsoleState>,
+    ConnectInfo(super::tls::Peer(from)): ConnectInfo<super::tls::Peer>,
+    parts: axum::http::request::Parts,
+    ConsoleForm(form): ConsoleForm<SignInForm>,
+) -> Result<Response, ConsoleError> {
+    let t = auth::language(&parts);
+    let expected = cookie(&parts.headers, &sign_in_csrf_cookie(&state)).unwrap_or_default();
+    if expected.is_empty() || !auth::same_secret(&expected, &form.csrf) {
+        return Err(ConsoleError::Csrf(t));
+    }
+    // A browser signing in again (perhaps as someone else) drops the session it had.
+    state
+        .sign_out(&parts.headers)
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?;
+    let outcome = state
+        .sign_in(&form.name, &form.password, &from.to_string())
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?;
+    Ok(match outcome {
+        SignIn::Session(id) => (
+            [(header::SET_COOKIE, state.session_cookie(Some(&id)))],
+            Redirect::to("/"),
+        )
+            .into_response(),
+        SignIn::WrongNameOrPassword => sign_in_page(
+            &state,
+            t,
+            StatusCode::UNAUTHORIZED,
+            Some(t.bad_sign_in),
+            form.name,
+        ),
+        SignIn::Unavailable => ConsoleError::Unavailable(t).into_response(),
+        SignIn::Locked => sign_in_page(
+            &state,
+            t,
+            StatusCode::FORBIDDEN,
+            Some(t.locked_out),
+            form.name,
+        ),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn sign_out(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    headers: HeaderMap,
+    ConsoleForm(form): ConsoleForm<CsrfForm>,
+) -> Result<Response, ConsoleError> {
+    signed.check_csrf(&form.csrf)?;
+    state
+        .sign_out(&headers)
+        .await
+        .map_err(|error| ConsoleError::from_store(error, signed.t))?;
+    tracing::info!(operator = %signed.operator, "console sign-out");
+    Ok((
+        [(header::SET_COOKIE, state.session_cookie(None))],
+        Redirect::to("/sign-in"),
+    )
+        .into_response())
+}
+
+pub async fn not_found(parts: axum::http::request::Parts) -> ConsoleError {
+    ConsoleError::NotFound(auth::language(&parts))
+}
+
+/// Cases of one direction as the operator service lists them, up to the console's cap
+/// (20 pages of 1000); `truncated` when there were more.
+#[derive(Debug, Default)]
+pub struct CaseList {
+    pub cases: Vec<v1::Case>,
+    pub truncated: bool,
+}
+
+pub async fn all_cases(
+    state: &ConsoleState,
+    signed: &Signed,
+    direction: CaseDirection,
+    case_state: Option<CaseState>,
+    open_only: bool,
+) -> Result<CaseList, ConsoleError> {
+    let mut list = CaseList::default();
+    let mut page_token = String::new();
+    for page in 0..MAX_SERVICE_PAGES {
+        let request = ListCasesRequest {
+            direction: direction as i32,
+            state: case_state.map_or(0, |s| s as i32),
+            open_only,
+            page_size: 1000,
+            page_token,
+        };
+        let response = state
+            .cases
+            .list_cases(as_operator(&signed.operator, request))
+            .await
+            .map_err(|status| ConsoleError::from_status(status, signed.t))?
+            .into_inner();
+        list.cases.extend(response.cases);
+        if response.next_page_token.is_empty() {
+            break;
+        }
+        list.truncated = page + 1 == MAX_SERVICE_PAGES;
+        page_token = response.next_page_token;
+    }
+    Ok(list)
+}
+
+/// How near a case's deadline is, from the service's `working_days_left`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Answered, finished, or without a deadline.
+    None,
+    Later,
+    Soon,
+    Overdue,
+}
+
+/// A case's deadline class: overdue below zero working days left, soon within the monitor's
+/// due-soon lead.
+pub fn due_of(case: &v1::Case, due_soon_working_days: i32) -> Due {
+    let unanswered = matches!(
+        case.state(),
+        CaseState::Queued | CaseState::Delivered | CaseState::Accepted
+    );
+    if !unanswered || case.due_at_unix_ms <= 0 {
+        return Due::None;
+    }
+    match case.working_days_left {
+        left if left < 0 => Due::Overdue,
+        left if left <= due_soon_working_days => Due::Soon,
+        _ => Due::Later,
+    }
+}
+
+/// Working days left as text and its CSS class: a number, and 逾期 in words when overdue (never
+/// colour alone).
+pub fn days_text(t: &Msgs, case: &v1::Case, due: Due) -> (String, &'static str) {
+    let extended = if case.extended_due_at_unix_ms > 0 {
+        format!(" ({})", t.extended)
+    } else {
+        String::new()
+    };
+    match due {
+        Due::None => ("—".into(), "none"),
+        Due::Overdue => (
+            format!("{} {}{extended}", case.working_days_left, t.overdue),
+            "overdue",
+        ),
+        Due::Soon => (format!("{}{extended}", case.working_days_left), "soon"),
+        Due::Later => (format!("{}{extended}", case.working_days_left), "ok"),
+    }
+}
+
+/// The other county of a case, as this node sees it.
+pub fn peer_of(case: &v1::Case) -> &str {
+    if case.direction() == CaseDirection::Inbound {
+        &case.requester_county
+    } else {
+        &case.recipient_county
+    }
+}
+
+// ---- start page -----------------------------------------------------------------------------
+
+struct Tile {
+    id: &'static str,
+    label: &'static str,
+    count: usize,
+    href: &'static str,
+    class: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "start.html")]
+struct StartPage {
+    t: &'static Msgs,
+    signed: Option<Signed>,
+    /// More cases than the console reads: the counts are lower bounds.
+    truncated: bool,
+    county: String,
+    tiles: Vec<Tile>,
+}
+
+pub async fn start(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+) -> Result<Response, ConsoleError> {
+    let t = signed.t;
+    // Open cases are what the start page counts (the service lists them first).
+    let inbound = all_cases(&state, &signed, CaseDirection::Inbound, None, true).await?;
+    let truncated = inbound.truncated;
+    let inbound = inbound.cases;
+    let soon = state.due_soon_working_days;
+    let count = |due: Due| inbound.iter().filter(|c| due_of(c, soon) == due).count();
+    let awaiting = inbound
+        .iter()
+        .filter(|case| case.state() == CaseState::Delivered)
+        .count();
+    // Our requests answered (or redirected) since the operator's previous sign-in.
+    let outbound = all_cases(&state, &signed, CaseDirection::Outbound, None, false).await?;
+    let truncated = truncated || outbound.truncated;
+    let outbound = outbound.cases;
+    let answered_since = outbound
+        .iter()
+        .filter(|case| case.responded_at_unix_ms > signed.previous_sign_in_unix_ms)
+        .count();
+    let store = state.store();
+    let open_alerts: i64 = store
+        .open_alert_counts()
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?
+        .iter()
+        .map(|(_, _, n)| n)
+        .sum();
+    // Messages to a peer whose oldest has waited past the monitor's UNDELIVERED threshold.
+    let now = state.workflow.clock().now_unix_ms();
+    let stuck: i64 = store
+        .outbox_stats()
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?
+        .iter()
+        .filter(|(_, _, oldest)| now - oldest >= state.stuck_after_ms)
+        .map(|(_, depth, _)| depth)
+        .sum();
+    let tiles = vec![
+        Tile {
+            id: "answers",
+            label: t.answers_since,
+            count: answered_since,
+            href: "/outbox?state=responded",
+            class: "",
+        },
+        Tile {
+            id: "awaiting",
+            label: t.awaiting_acceptance,
+            count: awaiting,
+            href: "/inbox?state=delivered",
+            class: "",
+        },
+        Tile {
+            id: "due-soon",
+            label: t.due_soon,
+            count: count(Due::Soon),
+            href: "/inbox?due=soon",
+            class: "soon",
+        },
+        Tile {
+            id: "overdue",
+            label: t.overdue,
+            count: count(Due::Overdue),
+            href: "/inbox?due=overdue",
+            class: "overdue",
+        },
+        Tile {
+            id: "alerts",
+            label: t.open_alerts,
+            count: usize::try_from(open_alerts).unwrap_or(0),
+            href: "/alerts",
+            class: "",
+        },
+        Tile {
+            id: "outbox",
+            label: t.stuck_outbox,
+            count: usize::try_from(stuck).unwrap_or(0),
+            href: "/outbox?state=queued",
+            class: "",
+        },
+    ];
+    Ok(StartPage {
+        t,
+        truncated,
+        county: state.county_text(state.county.as_str()),
+        signed: Some(signed),
+        tiles,
+    }
+    .into_response())
+}
+
+// ---- alerts -----------------------------------------------------------------------------------
+
+struct AlertRow {
+    kind: String,
+    peer: String,
+    case_id: String,
+    raised: String,
+    due: String,
+    detail: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "alerts.html")]
+struct AlertsPage {
+    t: &'static Msgs,
+    signed: Option<Signed>,
+    rows: Vec<AlertRow>,
+}
+
+/// Open alerts, newest first, through `mpx.v1.Alerts/ListAlerts` (one page of up to 1000).
+pub async fn alerts(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+) -> Result<Response, ConsoleError> {
+    let t = signed.t;
+    let request = v1::ListAlertsRequest {
+        open_only: true,
+        page_size: 1000,
+        page_token: String::new(),
+    };
+    let alerts = state
+        .alerts
+        .list_alerts(as_operator(&signed.operator, request))
+        .await
+        .map_err(|status| ConsoleError::from_status(status, t))?
+        .into_inner()
+        .alerts;
+    let rows = alerts
+        .into_iter()
+        .map(|alert| AlertRow {
+            kind: t.alert_kind(alert.kind()),
+            peer: state.county_text(&alert.counterpart_county),
+            raised: t.instant(alert.raised_at_unix_ms),
+            due: t.due_date(alert.due_at_unix_ms),
+            detail: alert.detail,
+            case_id: alert.case_id,
+        })
+        .collect();
+    Ok(AlertsPage {
+        t,
+        signed: Some(signed),
+        rows,
+    }
+    .into_response())
+}
