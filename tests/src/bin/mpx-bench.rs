@@ -7,7 +7,8 @@
 //!
 //! Scenarios (default: all): `idle`, `latency` (one notice on an idle province), `import`,
 //! `reconcile`, `report`, `monitor` (deadline tick over 1 M open cases), `locate` (10 M index
-//! rows, PostgreSQL), `exchange` (100 k notices, SQLite) and `exchange-pg` (PostgreSQL;
+//! rows, PostgreSQL), `exchange` (100 k notices, SQLite), `console` (the county console's inbox
+//! and start page over 100 k cases) and `exchange-pg` (PostgreSQL;
 //! `MPX_BENCH_NOTICES` sets the count of both). Each prints one JSON line per figure (median,
 //! min and max of the runs) and, where it has one, the raw limit measured in the same run on
 //! this machine (the same work without MPX around it) and the ratio. The table, the machine and
@@ -34,6 +35,7 @@ const SCENARIOS: &[&str] = &[
     "exchange",
     "exchange-pg",
     "overload",
+    "console",
 ];
 const LINXIA: &str = "621221";
 
@@ -1010,6 +1012,110 @@ async fn insert_compliance_cases(database: &sqlx::SqlitePool, cases: u64, months
     }
 }
 
+/// The county console with 100 000 cases at the node: the inbox's first page and the start page,
+/// fetched over HTTP by a signed-in clerk (p50 and p95 over the samples of each run); raw =
+/// the store query of the inbox's first page (50 rows) on the node's own database, without
+/// the service, the rendering or HTTP.
+async fn bench_console(bench: &mut Bench, dir: &Path) {
+    let rows = if bench.quick { 300 } else { 100_000 };
+    let samples = if bench.quick { 5 } else { 40 };
+    let file = dir.join("console-cases.csv");
+    write_roster(&file, rows, &[LINXIA], Encoding::Utf8);
+    let password = "基准测试口令-2026";
+    let (mut inbox_p50, mut inbox_p95, mut start_p50, mut start_p95, mut raw) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..bench.runs {
+        let province = Province::start(&[WUDU, LINXIA]).await;
+        // Notices from 621202 become open cases at 621221.
+        import_file(&province, &file);
+        let outbox = outbox_of(&province, WUDU).await;
+        let started = Instant::now();
+        while outbox_pending(&outbox).await != 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(3600),
+                "notices still queued after an hour"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let node = province.node(LINXIA);
+        node.add_console_operator("基准", "clerk", password);
+        let console = node.console.expect("the console listens");
+        let session = mpx_tests::http::sign_in(console, LINXIA, "基准", password).expect("sign in");
+        let timed = |target: &str| -> Vec<f64> {
+            (0..samples + 1)
+                .map(|_| {
+                    let started = Instant::now();
+                    let reply = mpx_tests::http::request(console, "GET", target, &session, "")
+                        .expect("console reply");
+                    assert_eq!(reply.status, 200, "{target}: {}", reply.body);
+                    started.elapsed().as_secs_f64() * 1000.0
+                })
+                .skip(1) // the first request warms caches
+                .collect()
+        };
+        let inbox = timed("/inbox");
+        let start = timed("/");
+        inbox_p50.push(percentile(&inbox, 50.0));
+        inbox_p95.push(percentile(&inbox, 95.0));
+        start_p50.push(percentile(&start, 50.0));
+        start_p95.push(percentile(&start, 95.0));
+        let url = format!("sqlite://{}", node.data_dir.join("node.db").display());
+        let store = exchange_node::store::Store::connect(&url)
+            .await
+            .expect("node store");
+        let mut times = Vec::new();
+        for _ in 0..samples {
+            let started = Instant::now();
+            let page = store
+                .list_cases(mpx_proto::v1::CaseDirection::Inbound, None, false, 0, 50)
+                .await
+                .expect("the inbox query");
+            assert_eq!(page.len(), 50.min(rows as usize));
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        raw.push(percentile(&times, 95.0));
+    }
+    let note = format!(
+        "{rows} open cases (residence notices) at 621221; {samples} requests each after one warm-up, over HTTP/1.1 on loopback, signed in as a clerk"
+    );
+    bench.record(
+        "console",
+        "inbox first page, p50",
+        "ms",
+        &inbox_p50,
+        "reported",
+        Some(&raw),
+        &note,
+    );
+    bench.record(
+        "console",
+        "inbox first page, p95",
+        "ms",
+        &inbox_p95,
+        "<= 50 ms",
+        Some(&raw),
+        &note,
+    );
+    bench.record(
+        "console",
+        "start page, p50",
+        "ms",
+        &start_p50,
+        "reported",
+        Some(&raw),
+        &note,
+    );
+    bench.record(
+        "console",
+        "start page, p95",
+        "ms",
+        &start_p95,
+        "<= 50 ms",
+        Some(&raw),
+        &note,
+    );
+}
+
 /// Percentile `p` (0–100) of `values`, nearest rank.
 fn percentile(values: &[f64], p: f64) -> f64 {
     let mut sorted = values.to_vec();
@@ -1593,6 +1699,7 @@ async fn main() {
             "reconcile" => bench_reconcile(&mut bench, dir.path()).await,
             "exchange" => bench_exchange(&mut bench, dir.path()).await,
             "overload" => bench_overload(&mut bench, dir.path()).await,
+            "console" => bench_console(&mut bench, dir.path()).await,
             "report" => bench_report(&mut bench, dir.path()).await,
             "latency" => bench_latency(&mut bench, dir.path()).await,
             "locate" => bench_locate(&mut bench, dir.path()).await,
