@@ -564,6 +564,27 @@ async fn a_spoofed_sender_is_refused_and_recorded_and_a_duplicate_gets_the_origi
         1
     );
 
+    // The same message id with another body is no redelivery: refused, not given the first
+    // receipt (which would tell the sender that what it sent now was stored).
+    let mut reused = envelope(WUDU, LINXIA, request_body(&resident_id(LINXIA, 9)));
+    reused.message_id = genuine.message_id.clone();
+    let receipts = deliver(&mut client, vec![reused]).await.unwrap();
+    assert_eq!(receipts[0].status(), ReceiptStatus::Rejected);
+    assert!(
+        receipts[0]
+            .error
+            .contains("already used for another message"),
+        "{}",
+        receipts[0].error
+    );
+    let inbound = cases_at(&province, LINXIA, CaseDirection::Inbound).await;
+    assert_eq!(inbound.len(), 1, "nothing of the second body stored");
+    assert_eq!(
+        deliver(&mut client, vec![genuine.clone()]).await.unwrap()[0],
+        first[0],
+        "the genuine envelope still gets its receipt"
+    );
+
     // A bad body is rejected in its receipt, with the field named; the batch's other envelope is stored.
     // (A peer's check-digit slip is accepted in warn mode; an impossible birth date is not.)
     let bad = envelope(WUDU, LINXIA, request_body("11010519491331002X"));

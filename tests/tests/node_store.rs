@@ -431,18 +431,30 @@ async fn outbox_delivers_in_order_retries_later_and_settles_once(url: &str) {
 
     // The inbox deduplicates by message id.
     let mut tx = store.begin().await.unwrap();
-    tx.insert_inbox(&ids[0], "621202", "case", "request", 7, b"stored receipt")
-        .await
-        .unwrap();
+    tx.insert_inbox(
+        &ids[0],
+        "621202",
+        "case",
+        "request",
+        7,
+        b"stored receipt",
+        "envelope digest",
+    )
+    .await
+    .unwrap();
     let entries = tx.inbox_entries(&[&ids[0], &ids[1]]).await.unwrap();
     assert_eq!(entries.len(), 1, "only the stored one");
     let entry = &entries[&ids[0]];
     assert_eq!(
-        (entry.sender.as_str(), entry.receipt.as_slice()),
-        ("621202", &b"stored receipt"[..])
+        (
+            entry.sender.as_str(),
+            entry.receipt.as_slice(),
+            entry.envelope_sha256.as_str()
+        ),
+        ("621202", &b"stored receipt"[..], "envelope digest")
     );
     assert!(
-        tx.insert_inbox(&ids[0], "621202", "case", "request", 8, b"x")
+        tx.insert_inbox(&ids[0], "621202", "case", "request", 8, b"x", "")
             .await
             .is_err()
     );

@@ -56,6 +56,8 @@ pub struct OutboxMessage {
 pub struct InboxEntry {
     pub sender: String,
     pub receipt: Vec<u8>,
+    /// SHA-256 (hex) of the envelope as received; empty for messages stored before it was kept.
+    pub envelope_sha256: String,
 }
 
 mpx_proto::store_handle! {

@@ -196,7 +196,7 @@ impl StoreTx {
         let mut entries = std::collections::HashMap::new();
         for part in message_ids.chunks(500) {
             let sql = format!(
-                "SELECT message_id, sender, receipt FROM inbox WHERE message_id IN {}",
+                "SELECT message_id, sender, receipt, envelope_sha256 FROM inbox WHERE message_id IN {}",
                 value_rows(1, part.len(), self.is_sqlite)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -209,6 +209,7 @@ impl StoreTx {
                     InboxEntry {
                         sender: row.try_get("sender")?,
                         receipt: row.try_get("receipt")?,
+                        envelope_sha256: row.try_get("envelope_sha256")?,
                     },
                 );
             }
@@ -216,7 +217,7 @@ impl StoreTx {
         Ok(entries)
     }
 
-    /// Records a stored message and the receipt answered for it.
+    /// Records a stored message, the digest of its envelope and the receipt answered for it.
     pub async fn insert_inbox(
         &mut self,
         message_id: &str,
@@ -225,10 +226,12 @@ impl StoreTx {
         body_kind: &str,
         received_at_unix_ms: i64,
         receipt: &[u8],
+        envelope_sha256: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO inbox (message_id, sender, case_id, body_kind, received_at_unix_ms, receipt)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO inbox (message_id, sender, case_id, body_kind, received_at_unix_ms, receipt,
+                                envelope_sha256)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(message_id)
         .bind(sender)
@@ -236,6 +239,7 @@ impl StoreTx {
         .bind(body_kind)
         .bind(received_at_unix_ms)
         .bind(receipt.to_vec())
+        .bind(envelope_sha256)
         .execute(&mut *self.transaction)
         .await?;
         Ok(())

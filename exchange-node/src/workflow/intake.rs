@@ -31,15 +31,26 @@ impl Workflow {
         let ids: Vec<&str> = envelopes.iter().map(|e| e.message_id.as_str()).collect();
         let mut known = tx.inbox_entries(&ids).await?;
         for envelope in envelopes {
+            let digest = mpx_proto::sha256_hex(&envelope.encode_to_vec());
             if let Some(entry) = known.get(&envelope.message_id) {
-                let receipt = if entry.sender == sender.as_str() {
-                    Receipt::decode(entry.receipt.as_slice()).unwrap_or_default()
-                } else {
+                // A redelivery (the same envelope) gets the stored receipt back; the same id with
+                // another body is refused, so its sender cannot take the first receipt for an
+                // acknowledgement of what it sent now.
+                let receipt = if entry.sender != sender.as_str() {
                     rejected_receipt(
                         &envelope.message_id,
                         "message_id already used by another sender",
                         now,
                     )
+                } else if !entry.envelope_sha256.is_empty() && entry.envelope_sha256 != digest {
+                    tracing::warn!(message_id = %envelope.message_id, %sender, "message id sent again with another body; refused");
+                    rejected_receipt(
+                        &envelope.message_id,
+                        "message_id already used for another message (the envelope differs from the one stored under this id); send new content under a new message_id",
+                        now,
+                    )
+                } else {
+                    Receipt::decode(entry.receipt.as_slice()).unwrap_or_default()
                 };
                 metrics::counter!("mpx_messages_received_total", "kind" => "any", "outcome" => "duplicate").increment(1);
                 receipts.push(receipt);
@@ -61,7 +72,6 @@ impl Workflow {
                     rejected_receipt(&envelope.message_id, reason, now)
                 }
             };
-            let digest = mpx_proto::sha256_hex(&envelope.encode_to_vec());
             if let Some(signer) = &self.signer
                 && let Err(error) = mpx_proto::evidence::sign_receipt(signer, &mut receipt, &digest)
             {
@@ -92,6 +102,7 @@ impl Workflow {
                     kind,
                     now,
                     &encoded,
+                    &digest,
                 )
                 .await?;
                 known.insert(
@@ -99,6 +110,7 @@ impl Workflow {
                     InboxEntry {
                         sender: sender.to_string(),
                         receipt: encoded,
+                        envelope_sha256: digest.clone(),
                     },
                 );
             }
