@@ -37,15 +37,6 @@ if ! command -v faketime >/dev/null 2>&1; then
   fi
 fi
 
-# openpyxl (Python) opens the workbooks we write in a program other than ours, as a clerk's
-# spreadsheet would, in the workbook tests. From PyPI; pinned to the version the fixtures were
-# made with (tests/fixtures/sheets/generate.py).
-if ! python3 -c 'import openpyxl' >/dev/null 2>&1; then
-  echo "==> installing openpyxl from PyPI (for the workbook tests)"
-  python3 -m pip install --quiet --disable-pip-version-check 'openpyxl==3.1.5' \
-    || echo "note: openpyxl could not be installed; the workbook tests will fail (pip install openpyxl==3.1.5)" >&2
-fi
-
 # The console's browser tests drive Debian's chromium through its chromedriver (the same build,
 # so they always match) and need a CJK font, or every Chinese glyph renders as a box.
 if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy"; }; then
@@ -57,6 +48,15 @@ if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && fc-list 2>/de
   else
     echo "note: chromium/chromium-driver/fonts-wqy-microhei are not installed; the console browser tests will fail (apt-get install them)" >&2
   fi
+fi
+
+# openpyxl (Python) opens the workbooks we write in a program other than ours, as a clerk's
+# spreadsheet would, in the workbook tests. From PyPI; pinned to the version the fixtures were
+# made with (tests/fixtures/sheets/generate.py).
+if ! python3 -c 'import openpyxl' >/dev/null 2>&1; then
+  echo "==> installing openpyxl from PyPI (for the workbook tests)"
+  python3 -m pip install --quiet --disable-pip-version-check 'openpyxl==3.1.5' \
+    || echo "note: openpyxl could not be installed; the workbook tests will fail (pip install openpyxl==3.1.5)" >&2
 fi
 
 # faketime leaves a semaphore and a shared-memory file named by its pid when it is killed; a later

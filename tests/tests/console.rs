@@ -131,12 +131,23 @@ async fn a_clerk_works_a_case_from_inbox_to_answer_in_the_browser() {
     click(&b, "#do-respond").await;
     assert_eq!(text(&b, "#answer").await, answer);
 
+    // The full ID only for a purpose, as its own audited read.
+    fill(&b, "#reveal-purpose", "核实身份").await;
+    click(&b, "#do-reveal").await;
+    assert_eq!(text(&b, "#full-id").await, resident_id(LINXIA, 7));
+
     // The console's reads are in the audit log under the clerk's name, as the CLI's are.
     let audit = linxia.cli_output(&["audit"]);
     assert!(
         audit
             .lines()
             .any(|line| line.contains("王芳") && line.contains("cases.get")),
+        "{audit}"
+    );
+    assert!(
+        audit
+            .lines()
+            .any(|line| line.contains("cases.reveal_id") && line.contains("核实身份")),
         "{audit}"
     );
 

@@ -81,6 +81,10 @@ async fn the_console_answers_broken_and_hostile_requests_with_a_page_never_a_cra
         head.contains("content-security-policy: default-src 'self'"),
         "{head}"
     );
+    assert!(
+        !head.contains("strict-transport-security"),
+        "HSTS only over TLS: {head}"
+    );
     let sign_in_cookie = format!(
         "mpx_sign_in_{WUDU}={}",
         set_cookie(&head, &format!("mpx_sign_in_{WUDU}"))

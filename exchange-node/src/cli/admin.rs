@@ -187,7 +187,8 @@ pub(super) async fn add_operator(config: &NodeConfig, name: &str) -> anyhow::Res
     Ok(())
 }
 
-/// Reads a password: the first line of `file`, else twice from the terminal (not echoed).
+/// Reads a password: the first line of `file`, else twice from the terminal (not echoed), or
+/// once from standard input when that is not a terminal.
 fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
     let password = match file {
         Some(path) => std::fs::read_to_string(path)
@@ -196,6 +197,10 @@ fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
             .next()
             .unwrap_or_default()
             .to_string(),
+        // A script piping the password gives it once; a person types it twice.
+        None if !std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            prompt_hidden("Password: ")?
+        }
         None => {
             let first = prompt_hidden("Password: ")?;
             let second = prompt_hidden("Again: ")?;

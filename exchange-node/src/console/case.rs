@@ -64,6 +64,8 @@ struct CasePage {
     t: &'static Msgs,
     signed: Option<Signed>,
     view: CaseView,
+    /// The full resident ID, when asked for with a purpose.
+    revealed: Option<String>,
     /// Counties a case can be redirected to.
     counties: Vec<CountyOption>,
     csrf: String,
@@ -165,12 +167,22 @@ fn view(
 }
 
 /// The case page, read through `GetCase` (audited as `cases.get`).
+/// What a case page shows besides the case.
+#[derive(Debug, Default)]
+struct Shown {
+    /// After a successful action (Post/Redirect/Get).
+    done: bool,
+    /// A refused action: its status and message.
+    error: Option<(StatusCode, String)>,
+    /// The purpose for which the clerk asked to see the full resident ID (audited).
+    reveal_for: Option<String>,
+}
+
 async fn case_page(
     state: &ConsoleState,
     signed: Signed,
     case_id: &str,
-    done: bool,
-    error: Option<(StatusCode, String)>,
+    shown: Shown,
 ) -> Result<Response, ConsoleError> {
     let t = signed.t;
     let response = state
@@ -191,18 +203,37 @@ async fn case_page(
     let Some(case) = response.case else {
         return Err(ConsoleError::NotFound(t));
     };
-    let (status, error) = match error {
+    let (status, error) = match shown.error {
         Some((status, message)) => (status, Some(message)),
         None => (StatusCode::OK, None),
     };
+    // The full ID only for a stated purpose, recorded as its own audited read.
+    let revealed = match &shown.reveal_for {
+        Some(purpose) => {
+            state
+                .store()
+                .audit(
+                    &signed.operator,
+                    "cases.reveal_id",
+                    purpose,
+                    &case.resident_id,
+                    1,
+                )
+                .await
+                .map_err(|error| ConsoleError::from_store(error, t))?;
+            Some(case.resident_id.clone())
+        }
+        None => None,
+    };
     let page = CasePage {
         t,
+        revealed,
         counties: county_options(state, ""),
         view: view(state, t, case, response.events),
         csrf: signed.csrf.clone(),
         may_act: signed.role.may_act(),
         signed: Some(signed),
-        done,
+        done: shown.done,
         error,
     };
     Ok((status, page).into_response())
@@ -222,7 +253,11 @@ pub async fn show(
     let Ok(Path(case_id)) = case_id else {
         return Err(ConsoleError::NotFound(signed.t));
     };
-    case_page(&state, signed, &case_id, query.done.is_some(), None).await
+    let shown = Shown {
+        done: query.done.is_some(),
+        ..Shown::default()
+    };
+    case_page(&state, signed, &case_id, shown).await
 }
 
 /// The fields of every action form (each uses what it needs).
@@ -250,8 +285,25 @@ pub async fn act(
         return Err(ConsoleError::NotFound(signed.t));
     };
     signed.check_csrf(&form.csrf)?;
-    signed.check_may_act()?;
     let t = signed.t;
+    if action == "reveal" {
+        // Reading, which a viewer may do too, for a purpose.
+        let shown = match crate::service::require_purpose(&form.text) {
+            Ok(purpose) => Shown {
+                reveal_for: Some(purpose),
+                ..Shown::default()
+            },
+            Err(status) => Shown {
+                error: Some((
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    t.refusal("purpose", status.message()),
+                )),
+                ..Shown::default()
+            },
+        };
+        return case_page(&state, signed, &case_id, shown).await;
+    }
+    signed.check_may_act()?;
     let operator = signed.operator.clone();
     let cases = &state.cases;
     let id = case_id.clone();
@@ -345,14 +397,11 @@ pub async fn act(
                     .unwrap_or_default()
                     .trim();
                 let message = t.refusal(field, status.message());
-                case_page(
-                    &state,
-                    signed,
-                    &case_id,
-                    false,
-                    Some((StatusCode::CONFLICT, message)),
-                )
-                .await
+                let shown = Shown {
+                    error: Some((StatusCode::CONFLICT, message)),
+                    ..Shown::default()
+                };
+                case_page(&state, signed, &case_id, shown).await
             }
             _ => Err(ConsoleError::from_status(status, t)),
         },

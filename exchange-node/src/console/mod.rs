@@ -225,6 +225,7 @@ pub fn lang_of(uri: &axum::http::Uri) -> Option<&str> {
 
 /// Adds the security headers to every response and remembers a `?lang=` choice in a cookie.
 async fn security_headers(
+    axum::extract::State(state): axum::extract::State<ConsoleState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -246,6 +247,13 @@ async fn security_headers(
         HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if state.https {
+        // A browser that once reached the console over TLS never falls back to plain HTTP.
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     if let Some(code) = chosen
         && let Ok(value) = HeaderValue::from_str(&format!(
             "mpx_lang={code}; Path=/; SameSite=Strict; Max-Age=31536000"
@@ -281,7 +289,10 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/cases/{case_id}", get(case::show))
         .route("/cases/{case_id}/{action}", post(case::act))
         .fallback(pages::not_found)
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
 }
 

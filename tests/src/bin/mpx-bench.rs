@@ -1486,7 +1486,8 @@ async fn bench_idle(bench: &mut Bench, _dir: &Path) {
         let mut command = node.cli();
         command
             .arg("serve")
-            .args(["--metrics-listen", "127.0.0.1:0", "--ready-file"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .args(["--console-listen", "127.0.0.1:0", "--ready-file"])
             .arg(&ready)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
