@@ -2,7 +2,8 @@
 //! real nodes over mTLS: a clerk works a case from the inbox to the answer, which arrives in the
 //! requester county's console; bad input is refused beside its field and stores nothing; forged
 //! posts, another node's session, a viewer's action and an ended session are refused.
-//! Screenshots of the main pages go to docs/screenshots/.
+//! Screenshots of the main pages go to target/tmp/screenshots/, and to docs/screenshots/ (the
+//! README's) with `MPX_UPDATE_SCREENSHOTS=1`.
 #![allow(clippy::unwrap_used)]
 
 #[path = "console/browser.rs"]

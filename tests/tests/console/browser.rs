@@ -144,16 +144,29 @@ pub async fn sign_in_at(client: &Client, base: &str, name: &str, password: &str)
     wait_for(client, "#operator, #sign-in-error").await;
 }
 
-/// Saves a screenshot of the page under `docs/screenshots/NAME.png` (0600 like every file the
-/// tests write).
+/// Saves a screenshot of the page as `NAME.png` under the test's scratch directory
+/// (`target/tmp/screenshots`), and under `docs/screenshots/` — the README's pictures — when
+/// `MPX_UPDATE_SCREENSHOTS=1`, so an ordinary test run leaves the work tree as it was.
 pub async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("a screenshot");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace")
-        .join("docs/screenshots");
-    std::fs::create_dir_all(&dir).expect("docs/screenshots");
-    std::fs::write(dir.join(format!("{name}.png")), png).expect("write the screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{name}: a real picture of the page ({} bytes)",
+        png.len()
+    );
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")];
+    if std::env::var_os("MPX_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        dirs.push(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("the workspace")
+                .join("docs/screenshots"),
+        );
+    }
+    for dir in dirs {
+        std::fs::create_dir_all(&dir).expect("the screenshot directory");
+        std::fs::write(dir.join(format!("{name}.png")), &png).expect("write the screenshot");
+    }
 }
 
 /// The page's path (and query), to see where a redirect went.
