@@ -258,7 +258,7 @@ pub async fn init(options: InitOptions) -> anyhow::Result<InitOutcome> {
     let store = Store::connect(&config.database_url()).await?;
     let created_token = !paths.operator_token.exists();
     if created_token {
-        let token = generate_token("mpxop");
+        let token = generate_token("mpxop")?;
         store
             .add_operator_token("admin", &hash_token(&token))
             .await?;

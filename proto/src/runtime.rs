@@ -326,12 +326,17 @@ pub fn hash_token(token: &str) -> String {
 }
 
 /// A fresh random token (256 bits, hex) with a readable prefix, e.g. `mpxop_3f1c…`.
-pub fn generate_token(prefix: &str) -> String {
+pub fn generate_token(prefix: &str) -> std::io::Result<String> {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 32];
-    // SystemRandom only fails when the OS has no entropy source at all.
-    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
-    format!("{prefix}_{}", crate::hex(&bytes))
+    // SystemRandom only fails when the OS has no entropy source at all; a token of zeros would
+    // then be everyone's, so there is no token.
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| {
+            std::io::Error::other("the operating system gave no random bytes for a token")
+        })?;
+    Ok(format!("{prefix}_{}", crate::hex(&bytes)))
 }
 
 /// gRPC server reflection for one listener: it advertises exactly `services` (fully qualified,
@@ -487,7 +492,7 @@ mod tests {
     #[test]
     fn tokens_authenticate_by_hash() {
         let tokens = OperatorTokens::default();
-        let token = generate_token("mpxop");
+        let token = generate_token("mpxop").unwrap();
         assert!(token.starts_with("mpxop_") && token.len() == 6 + 64);
         tokens.replace(HashMap::from([(
             hash_token(&token),

@@ -178,7 +178,7 @@ fn operator_name(name: &str) -> anyhow::Result<&str> {
 pub(super) async fn add_operator(config: &NodeConfig, name: &str) -> anyhow::Result<()> {
     let name = operator_name(name)?;
     let store = Store::connect(&config.database_url()).await?;
-    let token = generate_token("mpxop");
+    let token = generate_token("mpxop")?;
     store.add_operator_token(name, &hash_token(&token)).await?;
     println!("{token}");
     eprintln!(

@@ -51,7 +51,7 @@ pub(super) async fn init(config: &RegistryConfig, now: i64) -> anyhow::Result<()
             .with_context(|| format!("writing {}", config_path.display()))?;
     }
     let store = Store::connect(&config.database_url()).await?;
-    let token = generate_token("mpxop");
+    let token = generate_token("mpxop")?;
     store
         .add_operator_token("admin", &hash_token(&token), now)
         .await?;

@@ -30,7 +30,7 @@ pub(super) async fn enroll(
     let province = province_of(config)?;
     let county = parse_county(&county, province)?;
     let store = Store::connect(&config.database_url()).await?;
-    let token = generate_token("mpxenrol");
+    let token = generate_token("mpxenrol")?;
     let ttl_hours = ttl_hours.unwrap_or(config.enrollment_token_ttl_hours);
     let expires = now + i64::from(ttl_hours) * 3_600_000;
     store
@@ -106,7 +106,7 @@ pub(super) async fn operator_add(
         bail!("--name must be 1 to 64 characters, e.g. --name supervisor-li");
     }
     let store = Store::connect(&config.database_url()).await?;
-    let token = generate_token("mpxop");
+    let token = generate_token("mpxop")?;
     store
         .add_operator_token(name, &hash_token(&token), now)
         .await?;
