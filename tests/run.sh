@@ -50,6 +50,15 @@ if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && fc-list 2>/de
   fi
 fi
 
+# openpyxl (Python) opens the workbooks we write in a program other than ours, as a clerk's
+# spreadsheet would, in the workbook tests. From PyPI; pinned to the version the fixtures were
+# made with (tests/fixtures/sheets/generate.py).
+if ! python3 -c 'import openpyxl' >/dev/null 2>&1; then
+  echo "==> installing openpyxl from PyPI (for the workbook tests)"
+  python3 -m pip install --quiet --disable-pip-version-check 'openpyxl==3.1.5' \
+    || echo "note: openpyxl could not be installed; the workbook tests will fail (pip install openpyxl==3.1.5)" >&2
+fi
+
 # faketime leaves a semaphore and a shared-memory file named by its pid when it is killed; a later
 # faketime that gets the same pid then fails to start. Remove those of processes that are gone.
 for leftover in /dev/shm/sem.faketime_sem_* /dev/shm/faketime_shm_*; do

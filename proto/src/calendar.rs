@@ -81,8 +81,8 @@ impl CalendarYear {
             }
             Ok(date)
         };
-        let mut off = BTreeSet::new();
-        let mut work = BTreeSet::new();
+        let mut off = Vec::new();
+        let mut work = Vec::new();
         for holiday in &parsed.holidays {
             if let Some(range) = &holiday.off {
                 let (from, to) = (date(&range.from)?, date(&range.to)?);
@@ -91,7 +91,7 @@ impl CalendarYear {
                 }
                 let mut day = from;
                 while day <= to {
-                    off.insert(day);
+                    off.push(day);
                     day = day.tomorrow().map_err(|e| invalid(e.to_string()))?;
                 }
             }
@@ -103,24 +103,61 @@ impl CalendarYear {
                         holiday.name
                     )));
                 }
-                work.insert(day);
+                work.push(day);
             }
         }
+        Self::from_days(
+            file,
+            parsed.year,
+            parsed.published,
+            parsed.source,
+            off,
+            work,
+        )
+    }
+
+    /// A year from its lists of days, held to the same rules as a file (`file` names the
+    /// source in errors): every day in the year, make-up days on weekends, no day both off and
+    /// worked, no days listed for an unpublished year. The directory a node receives from the
+    /// registry is checked by this too, so a bad calendar from the network is refused, not used.
+    pub fn from_days(
+        file: &str,
+        year: i16,
+        published: bool,
+        source: String,
+        off: Vec<Date>,
+        work: Vec<Date>,
+    ) -> Result<Self, CalendarError> {
+        let invalid = |message: String| CalendarError::Invalid {
+            file: file.to_string(),
+            message,
+        };
+        if !(1949..=2200).contains(&year) {
+            return Err(invalid(format!("year {year}: expected 1949 to 2200")));
+        }
+        if let Some(day) = off.iter().chain(&work).find(|day| day.year() != year) {
+            return Err(invalid(format!("{day} is not in {year}")));
+        }
+        if let Some(day) = work.iter().find(|day| !is_weekend(**day)) {
+            return Err(invalid(format!("make-up day {day} is not a weekend day")));
+        }
+        let off: BTreeSet<Date> = off.into_iter().collect();
+        let work: BTreeSet<Date> = work.into_iter().collect();
         if let Some(both) = off.intersection(&work).next() {
             return Err(invalid(format!(
                 "{both} is both a day off and a working day"
             )));
         }
         let lists_days = !off.is_empty() || !work.is_empty();
-        if !parsed.published && lists_days {
+        if !published && lists_days {
             return Err(invalid(
                 "an unpublished year must not list days (set published = true)".into(),
             ));
         }
         Ok(Self {
-            year: parsed.year,
-            published: parsed.published,
-            source: parsed.source,
+            year,
+            published,
+            source,
             off,
             work,
         })

@@ -193,25 +193,30 @@ pub fn calendar_from_proto(
 ) -> Result<WorkingCalendar, crate::calendar::CalendarError> {
     let mut parsed = Vec::new();
     for year in years {
-        let number = i16::try_from(year.year).unwrap_or(0);
+        let file = format!("directory calendar {}", year.year);
+        let number =
+            i16::try_from(year.year).map_err(|_| crate::calendar::CalendarError::Invalid {
+                file: file.clone(),
+                message: format!("year {}: expected 1949 to 2200", year.year),
+            })?;
         let parse = |text: &String| -> Result<jiff::civil::Date, crate::calendar::CalendarError> {
             text.parse()
                 .map_err(|_| crate::calendar::CalendarError::Invalid {
-                    file: format!("directory calendar {number}"),
-                    message: format!("{text:?} is not a date"),
+                    file: file.clone(),
+                    message: format!("{text:?} is not a YYYY-MM-DD date"),
                 })
         };
-        parsed.push(crate::calendar::CalendarYear {
-            year: number,
-            published: year.published,
-            source: year.source.clone(),
-            off: year.off_dates.iter().map(parse).collect::<Result<_, _>>()?,
-            work: year
-                .work_dates
+        parsed.push(crate::calendar::CalendarYear::from_days(
+            &file,
+            number,
+            year.published,
+            year.source.clone(),
+            year.off_dates.iter().map(parse).collect::<Result<_, _>>()?,
+            year.work_dates
                 .iter()
                 .map(parse)
                 .collect::<Result<_, _>>()?,
-        });
+        )?);
     }
     WorkingCalendar::new(parsed)
 }
@@ -219,6 +224,41 @@ pub fn calendar_from_proto(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_calendar_from_the_directory_is_held_to_the_rules_of_a_calendar_file() {
+        let year =
+            |year: i32, published: bool, off: &[&str], work: &[&str]| crate::v1::CalendarYear {
+                year,
+                published,
+                source: "test".into(),
+                off_dates: off.iter().map(|d| d.to_string()).collect(),
+                work_dates: work.iter().map(|d| d.to_string()).collect(),
+            };
+        let good = year(2026, true, &["2026-10-01"], &["2026-10-10"]);
+        assert!(calendar_from_proto(std::slice::from_ref(&good)).is_ok());
+        for (bad, expected) in [
+            (year(2026, true, &["2025-10-01"], &[]), "is not in 2026"),
+            (year(2026, true, &[], &["2026-10-12"]), "not a weekend day"),
+            (
+                year(2026, true, &["2026-10-10"], &["2026-10-10"]),
+                "both a day off",
+            ),
+            (year(2026, false, &["2026-10-01"], &[]), "unpublished year"),
+            (year(70_000, true, &[], &[]), "expected 1949 to 2200"),
+            (year(0, false, &[], &[]), "expected 1949 to 2200"),
+            (year(2026, true, &["10/1"], &[]), "not a YYYY-MM-DD date"),
+        ] {
+            let error = calendar_from_proto(std::slice::from_ref(&bad))
+                .expect_err(expected)
+                .to_string();
+            assert!(error.contains(expected), "{bad:?}: {error}");
+        }
+        assert!(
+            calendar_from_proto(&[good.clone(), good]).is_err(),
+            "a year twice"
+        );
+    }
 
     #[test]
     fn deadlines_parse_and_print() {

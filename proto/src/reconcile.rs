@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::tabular::{RowError, RowReader, SourceRow};
+use crate::tabular::{Cell, FileError, OutputFormat, RowError, RowReader, SourceRow, TableWriter};
 
 /// What is compared for one person. Empty fields are not compared (not every extract has
 /// every column).
@@ -246,76 +246,91 @@ impl Reconciler {
     }
 }
 
-/// Writes differences as CSV (UTF-8 with a BOM), created 0600.
+/// Writes differences, created 0600: CSV (UTF-8 with a BOM; English codes, for scripts) or a
+/// workbook (Chinese headers and words, for the clerk who has to go through them).
 pub struct DifferenceWriter {
-    writer: csv::Writer<std::fs::File>,
+    table: TableWriter,
+    format: OutputFormat,
 }
 
 impl DifferenceWriter {
-    /// Creates the differences file of a comparison with `against`: `out` when given, else
-    /// beside the extract as `EXTRACT.differences.csv`. Returns the writer and the path; an
-    /// error names the file.
+    /// Creates the differences file of a comparison with `against`: `out` when given (a workbook
+    /// when it ends in `.xlsx`), else beside the extract as `EXTRACT.differences.csv`, or
+    /// `.xlsx` when the extract was a workbook. Returns the writer and the path; an error names
+    /// the file.
     pub fn beside(
         against: &std::path::Path,
+        against_format: crate::tabular::Format,
         out: Option<&std::path::Path>,
-    ) -> std::io::Result<(Self, std::path::PathBuf)> {
-        let path = match out {
-            Some(path) => path.to_path_buf(),
+    ) -> Result<(Self, std::path::PathBuf), FileError> {
+        let (path, format) = match out {
+            Some(path) => (path.to_path_buf(), OutputFormat::from_path(path)),
             None => {
-                let mut name = against.as_os_str().to_owned();
-                name.push(".differences.csv");
-                std::path::PathBuf::from(name)
+                let format = OutputFormat::answering(against_format);
+                (
+                    crate::tabular::output::beside(against, "differences", format),
+                    format,
+                )
             }
         };
-        let writer = Self::create(&path).map_err(|error| {
-            std::io::Error::new(
-                error.kind(),
-                format!("creating {}: {error}", path.display()),
-            )
-        })?;
+        let writer = Self::create(&path, format)?;
         Ok((writer, path))
     }
 
-    pub fn create(path: &std::path::Path) -> std::io::Result<Self> {
-        use std::io::Write;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path)?;
-        file.write_all("\u{feff}".as_bytes())?;
-        let mut writer = csv::Writer::from_writer(file);
-        writer
-            .write_record([
+    pub fn create(path: &std::path::Path, format: OutputFormat) -> Result<Self, FileError> {
+        let header = match format {
+            OutputFormat::Csv => [
                 "kind",
                 "resident_id",
                 "field",
                 "ours",
                 "theirs",
                 "their_line",
-            ])
-            .map_err(std::io::Error::other)?;
-        Ok(Self { writer })
+            ],
+            OutputFormat::Xlsx => ["差异", "公民身份号码", "字段", "本方", "对方", "对方行号"],
+        };
+        let table = TableWriter::create(path, format, "比对差异", &header)?;
+        Ok(Self { table, format })
     }
 
-    pub fn write(&mut self, difference: &Difference) -> std::io::Result<()> {
-        self.writer
-            .write_record([
-                difference.kind,
-                &difference.resident_id,
-                difference.field,
-                &difference.ours,
-                &difference.theirs,
-                &difference.their_line.to_string(),
-            ])
-            .map_err(std::io::Error::other)
+    pub fn write(&mut self, difference: &Difference) -> Result<(), FileError> {
+        let line = difference.their_line.to_string();
+        let (kind, field) = match self.format {
+            OutputFormat::Csv => (difference.kind, difference.field),
+            OutputFormat::Xlsx => (
+                kind_label_zh(difference.kind),
+                crate::person::field(difference.field).map_or(difference.field, |f| f.header_zh),
+            ),
+        };
+        self.table.row(&[
+            Cell::Text(kind),
+            Cell::Text(&difference.resident_id),
+            Cell::Text(field),
+            Cell::Text(&difference.ours),
+            Cell::Text(&difference.theirs),
+            // A workbook leaves "their line" blank for a person only we have (CSV keeps its 0).
+            Cell::Text(
+                if difference.their_line == 0 && self.format == OutputFormat::Xlsx {
+                    ""
+                } else {
+                    &line
+                },
+            ),
+        ])
     }
 
-    pub fn finish(mut self) -> std::io::Result<()> {
-        self.writer.flush()
+    pub fn finish(self) -> Result<u64, FileError> {
+        self.table.finish()
+    }
+}
+
+/// A difference's kind in the words of a workbook's reader.
+fn kind_label_zh(kind: &str) -> &str {
+    match kind {
+        "only_ours" => "仅本方有",
+        "only_theirs" => "仅对方有",
+        "mismatch" => "不一致",
+        other => other,
     }
 }
 

@@ -5,10 +5,13 @@
 //!
 //! Reading streams: one row in memory at a time, whatever the file's size.
 
+pub mod output;
 pub mod workbook;
 
+pub use output::{Cell, OutputFormat, TableWriter};
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 /// The Chinese column name written in exports with `--header zh` (the field table's).
@@ -239,6 +242,8 @@ pub struct RowReader {
     pub header: Vec<String>,
     /// The workbook sheet read, if the file is a workbook.
     pub sheet: Option<String>,
+    /// What the file was read as (a workbook's kind is judged by its content).
+    pub format: Format,
     /// Columns present in the file that map to no field.
     pub ignored_columns: Vec<String>,
     pub encoding: Encoding,
@@ -281,16 +286,23 @@ impl RowReader {
         let content = match workbook::sniff(head) {
             Content::Container => {
                 let size = std::fs::metadata(path).map_err(io)?.len();
-                if size > workbook::MAX_WORKBOOK_BYTES {
-                    return Err(refuse(format!(
-                        "the workbook is {} MiB; workbooks are read whole, so the limit is {} MiB: split it into several files or save it as CSV (read as a stream, any size)",
+                let too_big = |format: Format| {
+                    refuse(format!(
+                        "the workbook is {} MiB; the limit for .{} is {} MiB: split it into several files or save it as CSV (read as a stream, any size)",
                         size >> 20,
-                        workbook::MAX_WORKBOOK_BYTES >> 20
-                    )));
+                        format.name(),
+                        workbook::max_bytes(format) >> 20
+                    ))
+                };
+                if size > workbook::MAX_XLSX_BYTES {
+                    return Err(too_big(Format::Xlsx));
                 }
                 let mut bytes = Vec::with_capacity(size as usize);
                 file.read_to_end(&mut bytes).map_err(io)?;
                 match workbook::classify_container(&bytes) {
+                    Content::Workbook(kind) if size > workbook::max_bytes(kind) => {
+                        return Err(too_big(kind));
+                    }
                     Content::Workbook(kind) => {
                         return Self::from_workbook(bytes, kind, mapping, sheet, size);
                     }
@@ -334,6 +346,7 @@ impl RowReader {
         Ok(Self {
             header: sheet.header.clone(),
             sheet: Some(sheet.name.clone()),
+            format,
             columns: sheet.columns.clone(),
             inner: Inner::Sheet(Box::new(sheet)),
             ignored_columns,
@@ -362,16 +375,16 @@ impl RowReader {
         if format.is_workbook() {
             let mut bytes = Vec::new();
             reader
-                .take(workbook::MAX_WORKBOOK_BYTES + 1)
+                .take(workbook::max_bytes(format) + 1)
                 .read_to_end(&mut bytes)
                 .map_err(|source| FileError::Io {
                     path: "input".into(),
                     source,
                 })?;
-            if bytes.len() as u64 > workbook::MAX_WORKBOOK_BYTES {
+            if bytes.len() as u64 > workbook::max_bytes(format) {
                 return Err(FileError::Header(format!(
                     "the workbook is over {} MiB; split it or save it as CSV",
-                    workbook::MAX_WORKBOOK_BYTES >> 20
+                    workbook::max_bytes(format) >> 20
                 )));
             }
             let size = bytes.len() as u64;
@@ -402,6 +415,7 @@ impl RowReader {
             columns: Vec::new(),
             header: Vec::new(),
             sheet: None,
+            format,
             ignored_columns: Vec::new(),
             encoding,
             mapping,
@@ -448,7 +462,7 @@ impl RowReader {
         Ok(reader)
     }
 
-    /// Bytes of the file read so far (for progress; a workbook, read whole, by its rows).
+    /// Bytes of the file read so far (for progress; a workbook by the rows read).
     pub fn bytes_read(&self) -> u64 {
         let bytes = self.bytes_read.load(std::sync::atomic::Ordering::Relaxed);
         match &self.inner {
@@ -641,54 +655,47 @@ pub fn person_from_row(row: &SourceRow) -> Result<crate::v1::Person, String> {
     Ok(person)
 }
 
-/// Writes rejected rows as CSV (UTF-8 with a BOM, so spreadsheets show the Chinese), created
-/// 0600 because rows hold personal data: line, reason, then the original columns.
+/// Writes rejected rows (created 0600: rows hold personal data).
 pub struct RejectWriter {
-    writer: csv::Writer<std::fs::File>,
+    table: TableWriter,
     pub count: u64,
 }
 
 impl RejectWriter {
-    pub fn create(path: &Path, source_header: &[String]) -> Result<Self, FileError> {
-        let io = |source| FileError::Io {
-            path: path.display().to_string(),
-            source,
+    /// The rows a file could not give, with the file's own columns after the line and reason:
+    /// CSV (`line`, `reason`, …) or, for a workbook, a workbook (`行号`, `原因`, …) that the clerk
+    /// can correct and import again (those two columns are not roster columns, so they are
+    /// ignored then).
+    pub fn create(
+        path: &Path,
+        source_header: &[String],
+        format: OutputFormat,
+    ) -> Result<Self, FileError> {
+        let (line, reason) = match format {
+            OutputFormat::Csv => ("line", "reason"),
+            OutputFormat::Xlsx => ("行号", "原因"),
         };
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(io)?;
-        file.write_all("\u{feff}".as_bytes()).map_err(io)?;
-        let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(file);
-        let mut header = vec!["line".to_string(), "reason".to_string()];
+        let mut header = vec![line, reason];
         if source_header.is_empty() {
-            header.push("record".into());
+            header.push("record");
         } else {
-            header.extend(source_header.iter().cloned());
+            header.extend(source_header.iter().map(String::as_str));
         }
-        writer
-            .write_record(&header)
-            .map_err(|e| io(std::io::Error::other(e)))?;
-        Ok(Self { writer, count: 0 })
+        let table = TableWriter::create(path, format, "未导入的行", &header)?;
+        Ok(Self { table, count: 0 })
     }
 
-    pub fn write(&mut self, line: u64, reason: &str, raw: &[String]) -> std::io::Result<()> {
-        let mut record = vec![line.to_string(), reason.to_string()];
-        record.extend(raw.iter().cloned());
-        self.writer
-            .write_record(&record)
-            .map_err(std::io::Error::other)?;
+    pub fn write(&mut self, line: u64, reason: &str, raw: &[String]) -> Result<(), FileError> {
+        let line = line.to_string();
+        let mut record = vec![Cell::Text(&line), Cell::Text(reason)];
+        record.extend(raw.iter().map(|value| Cell::Text(value)));
+        self.table.row(&record)?;
         self.count += 1;
         Ok(())
     }
 
-    pub fn finish(mut self) -> std::io::Result<u64> {
-        self.writer.flush()?;
-        Ok(self.count)
+    pub fn finish(self) -> Result<u64, FileError> {
+        self.table.finish()
     }
 }
 

@@ -51,11 +51,13 @@ pub async fn run(store: &Store, args: &Args) -> anyhow::Result<()> {
         Mapping::default(),
         args.sheet.as_deref(),
     )?;
+    let against_format = reader.format;
     let (mut reconciler, _unreadable) =
         tokio::task::spawn_blocking(move || Reconciler::load(reader))
             .await
             .context("reading the extract")?;
-    let (mut writer, out_path) = DifferenceWriter::beside(&args.against, args.out.as_deref())?;
+    let (mut writer, out_path) =
+        DifferenceWriter::beside(&args.against, against_format, args.out.as_deref())?;
     let mut per_county: BTreeMap<String, CountyGaps> = BTreeMap::new();
     let mut mismatched_seen: Option<String> = None;
     let mut write_error = None;

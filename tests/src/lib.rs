@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod postgres;
+pub mod sheets;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

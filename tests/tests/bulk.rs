@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use mpx_proto::synth::{Defect, RosterSpec, department_extract, roster, write_csv};
 use mpx_proto::tabular::Encoding;
 use mpx_proto::v1::{CaseDirection, ListCasesRequest};
+use mpx_tests::sheets::{openpyxl, workbook_sheets};
 use mpx_tests::{Backend, Province, WAIT, wait_until};
 
 mpx_tests::on_every_backend!(
@@ -349,14 +350,30 @@ async fn a_clerks_workbook_imports_without_conversion_and_bad_rows_come_back_wit
     assert_eq!(summary["totals_rows_skipped"], serde_json::json!([10]));
     assert_eq!(summary["ignored_columns"], serde_json::json!(["序号"]));
 
-    let rejected = csv_rows(std::path::Path::new(
-        summary["rejects_file"].as_str().unwrap(),
-    ));
+    // Bad rows come back in a workbook, since a workbook came in: Chinese headers, the
+    // clerk's own columns after the line and the reason, every cell as text.
+    let rejects = std::path::PathBuf::from(summary["rejects_file"].as_str().unwrap());
+    assert!(
+        rejects
+            .to_string_lossy()
+            .ends_with("花名册.csv.rejects.xlsx"),
+        "{rejects:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&rejects).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the reject file holds personal data");
+    }
+    let sheets = workbook_sheets(&rejects);
+    assert_eq!(sheets.len(), 1);
+    assert_eq!(sheets[0].0, "未导入的行");
+    let rejected = &sheets[0].1;
     assert_eq!(
         rejected[0],
         [
-            "line",
-            "reason",
+            "行号",
+            "原因",
             "序号",
             "姓名",
             "性别",
@@ -382,6 +399,44 @@ async fn a_clerks_workbook_imports_without_conversion_and_bad_rows_come_back_wit
     assert_eq!(rejected[1][3], "王强", "the original cells, as text");
     assert_eq!(rejected[1][8], "2026-01-05", "a date cell as a date");
     assert!(rejected[2][1].contains("check"), "{:?}", rejected[2]);
+
+    // The clerk opens the reject workbook in another program (openpyxl here), types 王强's ID
+    // as text over the number, and imports the same file again: 王强 is stored, the row with
+    // the wrong check digit is refused again, and the line and reason columns are ignored.
+    let wang = mpx_tests::resident_id(WUDU, 77);
+    let fixed = province.dir.join("改正后.xlsx");
+    let printed = openpyxl(
+        r#"
+import sys, openpyxl
+book = openpyxl.load_workbook(sys.argv[1])
+sheet = book.active
+header = [cell.value for cell in sheet[1]]
+id_column = header.index("公民身份号码") + 1
+for row in range(2, sheet.max_row + 1):
+    if str(sheet.cell(row, 2).value).startswith("resident_id: the cell holds the number"):
+        sheet.cell(row, id_column).value = sys.argv[2]
+print(sheet.title, sheet.freeze_panes, sheet.cell(1, 1).font.b, sheet.cell(2, id_column).data_type)
+book.save(sys.argv[3])
+"#,
+        &[
+            rejects.as_os_str(),
+            std::ffi::OsStr::new(&wang),
+            fixed.as_os_str(),
+        ],
+    );
+    assert_eq!(
+        printed.trim(),
+        "未导入的行 A2 True s",
+        "openpyxl reads our workbook: its sheet, the frozen header, bold, text cells"
+    );
+    let again = import(&province, &fixed);
+    assert_eq!(again["rows"], 2, "{again}");
+    assert_eq!(again["stored"], 1, "{again}");
+    assert_eq!(again["rejected"], 1, "{again}");
+    assert_eq!(
+        again["ignored_columns"],
+        serde_json::json!(["行号", "原因", "序号"])
+    );
 
     let mut command = province.node(WUDU).cli();
     command.args([
@@ -421,4 +476,83 @@ async fn a_clerks_workbook_imports_without_conversion_and_bad_rows_come_back_wit
         "{stderr}"
     );
     assert!(!stderr.contains("%PDF"), "{stderr}");
+
+    // Export as a workbook: Chinese headers, IDs as text, dates as date cells; the same people
+    // and values as the CSV export.
+    let export = |out: &std::path::Path, extra: &[&str]| {
+        let mut command = province.node(WUDU).cli();
+        command
+            .args(["records", "export", "--purpose", "核对花名册", "--out"])
+            .arg(out)
+            .args(extra);
+        mpx_tests::run_ok(command);
+    };
+    let xlsx = province.dir.join("导出.xlsx");
+    export(&xlsx, &[]);
+    let csv_file = province.dir.join("导出.csv");
+    export(&csv_file, &["--header", "zh"]);
+    let sheets = workbook_sheets(&xlsx);
+    assert_eq!(sheets.len(), 1);
+    assert_eq!(sheets[0].0, "花名册");
+    let (workbook, csv) = (&sheets[0].1, csv_rows(&csv_file));
+    assert_eq!(
+        workbook.len(),
+        5,
+        "the header and four people: {workbook:?}"
+    );
+    assert_eq!(workbook.len(), csv.len());
+    assert_eq!(workbook[0], csv[0], "the same Chinese headers");
+    assert_eq!(workbook[0][0], "公民身份号码");
+    let mut date_cells = 0;
+    for (ours, theirs) in workbook[1..].iter().zip(&csv[1..]) {
+        assert_eq!(ours.len(), theirs.len());
+        for (cell, text) in ours.iter().zip(theirs) {
+            if *cell != *text {
+                assert_eq!(*cell, format!("date:{text}"), "{ours:?} vs {theirs:?}");
+                date_cells += 1;
+            }
+        }
+    }
+    assert!(date_cells >= 8, "birth and arrival dates are date cells");
+    assert!(
+        workbook.iter().any(|row| row[0] == wang),
+        "the ID typed over the number, as text: {workbook:?}"
+    );
+
+    // A department's extract as a workbook (the first fixture): the differences come back as a
+    // workbook beside it, in Chinese — 王强, fixed above, is only in our roster.
+    let extract = province.dir.join("公安提取.xlsx");
+    std::fs::copy(sheet_fixture("roster.xlsx"), &extract).unwrap();
+    let mut reconcile = province.node(WUDU).cli();
+    reconcile
+        .args([
+            "--json",
+            "reconcile",
+            "--source",
+            "police",
+            "--purpose",
+            "半年度比对",
+            "--against",
+        ])
+        .arg(&extract);
+    let report = json_of(&mpx_tests::run_ok(reconcile));
+    let differences = std::path::PathBuf::from(report["differences_file"].as_str().unwrap());
+    assert_eq!(
+        differences,
+        province.dir.join("公安提取.xlsx.differences.xlsx")
+    );
+    let sheets = workbook_sheets(&differences);
+    assert_eq!(sheets[0].0, "比对差异");
+    let rows = &sheets[0].1;
+    assert_eq!(
+        rows[0],
+        ["差异", "公民身份号码", "字段", "本方", "对方", "对方行号"]
+    );
+    assert!(
+        rows[1..]
+            .iter()
+            .any(|row| row[0] == "仅本方有" && row[1] == wang && row[5].is_empty()),
+        "{rows:?}"
+    );
+    assert_eq!(report["only_ours"], 1, "{report}");
 }

@@ -320,6 +320,47 @@ async fn on_time_late_and_unanswered_requests_give_the_hand_counted_rates_and_ra
     assert!(lines[0].starts_with("period,county,name,rank"));
     assert!(lines[2].contains(&format!(",{LINXIA},")) && lines[2].contains(",0.3333,"));
 
+    // The same report as a workbook for the office: the ranking with rates as numbers, the
+    // overdue cases and the disputed ones, each on its sheet; no personal data.
+    let xlsx = province.dir.join("通报.xlsx");
+    let mut workbook = province.registry_cli();
+    workbook
+        .args([
+            "report", "--period", &period, "--format", "xlsx", "--as-of", &as_of, "--out",
+        ])
+        .arg(&xlsx);
+    mpx_tests::run_ok(workbook);
+    let sheets = mpx_tests::sheets::workbook_sheets(&xlsx);
+    let names: Vec<&str> = sheets.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["合规排名", "逾期未反馈", "双方不一致"]);
+    let ranking = &sheets[0].1;
+    assert_eq!(ranking.len(), 4, "header and three counties: {ranking:?}");
+    assert_eq!(ranking[0][1], "排名");
+    assert_eq!(ranking[1][1..3], ["1", CHENGGUAN]);
+    assert_eq!(ranking[2][1..3], ["2", LINXIA]);
+    assert_eq!(
+        ranking[2][7], "33.3",
+        "the timely rate in percent, a number"
+    );
+    let overdue: Vec<&str> = sheets[1].1[1..].iter().map(|row| row[0].as_str()).collect();
+    assert!(overdue.contains(&l3.case_id.as_str()), "{overdue:?}");
+    let everything = format!("{sheets:?}");
+    for seq in [11, 12, 13] {
+        assert!(
+            !everything.contains(&resident_id(LINXIA, seq)),
+            "no resident IDs"
+        );
+    }
+    let mut no_out = province.registry_cli();
+    no_out.args(["report", "--period", &period, "--format", "xlsx"]);
+    let out = mpx_tests::run(no_out);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("add --out FILE.xlsx"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let mut bad = province.registry_cli();
     bad.args(["report", "--period", "2026-13"]);
     let out = mpx_tests::run(bad);

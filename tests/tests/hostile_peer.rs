@@ -1,6 +1,6 @@
-//! What a hostile or broken peer can put into a node: nothing a clerk could not. Real processes,
-//! real mTLS; the "peer" is a client holding a genuine county certificate that sends whatever it
-//! likes. The rules are backend-independent, so these run on SQLite only.
+//! What a hostile or broken peer can put into a node or the registry: nothing a clerk could not.
+//! Real processes, real mTLS; the "peer" is a client holding a genuine county certificate that
+//! sends whatever it likes. The rules are backend-independent, so these run on SQLite only.
 #![allow(clippy::unwrap_used)]
 
 use mpx_proto::v1::{
@@ -304,4 +304,71 @@ async fn an_oversized_batch_is_refused_by_name_and_the_sender_splits_its_batches
     .await;
     let log = std::fs::read_to_string(province.node(WUDU).data_dir.join("node.log")).unwrap();
     assert!(log.contains("splitting it"), "the sender split its batch");
+}
+
+/// The registry holds what counties report to the same text rule as a county holds a clerk's
+/// input: a name with a terminal escape, or a detail with a bidirectional override, is refused
+/// by field, and nothing of the batch is stored.
+#[tokio::test]
+async fn the_registry_refuses_text_a_clerk_could_not_type_from_a_county() {
+    let province = Province::start(&[WUDU, LINXIA]).await;
+    let channel = province.registry_peer_channel(WUDU).await.unwrap();
+    let mut index = v1::index_client::IndexClient::new(channel.clone());
+    let change = |seq: i64, name: &str| v1::RosterChange {
+        seq,
+        resident_id: resident_id(WUDU, 900 + seq as u32),
+        name: name.into(),
+        hukou_county: WUDU.into(),
+        residence_county: LINXIA.into(),
+        status: PersonStatus::Residing as i32,
+        since: "2026-11-02".into(),
+        changed_at_unix_ms: mpx_proto::time::now_unix_ms(),
+    };
+    let refused = index
+        .report_roster_changes(v1::ReportRosterChangesRequest {
+            changes: vec![change(1, "张三"), change(2, "李四\u{1b}[2J")],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused
+            .message()
+            .starts_with("changes[1].name: must not contain a control character"),
+        "{}",
+        refused.message()
+    );
+    let cursor = index
+        .report_roster_changes(v1::ReportRosterChangesRequest { changes: vec![] })
+        .await
+        .unwrap()
+        .into_inner()
+        .acknowledged_seq;
+    assert_eq!(cursor, 0, "nothing of the refused batch was stored");
+
+    let mut compliance = v1::compliance_client::ComplianceClient::new(channel);
+    let refused = compliance
+        .report_escalations(v1::ReportEscalationsRequest {
+            escalations: vec![v1::EscalationReport {
+                case_id: uuid::Uuid::now_v7().to_string(),
+                case_kind: "verification".into(),
+                requester_county: LINXIA.into(),
+                recipient_county: WUDU.into(),
+                delivered_at_unix_ms: mpx_proto::time::now_unix_ms() - 86_400_000,
+                due_at_unix_ms: mpx_proto::time::now_unix_ms(),
+                escalated_at_unix_ms: mpx_proto::time::now_unix_ms(),
+                direction: "inbound".into(),
+                detail: "逾期\u{202e}已办结".into(),
+            }],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused
+            .message()
+            .starts_with("escalations[0].detail: must not contain a bidirectional override"),
+        "{}",
+        refused.message()
+    );
 }

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use mpx_proto::reconcile::{Difference, DifferenceWriter, Facts, Reconciler};
-use mpx_proto::tabular::{Encoding, Format, Mapping, RejectWriter, RowReader};
+use mpx_proto::tabular::{
+    Cell, Encoding, Format, Mapping, OutputFormat, RejectWriter, RowReader, TableWriter, output,
+};
 use mpx_proto::v1::{self, ImportOutcome, PersonStatus};
 
 /// What a file argument group takes.
@@ -61,7 +63,8 @@ pub struct ImportArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub input: FileArgs,
-    /// Where rejected rows go (default: FILE.rejects.csv).
+    /// Where rejected rows go (default: FILE.rejects.xlsx for a workbook, FILE.rejects.csv
+    /// otherwise; a name ending in .xlsx is written as a workbook).
     #[arg(long)]
     pub rejects: Option<PathBuf>,
     /// Rows per call to the node (one transaction each).
@@ -138,6 +141,7 @@ struct ImportSummary {
 /// Lazily created reject file (none when every row is good).
 struct Rejects {
     path: PathBuf,
+    format: OutputFormat,
     header: Vec<String>,
     writer: Option<RejectWriter>,
 }
@@ -145,7 +149,7 @@ struct Rejects {
 impl Rejects {
     fn write(&mut self, line: u64, reason: &str, raw: &[String]) -> anyhow::Result<()> {
         if self.writer.is_none() {
-            self.writer = Some(RejectWriter::create(&self.path, &self.header)?);
+            self.writer = Some(RejectWriter::create(&self.path, &self.header, self.format)?);
         }
         if let Some(writer) = &mut self.writer {
             writer
@@ -172,12 +176,17 @@ pub(crate) async fn import(
         sheet: reader.sheet.clone(),
         ..Default::default()
     };
+    // Bad rows come back in the kind of file the clerk gave: a workbook for a workbook.
+    let (path, format) = match &args.rejects {
+        Some(path) => (path.clone(), OutputFormat::from_path(path)),
+        None => {
+            let format = OutputFormat::answering(reader.format);
+            (output::beside(&args.file, "rejects", format), format)
+        }
+    };
     let mut rejects = Rejects {
-        path: args.rejects.clone().unwrap_or_else(|| {
-            let mut name = args.file.as_os_str().to_owned();
-            name.push(".rejects.csv");
-            PathBuf::from(name)
-        }),
+        path,
+        format,
         header: reader.header.clone(),
         writer: None,
     };
@@ -326,20 +335,20 @@ pub struct ExportArgs {
     /// Why you export these records (recorded in the audit log).
     #[arg(long)]
     pub purpose: String,
-    /// csv or jsonl.
-    #[arg(long, default_value = "csv")]
-    pub format: String,
+    /// csv, xlsx or jsonl (default: xlsx when --out ends in .xlsx, else csv).
+    #[arg(long)]
+    pub format: Option<String>,
     /// Fields, comma-separated (default: all): resident_id,name,sex,birth_date,hukou_county,
     /// residence_county,residence_address,arrival_date,departure_date,phone,notes,status.
     #[arg(long)]
     pub fields: Option<String>,
-    /// CSV column names: en (field names) or zh (Chinese).
-    #[arg(long, default_value = "en")]
-    pub header: String,
+    /// Column names: en (field names) or zh (Chinese) (default: zh in a workbook, en in CSV).
+    #[arg(long)]
+    pub header: Option<String>,
     /// Only people of this status: residing, departed, living_elsewhere, whereabouts_unknown.
     #[arg(long)]
     pub status: Option<String>,
-    /// Write here (created 0600); default standard output.
+    /// Write here (created 0600); default standard output (not for xlsx).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -348,24 +357,6 @@ fn status_of(text: &str) -> anyhow::Result<PersonStatus> {
     mpx_proto::person::status_from_label(text).with_context(|| {
         format!("--status {text:?}: residing, departed, living_elsewhere or whereabouts_unknown")
     })
-}
-
-/// A field of `person` as a roster file writes it (the field table's form).
-fn field_value(person: &v1::Person, field: &str) -> String {
-    mpx_proto::person::field(field).map_or_else(String::new, |field| field.file_text(person))
-}
-
-fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))
 }
 
 /// Every person of the roster (optionally of one status), streamed by the audited
@@ -399,28 +390,44 @@ pub(crate) async fn export(
     client: &mut v1::records_client::RecordsClient<super::Authorized>,
     args: &ExportArgs,
 ) -> anyhow::Result<()> {
-    let all: Vec<&str> = mpx_proto::person::file_fields()
-        .map(|field| field.name)
-        .collect();
-    let fields: Vec<String> = match &args.fields {
-        Some(list) => list.split(',').map(|f| f.trim().to_string()).collect(),
-        None => all.iter().map(|f| f.to_string()).collect(),
+    let fields: Vec<&'static mpx_proto::person::PersonField> = match &args.fields {
+        Some(list) => list
+            .split(',')
+            .map(|name| {
+                let name = name.trim();
+                mpx_proto::person::file_fields()
+                    .find(|field| field.name == name)
+                    .with_context(|| {
+                        let all: Vec<&str> = mpx_proto::person::file_fields()
+                            .map(|field| field.name)
+                            .collect();
+                        format!(
+                            "--fields: {name:?} is not a field; fields are {}",
+                            all.join(",")
+                        )
+                    })
+            })
+            .collect::<anyhow::Result<_>>()?,
+        None => mpx_proto::person::file_fields().collect(),
     };
-    if let Some(bad) = fields.iter().find(|f| !all.contains(&f.as_str())) {
-        bail!(
-            "--fields: {bad:?} is not a field; fields are {}",
-            all.join(",")
-        );
-    }
-    let jsonl = match args.format.as_str() {
-        "csv" => false,
-        "jsonl" => true,
-        other => bail!("--format {other:?}: csv or jsonl"),
+    // As given, else from the output file's name (.xlsx is a workbook), else CSV; None: JSON Lines.
+    let format = match args.format.as_deref() {
+        Some("jsonl") => None,
+        Some(text) => {
+            Some(OutputFormat::parse(text).map_err(|e| anyhow::anyhow!("--format {e}, or jsonl"))?)
+        }
+        None => Some(
+            args.out
+                .as_deref()
+                .map_or(OutputFormat::Csv, OutputFormat::from_path),
+        ),
     };
-    let chinese = match args.header.as_str() {
-        "en" => false,
-        "zh" => true,
-        other => bail!("--header {other:?}: en or zh"),
+    // Chinese column names by default in a workbook (what a clerk reads), field names in CSV.
+    let chinese = match args.header.as_deref() {
+        None => format == Some(OutputFormat::Xlsx),
+        Some("en") => false,
+        Some("zh") => true,
+        Some(other) => bail!("--header {other:?}: en or zh"),
     };
     let status = args
         .status
@@ -428,63 +435,70 @@ pub(crate) async fn export(
         .map(status_of)
         .transpose()?
         .unwrap_or(PersonStatus::Unspecified);
-    let sink: Box<dyn Write> = match &args.out {
-        Some(path) => {
-            let mut file = create_private(path)?;
-            if !jsonl {
-                // So spreadsheets show the Chinese.
-                file.write_all("\u{feff}".as_bytes())?;
-            }
-            Box::new(file)
-        }
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let out = std::io::BufWriter::new(sink);
+    let header: Vec<&str> = fields
+        .iter()
+        .map(|field| if chinese { field.header_zh } else { field.name })
+        .collect();
     enum Sink {
-        Csv(Box<csv::Writer<std::io::BufWriter<Box<dyn Write>>>>),
+        Table(Box<TableWriter>),
         Json(std::io::BufWriter<Box<dyn Write>>),
     }
-    let mut sink = if jsonl {
-        Sink::Json(out)
-    } else {
-        let mut writer = csv::Writer::from_writer(out);
-        let header: Vec<&str> = fields
-            .iter()
-            .map(|f| {
-                if chinese {
-                    mpx_proto::tabular::chinese_header(f)
-                } else {
-                    f.as_str()
-                }
-            })
-            .collect();
-        writer.write_record(&header)?;
-        Sink::Csv(Box::new(writer))
+    let mut sink = match (format, &args.out) {
+        (None, Some(path)) => Sink::Json(std::io::BufWriter::new(Box::new(
+            output::create_private(path)?,
+        ))),
+        (None, None) => Sink::Json(std::io::BufWriter::new(Box::new(std::io::stdout().lock()))),
+        (Some(format), Some(path)) => Sink::Table(Box::new(TableWriter::create(
+            path,
+            format,
+            "花名册",
+            &header,
+        )?)),
+        (Some(OutputFormat::Xlsx), None) => {
+            bail!("--format xlsx writes a file: add --out FILE.xlsx")
+        }
+        // Standard output feeds scripts: no byte-order mark there.
+        (Some(OutputFormat::Csv), None) => Sink::Table(Box::new(TableWriter::csv(
+            Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            "standard output",
+            &header,
+            false,
+        )?)),
     };
     let count = each_person(client, &args.purpose, status, |person| {
+        let values: Vec<String> = fields
+            .iter()
+            .map(|field| field.file_text(&person))
+            .collect();
         match &mut sink {
             Sink::Json(out) => {
                 let object: serde_json::Map<String, serde_json::Value> = fields
                     .iter()
-                    .map(|f| {
-                        (
-                            f.clone(),
-                            serde_json::Value::String(field_value(&person, f)),
-                        )
-                    })
+                    .zip(values)
+                    .map(|(field, value)| (field.name.to_string(), value.into()))
                     .collect();
                 writeln!(out, "{}", serde_json::Value::Object(object))?;
             }
-            Sink::Csv(writer) => {
-                writer.write_record(fields.iter().map(|f| field_value(&person, f)))?;
+            Sink::Table(table) => {
+                let cells: Vec<Cell<'_>> = fields
+                    .iter()
+                    .zip(&values)
+                    .map(|(field, value)| match field.form {
+                        mpx_proto::person::Form::Date => Cell::Date(value),
+                        _ => Cell::Text(value),
+                    })
+                    .collect();
+                table.row(&cells)?;
             }
         }
         Ok(())
     })
     .await?;
-    match &mut sink {
-        Sink::Json(out) => out.flush()?,
-        Sink::Csv(writer) => writer.flush()?,
+    match sink {
+        Sink::Json(mut out) => out.flush()?,
+        Sink::Table(table) => {
+            table.finish()?;
+        }
     }
     if let Some(path) = &args.out {
         eprintln!("Exported {count} people to {} (audited).", path.display());
@@ -494,7 +508,7 @@ pub(crate) async fn export(
 
 #[derive(Args, Debug)]
 pub struct ReconcileArgs {
-    /// The other department's extract (CSV or JSON Lines, same columns as an import).
+    /// The other department's extract (a workbook, CSV or JSON Lines; same columns as an import).
     #[arg(long)]
     pub against: PathBuf,
     /// Whose extract it is, for the report: police, education, statistics, …
@@ -508,7 +522,8 @@ pub struct ReconcileArgs {
     /// Which of our people to compare: residing (default) or all.
     #[arg(long, default_value = "residing")]
     pub scope: String,
-    /// CSV of the differences (default: AGAINST.differences.csv).
+    /// The differences (default: AGAINST.differences.xlsx for a workbook, else
+    /// AGAINST.differences.csv; a name ending in .xlsx is written as a workbook).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Open a VERIFICATION case for each mismatch another county must answer (their hukou or
@@ -553,6 +568,7 @@ pub(crate) async fn reconcile(
     };
     let started = Instant::now();
     let reader = args.input.open(&args.against)?;
+    let against_format = reader.format;
     let (mut reconciler, unreadable) =
         tokio::task::spawn_blocking(move || Reconciler::load(reader))
             .await
@@ -565,8 +581,9 @@ pub(crate) async fn reconcile(
             error.reason
         );
     }
-    let (mut writer, out_path) = DifferenceWriter::beside(&args.against, args.out.as_deref())?;
-    let mut write_error: Option<std::io::Error> = None;
+    let (mut writer, out_path) =
+        DifferenceWriter::beside(&args.against, against_format, args.out.as_deref())?;
+    let mut write_error: Option<mpx_proto::tabular::FileError> = None;
     let mut to_ask: Vec<Difference> = Vec::new();
     let purpose = format!("{} (reconcile with {})", args.purpose, args.source);
     let open_cases = args.open_cases;

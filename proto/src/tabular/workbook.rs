@@ -4,18 +4,36 @@
 //! the sheet and header row (found by the field table's column names below any title rows), and
 //! cells as typed (an ID stored as a number is refused, date cells become YYYY-MM-DD).
 //!
-//! A workbook is read whole (that is how the formats are built); files above
+//! An .xlsx sheet is streamed a row at a time ([`stream`]); the other formats are read whole
+//! (that is how calamine reads them). Files above [`MAX_XLSX_BYTES`] and
 //! [`MAX_WORKBOOK_BYTES`] are refused before reading.
 
 use calamine::{Data, Range, Reader};
 
 use crate::tabular::{FileError, Format, Mapping, RowError, SourceRow};
 
-/// The largest workbook read. calamine holds every cell of a sheet in memory: measured, a 3.9 MB
-/// .xlsx of 100 000 rows of eight columns (openpyxl) peaked at 80 MB and read in 1.5 s (release
-/// build), about 800 bytes a row. 32 MiB is then roughly 850 000 such rows and 700 MB while it is
-/// read. Larger rosters: split them, or save as CSV (read as a stream, any size).
+mod stream;
+
+/// The largest .xls, .xlsb or .ods read. calamine holds every cell of such a sheet in memory:
+/// measured, a 3.9 MB .xlsx of 100 000 rows of eight columns (openpyxl) peaked at 80 MB read
+/// whole, about 800 bytes a row. 32 MiB is then roughly 850 000 such rows and 700 MB while it
+/// is read (an .xls holds at most 65 536 rows anyway). Larger rosters: save as .xlsx or CSV.
 pub const MAX_WORKBOOK_BYTES: u64 = 32 << 20;
+
+/// The largest .xlsx read. It is streamed: the file and its shared strings are in memory, not its
+/// cells. Measured (release build, `mpx-datagen roster --rows 1000000 --out r.xlsx`): a
+/// 55 MB file of 1 000 000 rows, nine columns, read in 4 s with a 112 MiB peak. 128 MiB covers
+/// a full sheet (1 048 576 rows) with room for wider rows, at a few hundred MB.
+pub const MAX_XLSX_BYTES: u64 = 128 << 20;
+
+/// The limit for a workbook of this format.
+pub fn max_bytes(format: Format) -> u64 {
+    if format == Format::Xlsx {
+        MAX_XLSX_BYTES
+    } else {
+        MAX_WORKBOOK_BYTES
+    }
+}
 
 /// Rows searched for the header, below title rows.
 const HEADER_SEARCH_ROWS: usize = 30;
@@ -139,27 +157,41 @@ pub fn classify_container(bytes: &[u8]) -> Content {
     sniff(bytes)
 }
 
-/// One sheet of a workbook, read row by row from its header down.
+/// A sheet's row: its line number as the spreadsheet shows it (from 1) and its cells from
+/// column A, empty cells included.
+type Row = (u64, Vec<Data>);
+
+/// A sheet's rows in order; an error ends them (a damaged file), with why.
+type Rows = Box<dyn Iterator<Item = Result<Row, String>> + Send>;
+
+/// One sheet of a workbook, read row by row from its header down: from memory for .xls, .xlsb
+/// and .ods, streamed for .xlsx.
 pub struct Sheet {
     pub name: String,
-    range: Range<Data>,
+    rows: Rows,
     /// Field of each column (None: ignored).
     pub columns: Vec<Option<&'static str>>,
     /// The header row's cells as text, trailing empty cells dropped.
     pub header: Vec<String>,
-    /// Next row to read, relative to the range.
-    next: usize,
-    /// The spreadsheet's row number of the range's first row, minus one.
-    first_row: u64,
+    /// The line last read, and the sheet's last line (for progress).
+    line: u64,
+    last_line: u64,
     /// Rows skipped because they are a totals row (合计/总计): their line numbers.
     pub totals_rows: Vec<u64>,
 }
 
 impl Sheet {
-    /// Rows read so far and rows in all (for progress).
-    pub fn progress(&self) -> (usize, usize) {
-        (self.next, self.range.height())
+    /// The line last read and the sheet's last line (for progress).
+    pub fn progress(&self) -> (u64, u64) {
+        (self.line, self.last_line)
     }
+}
+
+fn damaged(format: Format, why: impl std::fmt::Display) -> FileError {
+    FileError::Header(format!(
+        "the {} workbook could not be read ({why}); open it and save it again",
+        format.name()
+    ))
 }
 
 /// Opens the workbook in `bytes` (already classified as `format`) and finds the sheet to read:
@@ -170,129 +202,168 @@ pub fn open(
     mapping: &Mapping,
     sheet: Option<&str>,
 ) -> Result<Sheet, FileError> {
+    if format == Format::Xlsx {
+        return stream::open(bytes, mapping.clone(), sheet.map(str::to_string));
+    }
     // calamine is not ours and reads untrusted bytes: a panic in it becomes a refusal.
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         read_sheets(bytes, format, sheet)
     }))
-    .map_err(|_| {
-        FileError::Header(format!(
-            "the {} workbook could not be read (damaged?); open it and save it again",
-            format.name()
-        ))
-    })??;
-    let names: Vec<String> = read.iter().map(|(name, _)| name.clone()).collect();
-    let mut first_rows = Vec::new();
+    .map_err(|_| damaged(format, "damaged?"))??;
+    let mut search = HeaderSearch::new(sheet.is_some());
     for (name, range) in read {
-        match find_header(&range, mapping) {
-            Some((row, columns, header)) => {
-                let first_row = u64::from(range.start().map_or(0, |(r, _)| r));
-                return Ok(Sheet {
-                    name,
-                    range,
-                    columns,
-                    header,
-                    next: row + 1,
-                    first_row,
-                    totals_rows: Vec::new(),
-                });
-            }
-            None => first_rows.push((name, first_texts(&range))),
+        let last_line = range.end().map_or(0, |(row, _)| u64::from(row) + 1);
+        let mut rows = range_rows(range);
+        if let Some((columns, header)) = search
+            .find(&name, &mut rows, mapping)
+            .map_err(|why| damaged(format, why))?
+        {
+            return Ok(Sheet {
+                name,
+                rows,
+                columns,
+                header,
+                line: 0,
+                last_line,
+                totals_rows: Vec::new(),
+            });
         }
     }
-    Err(FileError::Header(match (sheet, first_rows.first()) {
-        (Some(_), Some((name, texts))) => format!(
-            "sheet {name:?} has no resident ID column in its first {HEADER_SEARCH_ROWS} rows (its first row has {texts:?}); name the column 公民身份号码 or resident_id, or map it in a --mapping file"
-        ),
-        _ => format!(
-            "no sheet has a resident ID column in its first {HEADER_SEARCH_ROWS} rows (sheets: {}); name the column 公民身份号码 or resident_id, map it in a --mapping file, or choose the sheet with --sheet",
-            names.join(", ")
-        ),
+    Err(search.failed())
+}
+
+/// The rows of a sheet read whole.
+fn range_rows(range: Range<Data>) -> Rows {
+    let first = range.start().map_or(0, |(row, _)| u64::from(row));
+    let column_offset = range.start().map_or(0, |(_, column)| column as usize);
+    Box::new((0..range.height()).map(move |index| {
+        let mut cells = vec![Data::Empty; column_offset];
+        cells.extend(
+            (0..range.width())
+                .map(|column| range.get((index, column)).cloned().unwrap_or(Data::Empty)),
+        );
+        Ok((first + index as u64 + 1, cells))
     }))
 }
 
-/// The sheets to search, in order, as (name, cells).
+/// The sheets to read, in order: the one chosen by name or number, or all of them.
+fn choose_sheets(names: Vec<String>, sheet: Option<&str>) -> Result<Vec<String>, FileError> {
+    let Some(choice) = sheet else {
+        return Ok(names);
+    };
+    let choice = choice.trim();
+    let by_name = names.iter().find(|n| n.trim() == choice);
+    let by_number = choice
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|n| names.get(n));
+    match by_name.or(by_number) {
+        Some(name) => Ok(vec![name.clone()]),
+        None => Err(FileError::Header(format!(
+            "--sheet {choice:?}: the workbook's sheets are {} (give a name or a number from 1)",
+            names.join(", ")
+        ))),
+    }
+}
+
+/// The sheets to search, in order, as (name, cells), read whole.
 fn read_sheets(
     bytes: Vec<u8>,
     format: Format,
     sheet: Option<&str>,
 ) -> Result<Vec<(String, Range<Data>)>, FileError> {
-    let damaged = |e: calamine::Error| {
-        FileError::Header(format!(
-            "the {} workbook could not be read ({e}); open it and save it again",
-            format.name()
-        ))
-    };
     let cursor = std::io::Cursor::new(bytes);
     let mut book: calamine::Sheets<_> = match format {
-        Format::Xlsx => calamine::Sheets::Xlsx(
-            calamine::Xlsx::new(cursor).map_err(|e| damaged(calamine::Error::Xlsx(e)))?,
-        ),
-        Format::Xlsb => calamine::Sheets::Xlsb(
-            calamine::Xlsb::new(cursor).map_err(|e| damaged(calamine::Error::Xlsb(e)))?,
-        ),
-        Format::Xls => calamine::Sheets::Xls(
-            calamine::Xls::new(cursor).map_err(|e| damaged(calamine::Error::Xls(e)))?,
-        ),
-        Format::Ods => calamine::Sheets::Ods(
-            calamine::Ods::new(cursor).map_err(|e| damaged(calamine::Error::Ods(e)))?,
-        ),
+        Format::Xlsx => {
+            calamine::Sheets::Xlsx(calamine::Xlsx::new(cursor).map_err(|e| damaged(format, e))?)
+        }
+        Format::Xlsb => {
+            calamine::Sheets::Xlsb(calamine::Xlsb::new(cursor).map_err(|e| damaged(format, e))?)
+        }
+        Format::Xls => {
+            calamine::Sheets::Xls(calamine::Xls::new(cursor).map_err(|e| damaged(format, e))?)
+        }
+        Format::Ods => {
+            calamine::Sheets::Ods(calamine::Ods::new(cursor).map_err(|e| damaged(format, e))?)
+        }
         Format::Csv | Format::JsonLines => {
             return Err(FileError::Header("not a workbook format".into()));
         }
     };
-    let names = book.sheet_names();
-    let wanted: Vec<String> = match sheet {
-        None => names.clone(),
-        Some(choice) => {
-            let choice = choice.trim();
-            let by_name = names.iter().find(|n| n.trim() == choice);
-            let by_number = choice
-                .parse::<usize>()
-                .ok()
-                .and_then(|n| n.checked_sub(1))
-                .and_then(|n| names.get(n));
-            match by_name.or(by_number) {
-                Some(name) => vec![name.clone()],
-                None => {
-                    return Err(FileError::Header(format!(
-                        "--sheet {choice:?}: the workbook's sheets are {} (give a name or a number from 1)",
-                        names.join(", ")
-                    )));
-                }
-            }
-        }
-    };
     let mut sheets = Vec::new();
-    for name in wanted {
-        let range = book.worksheet_range(&name).map_err(damaged)?;
+    for name in choose_sheets(book.sheet_names(), sheet)? {
+        let range = book
+            .worksheet_range(&name)
+            .map_err(|e| damaged(format, e))?;
         sheets.push((name, range));
     }
     Ok(sheets)
 }
 
-/// The header row (relative), the field of each column and the header's texts.
-type Header = (usize, Vec<Option<&'static str>>, Vec<String>);
+/// A header row: the field of each column, and the header's texts.
+type Header = (Vec<Option<&'static str>>, Vec<String>);
 
-fn find_header(range: &Range<Data>, mapping: &Mapping) -> Option<Header> {
-    for (index, row) in range.rows().take(HEADER_SEARCH_ROWS).enumerate() {
-        let texts: Vec<String> = row.iter().map(cell_text).collect();
-        let columns: Vec<Option<&'static str>> = texts
-            .iter()
-            .map(|t| (!t.is_empty()).then(|| mapping.field_of(t)).flatten())
-            .collect();
-        if columns.contains(&Some("resident_id")) {
-            return Some((index, columns, trim_trailing(texts)));
-        }
-    }
-    None
+/// Looks for the header row sheet after sheet, remembering what each sheet began with for the
+/// message when none has one.
+struct HeaderSearch {
+    chosen: bool,
+    names: Vec<String>,
+    first_texts: Option<(String, Vec<String>)>,
 }
 
-fn first_texts(range: &Range<Data>) -> Vec<String> {
-    range
-        .rows()
-        .map(|row| trim_trailing(row.iter().map(cell_text).collect()))
-        .find(|texts| !texts.is_empty())
-        .unwrap_or_default()
+impl HeaderSearch {
+    fn new(chosen: bool) -> Self {
+        Self {
+            chosen,
+            names: Vec::new(),
+            first_texts: None,
+        }
+    }
+
+    /// Reads `rows` up to and including the header (the first of the first
+    /// [`HEADER_SEARCH_ROWS`] rows that hold anything to name a resident ID column): the field
+    /// of each column and the header's texts. `None` when the sheet has no header there.
+    fn find(
+        &mut self,
+        name: &str,
+        rows: &mut dyn Iterator<Item = Result<Row, String>>,
+        mapping: &Mapping,
+    ) -> Result<Option<Header>, String> {
+        self.names.push(name.to_string());
+        let mut searched = 0;
+        while searched < HEADER_SEARCH_ROWS {
+            let Some(row) = rows.next() else { break };
+            let (_, cells) = row?;
+            let texts = trim_trailing(cells.iter().map(cell_text).collect());
+            if texts.is_empty() {
+                continue;
+            }
+            searched += 1;
+            let columns: Vec<Option<&'static str>> = texts
+                .iter()
+                .map(|t| (!t.is_empty()).then(|| mapping.field_of(t)).flatten())
+                .collect();
+            if columns.contains(&Some("resident_id")) {
+                return Ok(Some((columns, texts)));
+            }
+            self.first_texts
+                .get_or_insert_with(|| (name.to_string(), texts));
+        }
+        Ok(None)
+    }
+
+    fn failed(self) -> FileError {
+        FileError::Header(match (self.chosen, self.first_texts) {
+            (true, Some((name, texts))) => format!(
+                "sheet {name:?} has no resident ID column in its first {HEADER_SEARCH_ROWS} rows (its first row has {texts:?}); name the column 公民身份号码 or resident_id, or map it in a --mapping file"
+            ),
+            _ => format!(
+                "no sheet has a resident ID column in its first {HEADER_SEARCH_ROWS} rows (sheets: {}); name the column 公民身份号码 or resident_id, map it in a --mapping file, or choose the sheet with --sheet",
+                self.names.join(", ")
+            ),
+        })
+    }
 }
 
 fn trim_trailing(mut texts: Vec<String>) -> Vec<String> {
@@ -344,23 +415,28 @@ impl Iterator for Sheet {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let index = self.next;
-            if index >= self.range.height() {
-                return None;
-            }
-            let row: Vec<&Data> = (0..self.range.width())
-                .filter_map(|column| self.range.get((index, column)))
-                .collect();
-            self.next += 1;
-            let line = self.first_row + index as u64 + 1;
-            let raw = trim_trailing(row.iter().map(|cell| cell_text(cell)).collect());
+            let (line, row) = match self.rows.next()? {
+                Ok(row) => row,
+                Err(why) => {
+                    // A file damaged part-way: say where, and read no further.
+                    self.rows = Box::new(std::iter::empty());
+                    return Some(Err(RowError {
+                        line: self.line + 1,
+                        reason: format!(
+                            "the workbook could not be read from here on ({why}); open it, save it again and import it again (rows already stored stay unchanged)"
+                        ),
+                        raw: Vec::new(),
+                    }));
+                }
+            };
+            self.line = line;
+            let raw = trim_trailing(row.iter().map(cell_text).collect());
             if raw.is_empty() {
                 continue;
             }
             let mut values = std::collections::HashMap::new();
             let mut numeric_id = None;
             for ((cell, text), field) in row.iter().zip(&raw).zip(&self.columns) {
-                let cell: &Data = cell;
                 let Some(field) = field else { continue };
                 if *field == "resident_id"
                     && matches!(cell, Data::Int(_) | Data::Float(_) | Data::DateTime(_))
@@ -446,6 +522,35 @@ mod tests {
         assert_eq!(numeric.raw[1], "王强", "the original cells are kept");
         let text_date = crate::tabular::person_from_row(ok(&rows[3])).unwrap();
         assert_eq!(text_date.arrival_date, "2024-02-29");
+    }
+
+    #[test]
+    fn an_xlsx_cut_off_in_transfer_gives_the_rows_before_then_says_where_it_stops() {
+        let (_, rows) = read("roster-cut.xlsx", None);
+        let lines: Vec<u64> = rows
+            .iter()
+            .map(|r| match r {
+                Ok(row) => row.line,
+                Err(e) => e.line,
+            })
+            .collect();
+        // Row 6 may be cut short for all the reader knows: the error is reported at its line,
+        // and the rows before it are read.
+        assert_eq!(
+            lines,
+            [4, 5, 6],
+            "rows 4 and 5, then the error where the file stops"
+        );
+        assert!(rows[..2].iter().all(Result::is_ok), "{rows:?}");
+        let Err(error) = &rows[2] else {
+            panic!("the cut is an error, not the end: {:?}", rows[2])
+        };
+        assert!(
+            error.reason.contains("could not be read from here on")
+                && error.reason.contains("save it again"),
+            "{}",
+            error.reason
+        );
     }
 
     #[test]

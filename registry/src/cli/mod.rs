@@ -136,12 +136,16 @@ enum Command {
         /// YYYY-MM (month), YYYY-Qn, YYYY-Hn, YYYY-Www (ISO week) or YYYY-MM-DD.
         #[arg(long)]
         period: String,
-        /// table, csv, json, or md (a notice ready to circulate: Chinese; add --english).
+        /// table, csv, json, md (a notice ready to circulate: Chinese; add --english), or xlsx (a
+        /// workbook for the office: ranking, overdue cases, disputed cases; needs --out).
         #[arg(long, default_value = "table")]
         format: String,
         /// The md notice in English.
         #[arg(long)]
         english: bool,
+        /// Write the report here (created 0600) instead of standard output; required for xlsx.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
         /// Figures as they stood at this instant (YYYY-MM-DD means the end of that day, or
         /// RFC 3339); default now.
         #[arg(long)]
@@ -338,6 +342,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             period,
             format,
             english,
+            out,
             as_of,
             county,
             overdue,
@@ -346,6 +351,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let options = report::ReportOptions {
                 format,
                 english,
+                out,
                 as_of,
                 county,
                 overdue,

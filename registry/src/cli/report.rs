@@ -64,6 +64,7 @@ fn parse_as_of(text: &str) -> anyhow::Result<i64> {
 pub(super) struct ReportOptions {
     pub(super) format: String,
     pub(super) english: bool,
+    pub(super) out: Option<std::path::PathBuf>,
     pub(super) as_of: Option<String>,
     pub(super) county: Option<String>,
     pub(super) overdue: u32,
@@ -79,8 +80,11 @@ pub(super) async fn report(
     let english = options.english;
     let as_of = options.as_of.clone();
     let county = options.county.clone();
-    if !matches!(format, "table" | "csv" | "json" | "md") {
-        bail!("--format {format:?}: use table, csv, json or md");
+    if !matches!(format, "table" | "csv" | "json" | "md" | "xlsx") {
+        bail!("--format {format:?}: use table, csv, json, md or xlsx");
+    }
+    if format == "xlsx" && options.out.is_none() {
+        bail!("--format xlsx writes a file: add --out FILE.xlsx");
     }
     let as_of_unix_ms = as_of.as_deref().map(parse_as_of).transpose()?.unwrap_or(0);
     let mut client = compliance_client(config, operator).await?;
@@ -94,11 +98,30 @@ pub(super) async fn report(
         .await
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?
         .into_inner();
-    match format {
-        "csv" => print!("{}", crate::render::csv(&response)),
-        "json" => println!("{}", crate::render::json(&response)),
-        "md" => print!("{}", crate::render::notice(&response, english)),
-        _ => print!("{}", crate::render::table(&response)),
+    let text = match format {
+        "xlsx" => {
+            let path = options
+                .out
+                .as_deref()
+                .unwrap_or(std::path::Path::new("report.xlsx"));
+            crate::render::workbook(&response, path)?;
+            eprintln!("Report written to {}.", path.display());
+            return Ok(());
+        }
+        "csv" => crate::render::csv(&response),
+        "json" => format!("{}\n", crate::render::json(&response)),
+        "md" => crate::render::notice(&response, english),
+        _ => crate::render::table(&response),
+    };
+    match &options.out {
+        Some(path) => {
+            use std::io::Write as _;
+            let mut file = mpx_proto::tabular::output::create_private(path)?;
+            file.write_all(text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("Report written to {}.", path.display());
+        }
+        None => print!("{text}"),
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use mpx_proto::calendar::WorkingCalendar;
 use mpx_proto::division::CountyCode;
 use mpx_proto::identity::certificate_der_from_pem;
 use mpx_proto::runtime::operator_of;
+use mpx_proto::text::{self, Shape, limits};
 use mpx_proto::v1::compliance_server::{Compliance, ComplianceServer};
 use mpx_proto::v1::{
     self, CaseDirection, CaseEvidenceRequest, CaseEvidenceResponse, ComplianceReportRequest,
@@ -506,12 +507,11 @@ impl Compliance for ComplianceService {
                     field("case_id")
                 )));
             }
-            if report.detail.chars().count() > 500
-                || report.case_kind.len() > 32
-                || report.direction.len() > 16
-            {
+            text::check(&report.detail, limits::REASON, Shape::Multiline, true)
+                .map_err(|e| Status::invalid_argument(format!("{}: {e}", field("detail"))))?;
+            if report.case_kind.len() > 32 || report.direction.len() > 16 {
                 return Err(Status::invalid_argument(format!(
-                    "escalations[{index}]: a text field is too long"
+                    "escalations[{index}]: case_kind or direction too long"
                 )));
             }
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use mpx_proto::division::{CountyCode, ProvinceCode};
 use mpx_proto::identity::{certificate_der_from_pem, certificate_fingerprint};
 use mpx_proto::runtime::{hash_token, validate_endpoint};
+use mpx_proto::text::{self, Shape};
 use mpx_proto::v1::enrollment_server::{Enrollment, EnrollmentServer};
 use mpx_proto::v1::{EnrollRequest, EnrollResponse};
 use tonic::{Request, Response, Status};
@@ -70,9 +71,9 @@ impl Enrollment for EnrollmentService {
             validate_endpoint(&request.endpoint)
                 .map_err(|error| Status::invalid_argument(format!("endpoint: {error}")))?;
         }
-        if request.name.chars().count() > 64 {
-            return Err(Status::invalid_argument("name: at most 64 characters"));
-        }
+        // The name is shown to operators and in reports: the same text rule as a clerk's input.
+        text::check(&request.name, 64, Shape::Line, true)
+            .map_err(|error| Status::invalid_argument(format!("name: {error}")))?;
         let token_hash = hash_token(request.token.trim());
         let now = mpx_proto::time::now_unix_ms();
         if !self

@@ -2,6 +2,7 @@
 
 use mpx_proto::division::CountyCode;
 use mpx_proto::resident_id::{CheckDigitMode, ResidentId};
+use mpx_proto::text::{self, Shape, limits};
 use mpx_proto::v1::index_server::{Index, IndexServer};
 use mpx_proto::v1::{
     FetchAssignmentsRequest, FetchAssignmentsResponse, ReportRosterChangesRequest,
@@ -80,9 +81,13 @@ impl Index for IndexService {
                     field("seq")
                 )));
             }
-            if change.name.chars().count() > 64 || change.since.len() > 10 {
+            // Names are shown in query answers: the same text rule as at the county.
+            text::check(&change.name, limits::NAME, Shape::Line, true)
+                .map_err(|e| Status::invalid_argument(format!("{}: {e}", field("name"))))?;
+            if change.since.len() > 10 {
                 return Err(Status::invalid_argument(format!(
-                    "changes[{index}]: name or since too long"
+                    "{}: expected YYYY-MM-DD",
+                    field("since")
                 )));
             }
         }

@@ -6,12 +6,17 @@
 //! mpx-datagen extract --rows 100000 --county 621202 --hukou … --every 50 --out police.csv
 //! ```
 //!
+//! `--out NAME.xlsx` writes a workbook as Excel saves one (title row, shared strings, date
+//! cells) instead of CSV.
+//!
 //! `extract` writes another department's version of the same (defect-free) roster with a
 //! difference planted every `--every` rows, and prints what it planted as JSON.
 
 use std::process::ExitCode;
 
-use mpx_proto::synth::{RosterSpec, department_extract, roster, write_csv};
+use mpx_proto::synth::{
+    GeneratedRow, RosterSpec, department_extract, roster, write_csv, write_xlsx,
+};
 use mpx_proto::tabular::Encoding;
 
 fn usage() -> ExitCode {
@@ -55,21 +60,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let file = match std::fs::File::create(&out) {
-        Ok(file) => file,
-        Err(error) => {
-            eprintln!("{out}: {error}");
-            return ExitCode::FAILURE;
+    let workbook = out.to_ascii_lowercase().ends_with(".xlsx");
+    let write = |rows: &mut dyn Iterator<Item = GeneratedRow>| -> std::io::Result<u64> {
+        if workbook {
+            return write_xlsx(rows, std::path::Path::new(&out)).map_err(std::io::Error::other);
         }
+        write_csv(rows, std::fs::File::create(&out)?, encoding)
     };
     let result = match mode.as_str() {
-        "roster" => write_csv(roster(&spec), file, encoding).map(|n| {
+        "roster" => write(&mut roster(&spec)).map(|n| {
             eprintln!("wrote {n} rows to {out}");
         }),
         "extract" => {
             let every = value("--every").and_then(|v| v.parse().ok()).unwrap_or(50);
             let (extract, planted) = department_extract(&spec, every);
-            write_csv(extract.into_iter(), file, encoding).map(|n| {
+            write(&mut extract.into_iter()).map(|n| {
                 eprintln!("wrote {n} rows to {out}");
                 println!(
                     "{}",
