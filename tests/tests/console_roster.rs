@@ -3,8 +3,8 @@
 //! resident ID is refused beside its field with nothing stored; a clerk's workbook imports with
 //! its bad rows offered back as a workbook (行号, 原因, …) that is deleted once fetched; the
 //! roster exports as a workbook and reconciles against an extract; a viewer cannot import and
-//! a post without the CSRF token is refused. Screenshots: docs/screenshots/roster.png and
-//! import.png.
+//! a post without the CSRF token is refused; a file that is no roster is refused by name.
+//! Screenshots: docs/screenshots/roster.png and import.png.
 #![allow(clippy::unwrap_used)]
 
 /// The console tests' browser harness (this file uses part of it).
@@ -363,6 +363,34 @@ async fn a_viewer_cannot_import_and_roster_posts_need_the_csrf_token() {
     let status = b.execute_async(script, vec![]).await.unwrap();
     assert_eq!(status.as_u64(), Some(403));
     assert_eq!(people(wudu).await, 0);
+
+    // What is not a roster is refused in the clerk's language, naming what it is; no file is
+    // left behind.
+    b.goto(&format!("http://{console}/roster/bulk"))
+        .await
+        .unwrap();
+    browser::wait_for(&b, "#import-file")
+        .await
+        .send_keys(fixture("not-a-roster.pdf").to_str().unwrap())
+        .await
+        .unwrap();
+    submit(&b, "#do-import").await;
+    let error = text(&b, "#import-error").await;
+    assert!(error.starts_with("无法读取该文件"), "{error}");
+    assert!(
+        error.contains("not-a-roster.pdf") && error.contains("PDF"),
+        "{error}"
+    );
+    assert!(!error.contains("console-files"), "no server path: {error}");
+    submit(&b, "#do-import").await;
+    assert_eq!(text(&b, "#import-error").await, "请选择要上传的文件。");
+    assert_eq!(people(wudu).await, 0);
+    let files = wudu.data_dir.join("console-files");
+    assert_eq!(
+        std::fs::read_dir(&files).unwrap().count(),
+        0,
+        "uploads are deleted"
+    );
 
     // A viewer searches but is offered no import or register form, and a forged import is
     // refused for the role even with the viewer's own token.

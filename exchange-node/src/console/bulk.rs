@@ -605,6 +605,7 @@ pub async fn export(
         _ => OutputFormat::Xlsx,
     };
     let dir = files_dir(&state).map_err(|_| ConsoleError::Unavailable(t))?;
+    sweep(&dir);
     let path = dir.join(new_name(
         &signed,
         &format!("export.{}", format.extension()),
@@ -698,6 +699,7 @@ pub async fn reconcile(
     let out_format = OutputFormat::answering(reader.format);
     drop(upload);
     let dir = files_dir(&state).map_err(|_| ConsoleError::Unavailable(t))?;
+    sweep(&dir);
     let name = new_name(&signed, &format!("differences.{}", out_format.extension()))?;
     let path = dir.join(&name);
     // The comparison runs on a blocking thread (the extract is loaded there, the writer is not
