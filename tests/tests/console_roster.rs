@@ -214,6 +214,11 @@ async fn a_clerk_searches_registers_imports_exports_and_reconciles_in_the_roster
         has(&b, "#history").await,
         "the registration is in its history"
     );
+    let cases = text(&b, "#person-cases").await;
+    assert!(
+        cases.contains("居住通报"),
+        "the notice to the hukou county: {cases}"
+    );
     fill(&b, "#reveal-purpose", "核对证件号码").await;
     submit(&b, "#reveal").await;
     assert_eq!(text(&b, "#full-id").await, id);

@@ -408,6 +408,16 @@ struct FactView {
     value: String,
 }
 
+struct CaseRow {
+    case_id: String,
+    kind: &'static str,
+    /// 收件箱 or 发件箱: which side of it this county is.
+    side: &'static str,
+    state: &'static str,
+    peer: String,
+    opened: String,
+}
+
 struct ChangeView {
     when: String,
     status: &'static str,
@@ -434,6 +444,8 @@ struct PersonPage {
     residence_label: String,
     facts: Vec<FactView>,
     history: Vec<ChangeView>,
+    /// Cases about the person, newest first.
+    cases: Vec<CaseRow>,
     done: bool,
     /// Field → message, for the move and depart forms.
     errors: BTreeMap<String, String>,
@@ -505,6 +517,27 @@ async fn person_page(
             residence: state.county_text(&residence),
         })
         .collect();
+    let cases = state
+        .store()
+        .cases_about(&person.resident_id, MAX_HISTORY)
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?
+        .into_iter()
+        .map(
+            |(case_id, kind, direction, case_state, peer, opened)| CaseRow {
+                case_id,
+                kind: t.kind(mpx_proto::case_kind::kind_from_label(&kind).map_or(0, |k| k as i32)),
+                side: if direction == "inbound" {
+                    t.inbox
+                } else {
+                    t.outbox
+                },
+                state: t.state(mpx_proto::case_kind::state_from_label(&case_state)),
+                peer: state.county_text(&peer),
+                opened: t.date(opened),
+            },
+        )
+        .collect();
     let facts = mpx_proto::person::FIELDS
         .iter()
         .filter(|field| !matches!(field.name, "resident_id" | "status"))
@@ -542,6 +575,7 @@ async fn person_page(
             .map_or_else(String::new, |field| label(t, field)),
         facts,
         history,
+        cases,
         done: shown.done,
         typed: shown.typed,
         errors: shown.errors,

@@ -75,6 +75,27 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The cases about a person, newest first, at most `limit`: (case id, kind, direction,
+    /// state, other county, opened at).
+    pub async fn cases_about(
+        &self,
+        resident_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String, String, String, String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT case_id, kind, direction, state,
+                    CASE WHEN direction = 'inbound' THEN requester_county ELSE recipient_county END,
+                    opened_at_unix_ms
+             FROM cases WHERE resident_id = $1 ORDER BY opened_at_unix_ms DESC LIMIT $2",
+        )
+        .bind(resident_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
 impl StoreTx {
     pub async fn get_person(
         &mut self,
