@@ -369,6 +369,21 @@ async fn a_viewer_cannot_import_and_roster_posts_need_the_csrf_token() {
     assert_eq!(status.as_u64(), Some(403));
     assert_eq!(people(wudu).await, 0);
 
+    // A broken multipart body is a page in the clerk's language, never a crash.
+    let script = r#"
+        const [done] = arguments;
+        fetch('/roster/import', {method: 'POST',
+            headers: {'Content-Type': 'multipart/form-data; boundary=xyz'},
+            body: '--xyz\r\nContent-Disposition: form-data; name="csrf"\r\n\r\nabc'})
+          .then(r => r.text().then(t => done([r.status, t])));
+    "#;
+    let answer = b.execute_async(script, vec![]).await.unwrap();
+    assert_eq!(answer[0].as_u64(), Some(400), "{answer:?}");
+    assert!(
+        answer[1].as_str().unwrap().contains("无法读取提交的内容"),
+        "{answer:?}"
+    );
+
     // What is not a roster is refused in the clerk's language, naming what it is; no file is
     // left behind.
     b.goto(&format!("http://{console}/roster/bulk"))
@@ -396,6 +411,16 @@ async fn a_viewer_cannot_import_and_roster_posts_need_the_csrf_token() {
         0,
         "uploads are deleted"
     );
+
+    // The pages switch to English.
+    b.goto(&format!("http://{console}/roster/bulk?lang=en"))
+        .await
+        .unwrap();
+    assert_eq!(text(&b, "h1").await, "Import, export and reconcile");
+    b.goto(&format!("http://{console}/roster?lang=zh"))
+        .await
+        .unwrap();
+    assert_eq!(text(&b, "h1").await, "花名册");
 
     // A viewer searches but is offered no import or register form, and a forged import is
     // refused for the role even with the viewer's own token.

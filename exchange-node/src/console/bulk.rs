@@ -270,7 +270,12 @@ async fn read_posted(
             continue;
         }
         let Ok(value) = field.text().await else {
-            return broken();
+            // Before the token is checked, nothing but "unreadable" is said.
+            return if checked {
+                broken()
+            } else {
+                Err(ConsoleError::BadForm(t))
+            };
         };
         if name == "csrf" {
             signed.check_csrf(&value)?;
