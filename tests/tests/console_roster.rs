@@ -222,6 +222,9 @@ async fn a_clerk_searches_registers_imports_exports_and_reconciles_in_the_roster
     fill(&b, "#reveal-purpose", "核对证件号码").await;
     submit(&b, "#reveal").await;
     assert_eq!(text(&b, "#full-id").await, id);
+    let reveals = audited(wudu, "李明", "records.reveal_id");
+    assert_eq!(reveals.len(), 1, "{reveals:?}");
+    assert!(reveals[0].contains("核对证件号码"), "{reveals:?}");
     let reads = audited(wudu, "李明", "records.get");
     assert!(
         reads

@@ -501,6 +501,20 @@ async fn person_page(
         .into_inner()
         .person
         .ok_or(ConsoleError::NotFound(t))?;
+    // The full ID is also recorded as its own audited read, as the case page records it.
+    if shown.reveal {
+        state
+            .store()
+            .audit(
+                &signed.operator,
+                "records.reveal_id",
+                purpose,
+                &person.resident_id,
+                1,
+            )
+            .await
+            .map_err(|error| ConsoleError::from_store(error, t))?;
+    }
     let history = state
         .store()
         .roster_changes_of(&person.resident_id, MAX_HISTORY)
