@@ -407,6 +407,27 @@ async fn a_viewer_cannot_import_and_roster_posts_need_the_csrf_token() {
     assert!(!error.contains("console-files"), "no server path: {error}");
     submit(&b, "#do-import").await;
     assert_eq!(text(&b, "#import-error").await, "请选择要上传的文件。");
+
+    // A workbook over the .xlsx limit (a ZIP of 129 MiB, sparse on disk) is refused before it
+    // is read, saying the limit.
+    let big = province.dir.join("大花名册.xlsx");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&big).unwrap();
+        file.write_all(b"PK\x03\x04").unwrap();
+        file.set_len(129 << 20).unwrap();
+    }
+    browser::wait_for(&b, "#import-file")
+        .await
+        .send_keys(big.to_str().unwrap())
+        .await
+        .unwrap();
+    submit(&b, "#do-import").await;
+    let error = text(&b, "#import-error").await;
+    assert!(
+        error.starts_with("文件过大") && error.ends_with("128 MiB"),
+        "{error}"
+    );
     assert_eq!(people(wudu).await, 0);
     let files = wudu.data_dir.join("console-files");
     assert_eq!(
