@@ -237,6 +237,16 @@ async fn a_clerk_searches_registers_imports_exports_and_reconciles_in_the_roster
     submit(&b, "#do-move").await;
     let error = text(&b, "#new_residence_address-error").await;
     assert!(error.contains("地址"), "{error}");
+    fill(&b, "#new_residence_address", "武都区东江镇8号").await;
+    b.execute(
+        "document.getElementById('effective_date').value = '2026-06-01';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    submit(&b, "#do-move").await;
+    browser::wait_for(&b, "#done").await;
+    assert!(body_text(&b).await.contains("武都区东江镇8号"));
 
     // Import the clerk's workbook: 3 stored, 2 rejected, the rejects offered as a workbook.
     b.goto(&format!("{base}/roster/bulk")).await.unwrap();
