@@ -293,6 +293,8 @@ pub async fn run(
             workflow: workflow.clone(),
             cases: CasesService::new(workflow.clone()),
             alerts: AlertsService::new(store.clone(), monitor.clone()),
+            records: crate::service::records::RecordsService::new(workflow.clone()),
+            data_dir: config.data_dir.clone(),
             county,
             idle_minutes: i64::try_from(config.console_idle_minutes.max(1)).unwrap_or(30),
             https: console_tls.is_some(),

@@ -173,6 +173,25 @@ async fn people_round_trip_with_status_filter_and_pages(url: &str) {
         (got.name.as_str(), got.status()),
         ("改名", PersonStatus::LivingElsewhere)
     );
+
+    // The console's look-ups: people by whole name, a person's roster changes newest first.
+    let named = store.people_named("测试", 10).await.unwrap();
+    assert_eq!(named.len(), 4, "the fifth was renamed");
+    assert!(
+        named
+            .windows(2)
+            .all(|w| w[0].resident_id < w[1].resident_id)
+    );
+    assert!(store.people_named("测", 10).await.unwrap().is_empty());
+    assert_eq!(store.people_named("测试", 2).await.unwrap().len(), 2);
+    let changes = store.roster_changes_of(&id, 10).await.unwrap();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(
+        (changes[0].0.as_str(), changes[0].4),
+        ("living_elsewhere", 20)
+    );
+    assert_eq!((changes[1].0.as_str(), changes[1].4), ("residing", 10));
+    assert!(store.cases_about(&id, 10).await.unwrap().is_empty());
     // A transaction that is not committed leaves nothing behind.
     let mut tx = store.begin().await.unwrap();
     tx.upsert_person(
@@ -267,6 +286,36 @@ async fn cases_list_open_first_by_due_date_with_history(url: &str) {
         .await
         .unwrap();
     assert_eq!(open.len(), 3);
+    // A person's cases (the console's person page), the other county as this node sees it.
+    let about = store
+        .cases_about(&resident_id("621221", 1), 10)
+        .await
+        .unwrap();
+    assert_eq!(about.len(), 5);
+    let outbound = about.iter().find(|c| c.0 == ids[4]).unwrap();
+    assert_eq!(
+        (
+            outbound.2.as_str(),
+            outbound.3.as_str(),
+            outbound.4.as_str()
+        ),
+        ("outbound", "queued", "621221")
+    );
+    let inbound = about.iter().find(|c| c.0 == ids[1]).unwrap();
+    assert_eq!(
+        (inbound.1.as_str(), inbound.4.as_str()),
+        (
+            mpx_proto::case_kind::kind_label(CaseKind::Verification as i32),
+            "621202"
+        )
+    );
+    assert!(
+        store
+            .cases_about(&resident_id("621221", 2), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let delivered = store
         .list_cases(
             CaseDirection::Inbound,

@@ -468,6 +468,15 @@ pub fn choose(query_lang: Option<&str>, headers: &HeaderMap) -> &'static Msgs {
 }
 
 impl Msgs {
+    /// The roster pages' words in this language.
+    pub fn roster(&self) -> &'static super::roster_words::RosterMsgs {
+        if self.code == "zh" {
+            &super::roster_words::ZH
+        } else {
+            &super::roster_words::EN
+        }
+    }
+
     /// A day as this language writes it: 2026年12月17日, or 2026-12-17.
     pub fn date(&self, unix_ms: i64) -> String {
         if unix_ms <= 0 {

@@ -13,16 +13,21 @@
 //! - [`operators`]: the rules for operator accounts (shared with the command line) and the
 //!   admin's page.
 //! - [`tls`]: HTTPS when a certificate and key are configured.
+//! - [`roster`], [`bulk`], [`roster_words`]: the roster (花名册): search, a person, register,
+//!   move, depart; import, export and reconcile files; their words.
 //!
 //! Every response carries a content security policy of `default-src 'self'`; no page needs
 //! JavaScript.
 
 pub mod auth;
+pub mod bulk;
 pub mod case;
 pub mod i18n;
 pub mod lists;
 pub mod operators;
 pub mod pages;
+pub mod roster;
+pub mod roster_words;
 pub mod tls;
 
 use std::sync::Arc;
@@ -59,6 +64,10 @@ pub struct Inner {
     pub cases: CasesService,
     /// The gRPC `mpx.v1.Alerts` service, likewise.
     pub alerts: AlertsService,
+    /// The gRPC `mpx.v1.Records` service, likewise (the roster pages).
+    pub records: crate::service::records::RecordsService,
+    /// The node's data directory: uploads and files to download are kept under it, 0600.
+    pub data_dir: std::path::PathBuf,
     pub county: CountyCode,
     /// Sessions idle this long end.
     pub idle_minutes: i64,
@@ -288,6 +297,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/cases/new", get(case::new_form).post(case::create))
         .route("/cases/{case_id}", get(case::show))
         .route("/cases/{case_id}/{action}", post(case::act))
+        .merge(roster::routes())
+        .merge(bulk::routes())
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

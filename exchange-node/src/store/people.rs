@@ -37,6 +37,63 @@ impl Store {
             .await?;
         Ok(rows.iter().map(person_from_row).collect::<Result<_, _>>()?)
     }
+
+    /// People whose name is exactly `name`, by resident ID, at most `limit` (the console's
+    /// search by name).
+    pub async fn people_named(
+        &self,
+        name: &str,
+        limit: u32,
+    ) -> Result<Vec<v1::Person>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM people WHERE name = $1 ORDER BY resident_id LIMIT $2",
+            *PERSON_COLUMNS
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(name)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(person_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// A person's roster changes, newest first, at most `limit`: (status, since, residence
+    /// county, hukou county, changed at).
+    pub async fn roster_changes_of(
+        &self,
+        resident_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String, String, String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT status, since, residence_county, hukou_county, changed_at_unix_ms
+             FROM roster_changes WHERE resident_id = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(resident_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+impl Store {
+    /// The cases about a person, newest first, at most `limit`: (case id, kind, direction,
+    /// state, other county, opened at).
+    pub async fn cases_about(
+        &self,
+        resident_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String, String, String, String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT case_id, kind, direction, state,
+                    CASE WHEN direction = 'inbound' THEN requester_county ELSE recipient_county END,
+                    opened_at_unix_ms
+             FROM cases WHERE resident_id = $1 ORDER BY opened_at_unix_ms DESC LIMIT $2",
+        )
+        .bind(resident_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
 }
 
 impl StoreTx {
