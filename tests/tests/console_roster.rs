@@ -4,7 +4,8 @@
 //! its bad rows offered back as a workbook (行号, 原因, …) that is deleted once fetched; the
 //! roster exports as a workbook and reconciles against an extract; a viewer cannot import and
 //! a post without the CSRF token is refused; a file that is no roster is refused by name.
-//! Screenshots: docs/screenshots/roster.png and import.png.
+//! Screenshots: roster.png and import.png, where console.rs puts its own (target/tmp/screenshots;
+//! docs/screenshots with MPX_UPDATE_SCREENSHOTS=1).
 #![allow(clippy::unwrap_used)]
 
 /// The console tests' browser harness (this file uses part of it).

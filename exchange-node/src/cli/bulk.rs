@@ -459,7 +459,7 @@ pub(crate) async fn export(
         }
         // Standard output feeds scripts: no byte-order mark there.
         (Some(OutputFormat::Csv), None) => Sink::Table(Box::new(TableWriter::csv(
-            Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            Box::new(std::io::BufWriter::new(std::io::stdout())),
             "standard output",
             &header,
             false,

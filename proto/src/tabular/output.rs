@@ -115,7 +115,7 @@ pub struct TableWriter {
 }
 
 enum Inner {
-    Csv(Box<csv::Writer<Box<dyn Write>>>),
+    Csv(Box<csv::Writer<Box<dyn Write + Send>>>),
     Xlsx(Box<XlsxTable>),
 }
 
@@ -152,7 +152,7 @@ impl TableWriter {
     /// CSV to any writer, such as standard output; `bom`: begin with a byte-order mark (so
     /// Excel and WPS read UTF-8; leave it out for scripts). `name` is for messages.
     pub fn csv(
-        mut out: Box<dyn Write>,
+        mut out: Box<dyn Write + Send>,
         name: &str,
         header: &[&str],
         bom: bool,
