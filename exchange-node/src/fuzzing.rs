@@ -250,18 +250,27 @@ async fn deliver(workflow: &Workflow, envelopes: Vec<Envelope>, outbound: Vec<Ca
         Err(error) => panic!("the whole batch failed (the peer would retry it forever): {error}"),
     };
     assert_eq!(receipts.len(), envelopes.len(), "one receipt per envelope");
-    let mut first_receipts: HashMap<&str, &Receipt> = HashMap::new();
+    let mut first_receipts: HashMap<&str, (&Envelope, &Receipt)> = HashMap::new();
     for (envelope, receipt) in envelopes.iter().zip(&receipts) {
         assert_eq!(receipt.message_id, envelope.message_id, "receipts in order");
-        // A message id seen before in the batch is the same message: its first receipt again
-        // (whatever the body; the message id names the message).
-        if let Some(first) = first_receipts.get(envelope.message_id.as_str()) {
+        // A message id seen before in the batch: the same envelope is a redelivery and gets its
+        // first receipt again; another body under that id is refused as such.
+        if let Some((first_envelope, first)) = first_receipts.get(envelope.message_id.as_str()) {
             if uuid::Uuid::parse_str(&envelope.message_id).is_ok() {
-                assert_eq!(receipt, *first, "a duplicate gets the first receipt");
+                if *first_envelope == envelope {
+                    assert_eq!(receipt, *first, "a redelivery gets the first receipt");
+                } else {
+                    assert_eq!(receipt.status(), ReceiptStatus::Rejected, "{receipt:?}");
+                    assert!(
+                        receipt.error.contains("already used for another message"),
+                        "another body under a used id is refused as such: {}",
+                        receipt.error
+                    );
+                }
                 continue;
             }
         } else {
-            first_receipts.insert(&envelope.message_id, receipt);
+            first_receipts.insert(&envelope.message_id, (envelope, receipt));
         }
         match receipt.status() {
             ReceiptStatus::Rejected => {

@@ -261,6 +261,29 @@ pub const CSV_HEADER: [&str; 9] = [
     "联系电话",
 ];
 
+impl GeneratedRow {
+    /// The row's cells in the order of [`CSV_HEADER`], as a clerk's file holds them.
+    pub fn cells(&self) -> [&str; 9] {
+        let p = &self.person;
+        let sex = if p.sex == Sex::Male as i32 {
+            "男"
+        } else {
+            "女"
+        };
+        [
+            p.resident_id.as_str(),
+            p.name.as_str(),
+            sex,
+            p.birth_date.as_str(),
+            p.hukou_county.as_str(),
+            p.residence_county.as_str(),
+            p.residence_address.as_str(),
+            self.arrival_text.as_str(),
+            p.phone.as_str(),
+        ]
+    }
+}
+
 /// Writes rows as CSV with Chinese headers, in UTF-8 or GB18030.
 pub fn write_csv<W: Write>(
     rows: impl Iterator<Item = GeneratedRow>,
@@ -289,24 +312,8 @@ pub fn write_csv<W: Write>(
         }
     };
     for row in rows {
-        let p = &row.person;
-        let sex = if p.sex == Sex::Male as i32 {
-            "男"
-        } else {
-            "女"
-        };
         buffer
-            .write_record([
-                p.resident_id.as_str(),
-                p.name.as_str(),
-                sex,
-                p.birth_date.as_str(),
-                p.hukou_county.as_str(),
-                p.residence_county.as_str(),
-                p.residence_address.as_str(),
-                row.arrival_text.as_str(),
-                p.phone.as_str(),
-            ])
+            .write_record(row.cells())
             .map_err(std::io::Error::other)?;
         written += 1;
         if buffer.get_ref().len() > 1 << 16 {
@@ -353,24 +360,7 @@ pub fn write_xlsx(
     for (index, row) in rows.enumerate() {
         let line = u32::try_from(index + 2)
             .map_err(|_| rust_xlsxwriter::XlsxError::RowColumnLimitError)?;
-        let p = &row.person;
-        let sex = if p.sex == Sex::Male as i32 {
-            "男"
-        } else {
-            "女"
-        };
-        let cells = [
-            p.resident_id.as_str(),
-            p.name.as_str(),
-            sex,
-            p.birth_date.as_str(),
-            p.hukou_county.as_str(),
-            p.residence_county.as_str(),
-            p.residence_address.as_str(),
-            row.arrival_text.as_str(),
-            p.phone.as_str(),
-        ];
-        for (column, value) in cells.into_iter().enumerate() {
+        for (column, value) in row.cells().into_iter().enumerate() {
             let column = column as u16;
             match (column, date_of(value)) {
                 (3 | 7, Some(day)) => {
