@@ -28,7 +28,10 @@ command -v python3 >/dev/null || { echo "python3 is needed to write province.jso
 
 echo "==> building (cargo build --bins; the first build takes a few minutes)"
 (cd "$root" && cargo build --quiet --bins)
-bin="$root/target/debug"
+# Where cargo put them: CARGO_TARGET_DIR when set (relative to the workspace, as cargo reads it).
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
+bin="$target/debug"
 
 [ "$fresh" = 1 ] && rm -rf "$dir"
 mkdir -p "$dir"

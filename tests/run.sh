@@ -71,12 +71,15 @@ echo "==> building the binaries the end-to-end tests start"
 cargo build --workspace --bins
 # Processes this suite started (their command lines name the harness's temporary directories)
 # that are still alive: a test that leaks processes fails the run.
+# Where cargo puts the binaries: CARGO_TARGET_DIR when set (relative to the workspace, as cargo
+# reads it), else ./target.
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$(pwd -P)/$target_dir" ;; esac
 leftover_processes() {
-  local top pid exe
-  top="$(pwd -P)"
+  local pid exe
   for pid in $(ls /proc | grep -E '^[0-9]+$'); do
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
-    case "$exe" in "$top"/target/*) ;; *) continue ;; esac
+    case "$exe" in "$target_dir"/*) ;; *) continue ;; esac
     if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'mpx-(e2e|bench)-'; then
       echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-160)"
     fi
@@ -89,7 +92,7 @@ cargo test --workspace "$@"
 # fails on an error, never on a slow figure (figures are not kept; see BENCHMARKS.md).
 if [ "$#" -eq 0 ]; then
   echo "==> benchmark smoke run (mpx-bench --quick)"
-  ./target/debug/mpx-bench --quick --runs 1
+  "$target_dir/debug/mpx-bench" --quick --runs 1
 fi
 
 echo "==> checking that the tests left no process running"

@@ -63,6 +63,16 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|error| format!("cannot hash the password: {error}"))
 }
 
+/// [`verify_password`] on a blocking thread: argon2id is deliberately slow (tens of
+/// milliseconds, far more in a debug build), and a burst of sign-ins must not hold the runtime's
+/// workers, which also serve the other pages and the exchange.
+async fn verify_password_off_runtime(password: &str, password_hash: &str) -> bool {
+    let (password, password_hash) = (password.to_string(), password_hash.to_string());
+    tokio::task::spawn_blocking(move || verify_password(&password, &password_hash))
+        .await
+        .unwrap_or(false)
+}
+
 /// True when `password` matches the stored PHC string.
 pub fn verify_password(password: &str, password_hash: &str) -> bool {
     PasswordHash::new(password_hash).is_ok_and(|parsed| {
@@ -153,13 +163,13 @@ impl ConsoleState {
         let name = name.trim();
         let now = self.workflow.clock().now_unix_ms();
         let Some(account) = self.store().operator_account(name).await? else {
-            verify_password(password, decoy_hash());
+            verify_password_off_runtime(password, decoy_hash()).await;
             return Ok(SignIn::WrongNameOrPassword);
         };
         if account.locked_until_unix_ms > now {
             return Ok(SignIn::Locked);
         }
-        if !verify_password(password, &account.password_hash) {
+        if !verify_password_off_runtime(password, &account.password_hash).await {
             let failures = self
                 .store()
                 .record_failed_sign_in(name, LOCK_AFTER_FAILURES, now + LOCK_MINUTES * 60_000)
