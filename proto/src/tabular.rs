@@ -5,6 +5,7 @@
 //!
 //! Reading streams: one row in memory at a time, whatever the file's size.
 
+pub mod ahead;
 pub mod output;
 pub mod workbook;
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use mpx_proto::reconcile::{Difference, DifferenceWriter, Facts, Reconciler};
+use mpx_proto::tabular::ahead::{Parsed, parse_ahead};
 use mpx_proto::tabular::{
     Cell, Encoding, Format, Mapping, OutputFormat, RejectWriter, RowReader, TableWriter, output,
 };
@@ -197,32 +198,7 @@ pub(crate) async fn import(
         );
     }
     // Parsing runs on a blocking thread, a batch ahead of the calls to the node.
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<(Vec<Parsed>, u64)>(2);
-    let batch_size = args.batch;
-    let parser = tokio::task::spawn_blocking(move || {
-        let mut reader = reader;
-        let mut batch = Vec::with_capacity(batch_size);
-        while let Some(row) = reader.next() {
-            let parsed = match row {
-                Err(error) => Parsed::Unreadable(error.line, error.reason, error.raw),
-                Ok(row) => match mpx_proto::tabular::person_from_row(&row) {
-                    Ok(person) => Parsed::Row(row.line, Box::new(person), row.raw),
-                    Err(reason) => Parsed::Unreadable(row.line, reason, row.raw),
-                },
-            };
-            batch.push(parsed);
-            if batch.len() == batch_size {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-                if sender.blocking_send((full, reader.bytes_read())).is_err() {
-                    return Vec::new();
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let _ = sender.blocking_send((batch, reader.bytes_read()));
-        }
-        reader.totals_rows().to_vec()
-    });
+    let (mut receiver, parser) = parse_ahead(reader, args.batch);
     let started = Instant::now();
     let mut progress = Progress::new(total_bytes);
     let source = args
@@ -323,11 +299,6 @@ pub(crate) async fn import(
         }
     }
     Ok(())
-}
-
-enum Parsed {
-    Row(u64, Box<v1::Person>, Vec<String>),
-    Unreadable(u64, String, Vec<String>),
 }
 
 #[derive(Args, Debug)]

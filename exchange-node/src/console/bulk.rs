@@ -28,6 +28,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mpx_proto::reconcile::{DifferenceWriter, Facts, Reconciler, Summary};
+use mpx_proto::tabular::ahead::{Parsed, parse_ahead};
 use mpx_proto::tabular::{
     Cell, Format, Mapping, OutputFormat, RejectWriter, RowReader, TableWriter, workbook,
 };
@@ -344,11 +345,6 @@ async fn open_upload(
 
 // ---- import -----------------------------------------------------------------------------------
 
-enum Parsed {
-    Row(u64, Box<v1::Person>, Vec<String>),
-    Unreadable(u64, String, Vec<String>),
-}
-
 /// `POST /roster/import` (multipart: csrf, file).
 pub async fn import(
     State(state): State<ConsoleState>,
@@ -389,30 +385,7 @@ pub async fn import(
         rejects: None,
     };
     // Parsing runs on a blocking thread, a batch ahead of the calls to the store.
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<Parsed>>(2);
-    let parser = tokio::task::spawn_blocking(move || {
-        let mut reader = reader;
-        let mut batch = Vec::with_capacity(IMPORT_BATCH);
-        for row in reader.by_ref() {
-            batch.push(match row {
-                Err(error) => Parsed::Unreadable(error.line, error.reason, error.raw),
-                Ok(row) => match mpx_proto::tabular::person_from_row(&row) {
-                    Ok(person) => Parsed::Row(row.line, Box::new(person), row.raw),
-                    Err(reason) => Parsed::Unreadable(row.line, reason, row.raw),
-                },
-            });
-            if batch.len() == IMPORT_BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH));
-                if sender.blocking_send(full).is_err() {
-                    return Vec::new();
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let _ = sender.blocking_send(batch);
-        }
-        reader.totals_rows().to_vec()
-    });
+    let (mut receiver, parser) = parse_ahead(reader, IMPORT_BATCH);
     // Rejected rows go to their file on a blocking thread too (the writers are not `Send`).
     let (reject_sender, mut reject_receiver) =
         tokio::sync::mpsc::channel::<(u64, String, Vec<String>)>(256);
@@ -437,7 +410,7 @@ pub async fn import(
                 .map_err(|_| ConsoleError::Unavailable(t))
         }
     };
-    while let Some(batch) = receiver.recv().await {
+    while let Some((batch, _)) = receiver.recv().await {
         let mut rows = Vec::new();
         let mut raws = HashMap::new();
         for parsed in batch {
