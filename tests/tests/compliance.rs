@@ -143,6 +143,21 @@ async fn on_time_late_and_unanswered_requests_give_the_hand_counted_rates_and_ra
         .unwrap();
     respond(&province, LINXIA, &l1.case_id).await;
     respond(&province, CHENGGUAN, &c1.case_id).await;
+    // l1's acceptance and answer and c1's answer reach 621202 now, before its clock moves: one
+    // arriving after the move would have been 45 days in transit, which the registry rightly
+    // disputes (and a disputed case is not scored).
+    wait_until(
+        WAIT,
+        "621202 to hold l1's acceptance and answer and c1's answer",
+        || async {
+            let l1 = case_at(&province, WUDU, &l1.case_id).await;
+            let c1 = case_at(&province, WUDU, &c1.case_id).await;
+            l1.accepted_at_unix_ms > 0
+                && l1.state == CaseState::Responded as i32
+                && c1.state == CaseState::Responded as i32
+        },
+    )
+    .await;
     // 621221 answers l2 45 days later (its process lives in the future).
     // The requester's node receives the answer then, too (the registry checks a response was
     // not signed after it arrived).
@@ -152,9 +167,7 @@ async fn on_time_late_and_unanswered_requests_give_the_hand_counted_rates_and_ra
         province.start_node(county).await;
     }
     respond(&province, LINXIA, &l2.case_id).await;
-    for case in [&l1, &l2, &c1] {
-        wait_for_state(&province, WUDU, &case.case_id, CaseState::Responded).await;
-    }
+    wait_for_state(&province, WUDU, &l2.case_id, CaseState::Responded).await;
 
     let cases: Vec<v1::Case> = cases_at_requester(&province, [&l1, &l2, &l3, &c1, &c2]).await;
     let due = cases[0].due_at_unix_ms;
