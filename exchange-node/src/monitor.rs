@@ -160,6 +160,74 @@ pub fn effective_due_at(case: &v1::Case) -> i64 {
     }
 }
 
+/// Where the deadline in force of an unanswered case stands at `now`, as two instants, so a
+/// list or a count can select by deadline in SQL: overdue when the deadline is at or before
+/// `now_unix_ms`; due soon when it is later, but at or before `soon_until_unix_ms`, i.e. no more
+/// than the `DUE_SOON` lead of working days left after today, exactly as the monitor raises
+/// `DUE_SOON`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueBounds {
+    pub now_unix_ms: i64,
+    pub soon_until_unix_ms: i64,
+}
+
+/// A lead longer than this many working days is read as this (ten years).
+const MAX_LEAD_WORKING_DAYS: i64 = 2_500;
+
+impl DueBounds {
+    pub fn at(
+        calendar: &mpx_proto::calendar::WorkingCalendar,
+        now_unix_ms: i64,
+        today: jiff::civil::Date,
+        lead_working_days: i64,
+    ) -> Self {
+        // Due soon while `working_days_between(today, due day) <= lead`: every due day before
+        // the (lead + 1)th working day after today. A deadline is the end of its due day, so the
+        // bound is the end of the day before that working day.
+        let soon_until_unix_ms = if lead_working_days < 0 {
+            now_unix_ms
+        } else {
+            let steps =
+                u32::try_from(lead_working_days.min(MAX_LEAD_WORKING_DAYS) + 1).unwrap_or(u32::MAX);
+            let first_not_soon = calendar.add_working_days(today, steps).value;
+            first_not_soon
+                .yesterday()
+                .map_or(now_unix_ms, mpx_proto::calendar::end_of_day_unix_ms)
+        };
+        Self {
+            now_unix_ms,
+            soon_until_unix_ms: soon_until_unix_ms.max(now_unix_ms),
+        }
+    }
+
+    /// The class of a case: `None` when it is answered or finished, or has no deadline.
+    pub fn of(&self, case: &v1::Case) -> Option<DueClass> {
+        let unanswered = matches!(
+            case.state(),
+            v1::CaseState::Queued | v1::CaseState::Delivered | v1::CaseState::Accepted
+        );
+        let due_at = effective_due_at(case);
+        if !unanswered || case.due_at_unix_ms <= 0 || due_at <= 0 {
+            return None;
+        }
+        Some(if due_at <= self.now_unix_ms {
+            DueClass::Overdue
+        } else if due_at <= self.soon_until_unix_ms {
+            DueClass::Soon
+        } else {
+            DueClass::Later
+        })
+    }
+}
+
+/// How near an unanswered case's deadline is ([`DueBounds::of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueClass {
+    Later,
+    Soon,
+    Overdue,
+}
+
 /// Every alert kind, once: its stored label (also its metric label and JSON value) and how
 /// screens name it, Chinese first.
 pub const ALERT_KINDS: [(AlertKind, &str, &str); 6] = [
@@ -561,5 +629,63 @@ impl DeadlineMonitor {
                 _ = tokio::time::sleep(interval) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpx_proto::calendar::{WorkingCalendar, end_of_day_unix_ms};
+
+    fn shipped_calendar() -> WorkingCalendar {
+        WorkingCalendar::load_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/calendars"),
+        )
+        .unwrap()
+    }
+
+    /// The bounds class every due day as the monitor's rule does (working days left after
+    /// today at most the lead), across the 2026 National Day week and its make-up days.
+    #[test]
+    fn due_bounds_agree_with_the_working_days_rule() {
+        let calendar = shipped_calendar();
+        let first = jiff::civil::date(2026, 9, 20);
+        for offset in 0..30 {
+            let today = first.checked_add(jiff::Span::new().days(offset)).unwrap();
+            // Noon in the province on `today`.
+            let now = end_of_day_unix_ms(today.yesterday().unwrap()) + 12 * 3_600_000;
+            for lead in 0..=4 {
+                let bounds = DueBounds::at(&calendar, now, today, lead);
+                for ahead in 0..25 {
+                    let due_day = today.checked_add(jiff::Span::new().days(ahead)).unwrap();
+                    let due_at = end_of_day_unix_ms(due_day);
+                    let left = calendar.working_days_between(today, due_day).value;
+                    assert_eq!(
+                        due_at <= bounds.soon_until_unix_ms,
+                        left <= lead,
+                        "today {today}, lead {lead}, due {due_day} ({left} working days left)"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_past_deadline_is_overdue_and_a_negative_lead_has_no_due_soon() {
+        let calendar = shipped_calendar();
+        let today = jiff::civil::date(2026, 12, 3);
+        let now = end_of_day_unix_ms(today) - 1;
+        let bounds = DueBounds::at(&calendar, now, today, -1);
+        assert_eq!(bounds.soon_until_unix_ms, now);
+        let mut case = v1::Case {
+            state: v1::CaseState::Delivered as i32,
+            due_at_unix_ms: now,
+            ..Default::default()
+        };
+        assert_eq!(bounds.of(&case), Some(DueClass::Overdue));
+        case.due_at_unix_ms = now + 1;
+        assert_eq!(bounds.of(&case), Some(DueClass::Later));
+        case.state = v1::CaseState::Responded as i32;
+        assert_eq!(bounds.of(&case), None);
     }
 }

@@ -234,3 +234,141 @@ async fn the_console_answers_broken_and_hostile_requests_with_a_page_never_a_cra
     let (status, _, _) = get(console, "/", &session);
     assert_eq!(status, 200);
 }
+
+/// The inbox's filters, orders and count are the service's (in SQL): priority, other county,
+/// a range of due dates, oldest or newest first, the number of cases in all, and a date that is
+/// not one named beside its field; the CSV export takes the same filters.
+#[tokio::test]
+async fn the_inbox_filters_sorts_and_counts_what_the_clerk_asks_for() {
+    use mpx_proto::v1::{CaseKind, CasePriority, CaseState, OpenCaseRequest};
+    const LINXIA: &str = "621221";
+    let province = Province::start(&[WUDU, LINXIA]).await;
+    let linxia = province.node(LINXIA);
+    linxia.add_console_operator("王芳", "clerk", PASSWORD);
+    let console = linxia.console.unwrap();
+    let mut cases = Vec::new();
+    for (seq, priority) in [
+        (1, CasePriority::Normal),
+        (2, CasePriority::Urgent),
+        (3, CasePriority::Normal),
+    ] {
+        let case = province
+            .node(WUDU)
+            .cases()
+            .await
+            .open_case(OpenCaseRequest {
+                kind: CaseKind::Verification as i32,
+                recipient_county: LINXIA.into(),
+                priority: priority as i32,
+                resident_id: mpx_tests::resident_id(LINXIA, seq),
+                subject_name: format!("测试{seq}"),
+                questions: "请核实".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .case
+            .unwrap();
+        mpx_tests::wait_for_state(&province, LINXIA, &case.case_id, CaseState::Delivered).await;
+        // Distinct opening instants for the orders.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        cases.push(case.case_id);
+    }
+    let session = mpx_tests::http::sign_in(console, LINXIA, "王芳", PASSWORD).unwrap();
+    let inbox = |query: &str| {
+        let reply =
+            mpx_tests::http::request(console, "GET", &format!("/inbox{query}"), &session, "")
+                .unwrap();
+        assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+        reply.body
+    };
+    // The case ids listed, in order, and the count shown.
+    let listed = |body: &str| -> (Vec<usize>, String) {
+        let mut rows: Vec<(usize, usize)> = cases
+            .iter()
+            .enumerate()
+            .filter_map(|(n, id)| {
+                body.find(&format!("id=\"case-{id}\""))
+                    .map(|at| (at, n + 1))
+            })
+            .collect();
+        rows.sort();
+        let total = body
+            .split("id=\"cases-total\">")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .unwrap_or_default()
+            .to_string();
+        (rows.into_iter().map(|(_, n)| n).collect(), total)
+    };
+    let (all, total) = listed(&inbox(""));
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(total, "共计件数：3");
+    assert_eq!(listed(&inbox("?priority=urgent")).0, [2]);
+    assert_eq!(listed(&inbox("?sort=oldest")).0, [1, 2, 3]);
+    assert_eq!(listed(&inbox("?sort=newest")).0, [3, 2, 1]);
+    assert_eq!(listed(&inbox(&format!("?peer={WUDU}"))).0.len(), 3);
+    assert_eq!(
+        listed(&inbox("?peer=620102")),
+        (vec![], "共计件数：0".into())
+    );
+    assert!(listed(&inbox("?due=overdue")).0.is_empty());
+
+    // By due date: the two normal requests share theirs; the urgent one is due earlier.
+    let mut due_days = Vec::new();
+    for case_id in &cases {
+        let due = due_at(&province, LINXIA, case_id).await;
+        due_days.push(mpx_proto::time::date_of_unix_ms(due - 1).unwrap());
+    }
+    let (normal, urgent) = (due_days[0], due_days[1]);
+    assert_eq!(due_days[2], normal);
+    assert!(urgent < normal, "urgent {urgent}, normal {normal}");
+    assert_eq!(
+        listed(&inbox(&format!(
+            "?due_from={normal}&due_to={normal}&sort=oldest"
+        )))
+        .0,
+        [1, 3]
+    );
+    assert_eq!(listed(&inbox(&format!("?due_to={urgent}"))).0, [2]);
+    assert_eq!(
+        listed(&inbox(&format!("?due_from={normal}&due_to={urgent}"))),
+        (vec![], "共计件数：0".into()),
+        "a range that ends before it starts holds nothing"
+    );
+    let body = inbox("?due_from=2026-02-30");
+    assert!(
+        body.contains("aria-invalid=\"true\"") && body.contains("2026-02-30：应为日期"),
+        "{body}"
+    );
+
+    // The export takes the filters.
+    let reply = mpx_tests::http::request(
+        console,
+        "GET",
+        "/inbox.csv?priority=urgent&purpose=%E6%A0%B8%E5%AF%B9",
+        &session,
+        "",
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body.lines().count(), 2, "{}", reply.body);
+    assert!(reply.body.contains(&cases[1]), "{}", reply.body);
+}
+
+/// A case's deadline (Unix ms) at `county`.
+async fn due_at(province: &Province, county: &str, case_id: &str) -> i64 {
+    province
+        .node(county)
+        .cases()
+        .await
+        .get_case(mpx_proto::v1::GetCaseRequest {
+            case_id: case_id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+        .due_at_unix_ms
+}

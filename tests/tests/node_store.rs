@@ -5,7 +5,7 @@
 use exchange_node::clock::Clock;
 use exchange_node::directory::DirectoryHandle;
 use exchange_node::outbox::DeliveryNotifier;
-use exchange_node::store::Store;
+use exchange_node::store::{CaseOrder, CaseQuery, CaseTallies, Store};
 use exchange_node::workflow::{OpenCase, Workflow};
 use mpx_proto::division::CountyCode;
 use mpx_proto::resident_id::CheckDigitMode;
@@ -19,6 +19,7 @@ use prost::Message;
 mpx_tests::on_both_backends!(
     people_round_trip_with_status_filter_and_pages,
     cases_list_open_first_by_due_date_with_history,
+    case_lists_filter_sort_count_and_tally_by_the_deadline_in_force,
     outbox_delivers_in_order_retries_later_and_settles_once,
     audit_security_events_tokens_and_counts,
     a_notice_and_a_request_round_trip_between_two_workflows,
@@ -272,7 +273,14 @@ async fn cases_list_open_first_by_due_date_with_history(url: &str) {
     tx.commit().await.unwrap();
 
     let inbox = store
-        .list_cases(CaseDirection::Inbound, None, false, 0, 100)
+        .list_cases(
+            &CaseQuery {
+                direction: CaseDirection::Inbound,
+                ..Default::default()
+            },
+            0,
+            100,
+        )
         .await
         .unwrap();
     let order: Vec<&str> = inbox.iter().map(|c| c.case_id.as_str()).collect();
@@ -282,7 +290,15 @@ async fn cases_list_open_first_by_due_date_with_history(url: &str) {
         "open by due date, unknown due last, finished last"
     );
     let open = store
-        .list_cases(CaseDirection::Inbound, None, true, 0, 100)
+        .list_cases(
+            &CaseQuery {
+                direction: CaseDirection::Inbound,
+                open_only: true,
+                ..Default::default()
+            },
+            0,
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(open.len(), 3);
@@ -318,9 +334,11 @@ async fn cases_list_open_first_by_due_date_with_history(url: &str) {
     );
     let delivered = store
         .list_cases(
-            CaseDirection::Inbound,
-            Some(CaseState::Delivered),
-            false,
+            &CaseQuery {
+                direction: CaseDirection::Inbound,
+                state: Some(CaseState::Delivered),
+                ..Default::default()
+            },
             0,
             100,
         )
@@ -328,13 +346,27 @@ async fn cases_list_open_first_by_due_date_with_history(url: &str) {
         .unwrap();
     assert_eq!(delivered.len(), 2);
     let page = store
-        .list_cases(CaseDirection::Inbound, None, false, 1, 2)
+        .list_cases(
+            &CaseQuery {
+                direction: CaseDirection::Inbound,
+                ..Default::default()
+            },
+            1,
+            2,
+        )
         .await
         .unwrap();
     assert_eq!(page[0].case_id, ids[1]);
     assert_eq!(
         store
-            .list_cases(CaseDirection::Outbound, None, false, 0, 100)
+            .list_cases(
+                &CaseQuery {
+                    direction: CaseDirection::Outbound,
+                    ..Default::default()
+                },
+                0,
+                100
+            )
             .await
             .unwrap()
             .len(),
@@ -370,6 +402,239 @@ async fn cases_list_open_first_by_due_date_with_history(url: &str) {
         (CaseState::Responded, "答复", "请核实")
     );
     store.close().await;
+}
+
+/// The filters of a list (kind, priority, other county, waiting for an answer, the deadline in
+/// force: an extension granted moves it, one only asked for does not), its three orders, its
+/// count, and the start page's tallies, all in SQL.
+async fn case_lists_filter_sort_count_and_tally_by_the_deadline_in_force(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    // (name, direction, state, kind, priority, peer, opened, due, extension, extended due)
+    let rows = [
+        (
+            "a",
+            CaseDirection::Inbound,
+            CaseState::Delivered,
+            CaseKind::Verification,
+            CasePriority::Urgent,
+            "621202",
+            10,
+            1_000,
+            "",
+            0,
+        ),
+        (
+            "b",
+            CaseDirection::Inbound,
+            CaseState::Accepted,
+            CaseKind::ResidenceNotice,
+            CasePriority::Normal,
+            "620102",
+            20,
+            2_000,
+            "granted",
+            5_000,
+        ),
+        (
+            "c",
+            CaseDirection::Inbound,
+            CaseState::Accepted,
+            CaseKind::Verification,
+            CasePriority::Normal,
+            "621202",
+            30,
+            3_000,
+            "requested",
+            9_000,
+        ),
+        (
+            "d",
+            CaseDirection::Inbound,
+            CaseState::Responded,
+            CaseKind::Verification,
+            CasePriority::Normal,
+            "621202",
+            40,
+            1_500,
+            "",
+            0,
+        ),
+        (
+            "e",
+            CaseDirection::Inbound,
+            CaseState::Delivered,
+            CaseKind::ResidenceNotice,
+            CasePriority::Normal,
+            "620102",
+            50,
+            0,
+            "",
+            0,
+        ),
+        (
+            "f",
+            CaseDirection::Outbound,
+            CaseState::Responded,
+            CaseKind::Verification,
+            CasePriority::Normal,
+            "621202",
+            60,
+            1_000,
+            "",
+            0,
+        ),
+    ];
+    let mut tx = store.begin().await.unwrap();
+    let mut id_of = std::collections::HashMap::new();
+    for (name, direction, state, kind, priority, peer, opened, due, extension, extended) in rows {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut case = case(&id, direction, state, due);
+        case.kind = kind as i32;
+        case.priority = priority as i32;
+        if direction == CaseDirection::Inbound {
+            case.requester_county = peer.into();
+        } else {
+            case.recipient_county = peer.into();
+        }
+        case.opened_at_unix_ms = opened;
+        case.extension_state = extension.into();
+        case.extended_due_at_unix_ms = extended;
+        if state == CaseState::Responded {
+            case.responded_at_unix_ms = 700;
+        }
+        tx.save_case(&case, 1).await.unwrap();
+        id_of.insert(id, name);
+    }
+    tx.commit().await.unwrap();
+    let names =
+        |cases: Vec<Case>| -> Vec<&str> { cases.iter().map(|c| id_of[&c.case_id]).collect() };
+    let inbox = CaseQuery {
+        direction: CaseDirection::Inbound,
+        ..Default::default()
+    };
+    let list = |query: CaseQuery| {
+        let store = store.clone();
+        async move {
+            let cases = store.list_cases(&query, 0, 100).await.unwrap();
+            let count = store.count_cases(&query).await.unwrap();
+            assert_eq!(count, cases.len() as u64, "{query:?}");
+            cases
+        }
+    };
+    // Answered (d) is still open until closed; no deadline (e) last.
+    assert_eq!(names(list(inbox.clone()).await), ["a", "d", "b", "c", "e"]);
+    assert_eq!(
+        names(
+            list(CaseQuery {
+                order: CaseOrder::Newest,
+                ..inbox.clone()
+            })
+            .await
+        ),
+        ["e", "d", "c", "b", "a"]
+    );
+    assert_eq!(
+        names(
+            list(CaseQuery {
+                order: CaseOrder::Oldest,
+                ..inbox.clone()
+            })
+            .await
+        ),
+        ["a", "b", "c", "d", "e"]
+    );
+    assert_eq!(
+        names(
+            list(CaseQuery {
+                kind: Some(CaseKind::ResidenceNotice),
+                ..inbox.clone()
+            })
+            .await
+        ),
+        ["b", "e"]
+    );
+    assert_eq!(
+        names(
+            list(CaseQuery {
+                priority: Some(CasePriority::Urgent),
+                ..inbox.clone()
+            })
+            .await
+        ),
+        ["a"]
+    );
+    assert_eq!(
+        names(
+            list(CaseQuery {
+                peer_county: Some("620102".into()),
+                ..inbox.clone()
+            })
+            .await
+        ),
+        ["b", "e"]
+    );
+    let waiting = CaseQuery {
+        awaiting_answer: true,
+        ..inbox.clone()
+    };
+    assert_eq!(names(list(waiting.clone()).await), ["a", "b", "c", "e"]);
+    // "Overdue at 2 500": a (1 000) and c (3 000 asked to move, not granted: still 3 000, so
+    // not yet); b's granted extension moves it to 5 000.
+    assert_eq!(
+        names(
+            list(CaseQuery {
+                due_until_unix_ms: 2_500,
+                ..waiting.clone()
+            })
+            .await
+        ),
+        ["a"]
+    );
+    assert_eq!(
+        names(
+            list(CaseQuery {
+                due_after_unix_ms: 2_500,
+                due_until_unix_ms: 5_000,
+                ..waiting.clone()
+            })
+            .await
+        ),
+        ["b", "c"]
+    );
+    // Any bound leaves out cases without a deadline; answered ones count unless waiting only.
+    assert_eq!(
+        names(
+            list(CaseQuery {
+                due_after_unix_ms: 1,
+                ..inbox.clone()
+            })
+            .await
+        ),
+        ["a", "d", "b", "c"]
+    );
+    assert_eq!(
+        names(store.list_cases(&inbox, 1, 2).await.unwrap()),
+        ["d", "b"],
+        "a page from an offset"
+    );
+    assert_eq!(
+        store.case_tallies(2_500, 4_000, 600).await.unwrap(),
+        CaseTallies {
+            awaiting_acceptance: 2,
+            overdue: 1,
+            due_soon: 1,
+            answered: 1,
+        },
+        "at 2 500 with due soon until 4 000: a overdue, c soon, b (5 000) later; f answered at 700"
+    );
+    assert_eq!(
+        store
+            .case_tallies(2_500, 4_000, 700)
+            .await
+            .unwrap()
+            .answered,
+        0
+    );
 }
 
 async fn outbox_delivers_in_order_retries_later_and_settles_once(url: &str) {
@@ -614,7 +879,14 @@ async fn a_notice_and_a_request_round_trip_between_two_workflows(url: &str) {
     assert_eq!(
         linxia
             .store()
-            .list_cases(CaseDirection::Inbound, None, false, 0, 10)
+            .list_cases(
+                &CaseQuery {
+                    direction: CaseDirection::Inbound,
+                    ..Default::default()
+                },
+                0,
+                10
+            )
             .await
             .unwrap()
             .len(),

@@ -154,7 +154,7 @@ pub(super) async fn cases(
                     state: 0,
                     open_only: !all,
                     page_size: *limit,
-                    page_token: String::new(),
+                    ..Default::default()
                 })
                 .await
                 .map_err(explain)?

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use super::auth::Signed;
 use super::i18n::Msgs;
-use super::pages::{as_operator, days_text, due_of};
+use super::pages::{as_operator, days_text};
 use super::{ConsoleError, ConsoleForm, ConsoleQuery, ConsoleState};
 use crate::domain::{CaseAction, next_state};
 
@@ -128,7 +128,7 @@ fn view(
     case: v1::Case,
     events: Vec<v1::CaseEvent>,
 ) -> CaseView {
-    let due = due_of(&case, state.due_soon_working_days);
+    let due = state.due_bounds().of(&case);
     let (days_text, days_class) = days_text(t, &case, due);
     let provisional = if case.due_provisional {
         t.provisional

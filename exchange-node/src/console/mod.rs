@@ -97,6 +97,17 @@ impl ConsoleState {
         self.workflow.store()
     }
 
+    /// Where deadlines stand now, by the monitor's rule and its due-soon lead.
+    pub fn due_bounds(&self) -> crate::monitor::DueBounds {
+        let clock = self.workflow.clock();
+        crate::monitor::DueBounds::at(
+            &self.workflow.directory().deadlines().calendar,
+            clock.now_unix_ms(),
+            clock.today(),
+            i64::from(self.due_soon_working_days),
+        )
+    }
+
     /// A county as a clerk knows it: its name (from the directory, else from the GB/T 2260
     /// table) and its code, e.g. 临夏县（621221）.
     pub fn county_text(&self, code: &str) -> String {

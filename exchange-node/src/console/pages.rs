@@ -1,7 +1,8 @@
 //! Sign-in and sign-out, the start page (工作台) and open alerts, and what the case pages
-//! share: reading cases through `mpx.v1.Cases/ListCases` as the signed-in operator (so each
-//! read is audited as it is from the command line, and working days left are the service's),
-//! and how a deadline is shown.
+//! share: calling the operator services as the signed-in operator (so each read is audited as
+//! it is from the command line, and working days left are the service's), and how a deadline
+//! is shown. The start page only counts (one query, [`crate::store::Store::case_tallies`]);
+//! due soon and overdue are the monitor's rule ([`crate::monitor::DueBounds`]).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -9,16 +10,13 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mpx_proto::v1::alerts_server::Alerts;
-use mpx_proto::v1::cases_server::Cases;
-use mpx_proto::v1::{self, CaseDirection, CaseState, ListCasesRequest};
+use mpx_proto::v1::{self, CaseDirection};
 use serde::Deserialize;
 
 use super::auth::{self, SignIn, Signed, cookie};
 use super::i18n::Msgs;
 use super::{ConsoleError, ConsoleForm, ConsoleState};
-
-/// Pages of 1000 read from the service for one list (the console's lists stop at this).
-const MAX_SERVICE_PAGES: usize = 20;
+use crate::monitor::DueClass;
 
 /// A page that only says something (errors, refusals).
 #[derive(Template, WebTemplate)]
@@ -175,73 +173,9 @@ pub async fn not_found(parts: axum::http::request::Parts) -> ConsoleError {
     ConsoleError::NotFound(auth::language(&parts))
 }
 
-/// Cases of one direction as the operator service lists them, up to the console's cap
-/// (20 pages of 1000); `truncated` when there were more.
-#[derive(Debug, Default)]
-pub struct CaseList {
-    pub cases: Vec<v1::Case>,
-    pub truncated: bool,
-}
-
-pub async fn all_cases(
-    state: &ConsoleState,
-    signed: &Signed,
-    direction: CaseDirection,
-    case_state: Option<CaseState>,
-    open_only: bool,
-) -> Result<CaseList, ConsoleError> {
-    let mut list = CaseList::default();
-    let mut page_token = String::new();
-    for page in 0..MAX_SERVICE_PAGES {
-        let request = ListCasesRequest {
-            direction: direction as i32,
-            state: case_state.map_or(0, |s| s as i32),
-            open_only,
-            page_size: 1000,
-            page_token,
-        };
-        let response = state
-            .cases
-            .list_cases(as_operator(&signed.operator, request))
-            .await
-            .map_err(|status| ConsoleError::from_status(status, signed.t))?
-            .into_inner();
-        list.cases.extend(response.cases);
-        if response.next_page_token.is_empty() {
-            break;
-        }
-        list.truncated = page + 1 == MAX_SERVICE_PAGES;
-        page_token = response.next_page_token;
-    }
-    Ok(list)
-}
-
-/// How near a case's deadline is, from the service's `working_days_left`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Due {
-    /// Answered, finished, or without a deadline.
-    None,
-    Later,
-    Soon,
-    Overdue,
-}
-
-/// A case's deadline class: overdue below zero working days left, soon within the monitor's
-/// due-soon lead.
-pub fn due_of(case: &v1::Case, due_soon_working_days: i32) -> Due {
-    let unanswered = matches!(
-        case.state(),
-        CaseState::Queued | CaseState::Delivered | CaseState::Accepted
-    );
-    if !unanswered || case.due_at_unix_ms <= 0 {
-        return Due::None;
-    }
-    match case.working_days_left {
-        left if left < 0 => Due::Overdue,
-        left if left <= due_soon_working_days => Due::Soon,
-        _ => Due::Later,
-    }
-}
+/// How near a case's deadline is, by the monitor's rule ([`crate::monitor::DueBounds`]);
+/// `None` when it is answered, finished or without a deadline.
+pub type Due = Option<DueClass>;
 
 /// Working days left as text and its CSS class: a number, and 逾期 in words when overdue (never
 /// colour alone).
@@ -252,13 +186,13 @@ pub fn days_text(t: &Msgs, case: &v1::Case, due: Due) -> (String, &'static str) 
         String::new()
     };
     match due {
-        Due::None => ("—".into(), "none"),
-        Due::Overdue => (
+        None => ("—".into(), "none"),
+        Some(DueClass::Overdue) => (
             format!("{} {}{extended}", case.working_days_left, t.overdue),
             "overdue",
         ),
-        Due::Soon => (format!("{}{extended}", case.working_days_left), "soon"),
-        Due::Later => (format!("{}{extended}", case.working_days_left), "ok"),
+        Some(DueClass::Soon) => (format!("{}{extended}", case.working_days_left), "soon"),
+        Some(DueClass::Later) => (format!("{}{extended}", case.working_days_left), "ok"),
     }
 }
 
@@ -286,8 +220,6 @@ struct Tile {
 struct StartPage {
     t: &'static Msgs,
     signed: Option<Signed>,
-    /// More cases than the console reads: the counts are lower bounds.
-    truncated: bool,
     county: String,
     tiles: Vec<Tile>,
 }
@@ -297,24 +229,20 @@ pub async fn start(
     signed: Signed,
 ) -> Result<Response, ConsoleError> {
     let t = signed.t;
-    // Open cases are what the start page counts (the service lists them first).
-    let inbound = all_cases(&state, &signed, CaseDirection::Inbound, None, true).await?;
-    let truncated = inbound.truncated;
-    let inbound = inbound.cases;
-    let soon = state.due_soon_working_days;
-    let count = |due: Due| inbound.iter().filter(|c| due_of(c, soon) == due).count();
-    let awaiting = inbound
-        .iter()
-        .filter(|case| case.state() == CaseState::Delivered)
-        .count();
-    // Our requests answered (or redirected) since the operator's previous sign-in.
-    let outbound = all_cases(&state, &signed, CaseDirection::Outbound, None, false).await?;
-    let truncated = truncated || outbound.truncated;
-    let outbound = outbound.cases;
-    let answered_since = outbound
-        .iter()
-        .filter(|case| case.responded_at_unix_ms > signed.previous_sign_in_unix_ms)
-        .count();
+    // Counts only (no personal data is read, so nothing to audit), in one query over the
+    // indexes of migration 0015; due soon and overdue by the monitor's rule.
+    let bounds = state.due_bounds();
+    let tallies = state
+        .store()
+        .case_tallies(
+            bounds.now_unix_ms,
+            bounds.soon_until_unix_ms,
+            // Our requests answered (or redirected) since the operator's previous sign-in.
+            signed.previous_sign_in_unix_ms,
+        )
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?;
+    let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     let store = state.store();
     let open_alerts: i64 = store
         .open_alert_counts()
@@ -337,28 +265,28 @@ pub async fn start(
         Tile {
             id: "answers",
             label: t.answers_since,
-            count: answered_since,
+            count: count(tallies.answered),
             href: "/outbox?state=responded",
             class: "",
         },
         Tile {
             id: "awaiting",
             label: t.awaiting_acceptance,
-            count: awaiting,
+            count: count(tallies.awaiting_acceptance),
             href: "/inbox?state=delivered",
             class: "",
         },
         Tile {
             id: "due-soon",
             label: t.due_soon,
-            count: count(Due::Soon),
+            count: count(tallies.due_soon),
             href: "/inbox?due=soon",
             class: "soon",
         },
         Tile {
             id: "overdue",
             label: t.overdue,
-            count: count(Due::Overdue),
+            count: count(tallies.overdue),
             href: "/inbox?due=overdue",
             class: "overdue",
         },
@@ -379,7 +307,6 @@ pub async fn start(
     ];
     Ok(StartPage {
         t,
-        truncated,
         county: state.county_text(state.county.as_str()),
         signed: Some(signed),
         tiles,

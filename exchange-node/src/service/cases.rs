@@ -12,6 +12,7 @@ use mpx_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use super::page_size;
+use crate::store::{CaseOrder, CaseQuery};
 use crate::workflow::{OpenCase, Workflow};
 
 #[derive(Debug, Clone)]
@@ -66,6 +67,61 @@ fn enum_field<T: TryFrom<i32>>(field: &str, value: i32) -> Result<T, Status> {
         .map_err(|_| Status::invalid_argument(format!("{field}: unknown value {value}")))
 }
 
+/// The filters of a `ListCases` request, checked (each refusal names its field).
+fn case_query(direction: CaseDirection, request: &ListCasesRequest) -> Result<CaseQuery, Status> {
+    let unless_unspecified = |value: i32| (value != 0).then_some(value);
+    let peer_county = match request.peer_county.trim() {
+        "" => None,
+        code => Some(
+            mpx_proto::division::CountyCode::parse(code)
+                .map_err(|error| Status::invalid_argument(format!("peer_county: {error}")))?
+                .to_string(),
+        ),
+    };
+    for (field, value) in [
+        ("due_after_unix_ms", request.due_after_unix_ms),
+        ("due_until_unix_ms", request.due_until_unix_ms),
+    ] {
+        if value < 0 {
+            return Err(Status::invalid_argument(format!(
+                "{field}: expected Unix milliseconds (0 for no bound), got {value}"
+            )));
+        }
+    }
+    if request.due_after_unix_ms > 0
+        && request.due_until_unix_ms > 0
+        && request.due_after_unix_ms >= request.due_until_unix_ms
+    {
+        return Err(Status::invalid_argument(format!(
+            "due_until_unix_ms: must be later than due_after_unix_ms ({}), got {}",
+            request.due_after_unix_ms, request.due_until_unix_ms
+        )));
+    }
+    Ok(CaseQuery {
+        direction,
+        state: match enum_field::<CaseState>("state", request.state)? {
+            CaseState::Unspecified => None,
+            state => Some(state),
+        },
+        open_only: request.open_only,
+        awaiting_answer: request.awaiting_answer,
+        kind: unless_unspecified(request.kind)
+            .map(|kind| enum_field::<CaseKind>("kind", kind))
+            .transpose()?,
+        priority: unless_unspecified(request.priority)
+            .map(|priority| enum_field::<CasePriority>("priority", priority))
+            .transpose()?,
+        peer_county,
+        due_after_unix_ms: request.due_after_unix_ms,
+        due_until_unix_ms: request.due_until_unix_ms,
+        order: match enum_field::<v1::CaseOrder>("order", request.order)? {
+            v1::CaseOrder::Unspecified | v1::CaseOrder::Due => CaseOrder::Due,
+            v1::CaseOrder::Newest => CaseOrder::Newest,
+            v1::CaseOrder::Oldest => CaseOrder::Oldest,
+        },
+    })
+}
+
 #[tonic::async_trait]
 impl Cases for CasesService {
     async fn open_case(
@@ -100,10 +156,7 @@ impl Cases for CasesService {
             }
             direction => direction,
         };
-        let state = match enum_field::<CaseState>("state", request.state)? {
-            CaseState::Unspecified => None,
-            state => Some(state),
-        };
+        let query = case_query(direction, &request)?;
         let offset: u64 = if request.page_token.is_empty() {
             0
         } else {
@@ -114,11 +167,13 @@ impl Cases for CasesService {
             })?
         };
         let limit = page_size(request.page_size);
-        let cases = self
-            .workflow
-            .store()
-            .list_cases(direction, state, request.open_only, offset, limit)
-            .await?;
+        let store = self.workflow.store();
+        let cases = store.list_cases(&query, offset, limit).await?;
+        let total_size = if request.with_total {
+            store.count_cases(&query).await?
+        } else {
+            0
+        };
         let cases: Vec<_> = cases
             .into_iter()
             .map(|case| self.with_days_left(case))
@@ -135,6 +190,7 @@ impl Cases for CasesService {
         Ok(Response::new(ListCasesResponse {
             cases,
             next_page_token,
+            total_size,
         }))
     }
 
@@ -278,5 +334,78 @@ impl Cases for CasesService {
             .close(&operator, request.into_inner().case_id.trim())
             .await?;
         Ok(Response::new(CloseCaseResponse { case: Some(case) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(request: ListCasesRequest) -> String {
+        case_query(CaseDirection::Inbound, &request)
+            .unwrap_err()
+            .message()
+            .to_string()
+    }
+
+    #[test]
+    fn list_filters_are_checked_and_each_refusal_names_its_field() {
+        assert!(
+            refused(ListCasesRequest {
+                peer_county: "62122x".into(),
+                ..Default::default()
+            })
+            .starts_with("peer_county: expected a 6-digit")
+        );
+        assert!(
+            refused(ListCasesRequest {
+                peer_county: "620100".into(),
+                ..Default::default()
+            })
+            .starts_with("peer_county:")
+        );
+        assert!(
+            refused(ListCasesRequest {
+                kind: 99,
+                ..Default::default()
+            })
+            .starts_with("kind: unknown value 99")
+        );
+        assert!(
+            refused(ListCasesRequest {
+                order: -1,
+                ..Default::default()
+            })
+            .starts_with("order:")
+        );
+        assert!(
+            refused(ListCasesRequest {
+                due_after_unix_ms: -5,
+                ..Default::default()
+            })
+            .starts_with("due_after_unix_ms: expected Unix milliseconds")
+        );
+        assert!(
+            refused(ListCasesRequest {
+                due_after_unix_ms: 10,
+                due_until_unix_ms: 10,
+                ..Default::default()
+            })
+            .starts_with("due_until_unix_ms: must be later than due_after_unix_ms")
+        );
+        let query = case_query(
+            CaseDirection::Outbound,
+            &ListCasesRequest {
+                peer_county: " 621221 ".into(),
+                priority: CasePriority::Urgent as i32,
+                order: v1::CaseOrder::Newest as i32,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(query.peer_county.as_deref(), Some("621221"));
+        assert_eq!(query.priority, Some(CasePriority::Urgent));
+        assert_eq!(query.order, CaseOrder::Newest);
+        assert_eq!(query.kind, None);
     }
 }

@@ -33,34 +33,84 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Cases of one direction: open ones first, by due date (unknown last), then newest first.
+    /// The cases `query` selects, in its order, `limit` of them from `offset`.
     pub async fn list_cases(
         &self,
-        direction: CaseDirection,
-        state: Option<v1::CaseState>,
-        open_only: bool,
+        query: &CaseQuery,
         offset: u64,
         limit: u32,
     ) -> Result<Vec<v1::Case>, StoreError> {
+        let (conditions, binds) = query.conditions();
+        let order = match query.order {
+            CaseOrder::Due => {
+                "ORDER BY CASE WHEN state IN ('closed', 'withdrawn', 'redirected', 'rejected') THEN 1 ELSE 0 END,
+                          CASE WHEN due_at_unix_ms = 0 THEN 1 ELSE 0 END, due_at_unix_ms,
+                          opened_at_unix_ms DESC, case_id"
+            }
+            CaseOrder::Newest => "ORDER BY opened_at_unix_ms DESC, case_id DESC",
+            CaseOrder::Oldest => "ORDER BY opened_at_unix_ms, case_id",
+        };
         let sql = format!(
-            "SELECT {CASE_COLUMNS},
-                CASE WHEN state IN ('closed', 'withdrawn', 'redirected', 'rejected') THEN 1 ELSE 0 END AS finished
-             FROM cases
-             WHERE direction = $1 AND ($2 = '' OR state = $2)
-               AND ($3 = 0 OR state NOT IN ('closed', 'withdrawn', 'redirected', 'rejected'))
-             ORDER BY finished, CASE WHEN due_at_unix_ms = 0 THEN 1 ELSE 0 END, due_at_unix_ms,
-                      opened_at_unix_ms DESC, case_id
-             LIMIT $4 OFFSET $5"
+            "SELECT {CASE_COLUMNS} FROM cases WHERE {conditions} {order} LIMIT {} OFFSET {}",
+            limit,
+            // No list is that long; an absurd page token is an empty page, not an error.
+            offset.min(i64::MAX as u64)
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(direction_label(direction))
-            .bind(state.map(state_label).unwrap_or(""))
-            .bind(i64::from(open_only))
-            .bind(i64::from(limit))
-            .bind(offset as i64)
+        let rows = binds
+            .bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(case_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// How many cases `query` selects.
+    pub async fn count_cases(&self, query: &CaseQuery) -> Result<u64, StoreError> {
+        let (conditions, binds) = query.conditions();
+        let sql = format!("SELECT COUNT(*) AS n FROM cases WHERE {conditions}");
+        let row = binds
+            .bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_one(&self.pool)
+            .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// What the start page counts, in one query: inbound cases waiting for acceptance, and
+    /// waiting for an answer with their deadline in force overdue (at or before `now_unix_ms`) or
+    /// due soon (after it, at or before `soon_until_unix_ms`); outbound cases answered after
+    /// `answered_after_unix_ms`.
+    pub async fn case_tallies(
+        &self,
+        now_unix_ms: i64,
+        soon_until_unix_ms: i64,
+        answered_after_unix_ms: i64,
+    ) -> Result<CaseTallies, StoreError> {
+        let sql = format!(
+            "SELECT
+               (SELECT COUNT(*) FROM cases WHERE direction = 'inbound' AND state = 'delivered')
+                 AS awaiting_acceptance,
+               (SELECT COUNT(*) FROM cases WHERE direction = 'inbound' AND {AWAITING_ANSWER}
+                  AND {DUE_IN_FORCE} > 0 AND {DUE_IN_FORCE} <= $1) AS overdue,
+               (SELECT COUNT(*) FROM cases WHERE direction = 'inbound' AND {AWAITING_ANSWER}
+                  AND {DUE_IN_FORCE} > $1 AND {DUE_IN_FORCE} <= $2) AS due_soon,
+               (SELECT COUNT(*) FROM cases WHERE direction = 'outbound'
+                  AND responded_at_unix_ms > $3) AS answered"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now_unix_ms)
+            .bind(soon_until_unix_ms)
+            .bind(answered_after_unix_ms.max(0))
+            .fetch_one(&self.pool)
+            .await?;
+        let count = |name: &str| -> Result<u64, sqlx::Error> {
+            Ok(u64::try_from(row.try_get::<i64, _>(name)?).unwrap_or(0))
+        };
+        Ok(CaseTallies {
+            awaiting_acceptance: count("awaiting_acceptance")?,
+            overdue: count("overdue")?,
+            due_soon: count("due_soon")?,
+            answered: count("answered")?,
+        })
     }
 
     /// Cases whose monitor check is due by `now_unix_ms`, earliest first, at most `limit`, each
@@ -326,5 +376,149 @@ impl StoreTx {
             query.execute(&mut *self.transaction).await?;
         }
         Ok(())
+    }
+}
+
+/// The deadline in force of a case in SQL: the extended one once granted (as
+/// [`crate::monitor::effective_due_at`] reads it), else the original; an index has this very
+/// expression (migration 0015).
+const DUE_IN_FORCE: &str = "(CASE WHEN extension_state = 'granted' AND extended_due_at_unix_ms > 0
+          THEN extended_due_at_unix_ms ELSE due_at_unix_ms END)";
+
+/// A case still waiting for its answer, in SQL.
+const AWAITING_ANSWER: &str = "state IN ('queued', 'delivered', 'accepted')";
+
+/// How [`Store::list_cases`] orders cases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CaseOrder {
+    /// Open cases first, by due date (cases without one after), then the newest.
+    #[default]
+    Due,
+    /// The most recently opened first.
+    Newest,
+    /// The earliest opened first.
+    Oldest,
+}
+
+/// Which cases a list holds (`mpx.v1.ListCasesRequest`'s filters, checked).
+#[derive(Debug, Clone, Default)]
+pub struct CaseQuery {
+    pub direction: CaseDirection,
+    pub state: Option<v1::CaseState>,
+    /// Not closed, withdrawn, redirected or rejected.
+    pub open_only: bool,
+    /// Queued, delivered or accepted.
+    pub awaiting_answer: bool,
+    pub kind: Option<v1::CaseKind>,
+    pub priority: Option<v1::CasePriority>,
+    /// The requester of an inbound case, the recipient of an outbound one.
+    pub peer_county: Option<String>,
+    /// Deadline in force later than this (0: no bound).
+    pub due_after_unix_ms: i64,
+    /// Deadline in force at or before this (0: no bound).
+    pub due_until_unix_ms: i64,
+    pub order: CaseOrder,
+}
+
+/// What the start page counts ([`Store::case_tallies`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaseTallies {
+    pub awaiting_acceptance: u64,
+    pub overdue: u64,
+    pub due_soon: u64,
+    pub answered: u64,
+}
+
+/// Values bound to a built query, in placeholder order.
+#[derive(Debug, Default)]
+struct Binds(Vec<Bound>);
+
+#[derive(Debug)]
+enum Bound {
+    Text(String),
+    Int(i64),
+}
+
+impl Binds {
+    /// Adds a value and returns its placeholder.
+    fn push(&mut self, value: Bound) -> String {
+        self.0.push(value);
+        format!("${}", self.0.len())
+    }
+
+    fn bind_all<'q>(
+        self,
+        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        for value in self.0 {
+            query = match value {
+                Bound::Text(text) => query.bind(text),
+                Bound::Int(n) => query.bind(n),
+            };
+        }
+        query
+    }
+}
+
+impl CaseQuery {
+    /// The WHERE clause (only the conditions in force, so each list reads the index that fits
+    /// it) and its values.
+    fn conditions(&self) -> (String, Binds) {
+        let mut binds = Binds::default();
+        let mut conditions = vec![format!(
+            "direction = {}",
+            binds.push(Bound::Text(direction_label(self.direction).into()))
+        )];
+        if let Some(state) = self.state {
+            conditions.push(format!(
+                "state = {}",
+                binds.push(Bound::Text(state_label(state).into()))
+            ));
+        }
+        if self.open_only {
+            conditions
+                .push("state NOT IN ('closed', 'withdrawn', 'redirected', 'rejected')".into());
+        }
+        if self.awaiting_answer {
+            conditions.push(AWAITING_ANSWER.into());
+        }
+        if let Some(kind) = self.kind {
+            conditions.push(format!(
+                "kind = {}",
+                binds.push(Bound::Text(kind_label(kind).into()))
+            ));
+        }
+        if let Some(priority) = self.priority {
+            conditions.push(format!(
+                "priority = {}",
+                binds.push(Bound::Text(
+                    mpx_proto::case_kind::priority_label(priority).into()
+                ))
+            ));
+        }
+        if let Some(peer) = &self.peer_county {
+            let column = if self.direction == CaseDirection::Inbound {
+                "requester_county"
+            } else {
+                "recipient_county"
+            };
+            conditions.push(format!(
+                "{column} = {}",
+                binds.push(Bound::Text(peer.clone()))
+            ));
+        }
+        if self.due_after_unix_ms > 0 || self.due_until_unix_ms > 0 {
+            conditions.push(format!(
+                "{DUE_IN_FORCE} > {}",
+                binds.push(Bound::Int(self.due_after_unix_ms.max(0)))
+            ));
+        }
+        if self.due_until_unix_ms > 0 {
+            conditions.push(format!(
+                "{DUE_IN_FORCE} <= {}",
+                binds.push(Bound::Int(self.due_until_unix_ms))
+            ));
+        }
+        (conditions.join(" AND "), binds)
     }
 }

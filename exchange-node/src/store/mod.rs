@@ -25,6 +25,7 @@ mod outbox;
 mod people;
 mod reports;
 
+pub use cases::{CaseOrder, CaseQuery, CaseTallies};
 pub use console::{ConsoleSession, OperatorAccount};
 
 /// A store operation that failed. Driver errors are converted here, once.

@@ -1067,7 +1067,14 @@ async fn bench_console(bench: &mut Bench, dir: &Path) {
         for _ in 0..samples {
             let started = Instant::now();
             let page = store
-                .list_cases(mpx_proto::v1::CaseDirection::Inbound, None, false, 0, 50)
+                .list_cases(
+                    &exchange_node::store::CaseQuery {
+                        direction: mpx_proto::v1::CaseDirection::Inbound,
+                        ..Default::default()
+                    },
+                    0,
+                    50,
+                )
                 .await
                 .expect("the inbox query");
             assert_eq!(page.len(), 50.min(rows as usize));
