@@ -21,3 +21,5 @@ CREATE INDEX cases_by_due_in_force ON cases (
 );
 CREATE INDEX cases_by_opened ON cases (direction, opened_at_unix_ms, case_id);
 CREATE INDEX cases_by_answer ON cases (direction, responded_at_unix_ms);
+-- A case page shows the signed evidence of its case (the rows it reports to the province).
+CREATE INDEX case_reports_by_case ON case_reports (case_id, seq);

@@ -172,6 +172,36 @@ async fn a_clerk_works_a_case_from_inbox_to_answer_in_the_browser() {
     click(&b, &format!("#case-{case_id} a")).await;
     assert_eq!(text(&b, "#answer").await, answer);
     assert!(has(&b, "#do-close").await);
+    // Linxia's signed receipt, acceptance and answer, each verified now against its certificate.
+    let checks = b
+        .find_all(Locator::Css("#evidence td.check"))
+        .await
+        .unwrap();
+    let mut verified = Vec::new();
+    for check in &checks {
+        verified.push((
+            check.attr("class").await.unwrap().unwrap_or_default(),
+            check.text().await.unwrap(),
+        ));
+    }
+    assert_eq!(verified.len(), 3, "{verified:?}");
+    assert!(
+        verified
+            .iter()
+            .all(|(class, text)| class.contains("ok") && text == "签名有效"),
+        "{verified:?}"
+    );
+    assert!(
+        text(&b, "#evidence").await.contains("（621221）"),
+        "signed by the recipient"
+    );
+    screenshot(&b, "case-evidence").await;
+    // The printable view: the same case without navigation or forms, signed by who printed it.
+    click(&b, "#print-view").await;
+    assert_eq!(path(&b).await, format!("/cases/{case_id}/print"));
+    assert_eq!(text(&b, "#answer").await, answer);
+    assert!(text(&b, "#printed-by").await.contains("李明"));
+    assert!(!has(&b, "nav").await && !has(&b, "form").await);
 
     // A bad resident ID in a new request: the Chinese message beside the field, nothing stored.
     let before = outbound_count(&province, WUDU).await;

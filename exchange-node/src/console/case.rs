@@ -37,6 +37,16 @@ struct EventView {
     detail: String,
 }
 
+struct EvidenceView {
+    event: String,
+    signer: String,
+    signed_at: String,
+    arrived_at: String,
+    check: &'static str,
+    /// `ok` when the signature verified, `bad` otherwise (the text says which).
+    check_class: &'static str,
+}
+
 struct CaseView {
     case_id: String,
     kind: &'static str,
@@ -56,6 +66,7 @@ struct CaseView {
     needs_verdict: bool,
     actions: Vec<ActionView>,
     events: Vec<EventView>,
+    evidence: Vec<EvidenceView>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -127,6 +138,7 @@ fn view(
     t: &'static Msgs,
     case: v1::Case,
     events: Vec<v1::CaseEvent>,
+    evidence: Vec<v1::SignedEvidence>,
 ) -> CaseView {
     let due = state.due_bounds().of(&case);
     let (days_text, days_class) = days_text(t, &case, due);
@@ -162,8 +174,57 @@ fn view(
                 detail: event.detail,
             })
             .collect(),
+        evidence: evidence
+            .into_iter()
+            .map(|item| {
+                let (check, check_class) = match item.check() {
+                    v1::EvidenceCheck::Verified => (t.check_verified, "ok"),
+                    v1::EvidenceCheck::BadSignature => (t.check_bad_signature, "bad"),
+                    v1::EvidenceCheck::NoCertificate => (t.check_no_certificate, "bad"),
+                    v1::EvidenceCheck::Missing | v1::EvidenceCheck::Unspecified => {
+                        (t.check_missing, "bad")
+                    }
+                };
+                EvidenceView {
+                    event: t.event(&item.event),
+                    signer: state.county_text(&item.signer_county),
+                    signed_at: t.instant(item.signed_at_unix_ms),
+                    arrived_at: if item.arrived_at_unix_ms > 0 {
+                        t.instant(item.arrived_at_unix_ms)
+                    } else {
+                        "—".into()
+                    },
+                    check,
+                    check_class,
+                }
+            })
+            .collect(),
         case_id: case.case_id,
     }
+}
+
+/// A case through `GetCase` as the signed-in operator (audited as `cases.get`); a malformed id
+/// in the address is a page that does not exist.
+async fn read_case(
+    state: &ConsoleState,
+    signed: &Signed,
+    case_id: &str,
+) -> Result<v1::GetCaseResponse, ConsoleError> {
+    let t = signed.t;
+    Ok(state
+        .cases
+        .get_case(as_operator(
+            &signed.operator,
+            GetCaseRequest {
+                case_id: case_id.to_string(),
+            },
+        ))
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::InvalidArgument => ConsoleError::NotFound(t),
+            _ => ConsoleError::from_status(status, t),
+        })?
+        .into_inner())
 }
 
 /// The case page, read through `GetCase` (audited as `cases.get`).
@@ -185,21 +246,7 @@ async fn case_page(
     shown: Shown,
 ) -> Result<Response, ConsoleError> {
     let t = signed.t;
-    let response = state
-        .cases
-        .get_case(as_operator(
-            &signed.operator,
-            GetCaseRequest {
-                case_id: case_id.to_string(),
-            },
-        ))
-        .await
-        .map_err(|status| match status.code() {
-            // A malformed id in the address is a page that does not exist.
-            tonic::Code::InvalidArgument => ConsoleError::NotFound(t),
-            _ => ConsoleError::from_status(status, t),
-        })?
-        .into_inner();
+    let response = read_case(state, &signed, case_id).await?;
     let Some(case) = response.case else {
         return Err(ConsoleError::NotFound(t));
     };
@@ -229,7 +276,7 @@ async fn case_page(
         t,
         revealed,
         counties: county_options(state, ""),
-        view: view(state, t, case, response.events),
+        view: view(state, t, case, response.events, response.evidence),
         csrf: signed.csrf.clone(),
         may_act: signed.role.may_act(),
         signed: Some(signed),
@@ -237,6 +284,41 @@ async fn case_page(
         error,
     };
     Ok((status, page).into_response())
+}
+
+/// The case to print and file: its facts, timeline and evidence, with who printed it and
+/// when; no navigation or forms. Read through `GetCase` like the case page (audited).
+#[derive(Template, WebTemplate)]
+#[template(path = "case_print.html")]
+struct PrintPage {
+    t: &'static Msgs,
+    view: CaseView,
+    county: String,
+    printed_by: String,
+    printed_at: String,
+}
+
+pub async fn print(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    case_id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ConsoleError> {
+    let t = signed.t;
+    let Ok(Path(case_id)) = case_id else {
+        return Err(ConsoleError::NotFound(t));
+    };
+    let response = read_case(&state, &signed, &case_id).await?;
+    let Some(case) = response.case else {
+        return Err(ConsoleError::NotFound(t));
+    };
+    Ok(PrintPage {
+        t,
+        view: view(&state, t, case, response.events, response.evidence),
+        county: state.county_text(state.county.as_str()),
+        printed_by: signed.operator.clone(),
+        printed_at: t.instant(state.workflow.clock().now_unix_ms()),
+    }
+    .into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -307,6 +307,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/operators/unlock", post(operators::unlock))
         .route("/cases/new", get(case::new_form).post(case::create))
         .route("/cases/{case_id}", get(case::show))
+        .route("/cases/{case_id}/print", get(case::print))
         .route("/cases/{case_id}/{action}", post(case::act))
         .merge(roster::routes())
         .merge(bulk::routes())

@@ -67,6 +67,76 @@ fn enum_field<T: TryFrom<i32>>(field: &str, value: i32) -> Result<T, Status> {
         .map_err(|_| Status::invalid_argument(format!("{field}: unknown value {value}")))
 }
 
+/// The signed receipts and responses among a case's reports, each checked against the
+/// certificate `certificate_of` gives for its signer (the case's recipient), as the province
+/// checks them (`mpx_proto::evidence`).
+fn signed_evidence(
+    reports: &[v1::CaseEventReport],
+    certificate_of: impl Fn(&str) -> Option<Vec<u8>>,
+) -> Vec<v1::SignedEvidence> {
+    use v1::EvidenceCheck;
+    reports
+        .iter()
+        .filter(|report| {
+            matches!(
+                report.event.as_str(),
+                "delivered" | "accepted" | "responded" | "redirected"
+            )
+        })
+        .map(|report| {
+            let certificate = certificate_of(&report.recipient_county);
+            let (signed_at, verified) = if report.event == "delivered" {
+                match report
+                    .receipt
+                    .as_ref()
+                    .and_then(|e| Some((e.receipt.as_ref()?, e)))
+                {
+                    Some((receipt, evidence)) => (
+                        receipt.received_at_unix_ms,
+                        certificate.as_ref().map(|der| {
+                            mpx_proto::evidence::verify_receipt(
+                                der,
+                                receipt,
+                                &evidence.envelope_sha256,
+                            )
+                            .is_ok()
+                                && receipt.case_id == report.case_id
+                        }),
+                    ),
+                    None => (0, None),
+                }
+            } else {
+                match &report.response {
+                    Some(response) => (
+                        response.responded_at_unix_ms,
+                        certificate.as_ref().map(|der| {
+                            mpx_proto::evidence::verify_response_evidence(der, response).is_ok()
+                                && response.case_id == report.case_id
+                        }),
+                    ),
+                    None => (0, None),
+                }
+            };
+            let check = if signed_at == 0 {
+                EvidenceCheck::Missing
+            } else {
+                match verified {
+                    Some(true) => EvidenceCheck::Verified,
+                    Some(false) => EvidenceCheck::BadSignature,
+                    None => EvidenceCheck::NoCertificate,
+                }
+            };
+            v1::SignedEvidence {
+                event: report.event.clone(),
+                signer_county: report.recipient_county.clone(),
+                signed_at_unix_ms: signed_at,
+                arrived_at_unix_ms: report.arrived_at_unix_ms,
+                check: check as i32,
+            }
+        })
+        .collect()
+}
+
 /// The filters of a `ListCases` request, checked (each refusal names its field).
 fn case_query(direction: CaseDirection, request: &ListCasesRequest) -> Result<CaseQuery, Status> {
     let unless_unspecified = |value: i32| (value != 0).then_some(value);
@@ -220,9 +290,14 @@ impl Cases for CasesService {
                 1,
             )
             .await?;
+        let reports = self.workflow.store().case_reports_of(&case.case_id).await?;
+        let evidence = signed_evidence(&reports, |county| {
+            self.workflow.directory().certificate_of(county)
+        });
         Ok(Response::new(GetCaseResponse {
             case: Some(self.with_days_left(case)),
             events,
+            evidence,
         }))
     }
 
@@ -346,6 +421,83 @@ mod tests {
             .unwrap_err()
             .message()
             .to_string()
+    }
+
+    /// A receipt signed by a fresh key, and that key's certificate (DER).
+    fn signed_receipt(case_id: &str) -> (v1::CaseEventReport, Vec<u8>) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let certificate = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let signer = mpx_proto::evidence::Signer::from_pkcs8_pem(&key.serialize_pem()).unwrap();
+        let mut receipt = v1::Receipt {
+            message_id: "m1".into(),
+            received_at_unix_ms: 1_700_000_000_000,
+            status: v1::ReceiptStatus::Stored as i32,
+            case_id: case_id.into(),
+            ..Default::default()
+        };
+        mpx_proto::evidence::sign_receipt(&signer, &mut receipt, "abc").unwrap();
+        let report = v1::CaseEventReport {
+            case_id: case_id.into(),
+            event: "delivered".into(),
+            recipient_county: "621221".into(),
+            receipt: Some(v1::ReceiptEvidence {
+                receipt: Some(receipt),
+                envelope_sha256: "abc".into(),
+            }),
+            ..Default::default()
+        };
+        (report, certificate.der().to_vec())
+    }
+
+    #[test]
+    fn evidence_is_verified_and_an_altered_or_uncheckable_one_says_why() {
+        let (report, certificate) = signed_receipt("c1");
+        let check = |reports: &[v1::CaseEventReport], der: Option<&Vec<u8>>| {
+            signed_evidence(reports, |county| {
+                assert_eq!(county, "621221", "checked against the recipient");
+                der.cloned()
+            })
+            .iter()
+            .map(|e| e.check())
+            .collect::<Vec<_>>()
+        };
+        let sent = v1::CaseEventReport {
+            event: "sent".into(),
+            ..report.clone()
+        };
+        assert_eq!(
+            check(&[sent, report.clone()], Some(&certificate)),
+            [v1::EvidenceCheck::Verified],
+            "only signed events are evidence"
+        );
+        assert_eq!(
+            check(std::slice::from_ref(&report), None),
+            [v1::EvidenceCheck::NoCertificate]
+        );
+        let (_, other_certificate) = signed_receipt("c1");
+        assert_eq!(
+            check(std::slice::from_ref(&report), Some(&other_certificate)),
+            [v1::EvidenceCheck::BadSignature]
+        );
+        let mut altered = report.clone();
+        if let Some(receipt) = altered.receipt.as_mut().and_then(|e| e.receipt.as_mut()) {
+            receipt.received_at_unix_ms += 86_400_000;
+        }
+        assert_eq!(
+            check(&[altered], Some(&certificate)),
+            [v1::EvidenceCheck::BadSignature]
+        );
+        let bare = v1::CaseEventReport {
+            receipt: None,
+            ..report
+        };
+        assert_eq!(
+            check(&[bare], Some(&certificate)),
+            [v1::EvidenceCheck::Missing]
+        );
     }
 
     #[test]

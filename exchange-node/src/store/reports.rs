@@ -109,6 +109,34 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The case events this node reported (or will report) for one case, in order: the signed
+    /// receipts and responses a case page shows as evidence.
+    pub async fn case_reports_of(
+        &self,
+        case_id: &str,
+    ) -> Result<Vec<v1::CaseEventReport>, StoreError> {
+        let rows =
+            sqlx::query("SELECT seq, report FROM case_reports WHERE case_id = $1 ORDER BY seq")
+                .bind(case_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut reports = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.try_get("seq")?;
+            let bytes: Vec<u8> = row.try_get("report")?;
+            match v1::CaseEventReport::decode(bytes.as_slice()) {
+                Ok(mut report) => {
+                    report.seq = seq;
+                    reports.push(report);
+                }
+                Err(error) => tracing::error!(seq, %error, "undecodable case report skipped"),
+            }
+        }
+        Ok(reports)
+    }
+}
+
 impl StoreTx {
     /// Records how far a stream from the registry has been taken in.
     pub async fn set_provincial_cursor(&mut self, name: &str, seq: i64) -> Result<(), StoreError> {
