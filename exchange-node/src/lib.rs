@@ -302,6 +302,7 @@ pub async fn run(
             stuck_after_ms: i64::try_from(config.monitor.undelivered_after_seconds)
                 .unwrap_or(3600)
                 .saturating_mul(1000),
+            imports: Default::default(),
         });
         tracker.spawn(crate::console::serve(
             listener,

@@ -31,19 +31,27 @@ fn fixture(name: &str) -> std::path::PathBuf {
 }
 
 /// How many people the node's roster holds (through the operator API).
+/// How many people the node's roster holds (every page of `ListPeople`).
 async fn people(node: &Node) -> usize {
-    node.records()
-        .await
-        .list_people(ListPeopleRequest {
-            purpose: "测试核对人数".into(),
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .people
-        .len()
+    let mut records = node.records().await;
+    let (mut count, mut page_token) = (0, String::new());
+    loop {
+        let page = records
+            .list_people(ListPeopleRequest {
+                purpose: "测试核对人数".into(),
+                page_size: 1000,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        count += page.people.len();
+        if page.next_page_token.is_empty() {
+            return count;
+        }
+        page_token = page.next_page_token;
+    }
 }
 
 /// The audit log's lines (`exchange-node audit`) that name `operator` and `action`.
@@ -474,4 +482,80 @@ async fn a_viewer_cannot_import_and_roster_posts_need_the_csrf_token() {
     assert!(page.contains("角色"), "{page}");
     assert_eq!(people(wudu).await, 0);
     b.close().await.unwrap();
+}
+
+/// A large import runs as a job: the browser lands on its page, which shows a progress bar
+/// against the file's rows and reloads itself (no JavaScript) until the summary.
+#[tokio::test]
+async fn a_large_import_shows_its_progress_until_the_summary() {
+    const ROWS: u64 = 8_000;
+    let driver = Driver::start();
+    let province = Province::start(&[WUDU]).await;
+    let wudu = province.node(WUDU);
+    wudu.add_console_operator("李明", "clerk", PASSWORD);
+    let console = wudu.console.unwrap();
+    let file = province.dir.join("large-roster.csv");
+    let spec = mpx_proto::synth::RosterSpec::new(ROWS, WUDU, &["620102"]);
+    mpx_proto::synth::write_csv(
+        mpx_proto::synth::roster(&spec),
+        std::fs::File::create(&file).unwrap(),
+        mpx_proto::tabular::Encoding::Utf8,
+    )
+    .unwrap();
+    let b = driver.browser().await;
+    sign_in(&b, console, "李明", PASSWORD).await;
+    b.goto(&format!("http://{console}/roster/bulk"))
+        .await
+        .unwrap();
+    browser::wait_for(&b, "#import-file")
+        .await
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    submit(&b, "#do-import").await;
+    assert!(
+        path(&b).await.starts_with("/roster/import/"),
+        "the import's own page"
+    );
+    // The bar while it runs (8 000 rows take some seconds), then the summary.
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while !has(&b, "#import-summary").await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(180),
+            "no summary after 3 minutes; progress seen: {seen:?}"
+        );
+        if let Ok(bar) = b.find(Locator::Css("#import-bar")).await
+            && let Ok(Some(value)) = bar.attr("value").await
+        {
+            let rows = b
+                .find(Locator::Css("#progress-rows"))
+                .await
+                .ok()
+                .map(|cell| async move { cell.text().await.unwrap_or_default() });
+            let rows = match rows {
+                Some(text) => text.await,
+                None => String::new(),
+            };
+            if seen.is_empty() {
+                screenshot(&b, "import-progress").await;
+            }
+            seen.push((value, rows));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        !seen.is_empty(),
+        "a progress bar was shown before the summary"
+    );
+    let percents: Vec<u64> = seen.iter().filter_map(|(v, _)| v.parse().ok()).collect();
+    assert!(
+        percents.windows(2).all(|w| w[0] <= w[1]) && percents.iter().all(|p| *p < 100),
+        "the bar only moves forward and reads 100 % only as the summary: {seen:?}"
+    );
+    assert_eq!(text(&b, "#import-rows").await, ROWS.to_string());
+    let stored: u64 = text(&b, "#import-stored").await.parse().unwrap();
+    let rejected: u64 = text(&b, "#import-rejected").await.parse().unwrap();
+    assert_eq!(stored + rejected, ROWS, "every row stored or rejected");
+    assert_eq!(people(wudu).await as u64, stored);
 }

@@ -77,6 +77,8 @@ pub struct Inner {
     pub due_soon_working_days: i32,
     /// A queued message waiting this long is stuck (the monitor's `UNDELIVERED` threshold).
     pub stuck_after_ms: i64,
+    /// Roster imports running or recently finished (each has a page of its own).
+    pub imports: bulk::ImportJobs,
 }
 
 impl std::ops::Deref for ConsoleState {
