@@ -448,6 +448,20 @@ async fn a_viewer_cannot_import_and_roster_posts_need_the_csrf_token() {
         "{error}"
     );
     assert_eq!(people(wudu).await, 0);
+
+    // The reading options: a workbook's first sheet (notes, no header) chosen by number is
+    // refused saying so; nothing is stored.
+    browser::wait_for(&b, "#import-file")
+        .await
+        .send_keys(fixture("roster.xls").to_str().unwrap())
+        .await
+        .unwrap();
+    click(&b, "#import-form summary").await;
+    fill(&b, "#import-sheet", "1").await;
+    submit(&b, "#do-import").await;
+    let error = text(&b, "#import-error").await;
+    assert!(error.starts_with("无法读取该文件"), "{error}");
+    assert_eq!(people(wudu).await, 0);
     let files = wudu.data_dir.join("console-files");
     assert_eq!(
         std::fs::read_dir(&files).unwrap().count(),

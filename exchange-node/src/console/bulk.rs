@@ -400,6 +400,31 @@ fn too_big(r: &RosterMsgs, limit: u64) -> String {
     format!("{}{} MiB", r.too_big, limit >> 20)
 }
 
+/// What the clerk chose of how a file is read (each `None`: judged from the file).
+#[derive(Debug, Default)]
+struct Choice {
+    /// A workbook's sheet: its name or its number from 1 (default: the first with a header).
+    sheet: Option<String>,
+    /// A text file's encoding (default: UTF-8 unless it does not decode, then GB18030).
+    encoding: Option<mpx_proto::tabular::Encoding>,
+}
+
+impl Choice {
+    fn of(fields: &HashMap<String, String>) -> Self {
+        Self {
+            sheet: fields
+                .get("sheet")
+                .map(|sheet| sheet.trim().chars().take(100).collect::<String>())
+                .filter(|sheet| !sheet.is_empty()),
+            encoding: match fields.get("encoding").map(|e| e.trim()) {
+                Some("utf-8") => Some(mpx_proto::tabular::Encoding::Utf8),
+                Some("gb18030") => Some(mpx_proto::tabular::Encoding::Gb18030),
+                _ => None,
+            },
+        }
+    }
+}
+
 /// Opens an upload as a roster file, refusing one over its format's limit or unreadable, in
 /// the clerk's language (a reader's message names the temporary file: it is replaced by the
 /// name the clerk gave).
@@ -409,6 +434,7 @@ async fn open_upload(
     path: &Path,
     file_name: &str,
     size: u64,
+    choice: Choice,
 ) -> Result<RowReader, Refusal> {
     let path = path.to_path_buf();
     let file_name = file_name.to_string();
@@ -432,7 +458,14 @@ async fn open_upload(
             }
         }
         let format = Format::from_path(Path::new(&file_name));
-        RowReader::open_sheet(&path, format, None, Mapping::default(), None).map_err(|error| {
+        RowReader::open_sheet(
+            &path,
+            format,
+            choice.encoding,
+            Mapping::default(),
+            choice.sheet.as_deref(),
+        )
+        .map_err(|error| {
             let detail = error
                 .to_string()
                 .replace(&path.display().to_string(), &file_name);
@@ -460,7 +493,8 @@ pub async fn import(
     let Some((upload, file_name, size)) = posted.upload else {
         return Err(ConsoleError::BadForm(t));
     };
-    let reader = match open_upload(r, "import", &upload.0, &file_name, size).await {
+    let choice = Choice::of(&posted.fields);
+    let reader = match open_upload(r, "import", &upload.0, &file_name, size, choice).await {
         Ok(reader) => reader,
         Err(Refusal(form, text)) => return Ok(bulk_page(signed, Some((form, text)), None, None)),
     };
@@ -886,7 +920,8 @@ pub async fn reconcile(
     let Some((upload, file_name, size)) = posted.upload else {
         return Err(ConsoleError::BadForm(t));
     };
-    let reader = match open_upload(r, "reconcile", &upload.0, &file_name, size).await {
+    let choice = Choice::of(&posted.fields);
+    let reader = match open_upload(r, "reconcile", &upload.0, &file_name, size, choice).await {
         Ok(reader) => reader,
         Err(Refusal(form, text)) => return Ok(bulk_page(signed, Some((form, text)), None, None)),
     };
