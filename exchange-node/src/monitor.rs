@@ -306,7 +306,10 @@ impl DeadlineMonitor {
         Ok(ids.len())
     }
 
-    /// New alerts as they fire (for `Alerts.WatchAlerts`).
+    /// New alerts as they fire (for `Alerts.WatchAlerts` and the console's live alerts page,
+    /// both through [`crate::service::alerts::AlertsService::watch`]). Raised alerts only: clears
+    /// are not broadcast (`clear_*_alerts` write the store in bulk), so a watcher sees a clear only
+    /// by listing again.
     pub fn subscribe(&self) -> broadcast::Receiver<Alert> {
         self.fired.subscribe()
     }
