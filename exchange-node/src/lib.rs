@@ -250,8 +250,8 @@ pub async fn run(
         report_interval,
         work_cancel.clone(),
     ));
-    let monitor =
-        DeadlineMonitor::new(workflow.clone(), config.monitor.clone()).reporting_to(registry);
+    let monitor = DeadlineMonitor::new(workflow.clone(), config.monitor.clone())
+        .reporting_to(registry.clone());
     tracker.spawn(monitor.clone().run(work_cancel.clone()));
     let manager = DeliveryManager {
         workflow: workflow.clone(),
@@ -302,6 +302,11 @@ pub async fn run(
             stuck_after_ms: i64::try_from(config.monitor.undelivered_after_seconds)
                 .unwrap_or(3600)
                 .saturating_mul(1000),
+            registry,
+            certificate_not_after_unix_ms: crate::console::directory::certificate_not_after_unix_ms(
+                &certificate_der,
+            ),
+            shutdown: server_cancel.clone(),
         });
         tracker.spawn(crate::console::serve(
             listener,
