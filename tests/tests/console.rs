@@ -741,5 +741,20 @@ async fn the_directory_page_lists_counties_with_their_queues_and_the_nodes_healt
     );
     assert!(text(&b, "#certificate-note").await.contains("天后到期"));
     screenshot(&b, "directory").await;
+
+    // In English: the same facts, dates as ISO 8601, no full-width punctuation.
+    b.goto(&format!("http://{console}/directory?lang=en"))
+        .await
+        .unwrap();
+    assert_eq!(text(&b, "#registry-state").await, "reachable");
+    let expiry_en = text(&b, "#certificate-expiry").await;
+    assert_eq!(expiry_en, expires.to_string());
+    assert_eq!(
+        text(&b, &format!("{linxia} .state")).await,
+        "enrolled, endpoint known"
+    );
+    let note = text(&b, "#certificate-note").await;
+    assert!(note.starts_with(" (") || note.starts_with('('), "{note}");
+    assert!(note.ends_with("days left)"), "{note}");
     b.close().await.unwrap();
 }

@@ -51,7 +51,7 @@ struct DirectoryPage {
     registry_state: &'static str,
     registry_class: &'static str,
     replicas: Vec<ReplicaRow>,
-    /// "12（2026年12月3日 09:14 签发）", or that none is loaded.
+    /// "12（签发时间 2026年12月3日 09:14）", or that none is loaded.
     directory_version: String,
     certificate_expiry: String,
     certificate_note: String,
@@ -81,19 +81,23 @@ pub async fn page(
             let (state, class) = match replica.reachability {
                 Reachability::Answered { answered_ago } => (
                     format!(
-                        "{}（{}{}）",
+                        "{}{}{}{}{}",
                         t.registry_reachable,
+                        t.paren_open,
                         answered_ago.as_secs(),
-                        t.answered_seconds_ago
+                        t.answered_seconds_ago,
+                        t.paren_close
                     ),
                     "state-ok",
                 ),
                 Reachability::Down { down_for } => (
                     format!(
-                        "{}（{}{}）",
+                        "{}{}{}{}{}",
                         t.registry_unreachable,
+                        t.paren_open,
                         down_for.as_secs(),
-                        t.down_for_seconds
+                        t.down_for_seconds,
+                        t.paren_close
                     ),
                     "state-bad",
                 ),
@@ -110,10 +114,12 @@ pub async fn page(
     let directory = state.workflow.directory();
     let directory_version = if directory.is_loaded() {
         format!(
-            "{}（{} {}）",
+            "{}{}{} {}{}",
             directory.version(),
+            t.paren_open,
             t.directory_issued,
-            t.instant(directory.issued_at_unix_ms())
+            t.instant(directory.issued_at_unix_ms()),
+            t.paren_close
         )
     } else {
         t.directory_not_loaded.to_string()
@@ -128,8 +134,8 @@ pub async fn page(
                 } else if days_left < RENEW_WITHIN_DAYS {
                     (
                         format!(
-                            "{days_left} {}，{}",
-                            t.certificate_days_left, t.certificate_renew_soon
+                            "{days_left} {}{}{}",
+                            t.certificate_days_left, t.comma, t.certificate_renew_soon
                         ),
                         "state-warn",
                     )

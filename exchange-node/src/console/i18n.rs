@@ -172,6 +172,10 @@ pub struct Msgs {
     pub county_no_endpoint: &'static str,
     pub county_revoked: &'static str,
     pub county_not_listed: &'static str,
+    /// Punctuation around and between the parts of a state (full-width in Chinese).
+    pub paren_open: &'static str,
+    pub paren_close: &'static str,
+    pub comma: &'static str,
 }
 
 /// 中文 (the default).
@@ -336,6 +340,9 @@ pub static ZH: Msgs = Msgs {
     county_no_endpoint: "已接入，尚无地址（暂存）",
     county_revoked: "证书已吊销，无路由（暂存）",
     county_not_listed: "不在本省目录中，无路由（暂存）",
+    paren_open: "（",
+    paren_close: "）",
+    comma: "，",
 };
 
 /// English.
@@ -500,6 +507,9 @@ pub static EN: Msgs = Msgs {
     county_no_endpoint: "enrolled, no endpoint yet (held)",
     county_revoked: "revoked: no route (held)",
     county_not_listed: "not in this province's directory: no route (held)",
+    paren_open: " (",
+    paren_close: ")",
+    comma: ", ",
 };
 
 /// Timeline events in Chinese, by the label the workflow stores.
