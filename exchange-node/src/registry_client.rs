@@ -464,6 +464,17 @@ mod tests {
         };
         assert_eq!(why.matches("Connection refused").count(), 2, "{why}");
         assert_eq!(registry.replicas_down().len(), 2);
+        // What the console shows, read without a call: two down, one never tried.
+        let health = registry.health();
+        let down = health
+            .iter()
+            .filter(|replica| matches!(replica.reachability, Reachability::Down { .. }))
+            .count();
+        let untried = health
+            .iter()
+            .filter(|replica| replica.reachability == Reachability::NotCalledYet)
+            .count();
+        assert_eq!((down, untried), (2, 1), "{health:?}");
         cancel.cancel();
     }
 

@@ -273,3 +273,24 @@ pub fn certificate_not_after_unix_ms(certificate_der: &[u8]) -> Option<i64> {
         .timestamp()
         .checked_mul(1000)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_certificates_expiry_is_its_not_after() {
+        let mut params = rcgen::CertificateParams::new(vec!["node.example".into()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2027, 12, 4);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let certificate = params.self_signed(&key).unwrap();
+        let expected: jiff::Timestamp = "2027-12-04T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            certificate_not_after_unix_ms(certificate.der()),
+            Some(expected.as_millisecond())
+        );
+        assert_eq!(certificate_not_after_unix_ms(b"not a certificate"), None);
+    }
+}
