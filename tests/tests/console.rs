@@ -596,6 +596,7 @@ async fn a_new_alert_appears_on_the_open_alerts_page_without_a_reload() {
     browser::wait_for(&b, "#alerts-live-note:not([hidden])").await;
     assert!(has(&b, "#no-alerts:not([hidden])").await);
     assert!(!has(&b, "#alerts-table tbody tr").await);
+    assert_eq!(text(&b, "#nav-alert-count").await, "0");
     // Gone if the page reloads: the row must come from the stream, not from a new page.
     b.execute("window.mpxSamePage = true;", vec![])
         .await
@@ -625,6 +626,7 @@ async fn a_new_alert_appears_on_the_open_alerts_page_without_a_reload() {
         "{shown}"
     );
     assert!(!has(&b, "#alerts-table[hidden]").await);
+    assert_eq!(text(&b, "#nav-alert-count").await, "1", "the nav counts it");
     assert!(has(&b, "#no-alerts[hidden]").await);
     let announced = text(&b, "#alerts-status").await;
     assert!(

@@ -46,6 +46,10 @@
     table.hidden = false;
     empty.hidden = true;
     status.innerHTML = alert.announce;
+    var count = document.getElementById('nav-alert-count');
+    if (count) {
+      count.textContent = String((parseInt(count.textContent, 10) || 0) + 1);
+    }
   });
 
   // This page fell behind the node's alerts: the server's list has them all.
