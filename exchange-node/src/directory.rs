@@ -115,6 +115,17 @@ impl DeadlineContext {
     }
 }
 
+/// A county as the directory lists it ([`DirectoryHandle::listed_counties`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedCounty {
+    pub county: String,
+    pub name: String,
+    /// Its certificate is revoked (or its status is not active): no route.
+    pub revoked: bool,
+    /// It published where its peer listener is.
+    pub has_endpoint: bool,
+}
+
 /// The verified directory in force; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DirectoryHandle {
@@ -175,6 +186,31 @@ impl DirectoryHandle {
     /// The version in force (0 when none).
     pub fn version(&self) -> u64 {
         self.read(|snapshot| snapshot.map(|s| s.version).unwrap_or(0))
+    }
+
+    /// When the registry issued the snapshot in force (0 when none).
+    pub fn issued_at_unix_ms(&self) -> i64 {
+        self.read(|snapshot| snapshot.map_or(0, |s| s.issued_at_unix_ms))
+    }
+
+    /// Every county the snapshot in force lists, by code: its name, whether it is revoked, and
+    /// whether it published a peer endpoint (for the console's directory page).
+    pub fn listed_counties(&self) -> Vec<ListedCounty> {
+        let mut counties: Vec<ListedCounty> = self.read(|snapshot| {
+            snapshot.map_or_else(Vec::new, |s| {
+                s.nodes
+                    .iter()
+                    .map(|node| ListedCounty {
+                        county: node.county.clone(),
+                        name: node.name.clone(),
+                        revoked: node.status() != NodeStatus::Active,
+                        has_endpoint: !node.endpoint.is_empty(),
+                    })
+                    .collect()
+            })
+        });
+        counties.sort_by(|a, b| a.county.cmp(&b.county));
+        counties
     }
 
     /// True when `county` is listed and not revoked.

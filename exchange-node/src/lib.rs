@@ -250,8 +250,8 @@ pub async fn run(
         report_interval,
         work_cancel.clone(),
     ));
-    let monitor =
-        DeadlineMonitor::new(workflow.clone(), config.monitor.clone()).reporting_to(registry);
+    let monitor = DeadlineMonitor::new(workflow.clone(), config.monitor.clone())
+        .reporting_to(registry.clone());
     tracker.spawn(monitor.clone().run(work_cancel.clone()));
     let manager = DeliveryManager {
         workflow: workflow.clone(),
@@ -303,6 +303,11 @@ pub async fn run(
                 .unwrap_or(3600)
                 .saturating_mul(1000),
             imports: Default::default(),
+            registry,
+            certificate_not_after_unix_ms: crate::console::directory::certificate_not_after_unix_ms(
+                &certificate_der,
+            ),
+            shutdown: server_cancel.clone(),
         });
         tracker.spawn(crate::console::serve(
             listener,

@@ -126,6 +126,24 @@ fn is_replica_failure(status: &Status) -> bool {
     )
 }
 
+/// One replica as the node last knew it ([`RegistryClient::health`]).
+#[derive(Debug, Clone)]
+pub struct ReplicaHealth {
+    pub url: String,
+    pub reachability: Reachability,
+}
+
+/// Whether a replica answered, as last seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reachability {
+    /// Its last call or health check was answered, this long ago.
+    Answered { answered_ago: Duration },
+    /// Calls avoid it since it failed, this long ago; health checks watch for its return.
+    Down { down_for: Duration },
+    /// No call has gone to it yet since the node started.
+    NotCalledYet,
+}
+
 /// The registry's replicas; cheap to clone. Health checks of replicas that are down run in the
 /// background until the cancellation token given to [`RegistryClient::new`] is cancelled.
 #[derive(Debug, Clone)]
@@ -157,6 +175,8 @@ struct ReplicaState {
     down_since: Option<Instant>,
     /// A health-check task is running for it.
     probing: bool,
+    /// When it last answered a call or a health check.
+    last_answer: Option<Instant>,
 }
 
 impl Replica {
@@ -197,6 +217,31 @@ impl RegistryClient {
                 cancel,
             }),
         })
+    }
+
+    /// What the node last knew of each replica, read from memory without calling any (for the
+    /// console's health page).
+    pub fn health(&self) -> Vec<ReplicaHealth> {
+        self.inner
+            .replicas
+            .iter()
+            .map(|replica| {
+                let state = replica.state();
+                let reachability = match (state.down_since, state.last_answer) {
+                    (Some(since), _) => Reachability::Down {
+                        down_for: since.elapsed(),
+                    },
+                    (None, Some(answered)) => Reachability::Answered {
+                        answered_ago: answered.elapsed(),
+                    },
+                    (None, None) => Reachability::NotCalledYet,
+                };
+                ReplicaHealth {
+                    url: replica.url.clone(),
+                    reachability,
+                }
+            })
+            .collect()
     }
 
     /// The URLs of the replicas that are down now (for tests and diagnostics).
@@ -311,6 +356,7 @@ impl RegistryClient {
     }
 
     fn back_up(replica: &Replica, state: &mut ReplicaState) {
+        state.last_answer = Some(Instant::now());
         if let Some(since) = state.down_since.take() {
             tracing::info!(url = %replica.url, down_for = ?since.elapsed(), "registry replica back");
         }
@@ -418,6 +464,17 @@ mod tests {
         };
         assert_eq!(why.matches("Connection refused").count(), 2, "{why}");
         assert_eq!(registry.replicas_down().len(), 2);
+        // What the console shows, read without a call: two down, one never tried.
+        let health = registry.health();
+        let down = health
+            .iter()
+            .filter(|replica| matches!(replica.reachability, Reachability::Down { .. }))
+            .count();
+        let untried = health
+            .iter()
+            .filter(|replica| replica.reachability == Reachability::NotCalledYet)
+            .count();
+        assert_eq!((down, untried), (2, 1), "{health:?}");
         cancel.cancel();
     }
 

@@ -591,3 +591,202 @@ async fn a_clerk_asks_for_more_time_the_requester_grants_it_and_a_case_is_redire
     browser::wait_for(&b, "#no-alerts, table.alerts").await;
     b.close().await.unwrap();
 }
+
+/// A residence notice from Wudu about a person whose hukou is `hukou` (queued for that county).
+async fn notice_to(province: &Province, hukou: &str, seq: u32) {
+    province
+        .node(WUDU)
+        .records()
+        .await
+        .create_person(mpx_proto::v1::CreatePersonRequest {
+            person: Some(mpx_proto::v1::Person {
+                resident_id: resident_id(hukou, seq),
+                name: "测试人员".into(),
+                hukou_county: hukou.into(),
+                residence_address: "城关镇人民路12号".into(),
+                arrival_date: "2026-03-01".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_new_alert_appears_on_the_open_alerts_page_without_a_reload() {
+    let driver = Driver::start();
+    let mut province = Province::start(&[WUDU, LINXIA]).await;
+    let wudu = province.node(WUDU);
+    wudu.add_console_operator("李明", "clerk", PASSWORD);
+    let console = wudu.console.unwrap();
+    let b = driver.browser().await;
+    sign_in(&b, console, "李明", PASSWORD).await;
+    b.goto(&format!("http://{console}/alerts")).await.unwrap();
+    // The script connected its stream (it shows the note only then); nothing is open yet.
+    browser::wait_for(&b, "#alerts-live-note:not([hidden])").await;
+    assert!(has(&b, "#no-alerts:not([hidden])").await);
+    assert!(!has(&b, "#alerts-table tbody tr").await);
+    assert_eq!(text(&b, "#nav-alert-count").await, "0");
+    // Gone if the page reloads: the row must come from the stream, not from a new page.
+    b.execute("window.mpxSamePage = true;", vec![])
+        .await
+        .unwrap();
+
+    // A notice to Chengguan, which is not enrolled: held, and a NO_ROUTE alert within a tick.
+    notice_to(&province, CHENGGUAN, 31).await;
+    let row = "#alerts-table tbody tr";
+    mpx_tests::wait_until(
+        mpx_tests::WAIT,
+        "the new alert's row on the open page",
+        || async { has(&b, row).await },
+    )
+    .await;
+    let same_page = b
+        .execute("return window.mpxSamePage === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        same_page,
+        serde_json::Value::Bool(true),
+        "the page reloaded"
+    );
+    let shown = text(&b, row).await;
+    assert!(
+        shown.contains("无路由") && shown.contains("城关区（620102）"),
+        "{shown}"
+    );
+    assert!(!has(&b, "#alerts-table[hidden]").await);
+    assert_eq!(text(&b, "#nav-alert-count").await, "1", "the nav counts it");
+    assert!(has(&b, "#no-alerts[hidden]").await);
+    let announced = text(&b, "#alerts-status").await;
+    assert!(
+        announced.starts_with("新提醒：") && announced.contains("城关区"),
+        "{announced}"
+    );
+
+    // The same row without the script: the server-rendered list after a reload.
+    let id = b
+        .find(Locator::Css(row))
+        .await
+        .unwrap()
+        .attr("id")
+        .await
+        .unwrap()
+        .unwrap();
+    b.refresh().await.unwrap();
+    assert!(text(&b, &format!("#{id}")).await.contains("城关区"));
+
+    // Signed out elsewhere (here: by a request of the page's own), the stream ends and the page
+    // says live updates stopped.
+    browser::wait_for(&b, "#alerts-live-note:not([hidden])").await;
+    b.execute(
+        r#"const csrf = document.querySelector('form[action="/sign-out"] input[name=csrf]').value;
+           fetch('/sign-out', {method: 'POST', body: new URLSearchParams({csrf})});"#,
+        vec![],
+    )
+    .await
+    .unwrap();
+    mpx_tests::wait_until(
+        mpx_tests::WAIT,
+        "the page to say live updates stopped",
+        || async { text(&b, "#alerts-status").await.contains("实时更新已停止") },
+    )
+    .await;
+
+    // The open stream does not hold the node up when it stops.
+    sign_in(&b, console, "李明", PASSWORD).await;
+    b.goto(&format!("http://{console}/alerts")).await.unwrap();
+    browser::wait_for(&b, "#alerts-live-note:not([hidden])").await;
+    let stopping = std::time::Instant::now();
+    province.stop_node(WUDU);
+    assert!(
+        stopping.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        stopping.elapsed()
+    );
+    let log = std::fs::read_to_string(province.node(WUDU).data_dir.join("node.log")).unwrap();
+    assert!(!log.contains("did not stop"), "{log}");
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_directory_page_lists_counties_with_their_queues_and_the_nodes_health() {
+    let driver = Driver::start();
+    let mut province = Province::start(&[WUDU, LINXIA]).await;
+    province
+        .node(WUDU)
+        .add_console_operator("李明", "viewer", PASSWORD);
+    // Linxia is enrolled but down: what Wudu sends it waits in the outbox. Chengguan is not
+    // enrolled: held for want of a route.
+    province.stop_node(LINXIA);
+    notice_to(&province, LINXIA, 41).await;
+    notice_to(&province, LINXIA, 42).await;
+    notice_to(&province, CHENGGUAN, 43).await;
+    let console = province.node(WUDU).console.unwrap();
+    let b = driver.browser().await;
+    sign_in(&b, console, "李明", PASSWORD).await;
+    click(&b, "#nav-directory").await;
+    assert_eq!(path(&b).await, "/directory");
+
+    let linxia = format!("#county-{LINXIA}");
+    // 621221 is 成县 in GB/T 2260 (the constant's name is only a label).
+    assert_eq!(text(&b, &format!("{linxia} .name")).await, "成县");
+    assert_eq!(text(&b, &format!("{linxia} .depth")).await, "2");
+    assert_eq!(
+        text(&b, &format!("{linxia} .state")).await,
+        "已接入，可送达"
+    );
+    let chengguan = format!("#county-{CHENGGUAN}");
+    assert_eq!(text(&b, &format!("{chengguan} .name")).await, "城关区");
+    assert_eq!(text(&b, &format!("{chengguan} .depth")).await, "1");
+    assert!(
+        text(&b, &format!("{chengguan} .state"))
+            .await
+            .contains("无路由"),
+    );
+    assert_eq!(text(&b, &format!("#county-{WUDU} .name")).await, "武都区");
+    assert_eq!(text(&b, &format!("#county-{WUDU} .state")).await, "本节点");
+    assert_eq!(text(&b, &format!("#county-{WUDU} .depth")).await, "0");
+
+    // The node's own health: the registry answered (the directory refresh calls it every
+    // second here), a directory is in force, and the certificate's expiry as a Chinese date.
+    assert_eq!(text(&b, "#registry-state").await, "可连接");
+    let version = text(&b, "#directory-version").await;
+    assert!(version.contains("签发"), "{version}");
+    let expiry = text(&b, "#certificate-expiry").await;
+    let (year, rest) = expiry
+        .split_once('年')
+        .unwrap_or_else(|| panic!("{expiry}"));
+    let (month, rest) = rest.split_once('月').unwrap_or_else(|| panic!("{expiry}"));
+    let day = rest
+        .strip_suffix('日')
+        .unwrap_or_else(|| panic!("{expiry}"));
+    let expires = jiff::civil::date(
+        year.parse().unwrap(),
+        month.parse().unwrap(),
+        day.parse().unwrap(),
+    );
+    let today = mpx_proto::time::date_of_unix_ms(jiff::Timestamp::now().as_millisecond()).unwrap();
+    assert!(
+        expires > today && expires < today.checked_add(jiff::Span::new().days(400)).unwrap(),
+        "a certificate issued for a year at enrolment: {expiry}"
+    );
+    assert!(text(&b, "#certificate-note").await.contains("天后到期"));
+    screenshot(&b, "directory").await;
+
+    // In English: the same facts, dates as ISO 8601, no full-width punctuation.
+    b.goto(&format!("http://{console}/directory?lang=en"))
+        .await
+        .unwrap();
+    assert_eq!(text(&b, "#registry-state").await, "reachable");
+    let expiry_en = text(&b, "#certificate-expiry").await;
+    assert_eq!(expiry_en, expires.to_string());
+    assert_eq!(
+        text(&b, &format!("{linxia} .state")).await,
+        "enrolled, endpoint known"
+    );
+    let note = text(&b, "#certificate-note").await;
+    assert!(note.starts_with(" (") || note.starts_with('('), "{note}");
+    assert!(note.ends_with("days left)"), "{note}");
+    b.close().await.unwrap();
+}

@@ -230,6 +230,8 @@ pub struct Signed {
     pub csrf: String,
     /// The operator's sign-in before this session's (0: this is the first).
     pub previous_sign_in_unix_ms: i64,
+    /// Open alerts of the node as the request came in, for the nav (one indexed count).
+    pub open_alerts: i64,
     pub t: &'static i18n::Msgs,
 }
 
@@ -276,11 +278,20 @@ impl OptionalFromRequestParts<ConsoleState> for Signed {
             .touch_console_session(&mpx_proto::sha256_hex(id.as_bytes()), idle_since, now)
             .await
             .map_err(|error| ConsoleError::from_store(error, t))?;
-        Ok(session.map(|session| Signed {
+        let Some(session) = session else {
+            return Ok(None);
+        };
+        let open_alerts = state
+            .store()
+            .open_alert_count()
+            .await
+            .map_err(|error| ConsoleError::from_store(error, t))?;
+        Ok(Some(Signed {
             operator: session.operator,
             role: Role::parse(&session.role).unwrap_or(Role::Viewer),
             csrf: session.csrf_token,
             previous_sign_in_unix_ms: session.previous_sign_in_unix_ms,
+            open_alerts,
             t,
         }))
     }

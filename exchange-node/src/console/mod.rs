@@ -8,6 +8,10 @@
 //! - [`i18n`]: the words, one table per language; dates.
 //! - [`auth`]: passwords, sessions, CSRF, lock-out, roles.
 //! - [`pages`]: sign-in, the start page (工作台), open alerts; reading cases for the pages.
+//! - [`live`]: the open alerts page's live rows (server-sent events) and the script that adds
+//!   them.
+//! - [`directory`]: the counties of the province directory with their routes and queued
+//!   messages, and this node's health (目录与状态).
 //! - [`lists`]: the inbox and outbox (收件箱 / 发件箱), and their CSV export.
 //! - [`case`]: a case with its timeline and actions; a new request (新建协查).
 //! - [`operators`]: the rules for operator accounts (shared with the command line) and the
@@ -17,13 +21,16 @@
 //!   move, depart; import, export and reconcile files; their words.
 //!
 //! Every response carries a content security policy of `default-src 'self'`; no page needs
-//! JavaScript.
+//! JavaScript. The one script (`/console.js`, served by the console like its stylesheet) only
+//! adds live rows to the alerts page.
 
 pub mod auth;
 pub mod bulk;
 pub mod case;
+pub mod directory;
 pub mod i18n;
 pub mod lists;
+pub mod live;
 pub mod operators;
 pub mod pages;
 pub mod roster;
@@ -42,6 +49,7 @@ use mpx_proto::division::CountyCode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::registry_client::RegistryClient;
 use crate::service::alerts::AlertsService;
 use crate::service::cases::CasesService;
 use crate::store::{Store, StoreError};
@@ -79,6 +87,13 @@ pub struct Inner {
     pub stuck_after_ms: i64,
     /// Roster imports running or recently finished (each has a page of its own).
     pub imports: bulk::ImportJobs,
+    /// The registry client, for what it last knew of the registry (the directory page asks it
+    /// nothing: no call per page view).
+    pub registry: RegistryClient,
+    /// When this node's certificate (`tls/node.crt`) expires; `None` if it cannot be read.
+    pub certificate_not_after_unix_ms: Option<i64>,
+    /// Cancelled when the node begins to stop: live streams end, so the listener can drain.
+    pub shutdown: CancellationToken,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -304,7 +319,10 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/outbox", get(lists::outbox))
         .route("/inbox.csv", get(lists::inbox_csv))
         .route("/outbox.csv", get(lists::outbox_csv))
+        .route("/console.js", get(live::script))
         .route("/alerts", get(pages::alerts))
+        .route("/alerts/events", get(live::alert_events))
+        .route("/directory", get(directory::page))
         .route("/operators", get(operators::list).post(operators::add))
         .route("/operators/unlock", post(operators::unlock))
         .route("/cases/new", get(case::new_form).post(case::create))

@@ -316,13 +316,28 @@ pub async fn start(
 
 // ---- alerts -----------------------------------------------------------------------------------
 
-struct AlertRow {
-    kind: String,
-    peer: String,
-    case_id: String,
-    raised: String,
-    due: String,
-    detail: String,
+/// One row of the alerts page, rendered for the page's language (the live page's events carry
+/// the same fields: [`super::live`]).
+pub(super) struct AlertRow {
+    pub id: String,
+    pub kind: String,
+    pub peer: String,
+    pub case_id: String,
+    pub raised: String,
+    pub due: String,
+    pub detail: String,
+}
+
+pub(super) fn alert_row(state: &ConsoleState, t: &'static Msgs, alert: v1::Alert) -> AlertRow {
+    AlertRow {
+        kind: t.alert_kind(alert.kind()),
+        id: alert.alert_id,
+        peer: state.county_text(&alert.counterpart_county),
+        raised: t.instant(alert.raised_at_unix_ms),
+        due: t.due_date(alert.due_at_unix_ms),
+        detail: alert.detail,
+        case_id: alert.case_id,
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -331,14 +346,18 @@ struct AlertsPage {
     t: &'static Msgs,
     signed: Option<Signed>,
     rows: Vec<AlertRow>,
+    /// When the page was read: its live stream starts with alerts raised since.
+    since: i64,
 }
 
-/// Open alerts, newest first, through `mpx.v1.Alerts/ListAlerts` (one page of up to 1000).
+/// Open alerts, newest first, through `mpx.v1.Alerts/ListAlerts` (one page of up to 1000); the
+/// page's script adds new ones as they are raised ([`super::live`]).
 pub async fn alerts(
     State(state): State<ConsoleState>,
     signed: Signed,
 ) -> Result<Response, ConsoleError> {
     let t = signed.t;
+    let since = state.workflow.clock().now_unix_ms();
     let request = v1::ListAlertsRequest {
         open_only: true,
         page_size: 1000,
@@ -353,19 +372,13 @@ pub async fn alerts(
         .alerts;
     let rows = alerts
         .into_iter()
-        .map(|alert| AlertRow {
-            kind: t.alert_kind(alert.kind()),
-            peer: state.county_text(&alert.counterpart_county),
-            raised: t.instant(alert.raised_at_unix_ms),
-            due: t.due_date(alert.due_at_unix_ms),
-            detail: alert.detail,
-            case_id: alert.case_id,
-        })
+        .map(|alert| alert_row(&state, t, alert))
         .collect();
     Ok(AlertsPage {
         t,
         signed: Some(signed),
         rows,
+        since,
     }
     .into_response())
 }

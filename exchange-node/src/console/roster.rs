@@ -737,6 +737,7 @@ mod tests {
             role: super::super::auth::Role::Clerk,
             csrf: csrf.into(),
             previous_sign_in_unix_ms: 0,
+            open_alerts: 0,
             t: &super::super::i18n::ZH,
         }
     }

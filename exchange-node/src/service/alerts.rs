@@ -5,15 +5,15 @@ use std::pin::Pin;
 use mpx_proto::runtime::operator_of;
 use mpx_proto::v1::alerts_server::{Alerts, AlertsServer};
 use mpx_proto::v1::{
-    ListAlertsRequest, ListAlertsResponse, WatchAlertsRequest, WatchAlertsResponse,
+    Alert, ListAlertsRequest, ListAlertsResponse, WatchAlertsRequest, WatchAlertsResponse,
 };
 use tokio::sync::broadcast::error::RecvError;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::page_size;
 use crate::monitor::{DeadlineMonitor, alert_to_proto};
-use crate::store::{AlertCursor, Store};
+use crate::store::{AlertCursor, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct AlertsService {
@@ -77,63 +77,88 @@ impl Alerts for AlertsService {
         request: Request<WatchAlertsRequest>,
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
         operator_of(&request)?;
-        // Subscribe before reading the open ones, so nothing fired in between is missed.
-        let live = self.monitor.subscribe();
+        let open_since = request.get_ref().include_open.then_some(i64::MIN);
+        let watched = self.watch(open_since).await?;
+        let responses =
+            tokio_stream::wrappers::ReceiverStream::new(watched).filter_map(|event| match event {
+                WatchedAlert::Raised(alert) => Some(Ok(WatchAlertsResponse { alert: Some(alert) })),
+                WatchedAlert::Missed(missed) => {
+                    tracing::warn!(
+                        missed,
+                        "an alert watcher fell behind; it missed some alerts (ListAlerts has them)"
+                    );
+                    None
+                }
+            });
+        Ok(Response::new(Box::pin(responses)))
+    }
+}
+
+/// What a watcher of alerts receives: an alert the monitor raised, or word that the watcher
+/// fell behind the monitor's broadcast and this many alerts were dropped for it (they are in
+/// the store; a reader shows them by listing again).
+///
+/// Only raised alerts are broadcast, never clears: a watcher learns that an alert was cleared
+/// only by listing again.
+#[derive(Debug, Clone)]
+pub enum WatchedAlert {
+    Raised(Alert),
+    Missed(u64),
+}
+
+impl AlertsService {
+    /// The one path to the monitor's live alerts (for `WatchAlerts` and the console's live
+    /// page): first the open alerts raised at or after `open_since` (`i64::MIN` for all, `None`
+    /// for none), oldest first, then each alert as the monitor raises it. Subscribes before
+    /// reading the open ones, so nothing raised in between is missed (one raised then may come
+    /// twice: once listed, once live). The forwarding task ends when the receiver is dropped,
+    /// not only at the next alert.
+    pub async fn watch(
+        &self,
+        open_since: Option<i64>,
+    ) -> Result<tokio::sync::mpsc::Receiver<WatchedAlert>, StoreError> {
+        let mut live = self.monitor.subscribe();
         let mut open = Vec::new();
-        if request.get_ref().include_open {
-            // Every open alert, page by page, oldest first.
+        if let Some(since) = open_since {
+            // Open alerts newest first, page by page, down to `since`.
             let mut after: Option<AlertCursor> = None;
-            loop {
+            'pages: loop {
                 let page = self.store.list_alerts(true, 1000, after.as_ref()).await?;
                 after = page.last().map(AlertCursor::of);
                 let full = page.len() == 1000;
-                open.extend(page.iter().map(alert_to_proto));
+                for record in &page {
+                    if record.raised_at_unix_ms < since {
+                        break 'pages;
+                    }
+                    open.push(alert_to_proto(record));
+                }
                 if !full {
                     break;
                 }
             }
             open.reverse();
         }
-        Ok(Response::new(alert_stream(open, live)))
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            for alert in open {
+                if sender.send(WatchedAlert::Raised(alert)).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                let event = tokio::select! {
+                    () = sender.closed() => return,
+                    received = live.recv() => match received {
+                        Ok(alert) => WatchedAlert::Raised(alert),
+                        Err(RecvError::Lagged(missed)) => WatchedAlert::Missed(missed),
+                        Err(RecvError::Closed) => return,
+                    },
+                };
+                if sender.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(receiver)
     }
-}
-
-/// The open alerts first, then each alert as the monitor fires it.
-fn alert_stream(
-    open: Vec<mpx_proto::v1::Alert>,
-    mut live: tokio::sync::broadcast::Receiver<mpx_proto::v1::Alert>,
-) -> AlertStream {
-    let (sender, receiver) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        for alert in open {
-            if sender
-                .send(Ok(WatchAlertsResponse { alert: Some(alert) }))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        loop {
-            match live.recv().await {
-                Ok(alert) => {
-                    if sender
-                        .send(Ok(WatchAlertsResponse { alert: Some(alert) }))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(
-                        missed,
-                        "an alert watcher fell behind; it missed some alerts (ListAlerts has them)"
-                    );
-                }
-                Err(RecvError::Closed) => return,
-            }
-        }
-    });
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
 }

@@ -106,6 +106,15 @@ impl Store {
         .await?)
     }
 
+    /// How many alerts are open (the console's nav; counted on the `alerts_open` index).
+    pub async fn open_alert_count(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM alerts WHERE cleared_at_unix_ms = 0")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// Alerts, newest first.
     /// Alerts, newest first, after `after` (the last one of the previous page) when given.
     pub async fn list_alerts(

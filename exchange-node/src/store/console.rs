@@ -192,6 +192,26 @@ impl Store {
         Ok(Some(session))
     }
 
+    /// True while the session with this id hash lives (its operator still has an account and it
+    /// was used since `idle_since_unix_ms`), without counting this as a use: a page left open on
+    /// a live stream must not keep its session alive.
+    pub async fn console_session_is_live(
+        &self,
+        session_sha256: &str,
+        idle_since_unix_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let live: Option<i64> = sqlx::query_scalar(
+            "SELECT s.last_seen_unix_ms
+             FROM console_sessions s JOIN operator_accounts a ON a.name = s.operator
+             WHERE s.session_sha256 = $1 AND s.last_seen_unix_ms >= $2",
+        )
+        .bind(session_sha256)
+        .bind(idle_since_unix_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(live.is_some())
+    }
+
     /// Deletes every session unused since before `idle_since_unix_ms` (abandoned ones: a
     /// browser closed without signing out). Returns how many.
     pub async fn delete_idle_console_sessions(
