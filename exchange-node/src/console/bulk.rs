@@ -37,6 +37,7 @@ use mpx_proto::tabular::ahead::{Parsed, parse_ahead};
 use mpx_proto::tabular::{
     Cell, Format, Mapping, OutputFormat, RejectWriter, RowReader, TableWriter, workbook,
 };
+use mpx_proto::v1::cases_server::Cases;
 use mpx_proto::v1::records_server::Records;
 use mpx_proto::v1::{self, ExportPeopleRequest, ImportOutcome, ImportPeopleRequest, PersonStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -86,6 +87,11 @@ struct ReconcileView {
     source: String,
     summary: Summary,
     differences: Option<String>,
+    /// With the option to ask the other counties: cases opened, and differences that could not
+    /// become one (the service's reason for the first).
+    cases_opened: Option<u64>,
+    cases_refused: u64,
+    first_refusal: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -917,6 +923,11 @@ pub async fn reconcile(
         let text = refusal(t, "purpose", status.message());
         return Ok(bulk_page(signed, Some(("reconcile", text)), None, None));
     }
+    // Opening verification cases is acting: a viewer may compare, not ask.
+    let open_cases = field("open_cases") == "1";
+    if open_cases {
+        signed.check_may_act()?;
+    }
     let Some((upload, file_name, size)) = posted.upload else {
         return Err(ConsoleError::BadForm(t));
     };
@@ -934,16 +945,21 @@ pub async fn reconcile(
     // The comparison runs on a blocking thread (the extract is loaded there, the writer is not
     // `Send`); our people reach it page by page from the audited export.
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<v1::Person>>(2);
+    let this_county = state.county.to_string();
     let comparison = tokio::task::spawn_blocking(move || {
         let (mut reconciler, _unreadable) = Reconciler::load(reader);
         let mut writer = DifferenceWriter::create(&path, out_format)?;
         let mut written = 0u64;
         let mut failed = None;
+        let mut to_ask = Vec::new();
         let mut record = |difference: mpx_proto::reconcile::Difference| {
             if let Err(error) = writer.write(&difference) {
                 failed.get_or_insert(error);
             }
             written += 1;
+            if open_cases && difference.asks_another_county(&this_county) {
+                to_ask.push(difference);
+            }
         };
         while let Some(people) = receiver.blocking_recv() {
             for person in people {
@@ -961,7 +977,7 @@ pub async fn reconcile(
             return Err(error);
         }
         writer.finish()?;
-        Ok((summary, written))
+        Ok((summary, written, to_ask))
     });
     let request = ExportPeopleRequest {
         purpose: format!("{purpose} (reconcile with {source})"),
@@ -980,7 +996,7 @@ pub async fn reconcile(
         }
     }
     drop(sender);
-    let Ok(Ok((summary, written))) = comparison.await else {
+    let Ok(Ok((summary, written, to_ask))) = comparison.await else {
         let _ = std::fs::remove_file(dir.join(&name));
         return Err(ConsoleError::Unavailable(t));
     };
@@ -990,10 +1006,39 @@ pub async fn reconcile(
         let _ = std::fs::remove_file(dir.join(&name));
         None
     };
+    // A verification case to each county the extract names for a person where our roster
+    // has another (as `reconcile --open-cases`), through `OpenCase` as the clerk.
+    let (mut opened, mut refused, mut first_refusal) = (0u64, 0u64, String::new());
+    for difference in &to_ask {
+        let request = v1::OpenCaseRequest {
+            kind: v1::CaseKind::Verification as i32,
+            recipient_county: difference.theirs.clone(),
+            priority: v1::CasePriority::Normal as i32,
+            resident_id: difference.resident_id.clone(),
+            subject_name: String::new(),
+            questions: difference.verification_questions(&source),
+        };
+        match state
+            .cases
+            .open_case(as_operator(&signed.operator, request))
+            .await
+        {
+            Ok(_) => opened += 1,
+            Err(status) => {
+                refused += 1;
+                if first_refusal.is_empty() {
+                    first_refusal = status.message().to_string();
+                }
+            }
+        }
+    }
     let view = ReconcileView {
         source,
         summary,
         differences,
+        cases_opened: open_cases.then_some(opened),
+        cases_refused: refused,
+        first_refusal,
     };
     Ok(bulk_page(signed, None, None, Some(view)))
 }
