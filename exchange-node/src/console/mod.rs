@@ -17,8 +17,9 @@
 //! - [`operators`]: the rules for operator accounts (shared with the command line) and the
 //!   admin's page.
 //! - [`tls`]: HTTPS when a certificate and key are configured.
-//! - [`roster`], [`bulk`], [`roster_words`]: the roster (花名册): search, a person, register,
-//!   move, depart; import, export and reconcile files; their words.
+//! - [`roster`], [`bulk`], [`import`], [`roster_words`]: the roster (花名册): search, a person,
+//!   register, move, depart; import (a job with a progress page), export and reconcile files;
+//!   their words.
 //!
 //! Every response carries a content security policy of `default-src 'self'`; no page needs
 //! JavaScript. The one script (`/console.js`, served by the console like its stylesheet) only
@@ -29,6 +30,7 @@ pub mod bulk;
 pub mod case;
 pub mod directory;
 pub mod i18n;
+pub mod import;
 pub mod lists;
 pub mod live;
 pub mod operators;
@@ -86,7 +88,7 @@ pub struct Inner {
     /// A queued message waiting this long is stuck (the monitor's `UNDELIVERED` threshold).
     pub stuck_after_ms: i64,
     /// Roster imports running or recently finished (each has a page of its own).
-    pub imports: bulk::ImportJobs,
+    pub imports: import::ImportJobs,
     /// The registry client, for what it last knew of the registry (the directory page asks it
     /// nothing: no call per page view).
     pub registry: RegistryClient,
