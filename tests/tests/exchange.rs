@@ -887,6 +887,24 @@ async fn offline_enrolment_and_the_clerk_cli_work_end_to_end(backend: Backend) {
         shown.contains("residence_notice") && shown.contains("notice delivered"),
         "{shown}"
     );
+    // The recipient's signed receipt, checked against its certificate when shown.
+    let shown: serde_json::Value = serde_json::from_str(
+        wudu.cli_output(&["--json", "cases", "show", &case_id])
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(
+        shown["evidence"],
+        serde_json::json!([{
+            "event": "delivered",
+            "signer_county": LINXIA,
+            "signed_at_unix_ms": shown["evidence"][0]["signed_at_unix_ms"],
+            "arrived_at_unix_ms": shown["evidence"][0]["arrived_at_unix_ms"],
+            "check": "verified",
+        }]),
+        "{shown}"
+    );
+    assert!(shown["evidence"][0]["signed_at_unix_ms"].as_i64() > Some(0));
     let inbox = province.node(LINXIA).cli_output(&["cases", "inbox"]);
     assert!(inbox.contains(&case_id), "{inbox}");
     let listed = province.node(LINXIA).cli_output(&[

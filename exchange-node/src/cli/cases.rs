@@ -224,6 +224,11 @@ pub(super) async fn cases(
                     .iter()
                     .map(|e| json!({"at_unix_ms": e.at_unix_ms, "event": e.event, "actor": e.actor, "detail": e.detail}))
                     .collect();
+                value["evidence"] = response
+                    .evidence
+                    .iter()
+                    .map(|e| json!({"event": e.event, "signer_county": e.signer_county, "signed_at_unix_ms": e.signed_at_unix_ms, "arrived_at_unix_ms": e.arrived_at_unix_ms, "check": evidence_check(e.check())}))
+                    .collect();
                 println!("{value}");
             } else {
                 print_case(&case);
@@ -241,6 +246,30 @@ pub(super) async fn cases(
                     })
                     .collect();
                 print_table(&["WHEN", "EVENT", "BY", "DETAIL"], rows);
+                if !response.evidence.is_empty() {
+                    println!();
+                    let rows = response
+                        .evidence
+                        .iter()
+                        .map(|e| {
+                            vec![
+                                e.event.clone(),
+                                e.signer_county.clone(),
+                                format_unix_ms(e.signed_at_unix_ms),
+                                if e.arrived_at_unix_ms > 0 {
+                                    format_unix_ms(e.arrived_at_unix_ms)
+                                } else {
+                                    "-".into()
+                                },
+                                evidence_check(e.check()).to_string(),
+                            ]
+                        })
+                        .collect();
+                    print_table(
+                        &["EVIDENCE", "SIGNED BY", "SIGNED AT", "ARRIVED", "CHECK"],
+                        rows,
+                    );
+                }
             }
             return Ok(());
         }
@@ -363,5 +392,17 @@ pub(super) fn days_left_text(case: &v1::Case) -> String {
         0 if case.due_at_unix_ms == 0 => "-".into(),
         left if left < 0 => format!("逾期{} overdue {}wd", -left, -left),
         left => format!("{left}wd"),
+    }
+}
+
+/// A signature check's outcome in words (the `check` of `cases show`; the JSON value too).
+fn evidence_check(check: v1::EvidenceCheck) -> &'static str {
+    match check {
+        v1::EvidenceCheck::Verified => "verified",
+        v1::EvidenceCheck::BadSignature => {
+            "does not verify against the signer's current certificate"
+        }
+        v1::EvidenceCheck::NoCertificate => "no certificate of the signer in the directory",
+        v1::EvidenceCheck::Missing | v1::EvidenceCheck::Unspecified => "missing",
     }
 }
