@@ -246,6 +246,37 @@ impl Reconciler {
     }
 }
 
+impl Difference {
+    /// True when the difference is for another county to verify: the extract gives the
+    /// person's hukou or residence county as a county other than ours (`this_county`) where our
+    /// roster has something else. A reconciliation may open a verification case to that county
+    /// for each (`reconcile --open-cases`, the console's option).
+    pub fn asks_another_county(&self, this_county: &str) -> bool {
+        self.kind == "mismatch"
+            && matches!(self.field, "hukou_county" | "residence_county")
+            && !self.theirs.is_empty()
+            && self.theirs != this_county
+    }
+
+    /// The questions of the verification case opened for a difference that
+    /// [`asks_another_county`](Self::asks_another_county), naming the department (`source`) whose
+    /// extract said so: Chinese, then English.
+    pub fn verification_questions(&self, source: &str) -> String {
+        let what = if self.field == "hukou_county" {
+            "户籍地"
+        } else {
+            "现居住地"
+        };
+        format!(
+            "{source}提供的数据显示该人员{what}为贵县（{theirs}），本县登记为 {ours}，请核实。\n\
+             The {source} extract gives your county ({theirs}) as the person's {field}, ours says {ours}; please verify.",
+            theirs = self.theirs,
+            ours = self.ours,
+            field = self.field.replace('_', " "),
+        )
+    }
+}
+
 /// Writes differences, created 0600: CSV (UTF-8 with a BOM; English codes, for scripts) or a
 /// workbook (Chinese headers and words, for the clerk who has to go through them).
 pub struct DifferenceWriter {
@@ -336,6 +367,36 @@ fn kind_label_zh(kind: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_county_difference_naming_another_county_asks_it() {
+        let mismatch = |field: &'static str, theirs: &str| Difference {
+            kind: "mismatch",
+            resident_id: "621202199001011234".into(),
+            field,
+            ours: "621221".into(),
+            theirs: theirs.into(),
+            their_line: 2,
+            county: "621202".into(),
+        };
+        assert!(mismatch("hukou_county", "620102").asks_another_county("621202"));
+        assert!(!mismatch("hukou_county", "621202").asks_another_county("621202"));
+        assert!(!mismatch("name", "620102").asks_another_county("621202"));
+        assert!(!mismatch("residence_county", "").asks_another_county("621202"));
+        let only_theirs = Difference {
+            kind: "only_theirs",
+            ..mismatch("", "620102")
+        };
+        assert!(!only_theirs.asks_another_county("621202"));
+        let questions = mismatch("residence_county", "620102").verification_questions("公安");
+        assert!(
+            questions.starts_with(
+                "公安提供的数据显示该人员现居住地为贵县（620102），本县登记为 621221，请核实。\n"
+            ) && questions
+                .ends_with("as the person's residence county, ours says 621221; please verify."),
+            "{questions}"
+        );
+    }
+
     use super::*;
     use crate::synth::{RosterSpec, department_extract, roster};
     use crate::tabular::{Encoding, Format, Mapping};

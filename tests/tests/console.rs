@@ -195,6 +195,12 @@ async fn a_clerk_works_a_case_from_inbox_to_answer_in_the_browser() {
         text(&b, "#evidence").await.contains("（621221）"),
         "signed by the recipient"
     );
+    b.execute(
+        "document.getElementById('evidence').scrollIntoView({block: 'center'});",
+        vec![],
+    )
+    .await
+    .unwrap();
     screenshot(&b, "case-evidence").await;
     // The printable view: the same case without navigation or forms, signed by who printed it.
     click(&b, "#print-view").await;

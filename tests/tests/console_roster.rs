@@ -353,6 +353,63 @@ async fn a_clerk_searches_registers_imports_exports_and_reconciles_in_the_roster
     let rows = &workbook_sheets(&differences)[0].1;
     assert_eq!(rows[0][0], "差异");
     assert!(rows.iter().any(|row| row[0] == "仅本方有" && row[1] == id));
+
+    // An extract that gives 张伟's residence county as 621221 (ours says 621202): with the
+    // option, a verification case to 621221 asks, naming the department.
+    let extract = province.dir.join("公安-户籍.csv");
+    let birth = format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]);
+    std::fs::write(
+        &extract,
+        format!(
+            "{}\n{id},张伟,男,{birth},{LINXIA},{LINXIA},武都区钟楼街12号,,\n",
+            mpx_proto::synth::CSV_HEADER.join(",")
+        ),
+    )
+    .unwrap();
+    b.goto(&format!("{base}/roster/bulk")).await.unwrap();
+    fill(&b, "#reconcile-source", "公安").await;
+    fill(&b, "#reconcile-purpose", "户籍核对").await;
+    browser::wait_for(&b, "#reconcile-file")
+        .await
+        .send_keys(extract.to_str().unwrap())
+        .await
+        .unwrap();
+    click(&b, "#reconcile-open-cases").await;
+    submit(&b, "#do-reconcile").await;
+    assert_eq!(
+        text(&b, "#rec-mismatched").await,
+        "1",
+        "{}",
+        text(&b, "#reconcile-summary").await
+    );
+    assert_eq!(
+        text(&b, "#rec-cases-opened").await,
+        "1",
+        "{}",
+        text(&b, "#rec-cases").await
+    );
+    let asked = wudu
+        .cases()
+        .await
+        .list_cases(mpx_proto::v1::ListCasesRequest {
+            direction: mpx_proto::v1::CaseDirection::Outbound as i32,
+            peer_county: LINXIA.into(),
+            kind: mpx_proto::v1::CaseKind::Verification as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .cases;
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].resident_id, id);
+    assert!(
+        asked[0]
+            .questions
+            .starts_with("公安提供的数据显示该人员现居住地为贵县（621221），本县登记为 621202"),
+        "{}",
+        asked[0].questions
+    );
     b.close().await.unwrap();
 }
 
@@ -495,6 +552,21 @@ async fn a_viewer_cannot_import_and_roster_posts_need_the_csrf_token() {
     assert_eq!(status, 403, "{page}");
     assert!(page.contains("角色"), "{page}");
     assert_eq!(people(wudu).await, 0);
+    // A viewer may compare, but not open cases from a comparison.
+    assert!(!has(&b, "#reconcile-open-cases").await);
+    let (status, page) = post_multipart(
+        &b,
+        "/roster/reconcile",
+        &[
+            ("csrf", &token),
+            ("source", "公安"),
+            ("purpose", "比对"),
+            ("open_cases", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("角色"), "{page}");
     b.close().await.unwrap();
 }
 

@@ -562,11 +562,7 @@ pub(crate) async fn reconcile(
         if let Err(error) = writer.write(&difference) {
             write_error.get_or_insert(error);
         }
-        if open_cases
-            && difference.kind == "mismatch"
-            && matches!(difference.field, "hukou_county" | "residence_county")
-            && difference.theirs != this_county
-        {
+        if open_cases && difference.asks_another_county(this_county) {
             to_ask.push(difference);
         }
     };
@@ -590,20 +586,7 @@ pub(crate) async fn reconcile(
         .with_context(|| format!("writing {}", out_path.display()))?;
     let mut cases_opened = 0;
     for difference in &to_ask {
-        let (what, ours) = if difference.field == "hukou_county" {
-            ("户籍地", &difference.ours)
-        } else {
-            ("现居住地", &difference.ours)
-        };
-        let questions = format!(
-            "{}提供的数据显示该人员{what}为贵县（{}），本县登记为 {ours}，请核实。\n\
-             The {} extract gives your county ({}) as the person's {}, ours says {ours}; please verify.",
-            args.source,
-            difference.theirs,
-            args.source,
-            difference.theirs,
-            difference.field.replace('_', " ")
-        );
+        let questions = difference.verification_questions(&args.source);
         let opened = cases
             .open_case(v1::OpenCaseRequest {
                 kind: v1::CaseKind::Verification as i32,

@@ -4,18 +4,11 @@
 //! (`mpx_proto::tabular`, `mpx_proto::reconcile`) and the same in-process `mpx.v1.Records`
 //! calls (`ImportPeople` in batches, `ExportPeople`), so validation, notices and audit are theirs.
 //!
-//! Progress: the import form posts, the file is checked (a refusal is shown at once), and the
-//! import runs as a job of the node while the browser is sent to its page
-//! (`/roster/import/JOB`), which shows a progress bar and the counts so far and reloads itself
-//! every second until the summary (a `<meta http-equiv="refresh">`: no JavaScript, so the
-//! content security policy stays `default-src 'self'`). The bar is by rows against the lines
-//! the file has (CSV, JSON Lines); a workbook's rows are not counted before reading, so its
-//! bar is indeterminate with the counts beside it. The file is parsed on a blocking thread a
-//! batch ahead of the calls to the store, so a large file never blocks the runtime. A job's
-//! page belongs to the session that started it; finished jobs are forgotten after an hour.
+//! An import runs as a job with a page of its own: [`super::import`]. This file holds the
+//! forms, the summary page, the files, export and reconcile.
 //!
 //! Files: an upload is written to a 0600 file under `DATA_DIR/console-files` and deleted when
-//! the request ends. A reject or differences file is kept there (0600) for the session that
+//! the request (or the import job) ends. A reject or differences file is kept there (0600) for the session that
 //! made it (its name starts with a tag drawn from that session's secret) and deleted when
 //! downloaded or after an hour.
 
@@ -33,12 +26,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mpx_proto::reconcile::{DifferenceWriter, Facts, Reconciler, Summary};
-use mpx_proto::tabular::ahead::{Parsed, parse_ahead};
-use mpx_proto::tabular::{
-    Cell, Format, Mapping, OutputFormat, RejectWriter, RowReader, TableWriter, workbook,
-};
+use mpx_proto::tabular::{Cell, Format, Mapping, OutputFormat, RowReader, TableWriter, workbook};
+use mpx_proto::v1::cases_server::Cases;
 use mpx_proto::v1::records_server::Records;
-use mpx_proto::v1::{self, ExportPeopleRequest, ImportOutcome, ImportPeopleRequest, PersonStatus};
+use mpx_proto::v1::{self, ExportPeopleRequest, PersonStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::auth::Signed;
@@ -51,9 +42,9 @@ use super::{ConsoleError, ConsoleQuery, ConsoleState};
 /// The largest CSV or JSON Lines upload (read as a stream, so only the disk limits it).
 pub const MAX_TEXT_BYTES: u64 = 256 << 20;
 /// Rows per `ImportPeople` call (one transaction each).
-const IMPORT_BATCH: usize = 1000;
+pub(super) const IMPORT_BATCH: usize = 1000;
 /// How long a reject or differences file waits for its download.
-const KEEP_FILES: Duration = Duration::from_secs(3600);
+pub(super) const KEEP_FILES: Duration = Duration::from_secs(3600);
 
 pub fn routes() -> Router<ConsoleState> {
     // The body limit leaves room for the form's other fields around the largest file.
@@ -61,8 +52,8 @@ pub fn routes() -> Router<ConsoleState> {
         DefaultBodyLimit::max(usize::try_from(MAX_TEXT_BYTES + (1 << 20)).unwrap_or(usize::MAX));
     Router::new()
         .route("/roster/bulk", get(page))
-        .route("/roster/import", post(import).layer(limit))
-        .route("/roster/import/{job}", get(import_progress))
+        .route("/roster/import", post(super::import::import).layer(limit))
+        .route("/roster/import/{job}", get(super::import::progress))
         .route("/roster/reconcile", post(reconcile).layer(limit))
         .route("/roster/export", get(export))
         .route("/roster/files/{name}", get(download))
@@ -71,48 +62,53 @@ pub fn routes() -> Router<ConsoleState> {
 // ---- the page -----------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Default)]
-struct ImportView {
-    rows: u64,
-    stored: u64,
-    unchanged: u64,
-    rejected: u64,
-    totals: String,
-    ignored: String,
-    sheet: String,
-    rejects: Option<String>,
+pub(super) struct ImportView {
+    pub(super) rows: u64,
+    pub(super) stored: u64,
+    pub(super) unchanged: u64,
+    pub(super) rejected: u64,
+    pub(super) totals: String,
+    pub(super) ignored: String,
+    pub(super) sheet: String,
+    pub(super) rejects: Option<String>,
 }
 
-struct ReconcileView {
+pub(super) struct ReconcileView {
     source: String,
     summary: Summary,
     differences: Option<String>,
+    /// With the option to ask the other counties: cases opened, and differences that could not
+    /// become one (the service's reason for the first).
+    cases_opened: Option<u64>,
+    cases_refused: u64,
+    first_refusal: String,
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "roster_bulk.html")]
-struct BulkPage {
-    t: &'static Msgs,
-    r: &'static RosterMsgs,
-    signed: Option<Signed>,
-    csrf: String,
-    may_act: bool,
+pub(super) struct BulkPage {
+    pub(super) t: &'static Msgs,
+    pub(super) r: &'static RosterMsgs,
+    pub(super) signed: Option<Signed>,
+    pub(super) csrf: String,
+    pub(super) may_act: bool,
     /// A refusal: which form ("import", "export", "reconcile") and what it says.
-    error: Option<(&'static str, String)>,
-    imported: Option<ImportView>,
-    reconciled: Option<ReconcileView>,
+    pub(super) error: Option<(&'static str, String)>,
+    pub(super) imported: Option<ImportView>,
+    pub(super) reconciled: Option<ReconcileView>,
     /// An import still running: its counts so far and how far along it is.
-    importing: Option<Running>,
+    pub(super) importing: Option<Running>,
 }
 
 /// A running import as its page shows it.
-struct Running {
-    rows: u64,
-    stored: u64,
-    rejected: u64,
+pub(super) struct Running {
+    pub(super) rows: u64,
+    pub(super) stored: u64,
+    pub(super) rejected: u64,
     /// Rows expected in all, when the file's lines could be counted.
-    expected: Option<u64>,
+    pub(super) expected: Option<u64>,
     /// Percent done, when `expected` is known.
-    percent: Option<u64>,
+    pub(super) percent: Option<u64>,
 }
 
 impl BulkPage {
@@ -124,7 +120,7 @@ impl BulkPage {
     }
 }
 
-fn bulk_page(
+pub(super) fn bulk_page(
     signed: Signed,
     error: Option<(&'static str, String)>,
     imported: Option<ImportView>,
@@ -150,85 +146,6 @@ fn bulk_page(
     (status, page).into_response()
 }
 
-// ---- import jobs --------------------------------------------------------------------------------
-
-/// The node's import jobs by id (`TAG-RANDOM`, the tag of the session that started it).
-#[derive(Debug, Default)]
-pub struct ImportJobs(std::sync::Mutex<HashMap<String, std::sync::Arc<ImportJob>>>);
-
-#[derive(Debug)]
-pub struct ImportJob {
-    expected: Option<u64>,
-    state: std::sync::Mutex<JobState>,
-}
-
-#[derive(Debug, Clone, Default)]
-struct JobState {
-    view: ImportView,
-    /// Set when the import ended: `Ok` with the summary in `view`, or the failure's message.
-    ended: Option<Result<(), String>>,
-    ended_at: Option<std::time::Instant>,
-}
-
-impl ImportJob {
-    fn update(&self, change: impl FnOnce(&mut JobState)) {
-        if let Ok(mut state) = self.state.lock() {
-            change(&mut state);
-        }
-    }
-
-    fn snapshot(&self) -> JobState {
-        self.state
-            .lock()
-            .map(|state| state.clone())
-            .unwrap_or_default()
-    }
-}
-
-impl ImportJobs {
-    fn start(&self, id: String, expected: Option<u64>) -> std::sync::Arc<ImportJob> {
-        let job = std::sync::Arc::new(ImportJob {
-            expected,
-            state: std::sync::Mutex::new(JobState::default()),
-        });
-        if let Ok(mut jobs) = self.0.lock() {
-            // Finished jobs are kept an hour for their page, then forgotten.
-            jobs.retain(|_, job| {
-                job.snapshot()
-                    .ended_at
-                    .is_none_or(|at| at.elapsed() < KEEP_FILES)
-            });
-            jobs.insert(id, job.clone());
-        }
-        job
-    }
-
-    fn get(&self, id: &str) -> Option<std::sync::Arc<ImportJob>> {
-        self.0.lock().ok()?.get(id).cloned()
-    }
-}
-
-/// Lines of a text file (its rows, give or take a header and cells spanning lines); `None` for
-/// a workbook, whose rows are known only once read.
-fn count_lines(path: &Path, format: Format) -> Option<u64> {
-    use std::io::Read;
-    if !matches!(format, Format::Csv | Format::JsonLines) {
-        return None;
-    }
-    let mut file = std::fs::File::open(path).ok()?;
-    let mut buffer = vec![0u8; 1 << 16];
-    let (mut lines, mut last) = (0u64, b'\n');
-    loop {
-        let n = file.read(&mut buffer).ok()?;
-        if n == 0 {
-            break;
-        }
-        lines += buffer[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        last = buffer[n - 1];
-    }
-    Some(lines + u64::from(last != b'\n'))
-}
-
 pub async fn page(signed: Signed) -> Response {
     bulk_page(signed, None, None, None)
 }
@@ -236,7 +153,7 @@ pub async fn page(signed: Signed) -> Response {
 // ---- files under the data directory ----------------------------------------------------------
 
 /// Where the console keeps uploads and files to download (created 0700).
-fn files_dir(state: &ConsoleState) -> std::io::Result<PathBuf> {
+pub(super) fn files_dir(state: &ConsoleState) -> std::io::Result<PathBuf> {
     let dir = state.data_dir.join("console-files");
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -247,12 +164,12 @@ fn files_dir(state: &ConsoleState) -> std::io::Result<PathBuf> {
 }
 
 /// The tag that starts the names of a session's files.
-fn owner_tag(signed: &Signed) -> String {
+pub(super) fn owner_tag(signed: &Signed) -> String {
     mpx_proto::sha256_hex(format!("mpx console files {}", signed.csrf).as_bytes())[..16].to_string()
 }
 
 /// Removes files older than [`KEEP_FILES`] (downloads never fetched, uploads of a crash).
-fn sweep(dir: &Path) {
+pub(super) fn sweep(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -270,7 +187,7 @@ fn sweep(dir: &Path) {
 }
 
 /// A file deleted when dropped (an upload, or an export on its way out).
-struct TempFile(PathBuf);
+pub(super) struct TempFile(pub(super) PathBuf);
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -279,7 +196,7 @@ impl Drop for TempFile {
 }
 
 /// A new file name for this session: `TAG-RANDOM.SUFFIX`.
-fn new_name(signed: &Signed, suffix: &str) -> Result<String, ConsoleError> {
+pub(super) fn new_name(signed: &Signed, suffix: &str) -> Result<String, ConsoleError> {
     Ok(format!(
         "{}-{}.{suffix}",
         owner_tag(signed),
@@ -288,17 +205,17 @@ fn new_name(signed: &Signed, suffix: &str) -> Result<String, ConsoleError> {
 }
 
 /// Why a posted file was not taken: which form, and the message for the clerk.
-struct Refusal(&'static str, String);
+pub(super) struct Refusal(pub(super) &'static str, pub(super) String);
 
 /// A multipart form: its text fields and the uploaded file (on disk, deleted when dropped).
-struct Posted {
-    fields: HashMap<String, String>,
-    upload: Option<(TempFile, String, u64)>,
+pub(super) struct Posted {
+    pub(super) fields: HashMap<String, String>,
+    pub(super) upload: Option<(TempFile, String, u64)>,
 }
 
 /// Reads a posted form, checking its CSRF token (and the role, when `act`) before the file
 /// is taken: the form sends the token first.
-async fn read_posted(
+pub(super) async fn read_posted(
     state: &ConsoleState,
     signed: &Signed,
     form: &'static str,
@@ -402,7 +319,7 @@ fn too_big(r: &RosterMsgs, limit: u64) -> String {
 
 /// What the clerk chose of how a file is read (each `None`: judged from the file).
 #[derive(Debug, Default)]
-struct Choice {
+pub(super) struct Choice {
     /// A workbook's sheet: its name or its number from 1 (default: the first with a header).
     sheet: Option<String>,
     /// A text file's encoding (default: UTF-8 unless it does not decode, then GB18030).
@@ -410,7 +327,7 @@ struct Choice {
 }
 
 impl Choice {
-    fn of(fields: &HashMap<String, String>) -> Self {
+    pub(super) fn of(fields: &HashMap<String, String>) -> Self {
         Self {
             sheet: fields
                 .get("sheet")
@@ -428,7 +345,7 @@ impl Choice {
 /// Opens an upload as a roster file, refusing one over its format's limit or unreadable, in
 /// the clerk's language (a reader's message names the temporary file: it is replaced by the
 /// name the clerk gave).
-async fn open_upload(
+pub(super) async fn open_upload(
     r: &'static RosterMsgs,
     form: &'static str,
     path: &Path,
@@ -474,251 +391,6 @@ async fn open_upload(
     })
     .await;
     opened.unwrap_or_else(|_| Err(Refusal(form, r.unreadable_file.to_string())))
-}
-
-// ---- import -----------------------------------------------------------------------------------
-
-/// `POST /roster/import` (multipart: csrf, file).
-pub async fn import(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<Response, ConsoleError> {
-    let t = signed.t;
-    let r = t.roster();
-    let posted = match read_posted(&state, &signed, "import", multipart, true).await? {
-        Ok(posted) => posted,
-        Err(Refusal(form, text)) => return Ok(bulk_page(signed, Some((form, text)), None, None)),
-    };
-    let Some((upload, file_name, size)) = posted.upload else {
-        return Err(ConsoleError::BadForm(t));
-    };
-    let choice = Choice::of(&posted.fields);
-    let reader = match open_upload(r, "import", &upload.0, &file_name, size, choice).await {
-        Ok(reader) => reader,
-        Err(Refusal(form, text)) => return Ok(bulk_page(signed, Some((form, text)), None, None)),
-    };
-    let dir = files_dir(&state).map_err(|_| ConsoleError::Unavailable(t))?;
-    let _ = tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || sweep(&dir)
-    })
-    .await;
-    let reject_format = OutputFormat::answering(reader.format);
-    let reject_name = new_name(&signed, &format!("rejects.{}", reject_format.extension()))?;
-    let job_id = new_name(&signed, "import")?;
-    let expected = {
-        let (path, format) = (upload.0.clone(), reader.format);
-        tokio::task::spawn_blocking(move || count_lines(&path, format))
-            .await
-            .ok()
-            .flatten()
-            // The header line is no row.
-            .map(|lines| lines.saturating_sub(u64::from(format_has_header(reader.format))))
-    };
-    let job = state.imports.start(job_id.clone(), expected);
-    job.update(|job| {
-        job.view.ignored = reader.ignored_columns.join("、");
-        job.view.sheet = reader.sheet.clone().unwrap_or_default();
-    });
-    let run = Import {
-        state: state.clone(),
-        operator: signed.operator.clone(),
-        file_name,
-        reject_path: dir.join(&reject_name),
-        reject_format,
-        job: job.clone(),
-    };
-    tokio::spawn(async move {
-        let outcome = run.run(reader).await;
-        // The upload stays until the job ends, and is gone when its page says so.
-        drop(upload);
-        let operator = run.operator.clone();
-        job.update(|job| {
-            if let Ok(true) = outcome {
-                job.view.rejects = Some(reject_name);
-            }
-            tracing::info!(%operator, rows = job.view.rows, stored = job.view.stored, rejected = job.view.rejected, ok = outcome.is_ok(), "console import");
-            job.ended = Some(outcome.map(drop));
-            job.ended_at = Some(std::time::Instant::now());
-        });
-    });
-    Ok((
-        StatusCode::SEE_OTHER,
-        [(header::LOCATION, format!("/roster/import/{job_id}"))],
-    )
-        .into_response())
-}
-
-/// True for formats whose first line names the columns.
-fn format_has_header(format: Format) -> bool {
-    matches!(format, Format::Csv)
-}
-
-/// One import's work, off the request that started it.
-struct Import {
-    state: ConsoleState,
-    operator: String,
-    file_name: String,
-    reject_path: PathBuf,
-    reject_format: OutputFormat,
-    job: std::sync::Arc<ImportJob>,
-}
-
-impl Import {
-    /// Reads the file a batch ahead, imports each batch through `ImportPeople` as the operator,
-    /// writes rejected rows to their file, and keeps the job's counts current. Returns whether
-    /// a reject file was written; an error is the message for the clerk.
-    async fn run(&self, reader: RowReader) -> Result<bool, String> {
-        let header = reader.header.clone();
-        let (reject_path, reject_format) = (self.reject_path.clone(), self.reject_format);
-        // Parsing runs on a blocking thread, a batch ahead of the calls to the store.
-        let (mut receiver, parser) = parse_ahead(reader, IMPORT_BATCH);
-        // Rejected rows go to their file on a blocking thread too (the writers are not `Send`).
-        let (reject_sender, mut reject_receiver) =
-            tokio::sync::mpsc::channel::<(u64, String, Vec<String>)>(256);
-        let reject_writer = tokio::task::spawn_blocking(move || {
-            let mut writer: Option<RejectWriter> = None;
-            while let Some((line, reason, raw)) = reject_receiver.blocking_recv() {
-                if writer.is_none() {
-                    writer = Some(RejectWriter::create(&reject_path, &header, reject_format)?);
-                }
-                if let Some(writer) = &mut writer {
-                    writer.write(line, &reason, &raw)?;
-                }
-            }
-            writer.map(RejectWriter::finish).transpose()
-        });
-        let unavailable = || "the node could not finish the import".to_string();
-        let reject = |line: u64, reason: String, raw: Vec<String>| {
-            let sender = reject_sender.clone();
-            async move {
-                sender
-                    .send((line, reason, raw))
-                    .await
-                    .map_err(|_| unavailable())
-            }
-        };
-        while let Some((batch, _)) = receiver.recv().await {
-            let mut rows = Vec::new();
-            let mut raws = HashMap::new();
-            let (mut read, mut rejected, mut stored, mut unchanged) = (0, 0, 0, 0);
-            for parsed in batch {
-                read += 1;
-                match parsed {
-                    Parsed::Unreadable(line, reason, raw) => {
-                        rejected += 1;
-                        reject(line, reason, raw).await?;
-                    }
-                    Parsed::Row(line, person, raw) => {
-                        raws.insert(line, raw);
-                        rows.push(v1::ImportRow {
-                            line,
-                            person: Some(*person),
-                        });
-                    }
-                }
-            }
-            if !rows.is_empty() {
-                let request = ImportPeopleRequest {
-                    rows,
-                    source: format!("{} (console)", self.file_name),
-                };
-                let results = self
-                    .state
-                    .records
-                    .import_people(as_operator(&self.operator, request))
-                    .await
-                    .map_err(|status| status.message().to_string())?
-                    .into_inner()
-                    .results;
-                for result in results {
-                    match result.outcome() {
-                        ImportOutcome::Stored => stored += 1,
-                        ImportOutcome::Unchanged => unchanged += 1,
-                        _ => {
-                            rejected += 1;
-                            let raw = raws.remove(&result.line).unwrap_or_default();
-                            reject(result.line, result.reason, raw).await?;
-                        }
-                    }
-                }
-            }
-            self.job.update(|job| {
-                job.view.rows += read;
-                job.view.stored += stored;
-                job.view.unchanged += unchanged;
-                job.view.rejected += rejected;
-            });
-        }
-        let totals = parser.await.map_err(|_| unavailable())?;
-        self.job.update(|job| {
-            job.view.totals = totals
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join("、");
-        });
-        drop(reject_sender);
-        match reject_writer.await {
-            Ok(Ok(written)) => Ok(written.is_some()),
-            _ => Err(unavailable()),
-        }
-    }
-}
-
-/// `GET /roster/import/{job}`: a running import's progress (reloading itself every second),
-/// then its summary. Only the session that started it sees it.
-pub async fn import_progress(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    job: Result<axum::extract::Path<String>, PathRejection>,
-) -> Result<Response, ConsoleError> {
-    let t = signed.t;
-    let Ok(axum::extract::Path(id)) = job else {
-        return Err(ConsoleError::NotFound(t));
-    };
-    if !id.starts_with(&format!("{}-", owner_tag(&signed))) {
-        return Err(ConsoleError::NotFound(t));
-    }
-    let Some(job) = state.imports.get(&id) else {
-        return Err(ConsoleError::NotFound(t));
-    };
-    let snapshot = job.snapshot();
-    match snapshot.ended {
-        Some(Ok(())) => Ok(bulk_page(signed, None, Some(snapshot.view), None)),
-        Some(Err(message)) => Ok(bulk_page(
-            signed,
-            Some(("import", format!("{}{message}", t.roster().import_failed))),
-            Some(snapshot.view),
-            None,
-        )),
-        None => {
-            let view = snapshot.view;
-            let percent = job
-                .expected
-                .filter(|&expected| expected > 0)
-                .map(|expected| (view.rows.saturating_mul(100) / expected).min(99));
-            let page = BulkPage {
-                t,
-                r: t.roster(),
-                csrf: signed.csrf.clone(),
-                may_act: signed.role.may_act(),
-                error: None,
-                imported: None,
-                reconciled: None,
-                importing: Some(Running {
-                    rows: view.rows,
-                    stored: view.stored,
-                    rejected: view.rejected,
-                    expected: job.expected,
-                    percent,
-                }),
-                signed: Some(signed),
-            };
-            Ok(page.into_response())
-        }
-    }
 }
 
 // ---- download -----------------------------------------------------------------------------------
@@ -917,6 +589,11 @@ pub async fn reconcile(
         let text = refusal(t, "purpose", status.message());
         return Ok(bulk_page(signed, Some(("reconcile", text)), None, None));
     }
+    // Opening verification cases is acting: a viewer may compare, not ask.
+    let open_cases = field("open_cases") == "1";
+    if open_cases {
+        signed.check_may_act()?;
+    }
     let Some((upload, file_name, size)) = posted.upload else {
         return Err(ConsoleError::BadForm(t));
     };
@@ -934,16 +611,21 @@ pub async fn reconcile(
     // The comparison runs on a blocking thread (the extract is loaded there, the writer is not
     // `Send`); our people reach it page by page from the audited export.
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<v1::Person>>(2);
+    let this_county = state.county.to_string();
     let comparison = tokio::task::spawn_blocking(move || {
         let (mut reconciler, _unreadable) = Reconciler::load(reader);
         let mut writer = DifferenceWriter::create(&path, out_format)?;
         let mut written = 0u64;
         let mut failed = None;
+        let mut to_ask = Vec::new();
         let mut record = |difference: mpx_proto::reconcile::Difference| {
             if let Err(error) = writer.write(&difference) {
                 failed.get_or_insert(error);
             }
             written += 1;
+            if open_cases && difference.asks_another_county(&this_county) {
+                to_ask.push(difference);
+            }
         };
         while let Some(people) = receiver.blocking_recv() {
             for person in people {
@@ -961,7 +643,7 @@ pub async fn reconcile(
             return Err(error);
         }
         writer.finish()?;
-        Ok((summary, written))
+        Ok((summary, written, to_ask))
     });
     let request = ExportPeopleRequest {
         purpose: format!("{purpose} (reconcile with {source})"),
@@ -980,7 +662,7 @@ pub async fn reconcile(
         }
     }
     drop(sender);
-    let Ok(Ok((summary, written))) = comparison.await else {
+    let Ok(Ok((summary, written, to_ask))) = comparison.await else {
         let _ = std::fs::remove_file(dir.join(&name));
         return Err(ConsoleError::Unavailable(t));
     };
@@ -990,10 +672,39 @@ pub async fn reconcile(
         let _ = std::fs::remove_file(dir.join(&name));
         None
     };
+    // A verification case to each county the extract names for a person where our roster
+    // has another (as `reconcile --open-cases`), through `OpenCase` as the clerk.
+    let (mut opened, mut refused, mut first_refusal) = (0u64, 0u64, String::new());
+    for difference in &to_ask {
+        let request = v1::OpenCaseRequest {
+            kind: v1::CaseKind::Verification as i32,
+            recipient_county: difference.theirs.clone(),
+            priority: v1::CasePriority::Normal as i32,
+            resident_id: difference.resident_id.clone(),
+            subject_name: String::new(),
+            questions: difference.verification_questions(&source),
+        };
+        match state
+            .cases
+            .open_case(as_operator(&signed.operator, request))
+            .await
+        {
+            Ok(_) => opened += 1,
+            Err(status) => {
+                refused += 1;
+                if first_refusal.is_empty() {
+                    first_refusal = status.message().to_string();
+                }
+            }
+        }
+    }
     let view = ReconcileView {
         source,
         summary,
         differences,
+        cases_opened: open_cases.then_some(opened),
+        cases_refused: refused,
+        first_refusal,
     };
     Ok(bulk_page(signed, None, None, Some(view)))
 }

@@ -18,8 +18,9 @@
 //!   admin's page.
 //! - [`tls`]: HTTPS when a certificate and key are configured (the province console's too:
 //!   [`console_kit::tls`]).
-//! - [`roster`], [`bulk`], [`roster_words`]: the roster (花名册): search, a person, register,
-//!   move, depart; import, export and reconcile files; their words.
+//! - [`roster`], [`bulk`], [`import`], [`roster_words`]: the roster (花名册): search, a person,
+//!   register, move, depart; import (a job with a progress page), export and reconcile files;
+//!   their words.
 //!
 //! What this console shares with the province console (passwords, sessions, the language
 //! choice, dates, security headers, the stylesheet, HTTPS) is [`console_kit`]'s.
@@ -33,6 +34,7 @@ pub mod bulk;
 pub mod case;
 pub mod directory;
 pub mod i18n;
+pub mod import;
 pub mod lists;
 pub mod live;
 pub mod operators;
@@ -87,7 +89,7 @@ pub struct Inner {
     /// A queued message waiting this long is stuck (the monitor's `UNDELIVERED` threshold).
     pub stuck_after_ms: i64,
     /// Roster imports running or recently finished (each has a page of its own).
-    pub imports: bulk::ImportJobs,
+    pub imports: import::ImportJobs,
     /// The registry client, for what it last knew of the registry (the directory page asks it
     /// nothing: no call per page view).
     pub registry: RegistryClient,

@@ -92,20 +92,7 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        let mut reports = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let seq: i64 = row.try_get("seq")?;
-            let bytes: Vec<u8> = row.try_get("report")?;
-            match v1::CaseEventReport::decode(bytes.as_slice()) {
-                Ok(mut report) => {
-                    report.seq = seq;
-                    reports.push(report);
-                }
-                // Written by this node, so never expected; skipped rather than blocking the stream.
-                Err(error) => tracing::error!(seq, %error, "undecodable case report skipped"),
-            }
-        }
-        Ok(reports)
+        decode_reports(&rows)
     }
 }
 
@@ -121,20 +108,27 @@ impl Store {
                 .bind(case_id)
                 .fetch_all(&self.pool)
                 .await?;
-        let mut reports = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let seq: i64 = row.try_get("seq")?;
-            let bytes: Vec<u8> = row.try_get("report")?;
-            match v1::CaseEventReport::decode(bytes.as_slice()) {
-                Ok(mut report) => {
-                    report.seq = seq;
-                    reports.push(report);
-                }
-                Err(error) => tracing::error!(seq, %error, "undecodable case report skipped"),
-            }
-        }
-        Ok(reports)
+        decode_reports(&rows)
     }
+}
+
+/// `case_reports` rows (`seq`, `report`) as reports carrying their sequence number. A row that
+/// does not decode was written by this node, so is never expected; it is logged and skipped
+/// rather than blocking the stream to the registry or a case page.
+fn decode_reports(rows: &[AnyRow]) -> Result<Vec<v1::CaseEventReport>, StoreError> {
+    let mut reports = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get("seq")?;
+        let bytes: Vec<u8> = row.try_get("report")?;
+        match v1::CaseEventReport::decode(bytes.as_slice()) {
+            Ok(mut report) => {
+                report.seq = seq;
+                reports.push(report);
+            }
+            Err(error) => tracing::error!(seq, %error, "undecodable case report skipped"),
+        }
+    }
+    Ok(reports)
 }
 
 impl StoreTx {
