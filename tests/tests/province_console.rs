@@ -329,3 +329,66 @@ async fn a_supervisor_reads_the_hand_counted_ranking_a_viewer_is_refused_and_sig
     assert_eq!(path(&b).await, "/sign-in");
     b.close().await.unwrap();
 }
+
+/// The province console's sign-in follows the county console's rules (console-kit): five wrong
+/// passwords in a row lock the account (the right one is refused too) until `registry operator
+/// unlock`; a sign-in without its CSRF cookie and a post with another token are refused and
+/// change nothing; every page carries the policy `default-src 'self'`. Plain HTTP, no browser.
+#[tokio::test]
+async fn the_registry_console_locks_out_guessing_and_refuses_forged_posts() {
+    use mpx_tests::http;
+    let province = Province::start(&[]).await;
+    province.add_registry_console_operator("李督导", "supervisor", PASSWORD);
+    let console = province
+        .registry_console
+        .expect("the registry serves its console");
+
+    let page = http::request(console, "GET", "/sign-in", "", "").unwrap();
+    assert_eq!(page.status, 200);
+    assert!(
+        page.head
+            .to_ascii_lowercase()
+            .contains("content-security-policy: default-src 'self'"),
+        "{}",
+        page.head
+    );
+    // Without the sign-in cookie that goes with the form's token: refused before any password
+    // is checked.
+    let token = http::csrf_field(&page.body).unwrap();
+    let forged = http::request(
+        console,
+        "POST",
+        "/sign-in",
+        "",
+        &format!("name=x&password=y&csrf={token}"),
+    )
+    .unwrap();
+    assert_eq!(forged.status, 403);
+
+    for attempt in 1..=5 {
+        let refused = http::sign_in(console, "registry", "李督导", "不是这个口令-123")
+            .expect_err("a wrong password");
+        let expected = if attempt < 5 { "(401)" } else { "(403)" };
+        assert!(
+            refused.to_string().contains(expected),
+            "{attempt}: {refused}"
+        );
+    }
+    let locked = http::sign_in(console, "registry", "李督导", PASSWORD)
+        .expect_err("locked, even with the right password");
+    assert!(
+        locked.to_string().contains("(403)") && locked.to_string().contains("锁定"),
+        "{locked}"
+    );
+    let mut unlock = province.registry_cli();
+    unlock.args(["operator", "unlock", "--name", "李督导"]);
+    mpx_tests::run_ok(unlock);
+    let session = http::sign_in(console, "registry", "李督导", PASSWORD).unwrap();
+
+    // A sign-out posted with another token is refused and the session lives on.
+    let forged = http::request(console, "POST", "/sign-out", &session, "csrf=0000").unwrap();
+    assert_eq!(forged.status, 403);
+    let still = http::request(console, "GET", "/compliance", &session, "").unwrap();
+    assert_eq!(still.status, 200, "{}", still.body);
+    assert!(still.body.contains("李督导"));
+}
