@@ -255,6 +255,54 @@ async fn a_supervisor_reads_the_hand_counted_ranking_a_viewer_is_refused_and_sig
     );
     screenshot(&b, "province-compliance").await;
 
+    // The downloads are `registry report`'s own output for the same choice (the CSV with a BOM
+    // for spreadsheets), fetched with this browser's session.
+    assert!(has(&b, "#download-csv").await && has(&b, "#download-notice").await);
+    let session = b
+        .get_named_cookie("mpx_session_registry")
+        .await
+        .unwrap()
+        .value()
+        .to_string();
+    let cookie = format!("mpx_session_registry={session}");
+    let cli = |format: &str| {
+        let mut command = province.registry_cli();
+        command.args([
+            "report", "--period", &period, "--format", format, "--as-of", &as_of,
+        ]);
+        mpx_tests::run_ok(command)
+    };
+    let query = format!("period={period}&as_of={as_of}");
+    let csv = mpx_tests::http::request(
+        console,
+        "GET",
+        &format!("/compliance.csv?{query}"),
+        &cookie,
+        "",
+    )
+    .unwrap();
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.head.contains("attachment; filename=\"compliance-"),
+        "{}",
+        csv.head
+    );
+    assert_eq!(csv.body.strip_prefix('\u{feff}'), Some(cli("csv").as_str()));
+    let notice = mpx_tests::http::request(
+        console,
+        "GET",
+        &format!("/compliance.md?{query}"),
+        &cookie,
+        "",
+    )
+    .unwrap();
+    assert_eq!(notice.body, cli("md"));
+    assert!(notice.body.contains("通报"));
+    let refused =
+        mpx_tests::http::request(console, "GET", &format!("/compliance.csv?{query}"), "", "")
+            .unwrap();
+    assert_eq!(refused.status, 303, "no download without a session");
+
     // A bad period is refused beside the form, saying what is expected.
     b.goto(&format!("{base}/compliance?period=2026-13"))
         .await

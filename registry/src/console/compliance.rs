@@ -10,7 +10,7 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use mpx_proto::v1::compliance_server::Compliance;
-use mpx_proto::v1::{ComplianceReportRequest, CountyCompliance};
+use mpx_proto::v1::{ComplianceReportRequest, ComplianceReportResponse, CountyCompliance};
 use serde::Deserialize;
 
 use super::auth::Signed;
@@ -137,6 +137,8 @@ struct CompliancePage {
     t: &'static Msgs,
     signed: Option<Signed>,
     pick: Pick,
+    /// The choice as a query string, for the download links.
+    export_query: String,
     /// What is wrong with the period or the instant, beside its field.
     period_error: Option<String>,
     as_of_error: Option<&'static str>,
@@ -177,12 +179,21 @@ fn this_month() -> String {
     })
 }
 
-pub async fn page(
-    State(state): State<ConsoleState>,
-    signed: Signed,
-    ConsoleQuery(mut pick): ConsoleQuery<Pick>,
-) -> Result<Response, ConsoleError> {
-    let t = signed.t;
+/// What the form asked for, or why it cannot be asked: a bad instant (beside its field) or the
+/// service's refusal of the period (its own words).
+enum Fetched {
+    Report(ComplianceReportResponse),
+    BadAsOf,
+    BadPeriod(String),
+}
+
+/// Fills in the default period (this month) and fetches the report as `registry report`
+/// does: the same service call, as the signed-in operator (audited alike).
+async fn fetch(
+    state: &ConsoleState,
+    signed: &Signed,
+    pick: &mut Pick,
+) -> Result<Fetched, ConsoleError> {
     pick.period = pick.period.trim().to_string();
     if pick.period.is_empty() {
         pick.period = this_month();
@@ -193,27 +204,12 @@ pub async fn page(
     } else {
         format!("{from}..{to}")
     };
-    let mut page = CompliancePage {
-        t,
-        signed: Some(signed.clone()),
-        pick: Pick::default(),
-        period_error: None,
-        as_of_error: None,
-        period_label: String::new(),
-        first_day: String::new(),
-        last_day: String::new(),
-        as_of: String::new(),
-        calendar_version: String::new(),
-        rows: Vec::new(),
-    };
     let as_of_unix_ms = match pick.as_of.trim() {
-        "" => Some(0),
-        text => crate::compliance::parse_as_of(text).ok(),
-    };
-    let Some(as_of_unix_ms) = as_of_unix_ms else {
-        page.as_of_error = Some(t.expect_as_of);
-        page.pick = pick;
-        return Ok(page.into_response());
+        "" => 0,
+        text => match crate::compliance::parse_as_of(text) {
+            Ok(instant) => instant,
+            Err(_) => return Ok(Fetched::BadAsOf),
+        },
     };
     let request = mpx_proto::runtime::as_operator(
         &signed.operator,
@@ -224,16 +220,71 @@ pub async fn page(
             overdue_limit: 0,
         },
     );
-    let report = match state.compliance.report(request).await {
-        Ok(response) => response.into_inner(),
+    match state.compliance.report(request).await {
+        Ok(response) => Ok(Fetched::Report(response.into_inner())),
         Err(status) if status.code() == tonic::Code::InvalidArgument => {
-            page.period_error = Some(status.message().to_string());
-            page.pick = pick;
-            return Ok(page.into_response());
+            Ok(Fetched::BadPeriod(status.message().to_string()))
         }
         Err(status) => {
             tracing::error!(%status, "province console: the compliance report failed");
-            return Err(ConsoleError::Unavailable(t));
+            Err(ConsoleError::Unavailable(signed.t))
+        }
+    }
+}
+
+/// The query string of a choice, for the export links (each value percent-encoded).
+fn query_of(pick: &Pick) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|byte| match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (byte as char).to_string()
+                }
+                _ => format!("%{byte:02X}"),
+            })
+            .collect()
+    };
+    format!(
+        "period={}&from={}&to={}&as_of={}",
+        encode(&pick.period),
+        encode(pick.from.trim()),
+        encode(pick.to.trim()),
+        encode(pick.as_of.trim())
+    )
+}
+
+pub async fn page(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    ConsoleQuery(mut pick): ConsoleQuery<Pick>,
+) -> Result<Response, ConsoleError> {
+    let t = signed.t;
+    let fetched = fetch(&state, &signed, &mut pick).await?;
+    let mut page = CompliancePage {
+        t,
+        signed: Some(signed),
+        pick: Pick::default(),
+        export_query: query_of(&pick),
+        period_error: None,
+        as_of_error: None,
+        period_label: String::new(),
+        first_day: String::new(),
+        last_day: String::new(),
+        as_of: String::new(),
+        calendar_version: String::new(),
+        rows: Vec::new(),
+    };
+    let report = match fetched {
+        Fetched::Report(report) => report,
+        Fetched::BadAsOf => {
+            page.as_of_error = Some(t.expect_as_of);
+            page.pick = pick;
+            return Ok(page.into_response());
+        }
+        Fetched::BadPeriod(message) => {
+            page.period_error = Some(message);
+            page.pick = pick;
+            return Ok(page.into_response());
         }
     };
     let ranked =
@@ -252,6 +303,86 @@ pub async fn page(
     page.calendar_version = report.calendar_version;
     page.pick = pick;
     Ok(page.into_response())
+}
+
+/// Which file a download is.
+#[derive(Debug, Clone, Copy)]
+enum Export {
+    Csv,
+    Json,
+    Notice,
+}
+
+/// The report of the page's choice as a file, written by [`crate::render`] exactly as
+/// `registry report --format csv|json|md` writes it (the CSV with a byte-order mark, so a
+/// spreadsheet opens the Chinese names as UTF-8; the 通报 in the page's language).
+async fn export(
+    state: ConsoleState,
+    signed: Signed,
+    mut pick: Pick,
+    format: Export,
+) -> Result<Response, ConsoleError> {
+    let report = match fetch(&state, &signed, &mut pick).await? {
+        Fetched::Report(report) => report,
+        Fetched::BadAsOf | Fetched::BadPeriod(_) => return Err(ConsoleError::BadForm(signed.t)),
+    };
+    let english = signed.t.language() == console_kit::lang::Lang::En;
+    let (body, content_type, extension) = match format {
+        Export::Csv => (
+            format!("\u{feff}{}", crate::render::csv(&report)),
+            "text/csv; charset=utf-8",
+            "csv",
+        ),
+        Export::Json => (
+            format!("{}\n", crate::render::json(&report)),
+            "application/json",
+            "json",
+        ),
+        Export::Notice => (
+            crate::render::notice(&report, english),
+            "text/markdown; charset=utf-8",
+            "md",
+        ),
+    };
+    // The period label holds only digits, letters, '-' and '.' (Period::parse made it).
+    let file: String = report
+        .period
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        .collect();
+    let disposition = format!("attachment; filename=\"compliance-{file}.{extension}\"");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+pub async fn export_csv(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    ConsoleQuery(pick): ConsoleQuery<Pick>,
+) -> Result<Response, ConsoleError> {
+    export(state, signed, pick, Export::Csv).await
+}
+
+pub async fn export_json(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    ConsoleQuery(pick): ConsoleQuery<Pick>,
+) -> Result<Response, ConsoleError> {
+    export(state, signed, pick, Export::Json).await
+}
+
+pub async fn export_notice(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    ConsoleQuery(pick): ConsoleQuery<Pick>,
+) -> Result<Response, ConsoleError> {
+    export(state, signed, pick, Export::Notice).await
 }
 
 #[cfg(test)]

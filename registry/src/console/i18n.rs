@@ -68,6 +68,10 @@ pub struct Msgs {
     pub ranking_caption: &'static str,
     pub same_as_report: &'static str,
     pub expect_as_of: &'static str,
+    pub downloads: &'static str,
+    pub download_csv: &'static str,
+    pub download_json: &'static str,
+    pub download_notice: &'static str,
 }
 
 /// 简体中文 (the default).
@@ -129,6 +133,10 @@ pub static ZH: Msgs = Msgs {
     ranking_caption: "各县（区）按期答复率排名",
     same_as_report: "本表与命令 registry report 的结果一致（同一计算）。",
     expect_as_of: "截至日期应为 YYYY-MM-DD，如 2026-11-30",
+    downloads: "下载",
+    download_csv: "排名表（CSV）",
+    download_json: "数据（JSON）",
+    download_notice: "通报（Markdown）",
 };
 
 /// English.
@@ -190,6 +198,10 @@ pub static EN: Msgs = Msgs {
     ranking_caption: "Counties ranked by timely rate",
     same_as_report: "The same figures as `registry report` (one computation).",
     expect_as_of: "As of: YYYY-MM-DD, e.g. 2026-11-30",
+    downloads: "Download",
+    download_csv: "ranking (CSV)",
+    download_json: "figures (JSON)",
+    download_notice: "notice (Markdown)",
 };
 
 /// The table of a language.

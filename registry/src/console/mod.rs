@@ -9,7 +9,8 @@
 //! - [`i18n`]: the words, one table per language.
 //! - [`auth`]: registry operators (roles supervisor, viewer, admin), sessions, CSRF, lock-out.
 //! - [`pages`]: sign-in, sign-out, the operators page (admins only), messages.
-//! - [`compliance`]: the compliance page (合规统计): a period, the ranked table, rates as bars.
+//! - [`compliance`]: the compliance page (合规统计): a period, the ranked table, rates as bars;
+//!   its CSV, JSON and the 通报 (Markdown) as `registry report` writes them.
 //!
 //! What this console shares with the county console — passwords, sessions, the language
 //! choice, dates, the security headers (CSP `default-src 'self'`), the stylesheet, HTTPS — is
@@ -179,6 +180,9 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in))
         .route("/sign-out", post(pages::sign_out))
         .route("/compliance", get(compliance::page))
+        .route("/compliance.csv", get(compliance::export_csv))
+        .route("/compliance.json", get(compliance::export_json))
+        .route("/compliance.md", get(compliance::export_notice))
         .route("/operators", get(pages::operators))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
