@@ -216,6 +216,8 @@ pub async fn run(
             ),
             idle_minutes: i64::try_from(config.console_idle_minutes.max(1)).unwrap_or(30),
             https: console_tls.is_some(),
+            province,
+            enrollment_token_ttl_hours: config.enrollment_token_ttl_hours,
         });
         tokio::spawn(crate::console::serve(
             listener,

@@ -1,8 +1,8 @@
 //! The province console in a real browser (headless chromium through chromedriver), against a
 //! real registry and three real county nodes: a supervisor signs in and reads the ranking of a
 //! seeded period — the hand-counted figures of the compliance scenario, and the very figures of
-//! `registry report` for the same period and instant; a viewer is refused an admin's page that
-//! an admin opens; signing out ends the session on the server. Screenshot of the compliance page
+//! `registry report` for the same period and instant; a viewer is refused an admin's page and
+//! the enrolment of a county, which an admin does; signing out ends the session on the server. Screenshot of the compliance page
 //! to target/tmp/screenshots/ (and docs/screenshots/ with `MPX_UPDATE_SCREENSHOTS=1`).
 #![allow(clippy::unwrap_used)]
 
@@ -338,7 +338,49 @@ async fn a_supervisor_reads_the_hand_counted_ranking_a_viewer_is_refused_and_sig
         body_text(&b).await
     );
     assert!(!has(&b, "#operators").await);
+    // The viewer reads the counties but is offered no enrolment, and a post of it (with the
+    // viewer's own valid session and token) is refused: enrolling is an admin's.
+    b.goto(&format!("{base}/counties")).await.unwrap();
+    assert!(text(&b, "#counties").await.contains(LINXIA));
+    assert!(!has(&b, "#enrol").await);
+    let viewer_csrf = b
+        .find(Locator::Css("input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let viewer_session = b
+        .get_named_cookie("mpx_session_registry")
+        .await
+        .unwrap()
+        .value()
+        .to_string();
+    let refused = mpx_tests::http::request(
+        console,
+        "POST",
+        "/counties/enrol",
+        &format!("mpx_session_registry={viewer_session}"),
+        &format!("csrf={viewer_csrf}&county=621222&name=x"),
+    )
+    .unwrap();
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("无权"), "{}", refused.body);
     sign_in(&b, console, "王管理", PASSWORD).await;
+    // An admin enrols a county: a code of another province is refused beside the field, one of
+    // this province gets its one-time token, shown once.
+    click(&b, "#nav-counties").await;
+    browser::fill(&b, "#county", "110101").await;
+    click(&b, "#enrol-submit").await;
+    assert!(text(&b, "#county-error").await.contains("110101"));
+    assert!(!has(&b, "#token").await);
+    browser::fill(&b, "#county", "621222").await;
+    browser::fill(&b, "#name", "文县").await;
+    click(&b, "#enrol-submit").await;
+    assert!(text(&b, "#token").await.starts_with("mpxenrol_"));
+    b.goto(&format!("{base}/counties")).await.unwrap();
+    assert!(!has(&b, "#token").await, "shown once");
     click(&b, "#nav-operators").await;
     let operators = text(&b, "#operators").await;
     for name in ["李督导", "赵查看", "王管理"] {

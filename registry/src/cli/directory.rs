@@ -42,18 +42,10 @@ pub(super) async fn enroll(
     let province = province_of(config)?;
     let county = parse_county(&county, province)?;
     let store = Store::connect(&config.database_url()).await?;
-    let token = generate_token("mpxenrol")?;
     let ttl_hours = ttl_hours.unwrap_or(config.enrollment_token_ttl_hours);
-    let expires = now + i64::from(ttl_hours) * 3_600_000;
-    store
-        .create_enrollment_token(
-            county.as_str(),
-            name.trim(),
-            &hash_token(&token),
-            now,
-            expires,
-        )
-        .await?;
+    let token =
+        crate::service::enrollment::issue_enrollment_token(&store, &county, &name, ttl_hours, now)
+            .await?;
     println!("{token}");
     eprintln!(
         "One-time enrolment token for county {county}, valid {ttl_hours} h. On the node run:\n  exchange-node init --county {county} --registry https://REGISTRY:PORT --ca-cert ca.crt --token {token}"

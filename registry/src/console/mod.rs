@@ -8,6 +8,7 @@
 //!
 //! - [`i18n`]: the words, one table per language.
 //! - [`auth`]: registry operators (roles supervisor, viewer, admin), sessions, CSRF, lock-out.
+//! - [`counties`]: the directory's counties; enrolling one (admins).
 //! - [`pages`]: sign-in, sign-out, the operators page (admins only), messages.
 //! - [`compliance`]: the compliance page (合规统计): a period, the ranked table, rates as bars;
 //!   its CSV, JSON and the 通报 (Markdown) as `registry report` writes them.
@@ -18,6 +19,7 @@
 
 pub mod auth;
 pub mod compliance;
+pub mod counties;
 pub mod i18n;
 pub mod pages;
 
@@ -52,6 +54,10 @@ pub struct Inner {
     pub idle_minutes: i64,
     /// Served over TLS: cookies are `Secure`, and HSTS is sent.
     pub https: bool,
+    /// The province: counties enrolled here must be of it.
+    pub province: mpx_proto::division::ProvinceCode,
+    /// How long an enrolment token issued here stays valid.
+    pub enrollment_token_ttl_hours: u32,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -184,6 +190,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/compliance.json", get(compliance::export_json))
         .route("/compliance.md", get(compliance::export_notice))
         .route("/operators", get(pages::operators))
+        .route("/counties", get(counties::list))
+        .route("/counties/enrol", post(counties::enrol))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
