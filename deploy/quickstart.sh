@@ -83,10 +83,20 @@ if [ ! -f "$dir/registry/ca/ca.key" ]; then
   "$bin/registry" --data-dir "$dir/registry" ca init --province 62 >/dev/null
 fi
 
+# One provincial supervisor for the province console (a generated password, printed below and
+# kept in province.json).
+supervisor="省督导"
+if [ ! -s "$dir/registry/console.password" ]; then
+  python3 -c 'import secrets,string; print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16)))' \
+    >"$dir/registry/console.password"
+  "$bin/registry" --data-dir "$dir/registry" operator add --name "$supervisor" --role supervisor \
+    --password-file "$dir/registry/console.password" 2>/dev/null
+fi
+
 echo "==> starting the registry"
 rm -f "$dir/registry.ready"
 "$bin/registry" --data-dir "$dir/registry" serve --peer-listen 127.0.0.1:0 --operator-listen 127.0.0.1:0 \
-  --ready-file "$dir/registry.ready" >>"$dir/registry.log" 2>&1 &
+  --console-listen 127.0.0.1:0 --ready-file "$dir/registry.ready" >>"$dir/registry.log" 2>&1 &
 pids+=($!)
 wait_ready "$dir/registry.ready" "$!" registry
 registry_peer=$(json_field "$dir/registry.ready" peer)
@@ -146,9 +156,9 @@ if [ "$new" = 1 ]; then
   node 621202 cases respond "$case_id" --answer "最后居住地址为城关镇北山路2号，2025年12月迁出" >/dev/null
 fi
 
-python3 - "$dir" "${clerks[621202]}" "${clerks[621221]}" "${clerks[620102]}" "${counties[@]}" <<'PY'
+python3 - "$dir" "$supervisor" "${clerks[621202]}" "${clerks[621221]}" "${clerks[620102]}" "${counties[@]}" <<'PY'
 import json, sys, os
-d, clerks, counties = sys.argv[1], sys.argv[2:5], sys.argv[5:]
+d, supervisor, clerks, counties = sys.argv[1], sys.argv[2], sys.argv[3:6], sys.argv[6:]
 clerk_of = dict(zip(["621202", "621221", "620102"], clerks))
 def ready(name):
     return json.load(open(os.path.join(d, name + ".ready")))
@@ -156,7 +166,10 @@ def token(path):
     return open(path).read().strip()
 reg = ready("registry")
 processes = [{"name": "registry", "county": None, "peer": reg["peer"], "operator": reg["operator"],
-              "operator_token": token(os.path.join(d, "registry", "operator.token"))}]
+              "operator_token": token(os.path.join(d, "registry", "operator.token")),
+              "console": "http://" + reg["console"] if reg.get("console") else None,
+              "console_user": supervisor,
+              "console_password": token(os.path.join(d, "registry", "console.password"))}]
 for c in counties:
     r = ready("node-" + c)
     processes.append({"name": "node-" + c, "county": c, "peer": r["peer"], "operator": r["operator"],
@@ -177,6 +190,9 @@ cat <<TXT
 
 A local province is running (registry + counties 621202 武都区, 621221 成县, 620102 城关区).
 Addresses, operator tokens and console sign-ins: $dir/province.json   Logs: $dir/*.log
+
+Open the province console (合规统计: who answers late) in a browser as the supervisor:
+  registry    http://$(json_field "$dir/registry.ready" console)   user $supervisor   password $(cat "$dir/registry/console.password")
 
 Open a county's console in a browser and sign in (a clerk per county):
 TXT

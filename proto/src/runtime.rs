@@ -262,6 +262,16 @@ pub fn peer_caller<T>(request: &Request<T>) -> Result<PeerCaller, Status> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operator(pub String);
 
+/// A request as `operator`, as the operator API's interceptor would pass it on: what a web
+/// console sends when it calls a service in process for its signed-in operator.
+pub fn as_operator<T>(operator: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .extensions_mut()
+        .insert(Operator(operator.to_string()));
+    request
+}
+
 /// The operator tokens a listener accepts: SHA-256 of the token → operator name. Shared with a
 /// refresher task that reloads it from the store, so a new token works without a restart.
 #[derive(Debug, Clone, Default)]

@@ -18,6 +18,9 @@ pub const ENV_KEYS: &[&str] = &[
     "ALERT_SCAN_SECONDS",
     "RECONCILE_GRACE_MINUTES",
     "MAX_TRANSIT_HOURS",
+    "CONSOLE_LISTEN",
+    "CONSOLE_CERTIFICATE",
+    "CONSOLE_KEY",
 ];
 
 /// Name of the config file that `registry ca init` writes into the data directory.
@@ -59,6 +62,15 @@ pub struct RegistryConfig {
     /// Hours a signed response may take to reach the requester (or a province assignment to
     /// be taken in by its county) before the case is disputed.
     pub max_transit_hours: u64,
+    /// The province console (web); empty to disable. Plain HTTP only on a loopback address:
+    /// elsewhere set `console_certificate` and `console_key` for HTTPS.
+    pub console_listen: String,
+    /// PEM certificate chain for HTTPS on the console (with `console_key`).
+    pub console_certificate: Option<PathBuf>,
+    /// PEM private key for HTTPS on the console (with `console_certificate`).
+    pub console_key: Option<PathBuf>,
+    /// Minutes a console session may stay unused before it ends.
+    pub console_idle_minutes: u64,
 }
 
 /// One deadline policy entry of the config.
@@ -90,6 +102,10 @@ impl Default for RegistryConfig {
             alert_scan_seconds: 60,
             reconcile_grace_minutes: 60,
             max_transit_hours: 24,
+            console_listen: "127.0.0.1:7402".into(),
+            console_certificate: None,
+            console_key: None,
+            console_idle_minutes: 30,
         }
     }
 }

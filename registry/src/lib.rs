@@ -12,7 +12,9 @@
 //! - [`render`]: `registry report` output: table, CSV, JSON, the Markdown notice (通报).
 //! - [`service`]: `mpx.v1.Enrollment`, `Directory`, `Index`, `Compliance` (peer listener) and
 //!   `Queries`, `Compliance` (operator listener).
-//! - [`run`]: serves the peer and operator listeners until shutdown.
+//! - [`console`]: the province console (web pages over the same services; sign-in shared with
+//!   the county console through `console_kit`).
+//! - [`run`]: serves the peer, operator and console listeners until shutdown.
 //! - [`cli`]: the command line, one module per command group.
 //!
 //! The binary (`src/main.rs`) only calls [`cli::main`], which parses the command line, loads the
@@ -24,6 +26,7 @@ pub mod ca;
 pub mod cli;
 pub mod compliance;
 pub mod config;
+pub mod console;
 pub mod reconcile;
 pub mod render;
 pub mod service;
@@ -55,6 +58,8 @@ use crate::store::Store;
 pub struct Listeners {
     pub peer: TcpListener,
     pub operator: TcpListener,
+    /// The province console (web), when enabled.
+    pub console: Option<TcpListener>,
 }
 
 /// Periodic upkeep that must run once per province, not once per replica: each run takes the
@@ -194,6 +199,33 @@ pub async fn run(
     );
 
     let cancel = CancellationToken::new();
+    // Checked before anything is served: a console on a LAN address without HTTPS is refused.
+    let console_tls = console_kit::tls::from_config(
+        &config.console_listen,
+        config.console_certificate.as_deref(),
+        config.console_key.as_deref(),
+    )?;
+    let console = listeners.console.map(|listener| {
+        let state = crate::console::ConsoleState::new(crate::console::Inner {
+            store: store.clone(),
+            compliance: ComplianceService::new(
+                store.clone(),
+                Listener::Operator,
+                evidence.clone(),
+                cancel.clone(),
+            ),
+            idle_minutes: i64::try_from(config.console_idle_minutes.max(1)).unwrap_or(30),
+            https: console_tls.is_some(),
+            province,
+            enrollment_token_ttl_hours: config.enrollment_token_ttl_hours,
+        });
+        tokio::spawn(crate::console::serve(
+            listener,
+            console_tls,
+            state,
+            cancel.clone(),
+        ))
+    });
     let tokens = mpx_proto::runtime::OperatorTokens::default();
     tokens.replace(store.operator_tokens().await?);
     let (peer_health_reporter, peer_health) = tonic_health::server::health_reporter();
@@ -314,6 +346,9 @@ pub async fn run(
     let _ = maintenance.await;
     let _ = alert_scan.await;
     let _ = token_refresh.await;
+    if let Some(console) = console {
+        let _ = console.await;
+    }
     if tokio::time::timeout(std::time::Duration::from_secs(5), store.close())
         .await
         .is_err()

@@ -15,7 +15,8 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-fn percent(value: f64, denominator: i64) -> String {
+/// A rate as the report prints it: one decimal, in percent; "—" when nothing was due.
+pub fn percent(value: f64, denominator: i64) -> String {
     if denominator == 0 {
         "—".into()
     } else {
@@ -23,7 +24,8 @@ fn percent(value: f64, denominator: i64) -> String {
     }
 }
 
-fn median(figures: &CountyCompliance) -> String {
+/// The median working days as the report prints it; "—" when there were no responses.
+pub fn median(figures: &CountyCompliance) -> String {
     if figures.median_working_days < 0.0 {
         "—".into()
     } else {

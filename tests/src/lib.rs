@@ -511,6 +511,8 @@ pub struct Province {
     pub registry: Option<ServerProcess>,
     pub registry_peer: SocketAddr,
     pub registry_operator: SocketAddr,
+    /// The province console of the first registry process, while serving.
+    pub registry_console: Option<SocketAddr>,
     /// A second registry process on the same database, when started.
     pub registry_replica: Option<ServerProcess>,
     /// That replica's operator listener.
@@ -597,6 +599,7 @@ impl Province {
             registry: None,
             registry_peer: SocketAddr::from(([127, 0, 0, 1], 0)),
             registry_operator: SocketAddr::from(([127, 0, 0, 1], 0)),
+            registry_console: None,
             registry_replica: None,
             registry_replica_operator: None,
             nodes: BTreeMap::new(),
@@ -608,6 +611,18 @@ impl Province {
             province.start_node(county).await;
         }
         province
+    }
+
+    /// Adds a province console operator (`registry operator add --role`) with this password.
+    pub fn add_registry_console_operator(&self, name: &str, role: &str, password: &str) {
+        let file = self.registry_dir.join(format!("password-{role}"));
+        std::fs::write(&file, format!("{password}\n")).unwrap();
+        let mut add = self.registry_cli();
+        add.args(["operator", "add", "--name", name, "--role", role])
+            .arg("--password-file")
+            .arg(&file);
+        run_ok(add);
+        std::fs::remove_file(&file).unwrap();
     }
 
     /// A `registry` command for this province's data directory.
@@ -707,13 +722,15 @@ impl Province {
         let mut serve = self.registry_cli();
         serve
             .args(["serve", "--peer-listen", &peer_listen.to_string()])
-            .args(["--operator-listen", "127.0.0.1:0", "--ready-file"])
+            .args(["--operator-listen", "127.0.0.1:0"])
+            .args(["--console-listen", "127.0.0.1:0", "--ready-file"])
             .arg(&ready);
         let mut process = ServerProcess::spawn("registry", serve, &self.dir.join("registry.log"));
         let (peer, operator) = wait_for_ready(&ready, &mut process).await;
         wait_healthy(operator, &mut process).await;
         self.registry_peer = peer;
         self.registry_operator = operator;
+        self.registry_console = read_address(&ready, "console");
         self.registry = Some(process);
     }
 
@@ -916,6 +933,8 @@ impl Province {
                 "--peer-listen",
                 "127.0.0.1:0",
                 "--operator-listen",
+                "127.0.0.1:0",
+                "--console-listen",
                 "127.0.0.1:0",
                 "--ready-file",
             ])

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const CRATES: [&str; 3] = ["proto", "exchange-node", "registry"];
+const CRATES: [&str; 4] = ["proto", "console-kit", "exchange-node", "registry"];
 const MAX_LINES: usize = 800;
 
 fn workspace() -> PathBuf {
@@ -118,7 +118,9 @@ fn cycles(imports: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
 fn no_module_imports_one_that_imports_it_back() {
     for krate in CRATES {
         let imports = module_imports(krate);
-        assert!(imports.len() > 5, "{krate}: found only {imports:?}");
+        // console-kit is small by design (its five modules); the services have many more.
+        let fewest = if krate == "console-kit" { 5 } else { 6 };
+        assert!(imports.len() >= fewest, "{krate}: found only {imports:?}");
         let in_cycles = cycles(&imports);
         assert!(
             in_cycles.is_empty(),

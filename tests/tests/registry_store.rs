@@ -11,6 +11,8 @@ mpx_tests::on_both_backends!(
     the_registry_audit_log_is_a_hash_chain,
     the_report_tallies_in_sql_match_the_rules_case_by_case,
     roster_changes_keep_each_persons_newest_in_and_across_calls,
+    console_accounts_count_failures_lock_and_unlock,
+    console_sessions_expire_when_idle_and_end_with_their_account,
 );
 
 /// The index keeps, per person and reporting county, the change with the highest sequence
@@ -405,4 +407,166 @@ async fn the_registry_audit_log_is_a_hash_chain(url: &str) {
     assert!(problem.contains("entry 2"), "{problem}");
     let _ = raw.close().await;
     store.close().await;
+}
+
+const MINUTE: i64 = 60_000;
+
+/// The province console's accounts (migration 0009): failures counted, a lock at the limit,
+/// unlock, and adding a name again replaces its role and password and lifts the lock.
+async fn console_accounts_count_failures_lock_and_unlock(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    assert_eq!(store.operator_account("李督导").await.unwrap(), None);
+    assert_eq!(
+        store.record_failed_sign_in("nobody", 5, 1).await.unwrap(),
+        0
+    );
+    store
+        .put_operator_account("李督导", "supervisor", "$argon2id$first", 1_000)
+        .await
+        .unwrap();
+    for failures in 1..=4 {
+        let counted = store
+            .record_failed_sign_in("李督导", 5, 99 * MINUTE)
+            .await
+            .unwrap();
+        assert_eq!(counted, failures);
+        let account = store.operator_account("李督导").await.unwrap().unwrap();
+        assert_eq!(
+            account.locked_until_unix_ms, 0,
+            "not locked after {failures}"
+        );
+    }
+    let fifth = store
+        .record_failed_sign_in("李督导", 5, 99 * MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(fifth, 5);
+    let locked = store.operator_account("李督导").await.unwrap().unwrap();
+    assert_eq!(
+        (locked.locked_until_unix_ms, locked.role.as_str()),
+        (99 * MINUTE, "supervisor")
+    );
+    assert!(store.clear_failed_sign_ins("李督导").await.unwrap());
+    assert!(!store.clear_failed_sign_ins("nobody").await.unwrap());
+    let unlocked = store.operator_account("李督导").await.unwrap().unwrap();
+    assert_eq!(
+        (unlocked.failed_sign_ins, unlocked.locked_until_unix_ms),
+        (0, 0)
+    );
+
+    store
+        .record_failed_sign_in("李督导", 1, 5 * MINUTE)
+        .await
+        .unwrap();
+    store
+        .put_operator_account("李督导", "viewer", "$argon2id$second", 2_000)
+        .await
+        .unwrap();
+    let replaced = store.operator_account("李督导").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            replaced.role.as_str(),
+            replaced.password_hash.as_str(),
+            replaced.locked_until_unix_ms
+        ),
+        ("viewer", "$argon2id$second", 0)
+    );
+    store
+        .put_operator_account("王管理", "admin", "$argon2id$x", 3_000)
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .operator_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|account| account.name)
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+/// Sessions: live within the idle limit (with the operator's current role), gone when idle,
+/// at sign-out, or when the account is replaced.
+async fn console_sessions_expire_when_idle_and_end_with_their_account(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    store
+        .put_operator_account("李督导", "supervisor", "$argon2id$h", 0)
+        .await
+        .unwrap();
+    for id in ["hash-a", "hash-b", "hash-c"] {
+        store
+            .create_console_session(id, "李督导", &format!("csrf-{id}"), 10 * MINUTE)
+            .await
+            .unwrap();
+    }
+    let live = store
+        .touch_console_session("hash-a", 0, 20 * MINUTE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            live.operator.as_str(),
+            live.role.as_str(),
+            live.csrf_token.as_str()
+        ),
+        ("李督导", "supervisor", "csrf-hash-a")
+    );
+    assert_eq!(
+        store
+            .touch_console_session("unknown", 0, 20 * MINUTE)
+            .await
+            .unwrap(),
+        None
+    );
+    // hash-b was last used at minute 10: idle since minute 15 means it is gone, for good.
+    assert_eq!(
+        store
+            .touch_console_session("hash-b", 15 * MINUTE, 40 * MINUTE)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .touch_console_session("hash-b", 0, 41 * MINUTE)
+            .await
+            .unwrap(),
+        None,
+        "an expired session was deleted"
+    );
+    // Abandoned sessions go in one sweep; one used since stays.
+    assert_eq!(
+        store
+            .delete_idle_console_sessions(15 * MINUTE)
+            .await
+            .unwrap(),
+        1,
+        "hash-c (hash-a was used at minute 20)"
+    );
+    store.delete_console_session("hash-a").await.unwrap();
+    assert_eq!(
+        store
+            .touch_console_session("hash-a", 0, 50 * MINUTE)
+            .await
+            .unwrap(),
+        None,
+        "signed out"
+    );
+    store
+        .create_console_session("hash-d", "李督导", "csrf-d", 60 * MINUTE)
+        .await
+        .unwrap();
+    store
+        .put_operator_account("李督导", "viewer", "$argon2id$new", 61 * MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .touch_console_session("hash-d", 0, 62 * MINUTE)
+            .await
+            .unwrap(),
+        None,
+        "a new password or role ends the account's sessions"
+    );
 }

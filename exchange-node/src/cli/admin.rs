@@ -187,58 +187,6 @@ pub(super) async fn add_operator(config: &NodeConfig, name: &str) -> anyhow::Res
     Ok(())
 }
 
-/// Reads a password: the first line of `file`, else twice from the terminal (not echoed), or
-/// once from standard input when that is not a terminal.
-fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
-    let password = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading --password-file {}", path.display()))?
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-        // A script piping the password gives it once; a person types it twice.
-        None if !std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
-            prompt_hidden("Password: ")?
-        }
-        None => {
-            let first = prompt_hidden("Password: ")?;
-            let second = prompt_hidden("Again: ")?;
-            if first != second {
-                bail!("the two passwords differ; nothing was changed");
-            }
-            first
-        }
-    };
-    Ok(password)
-}
-
-/// One line from the terminal with echo off (`stty`), or from standard input when it is not
-/// a terminal.
-fn prompt_hidden(prompt: &str) -> anyhow::Result<String> {
-    use std::io::{BufRead, IsTerminal, Write};
-    let terminal = std::io::stdin().is_terminal();
-    eprint!("{prompt}");
-    std::io::stderr().flush()?;
-    let stty = |arg: &str| {
-        std::process::Command::new("stty")
-            .arg(arg)
-            .stdin(std::process::Stdio::inherit())
-            .status()
-    };
-    if terminal {
-        stty("-echo").context("turning terminal echo off (stty)")?;
-    }
-    let mut line = String::new();
-    let read = std::io::stdin().lock().read_line(&mut line);
-    if terminal {
-        let _ = stty("echo");
-        eprintln!();
-    }
-    read.context("reading the password")?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
-}
-
 /// `operator add --role`: a console account with an argon2id-hashed password.
 pub(super) async fn add_console_operator(
     config: &NodeConfig,
@@ -246,7 +194,7 @@ pub(super) async fn add_console_operator(
     role: &str,
     password_file: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    let password = read_password(password_file)?;
+    let password = console_kit::password::read_password(password_file)?;
     let store = Store::connect(&config.database_url()).await?;
     let now = mpx_proto::time::now_unix_ms();
     let (name, role) = crate::console::operators::put_operator(&store, name, role, &password, now)

@@ -1,23 +1,21 @@
 //! Who is asking: passwords (argon2id), sessions (a random id from the OS RNG in an HttpOnly
 //! SameSite=Strict cookie named after this county, stored only as its SHA-256), CSRF tokens on
-//! every form, idle expiry, lock-out after repeated failures, and roles.
+//! every form, idle expiry, lock-out after repeated failures, and roles. The rules themselves
+//! (hashing, lock-out, ids, cookies) are [`console_kit`]'s, shared with the province console;
+//! here they meet this node's store and roles.
 
-use std::sync::OnceLock;
-
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
+pub use console_kit::password::{
+    LOCK_AFTER_FAILURES, LOCK_MINUTES, decoy_hash, hash_password, verify_password,
+    verify_password_off_runtime,
+};
+pub use console_kit::session::same_secret;
+pub use console_kit::web::cookie;
 
 use super::{ConsoleError, ConsoleState, i18n};
 use crate::store::StoreError;
-
-/// Failed sign-ins in a row that lock an account.
-pub const LOCK_AFTER_FAILURES: i64 = 5;
-/// How long a locked account stays locked (or until `exchange-node operator unlock`).
-pub const LOCK_MINUTES: i64 = 15;
 
 /// What an operator may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,68 +53,9 @@ impl Role {
     }
 }
 
-/// The argon2id PHC string of a password (a fresh salt from the OS RNG).
-pub fn hash_password(password: &str) -> Result<String, String> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|error| format!("cannot hash the password: {error}"))
-}
-
-/// [`verify_password`] on a blocking thread: argon2id is deliberately slow (tens of
-/// milliseconds, far more in a debug build), and a burst of sign-ins must not hold the runtime's
-/// workers, which also serve the other pages and the exchange.
-async fn verify_password_off_runtime(password: &str, password_hash: &str) -> bool {
-    let (password, password_hash) = (password.to_string(), password_hash.to_string());
-    tokio::task::spawn_blocking(move || verify_password(&password, &password_hash))
-        .await
-        .unwrap_or(false)
-}
-
-/// True when `password` matches the stored PHC string.
-pub fn verify_password(password: &str, password_hash: &str) -> bool {
-    PasswordHash::new(password_hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-}
-
-/// A hash to check unknown names against, so a wrong name costs as long as a wrong password.
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| hash_password("decoy password").unwrap_or_default())
-}
-
 /// 256 random bits from the OS, hex; an error when the OS has no entropy to give.
 pub fn random_hex() -> Result<String, ConsoleError> {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| ConsoleError::Unavailable(&i18n::ZH))?;
-    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim().to_string())
-}
-
-/// Compares two secrets in time independent of where they differ.
-pub(super) fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    console_kit::session::random_hex().map_err(|_| ConsoleError::Unavailable(&i18n::ZH))
 }
 
 /// The outcome of a sign-in attempt.
@@ -139,17 +78,7 @@ impl ConsoleState {
 
     /// `Set-Cookie` for a new session (or, with `None`, one that removes it).
     pub fn session_cookie(&self, session_id: Option<&str>) -> String {
-        let secure = if self.https { "; Secure" } else { "" };
-        match session_id {
-            Some(id) => format!(
-                "{}={id}; Path=/; HttpOnly; SameSite=Strict{secure}",
-                self.session_cookie_name()
-            ),
-            None => format!(
-                "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
-                self.session_cookie_name()
-            ),
-        }
+        console_kit::session::session_cookie(&self.session_cookie_name(), session_id, self.https)
     }
 
     /// Checks a name and password; counts failures and locks the account at the limit

@@ -4,6 +4,7 @@
 //! in Chinese, ISO 8601 in English.
 
 use axum::http::HeaderMap;
+use console_kit::lang::Lang;
 use mpx_proto::v1::{CasePriority, CaseState};
 
 /// Every string the console shows, in one language.
@@ -609,46 +610,35 @@ static EVENTS_ZH: &[(&str, &str)] = &[
     ("due date recomputed", "办理期限重算"),
 ];
 
+/// The table of a language.
+pub fn table(lang: Lang) -> &'static Msgs {
+    match lang {
+        Lang::Zh => &ZH,
+        Lang::En => &EN,
+    }
+}
+
 /// The table for a `?lang=` or cookie value, if it names one.
 pub fn by_code(code: &str) -> Option<&'static Msgs> {
-    match code.trim().to_ascii_lowercase().as_str() {
-        "zh" | "zh-cn" | "zh-hans" => Some(&ZH),
-        "en" | "en-us" | "en-gb" => Some(&EN),
-        _ => None,
-    }
+    Lang::by_code(code).map(table)
 }
 
 /// The language of a request: `?lang=`, then the `mpx_lang` cookie, then the first of
-/// `Accept-Language` that is Chinese or English, else Chinese.
+/// `Accept-Language` that is Chinese or English, else Chinese ([`Lang::choose`]).
 pub fn choose(query_lang: Option<&str>, headers: &HeaderMap) -> &'static Msgs {
-    if let Some(msgs) = query_lang.and_then(by_code) {
-        return msgs;
-    }
-    if let Some(msgs) = super::auth::cookie(headers, "mpx_lang").and_then(|v| by_code(&v)) {
-        return msgs;
-    }
-    let accept = headers
-        .get(axum::http::header::ACCEPT_LANGUAGE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
-    for range in accept.split(',') {
-        let tag = range
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if tag.starts_with("zh") {
-            return &ZH;
-        }
-        if tag.starts_with("en") {
-            return &EN;
-        }
-    }
-    &ZH
+    table(Lang::choose(query_lang, headers))
 }
 
 impl Msgs {
+    /// The language of this table.
+    pub fn language(&self) -> Lang {
+        if self.code == "zh" {
+            Lang::Zh
+        } else {
+            Lang::En
+        }
+    }
+
     /// The roster pages' words in this language.
     pub fn roster(&self) -> &'static super::roster_words::RosterMsgs {
         if self.code == "zh" {
@@ -660,17 +650,7 @@ impl Msgs {
 
     /// A day as this language writes it: 2026年12月17日, or 2026-12-17.
     pub fn date(&self, unix_ms: i64) -> String {
-        if unix_ms <= 0 {
-            return "—".into();
-        }
-        let Some(date) = mpx_proto::time::date_of_unix_ms(unix_ms) else {
-            return "—".into();
-        };
-        if self.code == "zh" {
-            format!("{}年{}月{}日", date.year(), date.month(), date.day())
-        } else {
-            date.to_string()
-        }
+        self.language().date(unix_ms)
     }
 
     /// A due date: the end of its due day, so the day shown is that of the last millisecond.
@@ -683,12 +663,7 @@ impl Msgs {
 
     /// An instant to the minute (timelines), in the province's time zone.
     pub fn instant(&self, unix_ms: i64) -> String {
-        let Ok(timestamp) = jiff::Timestamp::from_millisecond(unix_ms) else {
-            return "—".into();
-        };
-        let local = timestamp.to_zoned_datetime(mpx_proto::time::province_time_zone());
-        let time = format!("{:02}:{:02}", local.hour(), local.minute());
-        format!("{} {time}", self.date(unix_ms))
+        self.language().instant(unix_ms)
     }
 
     pub fn state(&self, state: CaseState) -> &'static str {

@@ -16,10 +16,14 @@
 //! - [`case`]: a case with its timeline and actions; a new request (新建协查).
 //! - [`operators`]: the rules for operator accounts (shared with the command line) and the
 //!   admin's page.
-//! - [`tls`]: HTTPS when a certificate and key are configured.
+//! - [`tls`]: HTTPS when a certificate and key are configured (the province console's too:
+//!   [`console_kit::tls`]).
 //! - [`roster`], [`bulk`], [`import`], [`roster_words`]: the roster (花名册): search, a person,
 //!   register, move, depart; import (a job with a progress page), export and reconcile files;
 //!   their words.
+//!
+//! What this console shares with the province console (passwords, sessions, the language
+//! choice, dates, security headers, the stylesheet, HTTPS) is [`console_kit`]'s.
 //!
 //! Every response carries a content security policy of `default-src 'self'`; no page needs
 //! JavaScript. The one script (`/console.js`, served by the console like its stylesheet) only
@@ -37,14 +41,14 @@ pub mod operators;
 pub mod pages;
 pub mod roster;
 pub mod roster_words;
-pub mod tls;
+pub use console_kit::tls;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use mpx_proto::division::CountyCode;
@@ -56,9 +60,6 @@ use crate::service::alerts::AlertsService;
 use crate::service::cases::CasesService;
 use crate::store::{Store, StoreError};
 use crate::workflow::Workflow;
-
-/// The console's own stylesheet, embedded.
-const STYLESHEET: &str = include_str!("console.css");
 
 /// What every console handler shares; cheap to clone.
 #[derive(Debug, Clone)]
@@ -253,14 +254,7 @@ where
     }
 }
 
-/// The `lang` parameter of a query string, if any.
-pub fn lang_of(uri: &axum::http::Uri) -> Option<&str> {
-    uri.query()?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(key, _)| *key == "lang")
-        .map(|(_, value)| value)
-}
+pub use console_kit::web::lang_of;
 
 /// Adds the security headers to every response and remembers a `?lang=` choice in a cookie.
 async fn security_headers(
@@ -268,53 +262,21 @@ async fn security_headers(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let chosen = lang_of(request.uri())
-        .and_then(i18n::by_code)
-        .map(|msgs| msgs.code);
+    let chosen = console_kit::web::chosen_language(request.uri());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; form-action 'self'; frame-ancestors 'none'"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if state.https {
-        // A browser that once reached the console over TLS never falls back to plain HTTP.
-        headers.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        );
-    }
-    if let Some(code) = chosen
-        && let Ok(value) = HeaderValue::from_str(&format!(
-            "mpx_lang={code}; Path=/; SameSite=Strict; Max-Age=31536000"
-        ))
-    {
-        headers.append(header::SET_COOKIE, value);
+    console_kit::web::add_security_headers(headers, state.https);
+    if let Some(lang) = chosen {
+        console_kit::web::remember_language(headers, lang);
     }
     response
-}
-
-async fn stylesheet() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        STYLESHEET,
-    )
 }
 
 /// Every route of the console.
 pub fn router(state: ConsoleState) -> Router {
     Router::new()
         .route("/", get(pages::start))
-        .route("/console.css", get(stylesheet))
+        .route("/console.css", get(console_kit::web::stylesheet))
         .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in))
         .route("/sign-out", post(pages::sign_out))
         .route("/inbox", get(lists::inbox))
@@ -349,22 +311,7 @@ pub async fn serve(
     state: ConsoleState,
     cancel: CancellationToken,
 ) {
-    let app = router(state).into_make_service_with_connect_info::<tls::Peer>();
-    let served = match tls {
-        Some(acceptor) => {
-            axum::serve(tls::TlsListener::new(listener, acceptor), app)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await
-        }
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await
-        }
-    };
-    if let Err(error) = served {
-        tracing::error!(%error, "console listener failed");
-    }
+    tls::serve(listener, tls, router(state), cancel.cancelled_owned()).await;
 }
 
 /// The console's TLS from the config: both `console_certificate` and `console_key`, or neither
@@ -372,23 +319,11 @@ pub async fn serve(
 pub fn tls_from_config(
     config: &crate::config::NodeConfig,
 ) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
-    let listen = config.console_listen.trim();
-    match (&config.console_certificate, &config.console_key) {
-        (Some(certificate), Some(key)) => Ok(Some(tls::acceptor(certificate, key)?)),
-        (None, None) => {
-            let loopback = listen.is_empty()
-                || listen
-                    .parse::<std::net::SocketAddr>()
-                    .is_ok_and(|address| address.ip().is_loopback());
-            if !loopback {
-                anyhow::bail!(
-                    "console_listen {listen} is not a loopback address: serving passwords over plain HTTP there is refused; set console_certificate and console_key for HTTPS, or listen on 127.0.0.1"
-                );
-            }
-            Ok(None)
-        }
-        _ => anyhow::bail!("console_certificate and console_key go together: set both or neither"),
-    }
+    tls::from_config(
+        &config.console_listen,
+        config.console_certificate.as_deref(),
+        config.console_key.as_deref(),
+    )
 }
 
 #[cfg(test)]

@@ -17,10 +17,7 @@ use super::i18n::Msgs;
 use super::{ConsoleError, ConsoleForm, ConsoleQuery, ConsoleState};
 use crate::store::{OperatorAccount, Store, StoreError};
 
-/// The shortest password accepted.
-pub const MIN_PASSWORD_CHARS: usize = 10;
-/// The longest operator name.
-pub const MAX_NAME_CHARS: usize = 64;
+pub use console_kit::password::{MAX_NAME_CHARS, MIN_PASSWORD_CHARS};
 
 /// Why an operator cannot be stored as given: the field and what it takes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,15 +61,9 @@ pub async fn put_operator(
     password: &str,
     now_unix_ms: i64,
 ) -> Result<(String, Role), PutOperatorError> {
-    let name = name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(OperatorRefusal::Name.into());
-    }
+    let name = console_kit::password::operator_name(name).ok_or(OperatorRefusal::Name)?;
     let role = Role::parse(role.trim()).ok_or(OperatorRefusal::Role)?;
-    if password.chars().count() < MIN_PASSWORD_CHARS {
+    if !console_kit::password::password_long_enough(password) {
         return Err(OperatorRefusal::Password.into());
     }
     let hash = hash_password(password).map_err(OperatorRefusal::Hash)?;

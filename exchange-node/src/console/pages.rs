@@ -39,13 +39,7 @@ struct SignInPage {
 }
 
 /// A request as the signed-in operator, as the operator API's interceptor would pass it on.
-pub fn as_operator<T>(operator: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .extensions_mut()
-        .insert(mpx_proto::runtime::Operator(operator.to_string()));
-    request
-}
+pub use mpx_proto::runtime::as_operator;
 
 fn sign_in_csrf_cookie(state: &ConsoleState) -> String {
     format!("mpx_sign_in_{}", state.county)
@@ -62,11 +56,8 @@ fn sign_in_page(
     let Ok(csrf) = auth::random_hex() else {
         return ConsoleError::Unavailable(t).into_response();
     };
-    let secure = if state.https { "; Secure" } else { "" };
-    let set = format!(
-        "{}={csrf}; Path=/sign-in; HttpOnly; SameSite=Strict{secure}",
-        sign_in_csrf_cookie(state)
-    );
+    let set =
+        console_kit::session::sign_in_csrf_cookie(&sign_in_csrf_cookie(state), &csrf, state.https);
     let page = SignInPage {
         t,
         signed: None,

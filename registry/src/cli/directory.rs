@@ -1,5 +1,5 @@
-//! `registry enroll`, `revoke`, `nodes` and `operator add`: who may join the directory of county
-//! nodes, who is in it, and who may call the operator API. Offline: straight to the database. The
+//! `registry enroll`, `revoke`, `nodes` and `operator add`/`unlock`: who may join the directory of
+//! county nodes, who is in it, and who may call the operator API or sign in to the console. Offline: straight to the database. The
 //! node certificates themselves are `ca.rs`'s; serving the directory is [`crate::service::directory`].
 
 use anyhow::bail;
@@ -12,8 +12,20 @@ use crate::store::Store;
 
 #[derive(Subcommand)]
 pub(super) enum OperatorCommand {
-    /// Create a named operator token; it is printed once and stored hashed.
+    /// Without --role: create a named operator token for the operator API (printed once, stored
+    /// hashed). With --role: a province console account with a password (argon2id).
     Add {
+        #[arg(long)]
+        name: String,
+        /// supervisor (reads, opens cases), viewer (reads) or admin (also enrols and revokes).
+        #[arg(long)]
+        role: Option<String>,
+        /// Read the password from the first line of this file instead of prompting.
+        #[arg(long, requires = "role")]
+        password_file: Option<std::path::PathBuf>,
+    },
+    /// Clear a console account's failed sign-ins and lock.
+    Unlock {
         #[arg(long)]
         name: String,
     },
@@ -30,18 +42,10 @@ pub(super) async fn enroll(
     let province = province_of(config)?;
     let county = parse_county(&county, province)?;
     let store = Store::connect(&config.database_url()).await?;
-    let token = generate_token("mpxenrol")?;
     let ttl_hours = ttl_hours.unwrap_or(config.enrollment_token_ttl_hours);
-    let expires = now + i64::from(ttl_hours) * 3_600_000;
-    store
-        .create_enrollment_token(
-            county.as_str(),
-            name.trim(),
-            &hash_token(&token),
-            now,
-            expires,
-        )
-        .await?;
+    let token =
+        crate::service::enrollment::issue_enrollment_token(&store, &county, &name, ttl_hours, now)
+            .await?;
     println!("{token}");
     eprintln!(
         "One-time enrolment token for county {county}, valid {ttl_hours} h. On the node run:\n  exchange-node init --county {county} --registry https://REGISTRY:PORT --ca-cert ca.crt --token {token}"
@@ -92,6 +96,39 @@ pub(super) async fn nodes(config: &RegistryConfig, json: bool) -> anyhow::Result
             );
         }
     }
+    Ok(())
+}
+
+/// `operator add --role`: a province console account with an argon2id-hashed password.
+pub(super) async fn console_operator_add(
+    config: &RegistryConfig,
+    name: &str,
+    role: &str,
+    password_file: Option<&std::path::Path>,
+    now: i64,
+) -> anyhow::Result<()> {
+    let password = console_kit::password::read_password(password_file)?;
+    let store = Store::connect(&config.database_url()).await?;
+    let (name, role) = crate::console::auth::put_operator(&store, name, role, &password, now)
+        .await
+        .map_err(|error| anyhow::anyhow!("nothing was changed: {error}"))?;
+    eprintln!(
+        "Console operator {name} ({}) can sign in now; the password is stored as an argon2id hash.",
+        role.label()
+    );
+    Ok(())
+}
+
+/// `operator unlock`: clears a console account's failures and lock.
+pub(super) async fn console_operator_unlock(
+    config: &RegistryConfig,
+    name: &str,
+) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url()).await?;
+    if !store.clear_failed_sign_ins(name.trim()).await? {
+        bail!("there is no console operator named {:?}", name.trim());
+    }
+    eprintln!("Console operator {} is unlocked.", name.trim());
     Ok(())
 }
 

@@ -133,7 +133,8 @@ enum Command {
     },
     /// Compliance figures per responding county for a period, ranked by timely rate.
     Report {
-        /// YYYY-MM (month), YYYY-Qn, YYYY-Hn, YYYY-Www (ISO week) or YYYY-MM-DD.
+        /// YYYY-MM (month), YYYY-Qn, YYYY-Hn, YYYY-Www (ISO week), YYYY-MM-DD, or a range of days
+        /// YYYY-MM-DD..YYYY-MM-DD (both included).
         #[arg(long)]
         period: String,
         /// table, csv, json, md (a notice ready to circulate: Chinese; add --english), or xlsx (a
@@ -226,7 +227,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Operator tokens for the registry's operator API.
+    /// Operators: tokens for the registry's operator API; accounts with a password and a role
+    /// for the province console.
     Operator {
         #[command(subcommand)]
         command: OperatorCommand,
@@ -239,7 +241,11 @@ enum Command {
         /// Operator listener address, e.g. 127.0.0.1:7401.
         #[arg(long)]
         operator_listen: Option<String>,
-        /// Once bound, write {"peer": ADDR, "operator": ADDR} here (for scripts and tests).
+        /// The province console (web), e.g. 127.0.0.1:7402; "" to disable.
+        #[arg(long)]
+        console_listen: Option<String>,
+        /// Once bound, write {"peer": ADDR, "operator": ADDR, "console": ADDR} here (for scripts
+        /// and tests).
         #[arg(long)]
         ready_file: Option<PathBuf>,
     },
@@ -280,10 +286,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Serve {
             peer_listen,
             operator_listen,
+            console_listen,
             ..
         } => Overrides::default()
             .set("peer_listen", peer_listen.as_ref())
-            .set("operator_listen", operator_listen.as_ref()),
+            .set("operator_listen", operator_listen.as_ref())
+            .set("console_listen", console_listen.as_ref()),
         Command::Ca {
             command: CaCommand::Init { province },
         } => Overrides::default().set("province", Some(province)),
@@ -397,8 +405,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         } => audit::verify(&config).await?,
         Command::Nodes { json } => directory::nodes(&config, json).await?,
         Command::Operator {
-            command: OperatorCommand::Add { name },
+            command: OperatorCommand::Add {
+                name, role: None, ..
+            },
         } => directory::operator_add(&config, name, now).await?,
+        Command::Operator {
+            command:
+                OperatorCommand::Add {
+                    name,
+                    role: Some(role),
+                    password_file,
+                },
+        } => {
+            directory::console_operator_add(&config, &name, &role, password_file.as_deref(), now)
+                .await?
+        }
+        Command::Operator {
+            command: OperatorCommand::Unlock { name },
+        } => directory::console_operator_unlock(&config, &name).await?,
         Command::Serve { ready_file, .. } => serve::serve(config, ready_file).await?,
     }
     Ok(())

@@ -52,13 +52,7 @@ pub(super) async fn escalations(
 
 /// `--as-of`: a date (the end of that day in the province) or an RFC 3339 instant.
 fn parse_as_of(text: &str) -> anyhow::Result<i64> {
-    if let Ok(date) = mpx_proto::time::parse_date(text) {
-        return Ok(mpx_proto::calendar::end_of_day_unix_ms(date) - 1);
-    }
-    let instant: jiff::Timestamp = text.parse().with_context(|| {
-        format!("--as-of {text:?}: expected YYYY-MM-DD or an RFC 3339 time like 2026-12-01T09:00:00+08:00")
-    })?;
-    Ok(instant.as_millisecond())
+    crate::compliance::parse_as_of(text).map_err(anyhow::Error::msg)
 }
 
 pub(super) struct ReportOptions {

@@ -1,4 +1,4 @@
-//! `registry serve`: bind both listeners, record their addresses in serve.json, then run the
+//! `registry serve`: bind the listeners (peer, operator, console), record their addresses in serve.json, then run the
 //! registry ([`crate::run`]) until a shutdown signal. What is served is in [`crate::service`].
 
 use std::path::PathBuf;
@@ -15,9 +15,19 @@ pub(super) async fn serve(
     init_tracing(config.log_format);
     let peer = bind_listener(&config.peer_listen.to_string(), "peer").await?;
     let operator = bind_listener(&config.operator_listen.to_string(), "operator").await?;
+    let console = if config.console_listen.trim().is_empty() {
+        None
+    } else {
+        Some(bind_listener(config.console_listen.trim(), "console").await?)
+    };
+    let console_address = match &console {
+        Some(listener) => listener.local_addr()?.to_string(),
+        None => String::new(),
+    };
     let bound = serde_json::json!({
         "peer": peer.local_addr()?.to_string(),
         "operator": operator.local_addr()?.to_string(),
+        "console": console_address,
     });
     record_bound_addresses(
         &bound,
@@ -26,7 +36,11 @@ pub(super) async fn serve(
     )?;
     crate::run(
         config,
-        crate::Listeners { peer, operator },
+        crate::Listeners {
+            peer,
+            operator,
+            console,
+        },
         shutdown_signal(),
     )
     .await?;

@@ -41,9 +41,13 @@ pub struct Period {
 
 impl Period {
     /// `YYYY-MM-DD` (day), `YYYY-Www` (ISO week), `YYYY-MM` (month), `YYYY-Qn` (quarter),
-    /// `YYYY-Hn` (half-year).
+    /// `YYYY-Hn` (half-year), or `YYYY-MM-DD..YYYY-MM-DD` (any range of days, both included:
+    /// the five- and ten-day rounds of a supervision campaign).
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
+        if let Some((first, last)) = text.split_once("..") {
+            return Self::range(text, first.trim(), last.trim());
+        }
         let expected = "expected YYYY-MM-DD, YYYY-Www, YYYY-MM, YYYY-Qn or YYYY-Hn (e.g. 2026-11)";
         let bad = || format!("{text:?}: {expected}");
         let (year, rest) = text.split_once('-').ok_or_else(bad)?;
@@ -113,6 +117,40 @@ impl Period {
             end,
         })
     }
+
+    /// The days `first` to `last`, both included.
+    fn range(text: &str, first: &str, last: &str) -> Result<Self, String> {
+        let day = |which: &str, value: &str| {
+            mpx_proto::time::parse_date(value).map_err(|_| {
+                format!("{text:?}: the {which} day of a range is YYYY-MM-DD (e.g. 2026-11-01..2026-11-10)")
+            })
+        };
+        let start = day("first", first)?;
+        let last = day("last", last)?;
+        if last < start {
+            return Err(format!("{text:?}: the last day comes before the first"));
+        }
+        let end = last
+            .tomorrow()
+            .map_err(|_| format!("{text:?}: the last day is out of range"))?;
+        Ok(Self {
+            label: format!("{start}..{last}"),
+            start,
+            end,
+        })
+    }
+}
+
+/// `--as-of` (and the console's 截至日期): a date (the end of that day in the province) or an
+/// RFC 3339 instant, as Unix milliseconds.
+pub fn parse_as_of(text: &str) -> Result<i64, String> {
+    if let Ok(date) = mpx_proto::time::parse_date(text) {
+        return Ok(mpx_proto::calendar::end_of_day_unix_ms(date) - 1);
+    }
+    let instant: jiff::Timestamp = text.parse().map_err(|_| {
+        format!("--as-of {text:?}: expected YYYY-MM-DD or an RFC 3339 time like 2026-12-01T09:00:00+08:00")
+    })?;
+    Ok(instant.as_millisecond())
 }
 
 /// The provincial view of one case (a `compliance_cases` row).
@@ -228,6 +266,8 @@ mod tests {
             ("2026-W01", "2025-12-29", "2026-01-05"),
             ("2026-W49", "2026-11-30", "2026-12-07"),
             ("2026-11-30", "2026-11-30", "2026-12-01"),
+            ("2026-11-01..2026-11-05", "2026-11-01", "2026-11-06"),
+            (" 2026-11-30 .. 2026-12-09 ", "2026-11-30", "2026-12-10"),
         ];
         for (text, start, end) in cases {
             let period = Period::parse(text).unwrap();
@@ -245,6 +285,9 @@ mod tests {
             "2026-W54",
             "x-11",
             "2026-11-31",
+            "2026-11-05..2026-11-01",
+            "2026-11..2026-12",
+            "2026-11-01..",
         ] {
             assert!(Period::parse(bad).is_err(), "{bad} must be refused");
         }

@@ -118,3 +118,48 @@ impl Enrollment for EnrollmentService {
         }))
     }
 }
+
+/// Why a one-time enrolment token was not issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueTokenError {
+    /// The county is no county of the shipped GB/T 2260 table, or of another province.
+    #[error("county: {0}")]
+    County(String),
+    #[error("no token: {0}")]
+    Random(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A county of `province` in the shipped GB/T 2260 edition, from its code as typed.
+pub fn county_of_province(text: &str, province: ProvinceCode) -> Result<CountyCode, String> {
+    let county = mpx_proto::division::DivisionTable::shipped()
+        .county(text.trim())
+        .map_err(|error| error.to_string())?;
+    if county.province() != province {
+        return Err(format!("{county} is not in province {province}"));
+    }
+    Ok(county)
+}
+
+/// Issues a one-time enrolment token for `county` (stored hashed, valid `ttl_hours`): what
+/// `registry enroll` prints and the console's counties page shows once.
+pub async fn issue_enrollment_token(
+    store: &Store,
+    county: &CountyCode,
+    name: &str,
+    ttl_hours: u32,
+    now_unix_ms: i64,
+) -> Result<String, IssueTokenError> {
+    let token = mpx_proto::runtime::generate_token("mpxenrol").map_err(IssueTokenError::Random)?;
+    store
+        .create_enrollment_token(
+            county.as_str(),
+            name.trim(),
+            &hash_token(&token),
+            now_unix_ms,
+            now_unix_ms + i64::from(ttl_hours) * 3_600_000,
+        )
+        .await?;
+    Ok(token)
+}

@@ -1,6 +1,7 @@
-//! HTTPS for the console: a listener that completes TLS handshakes (several at once, each
+//! HTTPS for a console: a listener that completes TLS handshakes (several at once, each
 //! bounded in time, so a slow or silent client holds up nobody) before axum sees a connection,
-//! and the peer address both listeners report to the handlers.
+//! the peer address both listeners report to the handlers, and the rule both services'
+//! configs follow (`console_certificate` with `console_key`, or plain HTTP on loopback only).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,7 +13,7 @@ use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
+pub use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
@@ -52,6 +53,59 @@ pub fn acceptor(certificate: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
         .with_single_cert(chain, key)
         .context("the console certificate and key do not belong together")?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The console's TLS from its config: both `console_certificate` and `console_key`, or
+/// neither (then plain HTTP, refused on anything but a loopback address; an empty `listen`
+/// means the console is off).
+pub fn from_config(
+    listen: &str,
+    certificate: Option<&Path>,
+    key: Option<&Path>,
+) -> anyhow::Result<Option<TlsAcceptor>> {
+    let listen = listen.trim();
+    match (certificate, key) {
+        (Some(certificate), Some(key)) => Ok(Some(acceptor(certificate, key)?)),
+        (None, None) => {
+            let loopback = listen.is_empty()
+                || listen
+                    .parse::<SocketAddr>()
+                    .is_ok_and(|address| address.ip().is_loopback());
+            if !loopback {
+                anyhow::bail!(
+                    "console_listen {listen} is not a loopback address: serving passwords over plain HTTP there is refused; set console_certificate and console_key for HTTPS, or listen on 127.0.0.1"
+                );
+            }
+            Ok(None)
+        }
+        _ => anyhow::bail!("console_certificate and console_key go together: set both or neither"),
+    }
+}
+
+/// Serves a console's routes on `listener` until `cancel` resolves: over TLS with `tls`, else
+/// plain HTTP. The handlers see the browser's address as [`Peer`].
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: axum::Router,
+    cancel: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let app = router.into_make_service_with_connect_info::<Peer>();
+    let served = match tls {
+        Some(acceptor) => {
+            axum::serve(TlsListener::new(listener, acceptor), app)
+                .with_graceful_shutdown(cancel)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(cancel)
+                .await
+        }
+    };
+    if let Err(error) = served {
+        tracing::error!(%error, "console listener failed");
+    }
 }
 
 /// A TCP listener whose connections are served once their TLS handshake is done.
