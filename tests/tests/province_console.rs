@@ -404,6 +404,8 @@ async fn a_supervisor_reads_the_hand_counted_ranking_a_viewer_is_refused_and_sig
     .unwrap();
     assert_eq!(before.status, 200, "the session works before sign-out");
     click(&b, "#sign-out").await;
+    // The click returns before the next page loads: wait for the sign-in form.
+    browser::wait_for(&b, "#sign-in").await;
     assert_eq!(path(&b).await, "/sign-in");
     let after = mpx_tests::http::request(
         console,
