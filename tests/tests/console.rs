@@ -97,6 +97,7 @@ async fn a_clerk_works_a_case_from_inbox_to_answer_in_the_browser() {
 
     // The inbox, filtered from the tile: the case with its working days left as a number.
     click(&b, "#tile-awaiting").await;
+    browser::wait_for(&b, "#cases-total").await;
     assert_eq!(path(&b).await, "/inbox?state=delivered");
     let row = format!("#case-{case_id}");
     let days = text(&b, &format!("{row} td.days")).await;
@@ -204,6 +205,7 @@ async fn a_clerk_works_a_case_from_inbox_to_answer_in_the_browser() {
     screenshot(&b, "case-evidence").await;
     // The printable view: the same case without navigation or forms, signed by who printed it.
     click(&b, "#print-view").await;
+    browser::wait_for(&b, "#printed-by").await;
     assert_eq!(path(&b).await, format!("/cases/{case_id}/print"));
     assert_eq!(text(&b, "#answer").await, answer);
     assert!(text(&b, "#printed-by").await.contains("李明"));
@@ -732,6 +734,7 @@ async fn the_directory_page_lists_counties_with_their_queues_and_the_nodes_healt
     let b = driver.browser().await;
     sign_in(&b, console, "李明", PASSWORD).await;
     click(&b, "#nav-directory").await;
+    browser::wait_for(&b, "#node-health").await;
     assert_eq!(path(&b).await, "/directory");
 
     let linxia = format!("#county-{LINXIA}");
