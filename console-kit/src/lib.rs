@@ -6,12 +6,14 @@
 //! services and the fuzz targets compile (messages, division codes, the shared gRPC and database
 //! plumbing); the web stack (axum's HTTP serving, argon2, a TLS acceptor for browsers) is only
 //! the consoles' business and stays out of it. What is stored stays per service: each service
-//! keeps its operator accounts and sessions in its own database (its own migrations and `store`
-//! module); this crate decides what is stored (a password's argon2id PHC string, a session id's
-//! SHA-256) and how it is checked.
+//! keeps its operator accounts and sessions in its own database (its own migrations, tables of
+//! the same shape); this crate holds the statements over them and decides what is stored (a
+//! password's argon2id PHC string, a session id's SHA-256) and how it is checked.
 //!
 //! # Layout
 //!
+//! - [`accounts`]: operator accounts and sessions in a service's database, and the sign-in
+//!   (failures, lock-out, a new session) over them; each console brings its roles.
 //! - [`password`]: argon2id hashing and checking (off the async runtime), the lock-out rule,
 //!   what a name and a password must be, reading a password on the command line.
 //! - [`session`]: random ids and CSRF tokens from the OS, comparing secrets, cookies read from
@@ -26,6 +28,7 @@
 //! Each console keeps its own words (one `Msgs` table per language, so a missing string fails
 //! its build), its own roles, pages and templates.
 
+pub mod accounts;
 pub mod lang;
 pub mod password;
 pub mod session;

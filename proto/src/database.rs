@@ -436,6 +436,12 @@ macro_rules! store_handle {
                 Ok(self.database.operator_tokens().await?)
             }
 
+            /// The database under this store, for what is written once for every service's
+            /// tables of the same shape (the consoles' accounts and sessions, in `console-kit`).
+            pub fn database(&self) -> &$crate::database::Database {
+                &self.database
+            }
+
             /// Closes the pool (last step of shutdown).
             pub async fn close(&self) {
                 self.pool.close().await;

@@ -3,6 +3,7 @@
 //! clerk commands, which go through the operator API.
 
 use super::*;
+use console_kit::accounts::Accounts;
 
 #[derive(Args)]
 pub(super) struct InitArgs {
@@ -197,7 +198,8 @@ pub(super) async fn add_console_operator(
     let password = console_kit::password::read_password(password_file)?;
     let store = Store::connect(&config.database_url()).await?;
     let now = mpx_proto::time::now_unix_ms();
-    let (name, role) = crate::console::operators::put_operator(&store, name, role, &password, now)
+    let (name, role): (String, crate::console::auth::Role) = Accounts::new(store.database())
+        .put_operator(name, role, &password, now)
         .await
         .map_err(|error| anyhow::anyhow!("nothing was changed: {error}"))?;
     eprintln!(
@@ -211,8 +213,8 @@ pub(super) async fn add_console_operator(
 pub(super) async fn list_operators(config: &NodeConfig) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url()).await?;
     let now = mpx_proto::time::now_unix_ms();
-    let rows = store
-        .operator_accounts()
+    let rows = Accounts::new(store.database())
+        .list()
         .await?
         .into_iter()
         .map(|account| {
@@ -236,7 +238,10 @@ pub(super) async fn list_operators(config: &NodeConfig) -> anyhow::Result<()> {
 /// `operator unlock`: clears a console account's failures and lock.
 pub(super) async fn unlock_operator(config: &NodeConfig, name: &str) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url()).await?;
-    if !store.clear_failed_sign_ins(name.trim()).await? {
+    if !Accounts::new(store.database())
+        .clear_failed_sign_ins(name.trim())
+        .await?
+    {
         bail!(
             "there is no console operator named {:?} (see `operator list`)",
             name.trim()

@@ -7,10 +7,9 @@
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-pub use console_kit::password::{
-    LOCK_AFTER_FAILURES, LOCK_MINUTES, decoy_hash, hash_password, verify_password,
-    verify_password_off_runtime,
-};
+pub use console_kit::accounts::SignIn;
+use console_kit::accounts::{Accounts, ConsoleRole};
+pub use console_kit::password::{LOCK_MINUTES, hash_password, verify_password};
 pub use console_kit::session::same_secret;
 pub use console_kit::web::cookie;
 
@@ -58,15 +57,16 @@ pub fn random_hex() -> Result<String, ConsoleError> {
     console_kit::session::random_hex().map_err(|_| ConsoleError::Unavailable(&i18n::ZH))
 }
 
-/// The outcome of a sign-in attempt.
-#[derive(Debug)]
-pub enum SignIn {
-    /// The new session's id (for the cookie).
-    Session(String),
-    WrongNameOrPassword,
-    Locked,
-    /// The OS gave no randomness for the session id; nobody is signed in.
-    Unavailable,
+impl ConsoleRole for Role {
+    const CHOICES: &'static str = "clerk, viewer or admin";
+
+    fn parse(text: &str) -> Option<Self> {
+        Role::parse(text)
+    }
+
+    fn label(self) -> &'static str {
+        Role::label(self)
+    }
 }
 
 impl ConsoleState {
@@ -81,8 +81,13 @@ impl ConsoleState {
         console_kit::session::session_cookie(&self.session_cookie_name(), session_id, self.https)
     }
 
-    /// Checks a name and password; counts failures and locks the account at the limit
-    /// (recorded as a security event). `from` is the browser's address, for that record.
+    /// This node's console accounts and sessions.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts::new(self.store().database())
+    }
+
+    /// Checks a name and password ([`Accounts::sign_in`]); a lock it starts is recorded as a
+    /// security event. `from` is the browser's address, for that record.
     pub async fn sign_in(
         &self,
         name: &str,
@@ -91,20 +96,13 @@ impl ConsoleState {
     ) -> Result<SignIn, StoreError> {
         let name = name.trim();
         let now = self.workflow.clock().now_unix_ms();
-        let Some(account) = self.store().operator_account(name).await? else {
-            verify_password_off_runtime(password, decoy_hash()).await;
-            return Ok(SignIn::WrongNameOrPassword);
-        };
-        if account.locked_until_unix_ms > now {
-            return Ok(SignIn::Locked);
-        }
-        if !verify_password_off_runtime(password, &account.password_hash).await {
-            let failures = self
-                .store()
-                .record_failed_sign_in(name, LOCK_AFTER_FAILURES, now + LOCK_MINUTES * 60_000)
-                .await?;
-            if failures >= LOCK_AFTER_FAILURES {
-                // Recorded once, when the lock starts; later attempts meet the lock above.
+        let outcome = self
+            .accounts()
+            .sign_in(name, password, now, self.idle_minutes * 60_000)
+            .await?;
+        match &outcome {
+            SignIn::LockedNow { failures } => {
+                // Recorded once, when the lock starts; later attempts meet the lock.
                 self.store()
                     .record_security_event(
                         &format!("console {from}"),
@@ -115,38 +113,19 @@ impl ConsoleState {
                     )
                     .await?;
                 tracing::warn!(operator = %name, %from, failures, "console account locked");
-                return Ok(SignIn::Locked);
             }
-            return Ok(SignIn::WrongNameOrPassword);
+            SignIn::Session(_) => tracing::info!(operator = %name, %from, "console sign-in"),
+            _ => {}
         }
-        self.store().clear_failed_sign_ins(name).await?;
-        // Abandoned sessions (browsers closed without signing out) go when anyone signs in.
-        self.store()
-            .delete_idle_console_sessions(now - self.idle_minutes * 60_000)
-            .await?;
-        let (Ok(session_id), Ok(csrf)) = (random_hex(), random_hex()) else {
-            return Ok(SignIn::Unavailable);
-        };
-        self.store()
-            .create_console_session(
-                &mpx_proto::sha256_hex(session_id.as_bytes()),
-                name,
-                &csrf,
-                now,
-            )
-            .await?;
-        tracing::info!(operator = %name, %from, "console sign-in");
-        Ok(SignIn::Session(session_id))
+        Ok(outcome)
     }
 
     /// Ends the session whose id the request's cookie holds.
     pub async fn sign_out(&self, headers: &HeaderMap) -> Result<(), StoreError> {
-        if let Some(id) = cookie(headers, &self.session_cookie_name()) {
-            self.store()
-                .delete_console_session(&mpx_proto::sha256_hex(id.as_bytes()))
-                .await?;
-        }
-        Ok(())
+        Ok(self
+            .accounts()
+            .sign_out(headers, &self.session_cookie_name())
+            .await?)
     }
 }
 
@@ -197,16 +176,16 @@ impl OptionalFromRequestParts<ConsoleState> for Signed {
         state: &ConsoleState,
     ) -> Result<Option<Self>, Self::Rejection> {
         let t = language(parts);
-        let Some(id) = cookie(&parts.headers, &state.session_cookie_name()) else {
-            return Ok(None);
-        };
-        let now = state.workflow.clock().now_unix_ms();
-        let idle_since = now - state.idle_minutes * 60_000;
         let session = state
-            .store()
-            .touch_console_session(&mpx_proto::sha256_hex(id.as_bytes()), idle_since, now)
+            .accounts()
+            .signed_session(
+                &parts.headers,
+                &state.session_cookie_name(),
+                state.workflow.clock().now_unix_ms(),
+                state.idle_minutes * 60_000,
+            )
             .await
-            .map_err(|error| ConsoleError::from_store(error, t))?;
+            .map_err(|error| ConsoleError::from_store(error.into(), t))?;
         let Some(session) = session else {
             return Ok(None);
         };

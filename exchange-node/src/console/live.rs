@@ -144,11 +144,7 @@ async fn forward(
 /// ended session: the stream goes on and looks again later).
 async fn session_lives(state: &ConsoleState, session: &str) -> bool {
     let idle_since = state.workflow.clock().now_unix_ms() - state.idle_minutes * 60_000;
-    match state
-        .store()
-        .console_session_is_live(session, idle_since)
-        .await
-    {
+    match state.accounts().session_is_live(session, idle_since).await {
         Ok(live) => live,
         Err(error) => {
             tracing::warn!(%error, "console: cannot look at a live page's session");

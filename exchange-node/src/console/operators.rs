@@ -12,66 +12,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth::{Role, Signed, hash_password};
+use super::auth::{Role, Signed};
 use super::i18n::Msgs;
 use super::{ConsoleError, ConsoleForm, ConsoleQuery, ConsoleState};
-use crate::store::{OperatorAccount, Store, StoreError};
+use console_kit::accounts::{OperatorAccount, PutOperatorError};
 
+pub use console_kit::accounts::OperatorRefusal;
 pub use console_kit::password::{MAX_NAME_CHARS, MIN_PASSWORD_CHARS};
-
-/// Why an operator cannot be stored as given: the field and what it takes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OperatorRefusal {
-    #[error("name: 1 to {MAX_NAME_CHARS} characters without control characters, e.g. 王芳")]
-    Name,
-    #[error("role: clerk, viewer or admin")]
-    Role,
-    #[error("password: at least {MIN_PASSWORD_CHARS} characters")]
-    Password,
-    #[error("password: cannot be hashed ({0})")]
-    Hash(String),
-}
-
-impl OperatorRefusal {
-    /// The form field it is about.
-    pub fn field(&self) -> &'static str {
-        match self {
-            Self::Name => "name",
-            Self::Role => "role",
-            Self::Password | Self::Hash(_) => "password",
-        }
-    }
-}
-
-/// A failure to add an operator: a refusal, or the database.
-#[derive(Debug, thiserror::Error)]
-pub enum PutOperatorError {
-    #[error(transparent)]
-    Refused(#[from] OperatorRefusal),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Adds an operator account, or replaces the role and password of one (ending its sessions),
-/// after checking name, role and password. Returns the name as stored (trimmed) and the role.
-pub async fn put_operator(
-    store: &Store,
-    name: &str,
-    role: &str,
-    password: &str,
-    now_unix_ms: i64,
-) -> Result<(String, Role), PutOperatorError> {
-    let name = console_kit::password::operator_name(name).ok_or(OperatorRefusal::Name)?;
-    let role = Role::parse(role.trim()).ok_or(OperatorRefusal::Role)?;
-    if !console_kit::password::password_long_enough(password) {
-        return Err(OperatorRefusal::Password.into());
-    }
-    let hash = hash_password(password).map_err(OperatorRefusal::Hash)?;
-    store
-        .put_operator_account(name, role.label(), &hash, now_unix_ms)
-        .await?;
-    Ok((name.to_string(), role))
-}
 
 // ---- the admin's page -----------------------------------------------------------------------
 
@@ -119,10 +66,10 @@ async fn operators_page(
     let t = signed.t;
     let now = state.workflow.clock().now_unix_ms();
     let accounts: Vec<OperatorAccount> = state
-        .store()
-        .operator_accounts()
+        .accounts()
+        .list()
         .await
-        .map_err(|error| ConsoleError::from_store(error, t))?;
+        .map_err(|error| ConsoleError::from_store(error.into(), t))?;
     let rows = accounts
         .into_iter()
         .map(|account| AccountRow {
@@ -218,7 +165,11 @@ pub async fn add(
         return operators_page(&state, signed, false, form.name, errors).await;
     }
     let now = state.workflow.clock().now_unix_ms();
-    match put_operator(state.store(), &form.name, &form.role, &form.password, now).await {
+    let put = state
+        .accounts()
+        .put_operator::<Role>(&form.name, &form.role, &form.password, now)
+        .await;
+    match put {
         Ok((name, role)) => {
             record_change(
                 &state,
@@ -233,7 +184,7 @@ pub async fn add(
             let errors = BTreeMap::from([(refusal.field(), message)]);
             operators_page(&state, signed, false, form.name, errors).await
         }
-        Err(PutOperatorError::Store(error)) => Err(ConsoleError::from_store(error, t)),
+        Err(PutOperatorError::Database(error)) => Err(ConsoleError::from_store(error.into(), t)),
     }
 }
 
@@ -254,10 +205,10 @@ pub async fn unlock(
     admin_only(&signed)?;
     let t = signed.t;
     let found = state
-        .store()
+        .accounts()
         .clear_failed_sign_ins(form.name.trim())
         .await
-        .map_err(|error| ConsoleError::from_store(error, t))?;
+        .map_err(|error| ConsoleError::from_store(error.into(), t))?;
     if !found {
         return Err(ConsoleError::NotFound(t));
     }

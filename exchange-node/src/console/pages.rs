@@ -125,7 +125,7 @@ pub async fn sign_in(
             form.name,
         ),
         SignIn::Unavailable => ConsoleError::Unavailable(t).into_response(),
-        SignIn::Locked => sign_in_page(
+        SignIn::Locked | SignIn::LockedNow { .. } => sign_in_page(
             &state,
             t,
             StatusCode::FORBIDDEN,

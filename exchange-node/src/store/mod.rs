@@ -3,7 +3,7 @@
 //! over `sqlx::Any`; one migration tree, expanded per backend (`migrations`). Here: the handle,
 //! connection, leases, the types and row mappings the rooms share; one room per group of tables:
 //! `people`, `cases`, `outbox` (and inbox), `alerts`, `audit` (and security events, tokens),
-//! `reports` (to the province), `console` (operator accounts and console sessions).
+//! `reports` (to the province).
 
 use std::collections::HashMap;
 
@@ -19,14 +19,12 @@ use crate::domain::{state_from_label, state_label};
 mod alerts;
 mod audit;
 mod cases;
-mod console;
 mod migrations;
 mod outbox;
 mod people;
 mod reports;
 
 pub use cases::{CaseOrder, CaseQuery, CaseTallies};
-pub use console::{ConsoleSession, OperatorAccount};
 
 /// A store operation that failed. Driver errors are converted here, once.
 #[derive(Debug, thiserror::Error)]

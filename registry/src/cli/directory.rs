@@ -109,9 +109,11 @@ pub(super) async fn console_operator_add(
 ) -> anyhow::Result<()> {
     let password = console_kit::password::read_password(password_file)?;
     let store = Store::connect(&config.database_url()).await?;
-    let (name, role) = crate::console::auth::put_operator(&store, name, role, &password, now)
-        .await
-        .map_err(|error| anyhow::anyhow!("nothing was changed: {error}"))?;
+    let (name, role): (String, crate::console::auth::Role) =
+        console_kit::accounts::Accounts::new(store.database())
+            .put_operator(name, role, &password, now)
+            .await
+            .map_err(|error| anyhow::anyhow!("nothing was changed: {error}"))?;
     eprintln!(
         "Console operator {name} ({}) can sign in now; the password is stored as an argon2id hash.",
         role.label()
@@ -125,7 +127,8 @@ pub(super) async fn console_operator_unlock(
     name: &str,
 ) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url()).await?;
-    if !store.clear_failed_sign_ins(name.trim()).await? {
+    let accounts = console_kit::accounts::Accounts::new(store.database());
+    if !accounts.clear_failed_sign_ins(name.trim()).await? {
         bail!("there is no console operator named {:?}", name.trim());
     }
     eprintln!("Console operator {} is unlocked.", name.trim());

@@ -5,14 +5,12 @@
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use console_kit::password::{
-    LOCK_AFTER_FAILURES, LOCK_MINUTES, decoy_hash, hash_password, verify_password_off_runtime,
-};
-use console_kit::session::{random_hex, same_secret, stored_session_id};
-use console_kit::web::cookie;
+use console_kit::accounts::{Accounts, ConsoleRole};
+pub use console_kit::accounts::{OperatorRefusal, PutOperatorError, SignIn};
+use console_kit::session::same_secret;
 
 use super::{ConsoleError, ConsoleState, i18n};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// The session cookie: one name for the registry, apart from the county consoles' (cookies are
 /// per host, not per port, and a quickstart runs them all on one host).
@@ -61,64 +59,16 @@ impl Role {
     }
 }
 
-/// Why an operator cannot be stored as given: the field and what it takes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OperatorRefusal {
-    #[error(
-        "name: 1 to {} characters without control characters, e.g. 李督导",
-        console_kit::password::MAX_NAME_CHARS
-    )]
-    Name,
-    #[error("role: supervisor, viewer or admin")]
-    Role,
-    #[error(
-        "password: at least {} characters",
-        console_kit::password::MIN_PASSWORD_CHARS
-    )]
-    Password,
-    #[error("password: cannot be hashed ({0})")]
-    Hash(String),
-}
+impl ConsoleRole for Role {
+    const CHOICES: &'static str = "supervisor, viewer or admin";
 
-/// A failure to add an operator: a refusal, or the database.
-#[derive(Debug, thiserror::Error)]
-pub enum PutOperatorError {
-    #[error(transparent)]
-    Refused(#[from] OperatorRefusal),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Adds a console operator, or replaces the role and password of one (ending its sessions),
-/// after checking name, role and password. Returns the name as stored (trimmed) and the role.
-pub async fn put_operator(
-    store: &Store,
-    name: &str,
-    role: &str,
-    password: &str,
-    now_unix_ms: i64,
-) -> Result<(String, Role), PutOperatorError> {
-    let name = console_kit::password::operator_name(name).ok_or(OperatorRefusal::Name)?;
-    let role = Role::parse(role.trim()).ok_or(OperatorRefusal::Role)?;
-    if !console_kit::password::password_long_enough(password) {
-        return Err(OperatorRefusal::Password.into());
+    fn parse(text: &str) -> Option<Self> {
+        Role::parse(text)
     }
-    let hash = hash_password(password).map_err(OperatorRefusal::Hash)?;
-    store
-        .put_operator_account(name, role.label(), &hash, now_unix_ms)
-        .await?;
-    Ok((name.to_string(), role))
-}
 
-/// The outcome of a sign-in attempt.
-#[derive(Debug)]
-pub enum SignIn {
-    /// The new session's id (for the cookie).
-    Session(String),
-    WrongNameOrPassword,
-    Locked,
-    /// The OS gave no randomness for the session id; nobody is signed in.
-    Unavailable,
+    fn label(self) -> &'static str {
+        Role::label(self)
+    }
 }
 
 impl ConsoleState {
@@ -127,8 +77,13 @@ impl ConsoleState {
         console_kit::session::session_cookie(SESSION_COOKIE, session_id, self.https)
     }
 
-    /// Checks a name and password; counts failures and locks the account at the limit.
-    /// `from` is the browser's address, for the log.
+    /// This registry's accounts and sessions.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts::new(self.store.database())
+    }
+
+    /// Checks a name and password ([`Accounts::sign_in`]); `from` is the browser's address,
+    /// for the log.
     pub async fn sign_in(
         &self,
         name: &str,
@@ -136,48 +91,30 @@ impl ConsoleState {
         from: &str,
     ) -> Result<SignIn, StoreError> {
         let name = name.trim();
-        let now = mpx_proto::time::now_unix_ms();
-        let Some(account) = self.store.operator_account(name).await? else {
-            verify_password_off_runtime(password, decoy_hash()).await;
-            return Ok(SignIn::WrongNameOrPassword);
-        };
-        if account.locked_until_unix_ms > now {
-            return Ok(SignIn::Locked);
-        }
-        if !verify_password_off_runtime(password, &account.password_hash).await {
-            let failures = self
-                .store
-                .record_failed_sign_in(name, LOCK_AFTER_FAILURES, now + LOCK_MINUTES * 60_000)
-                .await?;
-            if failures >= LOCK_AFTER_FAILURES {
+        let outcome = self
+            .accounts()
+            .sign_in(
+                name,
+                password,
+                mpx_proto::time::now_unix_ms(),
+                self.idle_minutes * 60_000,
+            )
+            .await?;
+        match &outcome {
+            SignIn::LockedNow { failures } => {
                 tracing::warn!(operator = %name, %from, failures, "province console account locked");
-                return Ok(SignIn::Locked);
             }
-            return Ok(SignIn::WrongNameOrPassword);
+            SignIn::Session(_) => {
+                tracing::info!(operator = %name, %from, "province console sign-in")
+            }
+            _ => {}
         }
-        self.store.clear_failed_sign_ins(name).await?;
-        // Abandoned sessions (browsers closed without signing out) go when anyone signs in.
-        self.store
-            .delete_idle_console_sessions(now - self.idle_minutes * 60_000)
-            .await?;
-        let (Ok(session_id), Ok(csrf)) = (random_hex(), random_hex()) else {
-            return Ok(SignIn::Unavailable);
-        };
-        self.store
-            .create_console_session(&stored_session_id(&session_id), name, &csrf, now)
-            .await?;
-        tracing::info!(operator = %name, %from, "province console sign-in");
-        Ok(SignIn::Session(session_id))
+        Ok(outcome)
     }
 
     /// Ends the session whose id the request's cookie holds.
     pub async fn sign_out(&self, headers: &HeaderMap) -> Result<(), StoreError> {
-        if let Some(id) = cookie(headers, SESSION_COOKIE) {
-            self.store
-                .delete_console_session(&stored_session_id(&id))
-                .await?;
-        }
-        Ok(())
+        Ok(self.accounts().sign_out(headers, SESSION_COOKIE).await?)
     }
 }
 
@@ -224,19 +161,16 @@ impl OptionalFromRequestParts<ConsoleState> for Signed {
         state: &ConsoleState,
     ) -> Result<Option<Self>, Self::Rejection> {
         let t = language(parts);
-        let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Ok(None);
-        };
-        let now = mpx_proto::time::now_unix_ms();
         let session = state
-            .store
-            .touch_console_session(
-                &stored_session_id(&id),
-                now - state.idle_minutes * 60_000,
-                now,
+            .accounts()
+            .signed_session(
+                &parts.headers,
+                SESSION_COOKIE,
+                mpx_proto::time::now_unix_ms(),
+                state.idle_minutes * 60_000,
             )
             .await
-            .map_err(|error| ConsoleError::from_store(error, t))?;
+            .map_err(|error| ConsoleError::from_store(error.into(), t))?;
         Ok(session.map(|session| Signed {
             operator: session.operator,
             role: Role::parse(&session.role).unwrap_or(Role::Viewer),

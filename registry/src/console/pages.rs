@@ -113,7 +113,7 @@ pub async fn sign_in(
             Some(t.bad_sign_in),
             form.name,
         ),
-        SignIn::Locked => sign_in_page(
+        SignIn::Locked | SignIn::LockedNow { .. } => sign_in_page(
             &state,
             t,
             StatusCode::FORBIDDEN,
@@ -177,10 +177,10 @@ pub async fn operators(
     let t = signed.t;
     let now = mpx_proto::time::now_unix_ms();
     let rows = state
-        .store
-        .operator_accounts()
+        .accounts()
+        .list()
         .await
-        .map_err(|error| ConsoleError::from_store(error, t))?
+        .map_err(|error| ConsoleError::from_store(error.into(), t))?
         .into_iter()
         .map(|account| AccountRow {
             role: t.role(&account.role),

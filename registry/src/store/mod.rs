@@ -1,7 +1,7 @@
 //! All SQL of the registry, behind [`Store`]. Portable SQL over `sqlx::Any`, so SQLite and
 //! PostgreSQL run the same statements; one migration tree, expanded per backend (`migrations`).
 //! Here: the handle, connection, leases and the shared types; one room per group of tables:
-//! `directory`, `index`, `compliance`, `assignments`, `audit`, `console`.
+//! `directory`, `index`, `compliance`, `assignments`, `audit`.
 
 use mpx_proto::database::DatabaseError;
 use sqlx::any::AnyRow;
@@ -14,12 +14,9 @@ use crate::compliance::{
 mod assignments;
 mod audit;
 mod compliance;
-mod console;
 mod directory;
 mod index;
 mod migrations;
-
-pub use console::{ConsoleSession, OperatorAccount};
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
