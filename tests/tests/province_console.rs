@@ -303,6 +303,74 @@ async fn a_supervisor_reads_the_hand_counted_ranking_a_viewer_is_refused_and_sig
             .unwrap();
     assert_eq!(refused.status, 303, "no download without a session");
 
+    // The printable 通报 is the same Markdown as HTML: its title, and the ranking as a table.
+    b.goto(&format!("{base}/compliance/print?{query}"))
+        .await
+        .unwrap();
+    let title = notice.body.lines().next().unwrap().trim_start_matches("# ");
+    assert_eq!(text(&b, "#notice h1").await, title);
+    let printed = text(&b, "#notice table").await;
+    assert!(
+        printed.contains(&format!("1 {CHENGGUAN} 城关区 2 1 1 50.0%")),
+        "{printed}"
+    );
+    screenshot(&b, "province-notice-print").await;
+
+    // Month by month: the seeded month's figures, the province's sum, a line beside each row.
+    b.goto(&format!("{base}/compliance/trend?months=3&as_of={as_of}"))
+        .await
+        .unwrap();
+    let mut months = Vec::new();
+    for th in b.find_all(Locator::Css("#trend thead th")).await.unwrap() {
+        months.push(th.text().await.unwrap());
+    }
+    let column = months
+        .iter()
+        .position(|m| *m == period)
+        .expect("the seeded month")
+        - 1;
+    let cell = |row: String| {
+        let b = &b;
+        async move {
+            b.find_all(Locator::Css(&format!("{row} td")))
+                .await
+                .unwrap()[column]
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        cell(format!("#trend tr[data-county='{CHENGGUAN}']")).await,
+        "50.0%"
+    );
+    assert_eq!(
+        cell(format!("#trend tr[data-county='{LINXIA}']")).await,
+        "33.3%"
+    );
+    // 2 of 5 on time province-wide.
+    assert_eq!(cell("#trend-province".into()).await, "40.0%");
+    assert!(
+        has(
+            &b,
+            &format!("#trend tr[data-county='{CHENGGUAN}'] svg circle")
+        )
+        .await
+    );
+    screenshot(&b, "province-trend").await;
+
+    // Quick choices: one click to the last five days (五天一评比), said as the period shown.
+    b.goto(&format!("{base}/compliance")).await.unwrap();
+    let five_days = b
+        .find(Locator::Css("#quick a[data-period*='..']"))
+        .await
+        .unwrap();
+    let chosen = five_days.attr("data-period").await.unwrap().unwrap();
+    five_days.click().await.unwrap();
+    let shown = browser::wait_for(&b, "#quick strong[aria-current]").await;
+    assert!(shown.text().await.unwrap().contains("近五日"));
+    assert_eq!(text(&b, "#period-label").await, chosen);
+
     // A bad period is refused beside the form, saying what is expected.
     b.goto(&format!("{base}/compliance?period=2026-13"))
         .await

@@ -251,15 +251,25 @@ pub struct ReportInput<'a> {
 /// Each county's figures and its response times as (working days, count).
 type CountyFigures = std::collections::BTreeMap<String, (v1::CountyCompliance, Vec<(i64, i64)>)>;
 
-/// One county's figures, created empty on first use.
+/// One county's figures, created empty on first use, named as the shipped GB/T 2260 table
+/// names it (the directory's name, where an admin gave one, replaces it).
 fn figures_of<'m>(
     counties: &'m mut CountyFigures,
     county: &str,
 ) -> &'m mut (v1::CountyCompliance, Vec<(i64, i64)>) {
     counties.entry(county.to_string()).or_insert_with(|| {
+        let name = mpx_proto::division::CountyCode::parse(county)
+            .ok()
+            .and_then(|code| {
+                mpx_proto::division::DivisionTable::shipped()
+                    .name(&code)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
         (
             v1::CountyCompliance {
                 county: county.to_string(),
+                name,
                 median_working_days: -1.0,
                 ..Default::default()
             },
@@ -287,7 +297,11 @@ pub fn report(input: ReportInput<'_>) -> v1::ComplianceReportResponse {
     let as_of = input.as_of_unix_ms;
     let mut counties: CountyFigures = BTreeMap::new();
     for (county, name) in &input.counties {
-        figures_of(&mut counties, county).0.name = name.clone();
+        if !name.trim().is_empty() {
+            figures_of(&mut counties, county).0.name = name.clone();
+        } else {
+            figures_of(&mut counties, county);
+        }
     }
     for group in &input.due.groups {
         add_to_figures(&mut counties, group);

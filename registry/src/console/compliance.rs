@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::auth::Signed;
 use super::i18n::Msgs;
+use super::periods::Quick;
 use super::{ConsoleError, ConsoleQuery, ConsoleState};
 
 /// The choice of period and instant, as the form sends it.
@@ -22,15 +23,15 @@ use super::{ConsoleError, ConsoleQuery, ConsoleState};
 pub struct Pick {
     /// A period as `registry report --period` takes it (default: this month).
     #[serde(default)]
-    period: String,
+    pub period: String,
     /// A range of days instead (both or neither), YYYY-MM-DD.
     #[serde(default)]
-    from: String,
+    pub from: String,
     #[serde(default)]
-    to: String,
+    pub to: String,
     /// `--as-of` (empty: now).
     #[serde(default)]
-    as_of: String,
+    pub as_of: String,
 }
 
 /// How a county stands in the ranking, in words (never colour alone).
@@ -85,22 +86,6 @@ fn bar(rate: f64, denominator: i64) -> u32 {
     (rate.clamp(0.0, 1.0) * 100.0).round() as u32
 }
 
-/// A county's name: the directory's, else the shipped GB/T 2260 table's (a node enrolled
-/// without `--name`), else nothing.
-fn county_name(figures: &CountyCompliance) -> String {
-    if !figures.name.trim().is_empty() {
-        return figures.name.clone();
-    }
-    mpx_proto::division::CountyCode::parse(&figures.county)
-        .ok()
-        .and_then(|code| {
-            mpx_proto::division::DivisionTable::shipped()
-                .name(&code)
-                .map(str::to_string)
-        })
-        .unwrap_or_default()
-}
-
 fn row(figures: &CountyCompliance, ranked: u32) -> Row {
     Row {
         rank: if figures.rank == 0 {
@@ -109,7 +94,7 @@ fn row(figures: &CountyCompliance, ranked: u32) -> Row {
             figures.rank.to_string()
         },
         county: figures.county.clone(),
-        name: county_name(figures),
+        name: figures.name.clone(),
         standing: standing(figures.rank, ranked),
         requests_due: figures.requests_due,
         responses: figures.responses,
@@ -149,6 +134,33 @@ struct CompliancePage {
     as_of: String,
     calendar_version: String,
     rows: Vec<Row>,
+    /// The quick choices of period, as links.
+    quick: Vec<QuickLink>,
+    /// The instant of the choice, percent-encoded, for the links that keep it.
+    as_of_query: String,
+}
+
+/// A quick choice of period as a link: its words, the period, whether it is the one shown.
+struct QuickLink {
+    label: &'static str,
+    period: String,
+    current: bool,
+}
+
+fn quick_links(t: &'static Msgs, pick: &Pick) -> Vec<QuickLink> {
+    let today = mpx_proto::time::today_in_province();
+    let ranged = !(pick.from.trim().is_empty() && pick.to.trim().is_empty());
+    Quick::ALL
+        .into_iter()
+        .map(|quick| {
+            let period = quick.period(today);
+            QuickLink {
+                label: t.quick(quick),
+                current: !ranged && period == pick.period,
+                period,
+            }
+        })
+        .collect()
 }
 
 impl CompliancePage {
@@ -173,15 +185,12 @@ impl CompliancePage {
 
 /// This month in the province, as `registry report --period` writes it.
 fn this_month() -> String {
-    let today = mpx_proto::time::date_of_unix_ms(mpx_proto::time::now_unix_ms());
-    today.map_or_else(String::new, |day| {
-        format!("{:04}-{:02}", day.year(), day.month())
-    })
+    super::periods::month(mpx_proto::time::today_in_province())
 }
 
 /// What the form asked for, or why it cannot be asked: a bad instant (beside its field) or the
 /// service's refusal of the period (its own words).
-enum Fetched {
+pub(super) enum Fetched {
     Report(ComplianceReportResponse),
     BadAsOf,
     BadPeriod(String),
@@ -189,7 +198,7 @@ enum Fetched {
 
 /// Fills in the default period (this month) and fetches the report as `registry report`
 /// does: the same service call, as the signed-in operator (audited alike).
-async fn fetch(
+pub(super) async fn fetch(
     state: &ConsoleState,
     signed: &Signed,
     pick: &mut Pick,
@@ -232,18 +241,20 @@ async fn fetch(
     }
 }
 
+/// A query-string value, percent-encoded (all but the unreserved characters).
+pub(super) fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
 /// The query string of a choice, for the export links (each value percent-encoded).
-fn query_of(pick: &Pick) -> String {
-    let encode = |text: &str| -> String {
-        text.bytes()
-            .map(|byte| match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (byte as char).to_string()
-                }
-                _ => format!("%{byte:02X}"),
-            })
-            .collect()
-    };
+pub(super) fn query_of(pick: &Pick) -> String {
     format!(
         "period={}&from={}&to={}&as_of={}",
         encode(&pick.period),
@@ -273,6 +284,8 @@ pub async fn page(
         as_of: String::new(),
         calendar_version: String::new(),
         rows: Vec::new(),
+        quick: quick_links(t, &pick),
+        as_of_query: encode(pick.as_of.trim()),
     };
     let report = match fetched {
         Fetched::Report(report) => report,
@@ -311,6 +324,32 @@ enum Export {
     Csv,
     Json,
     Notice,
+    /// The 通报 as a page to print (or save as PDF from the browser).
+    Print,
+}
+
+/// The 通报 as a page to print: the very Markdown of the download (and of `registry report
+/// --format md`), as HTML. Raw HTML in it — a county's name is an admin's free text — is shown
+/// as text, never passed through.
+#[derive(Template, WebTemplate)]
+#[template(path = "notice_print.html")]
+struct NoticePrint {
+    t: &'static Msgs,
+    signed: Option<Signed>,
+    back_query: String,
+    notice_html: String,
+}
+
+/// CommonMark with tables to HTML, every HTML fragment of the source escaped as text.
+pub fn markdown_html(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser};
+    let events = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|event| match event {
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        other => other,
+    });
+    let mut html = String::with_capacity(markdown.len() * 2);
+    pulldown_cmark::html::push_html(&mut html, events);
+    html
 }
 
 /// The report of the page's choice as a file, written by [`crate::render`] exactly as
@@ -327,6 +366,15 @@ async fn export(
         Fetched::BadAsOf | Fetched::BadPeriod(_) => return Err(ConsoleError::BadForm(signed.t)),
     };
     let english = signed.t.language() == console_kit::lang::Lang::En;
+    if let Export::Print = format {
+        let page = NoticePrint {
+            t: signed.t,
+            back_query: query_of(&pick),
+            notice_html: markdown_html(&crate::render::notice(&report, english)),
+            signed: Some(signed),
+        };
+        return Ok(page.into_response());
+    }
     let (body, content_type, extension) = match format {
         Export::Csv => (
             format!("\u{feff}{}", crate::render::csv(&report)),
@@ -338,7 +386,7 @@ async fn export(
             "application/json",
             "json",
         ),
-        Export::Notice => (
+        Export::Notice | Export::Print => (
             crate::render::notice(&report, english),
             "text/markdown; charset=utf-8",
             "md",
@@ -385,9 +433,34 @@ pub async fn export_notice(
     export(state, signed, pick, Export::Notice).await
 }
 
+pub async fn print_notice(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    ConsoleQuery(pick): ConsoleQuery<Pick>,
+) -> Result<Response, ConsoleError> {
+    export(state, signed, pick, Export::Print).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_printable_notice_shows_html_in_names_as_text() {
+        let html = markdown_html(
+            "# 通报\n\n| 排名 | 县 |\n|---|---|\n| 1 | <script>x()</script>武都区 |\n\n<b>raw</b>\n",
+        );
+        assert!(html.contains("<h1>通报</h1>"), "{html}");
+        assert!(
+            html.contains("<table>") && html.contains("<td>1</td>"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
 
     #[test]
     fn top_and_bottom_three_never_overlap() {

@@ -10,8 +10,10 @@
 //! - [`auth`]: registry operators (roles supervisor, viewer, admin), sessions, CSRF, lock-out.
 //! - [`counties`]: the directory's counties; enrolling one (admins).
 //! - [`pages`]: sign-in, sign-out, the operators page (admins only), messages.
-//! - [`compliance`]: the compliance page (合规统计): a period, the ranked table, rates as bars;
-//!   its CSV, JSON and the 通报 (Markdown) as `registry report` writes them.
+//! - [`compliance`]: the compliance page (合规统计): a period (with [`periods`]' quick
+//!   choices), the ranked table, rates as bars; its CSV, JSON and the 通报 (Markdown, and a
+//!   printable page) as `registry report` writes them.
+//! - [`trend`]: each county's timely rate month by month, a line beside the numbers.
 //!
 //! What this console shares with the county console — passwords, sessions, the language
 //! choice, dates, the security headers (CSP `default-src 'self'`), the stylesheet, HTTPS — is
@@ -22,6 +24,8 @@ pub mod compliance;
 pub mod counties;
 pub mod i18n;
 pub mod pages;
+pub mod periods;
+pub mod trend;
 
 use std::sync::Arc;
 
@@ -189,6 +193,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/compliance.csv", get(compliance::export_csv))
         .route("/compliance.json", get(compliance::export_json))
         .route("/compliance.md", get(compliance::export_notice))
+        .route("/compliance/print", get(compliance::print_notice))
+        .route("/compliance/trend", get(trend::page))
         .route("/operators", get(pages::operators))
         .route("/counties", get(counties::list))
         .route("/counties/enrol", post(counties::enrol))
