@@ -104,6 +104,17 @@ pub fn certificate_der_from_pem(pem: &str) -> Result<Vec<u8>, IdentityError> {
         .ok_or_else(|| IdentityError::Parse("no CERTIFICATE block in the PEM text".into()))
 }
 
+/// When a certificate (DER) stops being valid (its `notAfter`), in Unix milliseconds; `None`
+/// for bytes that are no certificate.
+pub fn certificate_not_after_unix_ms(certificate_der: &[u8]) -> Option<i64> {
+    let (_, certificate) = X509Certificate::from_der(certificate_der).ok()?;
+    certificate
+        .validity()
+        .not_after
+        .timestamp()
+        .checked_mul(1000)
+}
+
 /// The contents of every PEM block with the given label (e.g. `CERTIFICATE`, `PRIVATE KEY`).
 pub fn pem_blocks(pem: &str, label: &str) -> Vec<Vec<u8>> {
     x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())

@@ -266,12 +266,7 @@ fn county_rows(
 
 /// When a certificate (DER) stops being valid, in Unix milliseconds.
 pub fn certificate_not_after_unix_ms(certificate_der: &[u8]) -> Option<i64> {
-    let (_, certificate) = x509_parser::parse_x509_certificate(certificate_der).ok()?;
-    certificate
-        .validity()
-        .not_after
-        .timestamp()
-        .checked_mul(1000)
+    mpx_proto::identity::certificate_not_after_unix_ms(certificate_der)
 }
 
 #[cfg(test)]

@@ -9,6 +9,11 @@
 //! - [`i18n`]: the words, one table per language.
 //! - [`auth`]: registry operators (roles supervisor, viewer, admin), sessions, CSRF, lock-out.
 //! - [`counties`]: the directory's counties; enrolling one (admins).
+//!   Grouped by prefecture, with certificate expiry; revoking one (admins).
+//! - [`county`]: one county's page: its figures month by month, open overdue and disputed
+//!   cases, its node's state.
+//! - [`evidence`]: one case's evidence (both sides' reports, signatures checked, the verdict).
+//! - [`in_words`]: the registry's recorded reasons (disputes, refused evidence) in Chinese.
 //! - [`pages`]: sign-in, sign-out, the operators page (admins only), messages.
 //! - [`compliance`]: the compliance page (合规统计): a period (with [`periods`]' quick
 //!   choices), the ranked table, rates as bars; its CSV, JSON and the 通报 (Markdown, and a
@@ -22,7 +27,10 @@
 pub mod auth;
 pub mod compliance;
 pub mod counties;
+pub mod county;
+pub mod evidence;
 pub mod i18n;
+pub mod in_words;
 pub mod pages;
 pub mod periods;
 pub mod trend;
@@ -198,6 +206,10 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/operators", get(pages::operators))
         .route("/counties", get(counties::list))
         .route("/counties/enrol", post(counties::enrol))
+        // county page, case evidence, revocation (issue 16)
+        .route("/counties/revoke", post(counties::revoke))
+        .route("/counties/{code}", get(county::page))
+        .route("/cases/{case_id}", get(evidence::page))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

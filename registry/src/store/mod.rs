@@ -1,7 +1,7 @@
 //! All SQL of the registry, behind [`Store`]. Portable SQL over `sqlx::Any`, so SQLite and
 //! PostgreSQL run the same statements; one migration tree, expanded per backend (`migrations`).
 //! Here: the handle, connection, leases and the shared types; one room per group of tables:
-//! `directory`, `index`, `compliance`, `assignments`, `audit`.
+//! `directory`, `index`, `compliance`, `assignments`, `audit`, `node_activity`.
 
 use mpx_proto::database::DatabaseError;
 use sqlx::any::AnyRow;
@@ -17,6 +17,9 @@ mod compliance;
 mod directory;
 mod index;
 mod migrations;
+mod node_activity;
+
+pub use node_activity::LastCaseReport;
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,341 @@
+//! 县（区）详情 (/counties/{code}): one county as the province sees it — its figures for the
+//! last six months (one `Report` call of `mpx.v1.Compliance` per month, in process, as the
+//! signed-in operator: the figures of the compliance page and of `registry report --county`,
+//! audited alike), a bar chart of its timely rate with the table beside it, its open overdue
+//! cases oldest first, its disputed cases with the reason in words, and its node's state as far
+//! as the registry knows it (what nodes do not report is said to be not reported).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mpx_proto::v1::compliance_server::Compliance;
+use mpx_proto::v1::{ComplianceReportRequest, ComplianceReportResponse};
+use serde::Deserialize;
+
+use super::auth::Signed;
+use super::counties::{Expiry, county_name, expiry, prefecture_of, status_text};
+use super::evidence::{deadline, kind_name, message, moment};
+use super::i18n::Msgs;
+use super::{ConsoleError, ConsoleQuery, ConsoleState, in_words};
+
+/// How many months the page shows, the instant's month last.
+const MONTHS: usize = 6;
+/// How many open overdue cases are listed (the count covers them all).
+const OVERDUE_LISTED: u32 = 200;
+
+/// `?as_of=YYYY-MM-DD`: the figures as they stood at the end of that day (empty: now).
+#[derive(Debug, Default, Deserialize)]
+pub struct CountyQuery {
+    #[serde(default)]
+    as_of: String,
+}
+
+/// One month's figures, as shown.
+struct MonthRow {
+    period: String,
+    label: String,
+    rank: String,
+    requests_due: i64,
+    responses: i64,
+    timely: i64,
+    timely_rate: String,
+    response_rate: String,
+    acceptance_rate: String,
+    median: String,
+    disputed: i64,
+    /// The bar: its top (y) and height in the chart's 0–100 scale; 0 height when nothing was due.
+    bar_y: u32,
+    bar_height: u32,
+    /// The bar's left edge in the chart.
+    bar_x: u32,
+    /// Where the month's label goes (the bar's centre).
+    label_x: u32,
+}
+
+struct OverdueRow {
+    case_id: String,
+    kind: &'static str,
+    requester: String,
+    delivered: String,
+    due: String,
+    working_days: i64,
+    escalated: bool,
+}
+
+struct DisputedRow {
+    case_id: String,
+    period: String,
+    requester: String,
+    words: Option<&'static str>,
+    reason: String,
+}
+
+/// The node as the registry knows it.
+struct NodeState {
+    status: &'static str,
+    revoked: bool,
+    revoked_reason: String,
+    endpoint: String,
+    enrolled: String,
+    fingerprint: String,
+    expiry: Expiry,
+    last_case_report: Option<(String, i64)>,
+    roster_seq: i64,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "county.html")]
+struct CountyPage {
+    t: &'static Msgs,
+    signed: Option<Signed>,
+    code: String,
+    name: String,
+    prefecture: String,
+    as_of_input: String,
+    as_of_error: Option<&'static str>,
+    as_of: String,
+    months: Vec<MonthRow>,
+    /// The chart's width (a bar and a gap per month).
+    chart_width: u32,
+    overdue: Vec<OverdueRow>,
+    overdue_total: i64,
+    disputed: Vec<DisputedRow>,
+    /// `None`: the county is not in the directory.
+    node: Option<NodeState>,
+    directory_version: u64,
+}
+
+/// The six months ending with the one `as_of` falls in, oldest first, as `YYYY-MM`.
+fn months_ending_at(as_of_unix_ms: i64) -> Vec<String> {
+    let Some(day) = mpx_proto::time::date_of_unix_ms(as_of_unix_ms) else {
+        return Vec::new();
+    };
+    let (mut year, mut month) = (i32::from(day.year()), i32::from(day.month()));
+    let mut months = Vec::with_capacity(MONTHS);
+    for _ in 0..MONTHS {
+        months.push(format!("{year:04}-{month:02}"));
+        month -= 1;
+        if month == 0 {
+            month = 12;
+            year -= 1;
+        }
+    }
+    months.reverse();
+    months
+}
+
+const BAR_WIDTH: u32 = 40;
+const BAR_GAP: u32 = 24;
+
+fn month_row(t: &'static Msgs, index: usize, report: &ComplianceReportResponse) -> MonthRow {
+    let figures = report.counties.first().cloned().unwrap_or_default();
+    let height = if figures.requests_due > 0 && figures.timely_rate.is_finite() {
+        (figures.timely_rate.clamp(0.0, 1.0) * 100.0).round() as u32
+    } else {
+        0
+    };
+    let bar_x = BAR_GAP + (BAR_WIDTH + BAR_GAP) * u32::try_from(index).unwrap_or(0);
+    let label = mpx_proto::time::parse_date(&report.period_start)
+        .map(|first| match t.lang {
+            "en" => format!("{:04}-{:02}", first.year(), first.month()),
+            _ => format!("{}年{}月", first.year(), first.month()),
+        })
+        .unwrap_or_else(|_| report.period.clone());
+    MonthRow {
+        period: report.period.clone(),
+        label,
+        rank: if figures.rank == 0 {
+            "—".into()
+        } else {
+            figures.rank.to_string()
+        },
+        requests_due: figures.requests_due,
+        responses: figures.responses,
+        timely: figures.timely,
+        timely_rate: crate::render::percent(figures.timely_rate, figures.requests_due),
+        response_rate: crate::render::percent(figures.response_rate, figures.requests_due),
+        acceptance_rate: crate::render::percent(figures.acceptance_rate, figures.acceptance_due),
+        median: crate::render::median(&figures),
+        disputed: figures.disputed,
+        bar_y: 10 + 100 - height,
+        bar_height: height,
+        bar_x,
+        label_x: bar_x + BAR_WIDTH / 2,
+    }
+}
+
+/// One month's report of `county`, as `registry report --period P --county C --as-of` has it.
+async fn month_report(
+    state: &ConsoleState,
+    signed: &Signed,
+    county: &str,
+    period: &str,
+    as_of_unix_ms: i64,
+) -> Result<ComplianceReportResponse, ConsoleError> {
+    let request = mpx_proto::runtime::as_operator(
+        &signed.operator,
+        ComplianceReportRequest {
+            period: period.to_string(),
+            as_of_unix_ms,
+            county: county.to_string(),
+            overdue_limit: OVERDUE_LISTED,
+        },
+    );
+    match state.compliance.report(request).await {
+        Ok(response) => Ok(response.into_inner()),
+        Err(status) => {
+            tracing::error!(%status, %county, %period, "province console: a county's report failed");
+            Err(ConsoleError::Unavailable(signed.t))
+        }
+    }
+}
+
+/// The node's state from the directory, the revocations and the case-event stream.
+async fn node_state(
+    state: &ConsoleState,
+    t: &'static Msgs,
+    node: &crate::store::NodeRecord,
+    revocations: &[crate::store::RevocationRecord],
+    now: i64,
+) -> Result<NodeState, ConsoleError> {
+    let store_error = |error| ConsoleError::from_store(error, t);
+    let last = state
+        .store
+        .last_case_report(&node.county)
+        .await
+        .map_err(store_error)?;
+    let roster_seq = state
+        .store
+        .index_cursor(&node.county)
+        .await
+        .map_err(store_error)?;
+    let revoked_reason = revocations
+        .iter()
+        .filter(|r| r.county == node.county)
+        .max_by_key(|r| r.revoked_at_unix_ms)
+        .map(|r| format!("{}（{}）", r.reason, t.date(r.revoked_at_unix_ms)))
+        .unwrap_or_default();
+    Ok(NodeState {
+        status: status_text(t, &node.status),
+        revoked: node.status == "revoked",
+        revoked_reason,
+        endpoint: node.endpoint.clone(),
+        enrolled: t.date(node.enrolled_at_unix_ms),
+        fingerprint: node.certificate_sha256.clone(),
+        expiry: expiry(t, &node.certificate_pem, now),
+        last_case_report: last.map(|last| (moment(t, last.received_at_unix_ms), last.seq)),
+        roster_seq,
+    })
+}
+
+pub async fn page(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(code): Path<String>,
+    ConsoleQuery(query): ConsoleQuery<CountyQuery>,
+) -> Result<Response, ConsoleError> {
+    let t = signed.t;
+    let store_error = |error| ConsoleError::from_store(error, t);
+    let (directory_version, _, revocations) = state.store.directory().await.map_err(store_error)?;
+    // Pending nodes are not in the directory snapshot but are in the store's list.
+    let all_nodes = state.store.list_nodes().await.map_err(store_error)?;
+    let code = code.trim().to_string();
+    let node = all_nodes.iter().find(|node| node.county == code).cloned();
+    let known = node.is_some()
+        || crate::service::enrollment::county_of_province(&code, state.province).is_ok();
+    if !known {
+        return Ok(message(
+            StatusCode::NOT_FOUND,
+            signed,
+            t.counties,
+            t.unknown_county,
+        ));
+    }
+    let now = mpx_proto::time::now_unix_ms();
+    let (as_of_unix_ms, as_of_error) = match query.as_of.trim() {
+        "" => (now, None),
+        text => match crate::compliance::parse_as_of(text) {
+            Ok(instant) => (instant, None),
+            Err(_) => (now, Some(t.expect_as_of)),
+        },
+    };
+    let mut months = Vec::with_capacity(MONTHS);
+    let mut disputed: Vec<DisputedRow> = Vec::new();
+    let mut latest = None;
+    for (index, period) in months_ending_at(as_of_unix_ms).iter().enumerate() {
+        let report = month_report(&state, &signed, &code, period, as_of_unix_ms).await?;
+        months.push(month_row(t, index, &report));
+        for case in &report.disputed {
+            if disputed.iter().all(|row| row.case_id != case.case_id) {
+                disputed.push(DisputedRow {
+                    case_id: case.case_id.clone(),
+                    period: report.period.clone(),
+                    requester: super::evidence::county_text(t, &case.requester_county),
+                    words: in_words::dispute(&case.reason, t),
+                    reason: case.reason.clone(),
+                });
+            }
+        }
+        latest = Some(report);
+    }
+    // Open overdue cases are of any period: the latest report (at the instant) lists them.
+    let latest = latest.unwrap_or_default();
+    let overdue = latest
+        .overdue
+        .iter()
+        .map(|case| OverdueRow {
+            case_id: case.case_id.clone(),
+            kind: kind_name(t, case.kind),
+            requester: super::evidence::county_text(t, &case.requester_county),
+            delivered: moment(t, case.delivered_at_unix_ms),
+            due: deadline(t, case.due_at_unix_ms),
+            working_days: case.working_days_overdue,
+            escalated: case.escalated,
+        })
+        .collect();
+    let node_state = match &node {
+        Some(node) => Some(node_state(&state, t, node, &revocations, now).await?),
+        None => None,
+    };
+    let chart_width = BAR_GAP + (BAR_WIDTH + BAR_GAP) * MONTHS as u32;
+    let page = CountyPage {
+        t,
+        signed: Some(signed),
+        name: county_name(&code, node.as_ref().map_or("", |node| node.name.as_str())),
+        prefecture: prefecture_of(&code).map_or_else(
+            || t.no_prefecture.to_string(),
+            |(code, name)| format!("{name}（{code}）"),
+        ),
+        code,
+        as_of_input: query.as_of.trim().to_string(),
+        as_of_error,
+        as_of: t.instant(as_of_unix_ms),
+        months,
+        chart_width,
+        overdue,
+        overdue_total: latest.overdue_total,
+        disputed,
+        node: node_state,
+        directory_version,
+    };
+    Ok(page.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn six_months_end_with_the_instants_month_across_a_new_year() {
+        let day = mpx_proto::time::parse_date("2027-02-10").unwrap();
+        let instant = mpx_proto::calendar::end_of_day_unix_ms(day) - 1;
+        assert_eq!(
+            months_ending_at(instant),
+            [
+                "2026-09", "2026-10", "2026-11", "2026-12", "2027-01", "2027-02"
+            ]
+        );
+    }
+}
