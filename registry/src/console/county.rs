@@ -93,7 +93,10 @@ struct CountyPage {
     code: String,
     name: String,
     prefecture: String,
+    /// The instant as typed, for the form.
     as_of_input: String,
+    /// The instant as accepted, percent-encoded, for the links (empty: now).
+    as_of_link: String,
     as_of_error: Option<&'static str>,
     as_of: String,
     months: Vec<MonthRow>,
@@ -105,6 +108,18 @@ struct CountyPage {
     /// `None`: the county is not in the directory.
     node: Option<NodeState>,
     directory_version: u64,
+}
+
+/// `text` for a query string: every byte but letters, digits and `-._~` percent-encoded.
+fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
 }
 
 /// The six months ending with the one `as_of` falls in, oldest first, as `YYYY-MM`.
@@ -309,6 +324,11 @@ pub async fn page(
             |(code, name)| format!("{name}（{code}）"),
         ),
         code,
+        as_of_link: if as_of_error.is_none() {
+            percent_encoded(query.as_of.trim())
+        } else {
+            String::new()
+        },
         as_of_input: query.as_of.trim().to_string(),
         as_of_error,
         as_of: t.instant(as_of_unix_ms),

@@ -14,10 +14,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mpx_proto::v1::compliance_server::Compliance;
 use mpx_proto::v1::{CaseDirection, CaseEvidenceRequest, CaseEvidenceResponse, StoredCaseEvent};
+use serde::Deserialize;
 
 use super::auth::Signed;
 use super::i18n::Msgs;
-use super::{ConsoleError, ConsoleState, in_words};
+use super::{ConsoleError, ConsoleQuery, ConsoleState, in_words};
 
 /// A page that only says something: a refusal or an absence, with its status.
 #[derive(Template, WebTemplate)]
@@ -238,6 +239,8 @@ struct EvidencePage {
     parent_case_id: String,
     verdict: &'static str,
     verdict_class: &'static str,
+    /// The instant the verdict is read at.
+    verdict_at: String,
     why: String,
     times: Vec<TimeRow>,
     /// The requester's reports, then the recipient's.
@@ -449,6 +452,7 @@ fn evidence_page(signed: Signed, evidence: CaseEvidenceResponse, now_unix_ms: i6
         parent_case_id: first.parent_case_id.clone(),
         verdict: verdict_text,
         verdict_class,
+        verdict_at: moment(t, now_unix_ms),
         why: why(t, verdict, &times),
         times: deciding_times(t, &times),
         sides: vec![
@@ -473,13 +477,28 @@ fn evidence_page(signed: Signed, evidence: CaseEvidenceResponse, now_unix_ms: i6
     }
 }
 
+/// `?as_of=YYYY-MM-DD` (or an RFC 3339 instant): read the verdict at that instant, as the
+/// county page that links here reads its figures (empty or unreadable: now).
+#[derive(Debug, Default, Deserialize)]
+pub struct EvidenceQuery {
+    #[serde(default)]
+    as_of: String,
+}
+
 /// `/cases/{id}`: a malformed id is 400 and an unknown case 404, each a page saying so.
 pub async fn page(
     State(state): State<ConsoleState>,
     signed: Signed,
     Path(case_id): Path<String>,
+    ConsoleQuery(query): ConsoleQuery<EvidenceQuery>,
 ) -> Result<Response, ConsoleError> {
     let t = signed.t;
+    let as_of = match query.as_of.trim() {
+        "" => mpx_proto::time::now_unix_ms(),
+        text => {
+            crate::compliance::parse_as_of(text).unwrap_or_else(|_| mpx_proto::time::now_unix_ms())
+        }
+    };
     let request = mpx_proto::runtime::as_operator(
         &signed.operator,
         CaseEvidenceRequest {
@@ -509,7 +528,7 @@ pub async fn page(
             return Err(ConsoleError::Unavailable(t));
         }
     };
-    let page = evidence_page(signed, evidence, mpx_proto::time::now_unix_ms());
+    let page = evidence_page(signed, evidence, as_of);
     Ok(page.into_response())
 }
 

@@ -226,6 +226,8 @@ pub struct Msgs {
     pub expect_confirm: &'static str,
     pub expect_enrolled_county: &'static str,
     pub revoked_notice: &'static str,
+    pub verdict_as_of: &'static str,
+    pub overdue_only_oldest: &'static str,
 }
 
 /// 简体中文 (the default).
@@ -335,7 +337,7 @@ pub static ZH: Msgs = Msgs {
     overdue_cases: "逾期未办结案件（最久的在前）",
     no_overdue_cases: "没有逾期未办结的案件。",
     overdue_listed: "共",
-    overdue_listed_tail: "件，下表列出最久的",
+    overdue_listed_tail: "件",
     case_id: "案件编号",
     case_kind: "类型",
     requester: "请求方",
@@ -445,6 +447,8 @@ pub static ZH: Msgs = Msgs {
     expect_confirm: "请勾选确认",
     expect_enrolled_county: "应为目录中已接入的县（区）",
     revoked_notice: "已吊销县（区）证书：",
+    verdict_as_of: "判定截至",
+    overdue_only_oldest: "，下表只列出最久的",
 };
 
 /// English.
@@ -553,8 +557,8 @@ pub static EN: Msgs = Msgs {
     nothing_due: "nothing due",
     overdue_cases: "Open overdue cases, oldest first",
     no_overdue_cases: "No open overdue case.",
-    overdue_listed: "In all",
-    overdue_listed_tail: "; the oldest listed below:",
+    overdue_listed: "In all:",
+    overdue_listed_tail: "open overdue cases",
     case_id: "Case",
     case_kind: "Kind",
     requester: "Requester",
@@ -664,6 +668,8 @@ pub static EN: Msgs = Msgs {
     expect_confirm: "Tick the box to confirm",
     expect_enrolled_county: "a county in the directory",
     revoked_notice: "Certificate revoked for county",
+    verdict_as_of: "as of",
+    overdue_only_oldest: "; listed below, the oldest",
 };
 
 /// The table of a language.

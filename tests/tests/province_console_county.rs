@@ -1,0 +1,418 @@
+//! The province console's county page, case evidence and revocation in a real browser (headless
+//! chromium through chromedriver), against a real registry and three real county nodes: from the
+//! ranking a supervisor opens a county's page, which lists its open overdue case with the working
+//! days past due that `registry report` gives; the evidence of an answered case shows both sides'
+//! signed reports verified (✓); a malformed case id and an unknown county are pages that say so;
+//! the counties are grouped by prefecture with their certificate's expiry; a viewer cannot revoke
+//! a county (403) and an admin can, after which the county shows as revoked. Screenshots of the
+//! county, evidence and counties pages to target/tmp/screenshots/ (and docs/screenshots/ with
+//! `MPX_UPDATE_SCREENSHOTS=1`).
+#![allow(clippy::unwrap_used)]
+
+#[allow(dead_code)]
+#[path = "console/browser.rs"]
+mod browser;
+
+use fantoccini::{Client, Locator};
+use mpx_proto::v1::{
+    self, AcceptCaseRequest, CaseKind, CasePriority, CaseState, GetCaseRequest, OpenCaseRequest,
+    RespondCaseRequest,
+};
+use mpx_tests::{Province, WAIT, resident_id, wait_for_state, wait_until};
+
+use browser::{Driver, body_text, click, has, path, screenshot, sign_in, text, wait_for};
+
+const WUDU: &str = "621202";
+const LINXIA: &str = "621221";
+const CHENGGUAN: &str = "620102";
+const PASSWORD: &str = "省级平台测试口令-2026";
+const SESSION_COOKIE: &str = "mpx_session_registry";
+
+/// A normal-priority verification from 621202 to 621221 about a generated person.
+async fn open(province: &Province, seq: u32) -> v1::Case {
+    province
+        .node(WUDU)
+        .cases()
+        .await
+        .open_case(OpenCaseRequest {
+            kind: CaseKind::Verification as i32,
+            recipient_county: LINXIA.into(),
+            priority: CasePriority::Normal as i32,
+            resident_id: resident_id(LINXIA, seq),
+            subject_name: "测试人员".into(),
+            questions: "请核实该人员现居住情况".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+}
+
+async fn case_at(province: &Province, county: &str, case_id: &str) -> v1::Case {
+    province
+        .node(county)
+        .cases()
+        .await
+        .get_case(GetCaseRequest {
+            case_id: case_id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+}
+
+/// `registry report --period P --as-of A --format json`, the row of `code`.
+fn report_row(province: &Province, period: &str, as_of: &str, code: &str) -> serde_json::Value {
+    let mut command = province.registry_cli();
+    command.args([
+        "report", "--period", period, "--format", "json", "--as-of", as_of,
+    ]);
+    let out = mpx_tests::run_ok(command);
+    let report: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("report is not JSON ({e}): {out}"));
+    report["counties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["county"] == code)
+        .cloned()
+        .unwrap_or_else(|| panic!("county {code} missing from {report}"))
+}
+
+/// The browser's session cookie, for plain HTTP requests as the same operator.
+async fn session_of(b: &Client) -> String {
+    let session = b.get_named_cookie(SESSION_COOKIE).await.unwrap();
+    format!("{SESSION_COOKIE}={}", session.value())
+}
+
+/// The part of an HTML page from the element with `id` to the end of its table.
+fn table_of<'a>(html: &'a str, id: &str) -> &'a str {
+    let Some(start) = html.find(&format!("id=\"{id}\"")) else {
+        return "";
+    };
+    let rest = &html[start..];
+    &rest[..rest.find("</table>").unwrap_or(rest.len())]
+}
+
+/// Two cases from 621202 to 621221 on the same day: `overdue` is never answered, `answered`
+/// is accepted and answered at once. Returns them, the month they are due in and a day ten
+/// days after their due day (the report's instant: the first is overdue by then).
+async fn seed(province: &Province) -> (v1::Case, v1::Case, String, String) {
+    let overdue = open(province, 31).await;
+    let answered = open(province, 32).await;
+    for case in [&overdue, &answered] {
+        wait_for_state(province, WUDU, &case.case_id, CaseState::Delivered).await;
+    }
+    let linxia = province.node(LINXIA);
+    linxia
+        .cases()
+        .await
+        .accept_case(AcceptCaseRequest {
+            case_id: answered.case_id.clone(),
+            note: String::new(),
+        })
+        .await
+        .unwrap();
+    linxia
+        .cases()
+        .await
+        .respond_case(RespondCaseRequest {
+            case_id: answered.case_id.clone(),
+            answer: "经核实，该人员仍在本辖区居住".into(),
+            verdict: 0,
+        })
+        .await
+        .unwrap();
+    wait_for_state(province, WUDU, &answered.case_id, CaseState::Responded).await;
+    let due = case_at(province, WUDU, &overdue.case_id)
+        .await
+        .due_at_unix_ms;
+    let due_day = mpx_proto::time::date_of_unix_ms(due - 1).unwrap();
+    let period = format!("{:04}-{:02}", due_day.year(), due_day.month());
+    let as_of = due_day
+        .checked_add(jiff::Span::new().days(10))
+        .unwrap()
+        .to_string();
+    wait_until(WAIT, "the registry to score both cases", || {
+        let row = report_row(province, &period, &as_of, LINXIA);
+        let ready = row["requests_due"] == 2 && row["responses"] == 1 && row["open_overdue"] == 1;
+        async move { ready }
+    })
+    .await;
+    (overdue, answered, period, as_of)
+}
+
+#[tokio::test]
+async fn a_countys_page_lists_its_overdue_case_and_the_evidence_of_an_answer_is_verified() {
+    let driver = Driver::start();
+    let province = Province::start(&[WUDU, LINXIA, CHENGGUAN]).await;
+    let (overdue, answered, period, as_of) = seed(&province).await;
+    province.add_registry_console_operator("李督导", "supervisor", PASSWORD);
+    let console = province
+        .registry_console
+        .expect("the registry serves its console");
+    let base = format!("http://{console}");
+    let b = driver.browser().await;
+    sign_in(&b, console, "李督导", PASSWORD).await;
+    let cookie = session_of(&b).await;
+
+    // Both sides report their events on their own schedule: wait until the registry holds the
+    // signed receipt and response from each.
+    let evidence_path = format!("/cases/{}", answered.case_id);
+    wait_until(WAIT, "both sides' signed evidence at the registry", || {
+        let page = mpx_tests::http::request(console, "GET", &evidence_path, &cookie, "").unwrap();
+        let ready = page.status == 200
+            && table_of(&page.body, "requester-reports")
+                .matches('✓')
+                .count()
+                >= 2
+            && table_of(&page.body, "recipient-reports")
+                .matches('✓')
+                .count()
+                >= 2;
+        async move { ready }
+    })
+    .await;
+
+    // From the ranking to the county's page (the report's instant goes along).
+    b.goto(&format!("{base}/compliance?period={period}&as_of={as_of}"))
+        .await
+        .unwrap();
+    click(
+        &b,
+        &format!("#ranking tr[data-county='{LINXIA}'] .county a"),
+    )
+    .await;
+    wait_for(&b, "#county-title").await;
+    assert!(
+        path(&b).await.starts_with(&format!("/counties/{LINXIA}?")),
+        "{}",
+        path(&b).await
+    );
+    assert!(text(&b, "#county-title").await.contains("成县"));
+    assert!(text(&b, "#prefecture").await.contains("陇南市"));
+
+    // Its open overdue case, with the working days past due that `registry report` gives.
+    let cli = report_row(&province, &period, &as_of, LINXIA);
+    let row = format!("#overdue tr[data-case='{}']", overdue.case_id);
+    assert_eq!(
+        text(&b, &format!("{row} .working-days")).await,
+        cli["oldest_overdue_working_days"].to_string()
+    );
+    assert!(text(&b, &row).await.contains("逾期"));
+    assert!(
+        !has(
+            &b,
+            &format!("#overdue tr[data-case='{}']", answered.case_id)
+        )
+        .await,
+        "an answered case is not overdue"
+    );
+    assert!(text(&b, "#overdue-total").await.contains('1'));
+    // The month's figures are the report's, with a bar chart beside the table.
+    let month = format!("#months tr[data-period='{period}']");
+    assert_eq!(text(&b, &format!("{month} .due")).await, "2");
+    assert_eq!(text(&b, &format!("{month} .responses")).await, "1");
+    assert_eq!(text(&b, &format!("{month} .timely")).await, "1");
+    assert_eq!(text(&b, &format!("{month} .timely-rate")).await, "50.0%");
+    assert_eq!(
+        b.find_all(Locator::Css("#timely-chart rect.fill"))
+            .await
+            .unwrap()
+            .len(),
+        6,
+        "a bar a month"
+    );
+    // The node as the registry knows it; what nodes do not report is said to be not reported.
+    assert_eq!(text(&b, "#node-status").await, "在用");
+    assert_eq!(text(&b, "#fingerprint").await.len(), 64);
+    assert!(text(&b, "#expiry").await.contains("天后到期"));
+    assert!(text(&b, "#last-report").await.contains("序号"));
+    assert!(text(&b, "#directory-version").await.starts_with("未上报"));
+    assert!(text(&b, "#backlog").await.starts_with("未上报"));
+    screenshot(&b, "province-county").await;
+
+    // The overdue case's evidence, read at the report's instant.
+    click(&b, &format!("{row} a")).await;
+    wait_for(&b, "#verdict").await;
+    assert_eq!(text(&b, "#verdict").await, "逾期未答复");
+    assert!(text(&b, "#no-dispute").await.contains("没有争议"));
+
+    // The answered case: both sides' reports, each signature checked, and the verdict in words.
+    b.goto(&format!("{base}{evidence_path}")).await.unwrap();
+    assert_eq!(text(&b, "#verdict").await, "按期答复");
+    assert!(text(&b, "#why").await.contains("不晚于答复时限"));
+    let recipient = text(&b, "#recipient-reports").await;
+    assert!(
+        recipient.contains("送达") && recipient.contains("✓ 签名有效"),
+        "{recipient}"
+    );
+    assert!(
+        !has(&b, "tr.rejected").await,
+        "no evidence refused: {}",
+        body_text(&b).await
+    );
+    assert!(text(&b, "#requester-reports").await.contains("✓ 签名有效"));
+    assert!(text(&b, "#deciding-times").await.contains("24:00"));
+    screenshot(&b, "province-evidence").await;
+    b.goto(&format!("{base}{evidence_path}?lang=en"))
+        .await
+        .unwrap();
+    assert_eq!(text(&b, "#verdict").await, "answered on time");
+    assert!(text(&b, "#recipient-reports").await.contains("✓ verified"));
+    b.goto(&format!("{base}/compliance?lang=zh")).await.unwrap();
+
+    // Bad input is a page that says what is wrong, never a crash.
+    let reply = mpx_tests::http::request(console, "GET", "/cases/not-a-case", &cookie, "").unwrap();
+    assert_eq!(reply.status, 400);
+    assert!(reply.body.contains("UUID"), "{}", reply.body);
+    let unknown = "/cases/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+    let reply = mpx_tests::http::request(console, "GET", unknown, &cookie, "").unwrap();
+    assert_eq!(reply.status, 404);
+    assert!(reply.body.contains("没有县（区）上报过"), "{}", reply.body);
+    for bad in [
+        "/counties/999999",
+        "/counties/110101",
+        "/counties/%E6%88%90",
+    ] {
+        let reply = mpx_tests::http::request(console, "GET", bad, &cookie, "").unwrap();
+        assert_eq!(reply.status, 404, "{bad}");
+        assert!(reply.body.contains("没有这个县"), "{bad}: {}", reply.body);
+    }
+    let reply = mpx_tests::http::request(
+        console,
+        "GET",
+        &format!("/counties/{LINXIA}?as_of=yesterday"),
+        &cookie,
+        "",
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("id=\"as-of-error\""), "{}", reply.body);
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn counties_are_grouped_by_prefecture_and_only_an_admin_revokes_one() {
+    let driver = Driver::start();
+    let province = Province::start(&[WUDU, LINXIA, CHENGGUAN]).await;
+    province.add_registry_console_operator("赵查看", "viewer", PASSWORD);
+    province.add_registry_console_operator("王管理", "admin", PASSWORD);
+    let console = province
+        .registry_console
+        .expect("the registry serves its console");
+    let base = format!("http://{console}");
+    let b = driver.browser().await;
+
+    // A viewer reads the counties by prefecture, with each certificate's expiry, but is offered
+    // no revocation, and a post of one (with the viewer's own session and token) is refused.
+    sign_in(&b, console, "赵查看", PASSWORD).await;
+    b.goto(&format!("{base}/counties")).await.unwrap();
+    let longnan = text(&b, "#counties tbody[data-prefecture='621200']").await;
+    assert!(
+        longnan.contains("陇南市") && longnan.contains(WUDU) && longnan.contains(LINXIA),
+        "{longnan}"
+    );
+    assert!(!longnan.contains(CHENGGUAN), "{longnan}");
+    let lanzhou = text(&b, "#counties tbody[data-prefecture='620100']").await;
+    assert!(
+        lanzhou.contains("兰州市") && lanzhou.contains(CHENGGUAN),
+        "{lanzhou}"
+    );
+    assert!(
+        text(&b, &format!("tr[data-county='{CHENGGUAN}'] .expiry"))
+            .await
+            .contains("天后到期")
+    );
+    assert!(!has(&b, "#revoke").await);
+    let csrf = b
+        .find(Locator::Css("input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let viewer = session_of(&b).await;
+    let refused = mpx_tests::http::request(
+        console,
+        "POST",
+        "/counties/revoke",
+        &viewer,
+        &format!("csrf={csrf}&county={CHENGGUAN}&reason=test&confirm=yes"),
+    )
+    .unwrap();
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("无权"), "{}", refused.body);
+
+    // An admin: a revocation without a reason or the confirmation is refused beside the field
+    // and changes nothing; with both, the county is revoked.
+    sign_in(&b, console, "王管理", PASSWORD).await;
+    b.goto(&format!("{base}/counties")).await.unwrap();
+    assert!(has(&b, "#revoke").await);
+    let csrf = b
+        .find(Locator::Css("#revoke input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let admin = session_of(&b).await;
+    let unconfirmed = mpx_tests::http::request(
+        console,
+        "POST",
+        "/counties/revoke",
+        &admin,
+        &format!("csrf={csrf}&county={CHENGGUAN}&reason=&confirm="),
+    )
+    .unwrap();
+    assert_eq!(unconfirmed.status, 422, "{}", unconfirmed.body);
+    assert!(unconfirmed.body.contains("id=\"confirm-error\""));
+    assert!(unconfirmed.body.contains("id=\"reason-error\""));
+    b.goto(&format!("{base}/counties/{CHENGGUAN}"))
+        .await
+        .unwrap();
+    assert_eq!(text(&b, "#node-status").await, "在用", "nothing changed");
+
+    b.goto(&format!("{base}/counties")).await.unwrap();
+    wait_for(&b, "#revoke-county")
+        .await
+        .select_by_value(CHENGGUAN)
+        .await
+        .unwrap();
+    browser::fill(&b, "#reason", "节点私钥疑似泄露").await;
+    click(&b, "#confirm").await;
+    click(&b, "#revoke-submit").await;
+    wait_for(&b, "#revoked").await;
+    assert!(text(&b, "#revoked").await.contains(CHENGGUAN));
+    assert_eq!(
+        text(&b, &format!("tr[data-county='{CHENGGUAN}'] .status")).await,
+        "已吊销"
+    );
+    screenshot(&b, "province-counties").await;
+    click(&b, &format!("tr[data-county='{CHENGGUAN}'] a")).await;
+    wait_for(&b, "#node-status").await;
+    let status = text(&b, "#node-status").await;
+    assert!(
+        status.contains("已吊销") && status.contains("节点私钥疑似泄露"),
+        "{status}"
+    );
+    // As `registry nodes` has it, and the audit chain holds with the revocation in it.
+    let mut nodes = province.registry_cli();
+    nodes.args(["nodes", "--json"]);
+    let listed = mpx_tests::run_ok(nodes);
+    assert!(
+        listed
+            .lines()
+            .any(|line| line.contains(CHENGGUAN) && line.contains("\"revoked\"")),
+        "{listed}"
+    );
+    let mut verify = province.registry_cli();
+    verify.args(["audit", "verify"]);
+    mpx_tests::run_ok(verify);
+    b.close().await.unwrap();
+}
