@@ -110,35 +110,12 @@ struct CountyPage {
     directory_version: u64,
 }
 
-/// `text` for a query string: every byte but letters, digits and `-._~` percent-encoded.
-fn percent_encoded(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
-}
-
-/// The six months ending with the one `as_of` falls in, oldest first, as `YYYY-MM`.
+/// The six months ending with the one `as_of` falls in, oldest first, as `YYYY-MM` (the trend
+/// page's months).
 fn months_ending_at(as_of_unix_ms: i64) -> Vec<String> {
-    let Some(day) = mpx_proto::time::date_of_unix_ms(as_of_unix_ms) else {
-        return Vec::new();
-    };
-    let (mut year, mut month) = (i32::from(day.year()), i32::from(day.month()));
-    let mut months = Vec::with_capacity(MONTHS);
-    for _ in 0..MONTHS {
-        months.push(format!("{year:04}-{month:02}"));
-        month -= 1;
-        if month == 0 {
-            month = 12;
-            year -= 1;
-        }
-    }
-    months.reverse();
-    months
+    mpx_proto::time::date_of_unix_ms(as_of_unix_ms)
+        .map(|day| super::periods::months_up_to(day, MONTHS))
+        .unwrap_or_default()
 }
 
 const BAR_WIDTH: u32 = 40;
@@ -325,7 +302,7 @@ pub async fn page(
         ),
         code,
         as_of_link: if as_of_error.is_none() {
-            percent_encoded(query.as_of.trim())
+            super::compliance::encode(query.as_of.trim())
         } else {
             String::new()
         },
