@@ -12,6 +12,10 @@
 //! - [`pages`]: sign-in, sign-out, the operators page (admins only), messages.
 //! - [`compliance`]: the compliance page (合规统计): a period, the ranked table, rates as bars;
 //!   its CSV, JSON and the 通报 (Markdown) as `registry report` writes them.
+//! - [`queries`], [`findings`]: the province-wide queries (查询) with a purpose, audited as from
+//!   the command line; "open cases for these" on conflicts and untracked people.
+//! - [`alerts`]: the province alerts (预警), filtered, live by server-sent events.
+//! - [`names`]: counties by name (the directory's, else GB/T 2260).
 //!
 //! What this console shares with the county console — passwords, sessions, the language
 //! choice, dates, the security headers (CSP `default-src 'self'`), the stylesheet, HTTPS — is
@@ -22,6 +26,11 @@ pub mod compliance;
 pub mod counties;
 pub mod i18n;
 pub mod pages;
+// queries, alerts (issue 16)
+pub mod alerts;
+pub mod findings;
+pub mod names;
+pub mod queries;
 
 use std::sync::Arc;
 
@@ -35,6 +44,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::compliance::ComplianceService;
+use crate::service::queries::QueriesService;
 use crate::store::{Store, StoreError};
 
 /// What every console handler shares; cheap to clone.
@@ -58,6 +68,9 @@ pub struct Inner {
     pub province: mpx_proto::division::ProvinceCode,
     /// How long an enrolment token issued here stays valid.
     pub enrollment_token_ttl_hours: u32,
+    /// The `mpx.v1.Queries` service of the operator listener, called in process as the
+    /// signed-in operator (purpose required, audited as from the command line).
+    pub queries: QueriesService,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -192,6 +205,17 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/operators", get(pages::operators))
         .route("/counties", get(counties::list))
         .route("/counties/enrol", post(counties::enrol))
+        // queries, alerts (issue 16)
+        .route("/queries", get(queries::page))
+        .route("/queries/locate", post(queries::locate))
+        .route("/queries/counts", get(queries::counts))
+        .route("/queries/flows", get(queries::flows))
+        .route("/queries/conflicts", get(findings::conflicts))
+        .route("/queries/untracked", get(findings::untracked))
+        .route("/queries/open-cases", post(findings::open_cases))
+        .route("/alerts", get(alerts::page))
+        .route("/alerts/events", get(alerts::events))
+        .route("/console.js", get(console_kit::web::script))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
