@@ -131,8 +131,9 @@ fn alert_row(t: &'static Msgs, names: &CountyNames, alert: &ProvinceAlert) -> Al
             alert.case_id.clone()
         },
         raised: t.instant(alert.raised_at_unix_ms),
+        // Due is the end of the due day: the instant the next day begins.
         due: if alert.due_at_unix_ms > 0 {
-            t.instant(alert.due_at_unix_ms)
+            t.date(alert.due_at_unix_ms - 1)
         } else {
             "—".into()
         },
