@@ -380,6 +380,27 @@ impl<'a> Accounts<'a> {
         Ok(live.is_some())
     }
 
+    /// For a live page's stream, looked at now and then: false once the session is gone or was
+    /// last used `idle_ms` ago or more. A database failure is not taken for an ended session
+    /// (logged; the stream goes on and looks again later).
+    pub async fn session_lives(
+        &self,
+        session_sha256: &str,
+        now_unix_ms: i64,
+        idle_ms: i64,
+    ) -> bool {
+        match self
+            .session_is_live(session_sha256, now_unix_ms - idle_ms)
+            .await
+        {
+            Ok(live) => live,
+            Err(error) => {
+                tracing::warn!(%error, "console: cannot look at a live page's session");
+                true
+            }
+        }
+    }
+
     /// Deletes every session unused since before `idle_since_unix_ms` (abandoned ones: a
     /// browser closed without signing out). Returns how many.
     pub async fn delete_idle_sessions(&self, idle_since_unix_ms: i64) -> Result<u64, sqlx::Error> {

@@ -21,7 +21,7 @@
 //! - [`lang`]: the language of a request (`?lang=`, the `mpx_lang` cookie, `Accept-Language`,
 //!   default Chinese) and dates as each language writes them (2026年12月17日 / 2026-12-17).
 //! - [`web`]: the security headers of every response (CSP `default-src 'self'`), the shared
-//!   stylesheet, the `lang` parameter.
+//!   stylesheet, the live-alerts script (`console.js`), the `lang` parameter.
 //! - [`tls`]: HTTPS for a console (acceptor, a listener that completes handshakes, the peer's
 //!   address) and the rule that plain HTTP is for loopback only.
 //!

@@ -1,7 +1,7 @@
 //! What every console response shares: the security headers (a content security policy of
 //! `default-src 'self'`: nothing is fetched from elsewhere, no inline script or style), the
-//! `?lang=` choice remembered in a cookie, the stylesheet both consoles link, and the `lang`
-//! parameter read from a request.
+//! `?lang=` choice remembered in a cookie, the stylesheet and the live-alerts script both
+//! consoles link, and the `lang` parameter read from a request.
 
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::IntoResponse;
@@ -17,6 +17,18 @@ pub async fn stylesheet() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         STYLESHEET,
+    )
+}
+
+/// The consoles' one script (live rows on an alerts page; see its head for the markup it
+/// expects), embedded; served at `/console.js` by each console. Pages work without it.
+pub const SCRIPT: &str = include_str!("console.js");
+
+/// The script as a response.
+pub async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
     )
 }
 

@@ -218,6 +218,7 @@ pub async fn run(
             https: console_tls.is_some(),
             province,
             enrollment_token_ttl_hours: config.enrollment_token_ttl_hours,
+            queries: QueriesService::new(store.clone(), evidence.clone()),
         });
         tokio::spawn(crate::console::serve(
             listener,

@@ -1,14 +1,16 @@
 //! Live alerts: `GET /alerts/events`, server-sent events that put each alert the deadline monitor
-//! raises at the top of the open alerts page (开放提醒) without a reload, and the small script
-//! that does it (`/console.js`, served like the stylesheet: the content security policy is
-//! `default-src 'self'`, so no inline script). The page itself stays server-rendered and complete
-//! without JavaScript; the script only adds rows.
+//! raises at the top of the open alerts page (开放提醒) without a reload. The small script that
+//! does it is [`console_kit::web::SCRIPT`] (`/console.js`, shared with the province console and
+//! served like the stylesheet: the content security policy is `default-src 'self'`, so no inline
+//! script). The page itself stays server-rendered and complete without JavaScript; the script
+//! only adds rows.
 //!
 //! The events come from [`AlertsService::watch`](crate::service::alerts::AlertsService::watch),
 //! the same path as the gRPC `Alerts.WatchAlerts`. Events:
 //!
-//! - `alert`: one new row as JSON, every field already rendered in the page's language and
-//!   HTML-escaped, so the script inserts them as they are (`id` is the alert's, for
+//! - `alert`: one new row as JSON (`cells`, in the table's column order), every cell already
+//!   rendered in the page's language and HTML-escaped, so the script inserts them as they are
+//!   (`id` is the alert's, for
 //!   de-duplication; the SSE id is its raised time, so a reconnecting browser's `Last-Event-ID`
 //!   asks for what it missed).
 //! - `reload`: this stream fell behind the monitor's broadcast and alerts were dropped for it;
@@ -27,7 +29,7 @@ use std::time::Duration;
 
 use askama::filters::{Html, escape};
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use mpx_proto::v1::Alert;
@@ -40,22 +42,12 @@ use super::pages::alert_row;
 use super::{ConsoleError, ConsoleQuery, ConsoleState};
 use crate::service::alerts::WatchedAlert;
 
-/// The console's script, embedded.
-const SCRIPT: &str = include_str!("console.js");
-
 /// How often a quiet stream sends a keep-alive comment, and looks whether its session still
 /// lives.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// How long a browser waits before reconnecting a stream that ended (e.g. a node restart).
 const RECONNECT: Duration = Duration::from_secs(3);
-
-pub async fn script() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        SCRIPT,
-    )
-}
 
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
@@ -140,17 +132,15 @@ async fn forward(
     }
 }
 
-/// False once the session is gone or idle past the limit (a store failure is not taken for an
-/// ended session: the stream goes on and looks again later).
+/// False once the session is gone or idle past the limit ([`Accounts::session_lives`]).
+///
+/// [`Accounts::session_lives`]: console_kit::accounts::Accounts::session_lives
 async fn session_lives(state: &ConsoleState, session: &str) -> bool {
-    let idle_since = state.workflow.clock().now_unix_ms() - state.idle_minutes * 60_000;
-    match state.accounts().session_is_live(session, idle_since).await {
-        Ok(live) => live,
-        Err(error) => {
-            tracing::warn!(%error, "console: cannot look at a live page's session");
-            true
-        }
-    }
+    let now = state.workflow.clock().now_unix_ms();
+    state
+        .accounts()
+        .session_lives(session, now, state.idle_minutes * 60_000)
+        .await
 }
 
 /// HTML-escaped, as the templates escape.
@@ -163,20 +153,26 @@ fn html(text: &str) -> String {
 /// One new row of the alerts page, rendered as the page renders it, as an `alert` event.
 fn alert_event(state: &ConsoleState, t: &'static Msgs, alert: &Alert) -> Event {
     let row = alert_row(state, t, alert.clone());
-    let case_href = if row.case_id.is_empty() {
-        String::new()
+    // The cells of alerts.html's row, in its column order.
+    let case = if row.case_id.is_empty() {
+        "—".to_string()
     } else {
-        html(&format!("/cases/{}", row.case_id))
+        format!(
+            "<a href=\"{}\">{}</a>",
+            html(&format!("/cases/{}", row.case_id)),
+            html(t.open_case)
+        )
     };
     let data = serde_json::json!({
         "id": html(&row.id),
-        "kind": html(&row.kind),
-        "peer": html(&row.peer),
-        "case_href": case_href,
-        "case_label": html(t.open_case),
-        "raised": html(&row.raised),
-        "due": html(&row.due),
-        "detail": html(&row.detail),
+        "cells": [
+            html(&row.kind),
+            html(&row.peer),
+            case,
+            html(&row.raised),
+            html(&row.due),
+            html(&row.detail),
+        ],
         "announce": html(&format!("{}{} {}", t.live_new_alert, row.kind, row.peer)),
     });
     Event::default()

@@ -26,7 +26,7 @@
 //! choice, dates, security headers, the stylesheet, HTTPS) is [`console_kit`]'s.
 //!
 //! Every response carries a content security policy of `default-src 'self'`; no page needs
-//! JavaScript. The one script (`/console.js`, served by the console like its stylesheet) only
+//! JavaScript. The one script (`/console.js`, [`console_kit`]'s, served like the stylesheet) only
 //! adds live rows to the alerts page.
 
 pub mod auth;
@@ -283,7 +283,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/outbox", get(lists::outbox))
         .route("/inbox.csv", get(lists::inbox_csv))
         .route("/outbox.csv", get(lists::outbox_csv))
-        .route("/console.js", get(live::script))
+        .route("/console.js", get(console_kit::web::script))
         .route("/alerts", get(pages::alerts))
         .route("/alerts/events", get(live::alert_events))
         .route("/directory", get(directory::page))

@@ -8,8 +8,8 @@
 //!
 //! - [`i18n`]: the words, one table per language.
 //! - [`auth`]: registry operators (roles supervisor, viewer, admin), sessions, CSRF, lock-out.
-//! - [`counties`]: the directory's counties; enrolling one (admins).
-//!   Grouped by prefecture, with certificate expiry; revoking one (admins).
+//! - [`counties`]: the directory's counties grouped by prefecture, with certificate expiry;
+//!   enrolling and revoking one (admins).
 //! - [`county`]: one county's page: its figures month by month, open overdue and disputed
 //!   cases, its node's state.
 //! - [`evidence`]: one case's evidence (both sides' reports, signatures checked, the verdict).
@@ -19,20 +19,28 @@
 //!   choices), the ranked table, rates as bars; its CSV, JSON and the 通报 (Markdown, and a
 //!   printable page) as `registry report` writes them.
 //! - [`trend`]: each county's timely rate month by month, a line beside the numbers.
+//! - [`queries`], [`findings`]: the province-wide queries (查询) with a purpose, audited as from
+//!   the command line; "open cases for these" on conflicts and untracked people.
+//! - [`alerts`]: the province alerts (预警), filtered, live by server-sent events.
+//! - [`names`]: counties by name (the directory's, else GB/T 2260).
 //!
 //! What this console shares with the county console — passwords, sessions, the language
 //! choice, dates, the security headers (CSP `default-src 'self'`), the stylesheet, HTTPS — is
-//! [`console_kit`]'s; no page needs JavaScript.
+//! [`console_kit`]'s; no page needs JavaScript (the alerts page's live rows are an addition).
 
+pub mod alerts;
 pub mod auth;
 pub mod compliance;
 pub mod counties;
 pub mod county;
 pub mod evidence;
+pub mod findings;
 pub mod i18n;
 pub mod in_words;
+pub mod names;
 pub mod pages;
 pub mod periods;
+pub mod queries;
 pub mod trend;
 
 use std::sync::Arc;
@@ -47,6 +55,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::compliance::ComplianceService;
+use crate::service::queries::QueriesService;
 use crate::store::{Store, StoreError};
 
 /// What every console handler shares; cheap to clone.
@@ -70,6 +79,9 @@ pub struct Inner {
     pub province: mpx_proto::division::ProvinceCode,
     /// How long an enrolment token issued here stays valid.
     pub enrollment_token_ttl_hours: u32,
+    /// The `mpx.v1.Queries` service of the operator listener, called in process as the
+    /// signed-in operator (purpose required, audited as from the command line).
+    pub queries: QueriesService,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -210,6 +222,17 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/counties/revoke", post(counties::revoke))
         .route("/counties/{code}", get(county::page))
         .route("/cases/{case_id}", get(evidence::page))
+        // queries, alerts (issue 16)
+        .route("/queries", get(queries::page))
+        .route("/queries/locate", post(queries::locate))
+        .route("/queries/counts", get(queries::counts))
+        .route("/queries/flows", get(queries::flows))
+        .route("/queries/conflicts", get(findings::conflicts))
+        .route("/queries/untracked", get(findings::untracked))
+        .route("/queries/open-cases", post(findings::open_cases))
+        .route("/alerts", get(alerts::page))
+        .route("/alerts/events", get(alerts::events))
+        .route("/console.js", get(console_kit::web::script))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -549,6 +549,41 @@ impl Store {
         Ok(rows.iter().map(alert_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// The newest province alert's id (0: none yet): where a live page's stream starts, so
+    /// it sends only what was raised after the page's list.
+    pub async fn last_province_alert_id(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(alert_id), 0) AS last FROM province_alerts")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("last")?)
+    }
+
+    /// Province alerts up to `up_to_id`, newest first: about one county (as `Watch` filters:
+    /// the county or its counterpart) and of one kind when given.
+    pub async fn recent_province_alerts(
+        &self,
+        up_to_id: i64,
+        county: Option<&str>,
+        kind: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<mpx_proto::v1::ProvinceAlert>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT alert_id, kind, case_id, county, counterpart_county, raised_at_unix_ms,
+                    due_at_unix_ms, detail
+             FROM province_alerts
+             WHERE alert_id <= $1 AND ($2 = '' OR county = $2 OR counterpart_county = $2)
+               AND ($3 = '' OR kind = $3)
+             ORDER BY alert_id DESC LIMIT $4",
+        )
+        .bind(up_to_id)
+        .bind(county.unwrap_or(""))
+        .bind(kind.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(alert_from_row).collect::<Result<_, _>>()?)
+    }
+
     /// Everything reported about one case, oldest first, and the case's stored dispute.
     pub async fn case_evidence(
         &self,

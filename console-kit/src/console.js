@@ -1,6 +1,11 @@
-// The county console's only script: live rows on the open alerts page (see console/live.rs).
-// The page is complete without it; this adds each alert the node raises at the top of the
-// table and says so in the page's status line (role=status, read by screen readers).
+// The consoles' only script (county and province alike): live rows on an alerts page. The page
+// is complete without it; this adds each alert the server sends at the top of the table and
+// says so in the page's status line (role=status, read by screen readers).
+//
+// The page marks up: #alerts-live (data-events: the server-sent events URL; data-stopped: what
+// to say when the stream ends), #alerts-table, #no-alerts, #alerts-status, #alerts-live-note.
+// Each `alert` event carries {id, cells: [html, …], announce}, every piece rendered and
+// HTML-escaped by the server as the page's own rows are.
 'use strict';
 (function () {
   var root = document.getElementById('alerts-live');
@@ -23,7 +28,6 @@
     note.hidden = false;
   });
 
-  // Every field arrives rendered and HTML-escaped by the server, as the page's own rows are.
   source.addEventListener('alert', function (event) {
     var alert = JSON.parse(event.data);
     if (document.getElementById('alert-' + alert.id)) {
@@ -32,16 +36,8 @@
     var row = table.tBodies[0].insertRow(0);
     row.id = 'alert-' + alert.id;
     row.className = 'new';
-    var cells = [alert.kind, alert.peer, null, alert.raised, alert.due, alert.detail];
-    cells.forEach(function (html, index) {
-      var cell = row.insertCell(index);
-      if (index === 2) {
-        cell.innerHTML = alert.case_href
-          ? '<a href="' + alert.case_href + '">' + alert.case_label + '</a>'
-          : '—';
-      } else {
-        cell.innerHTML = html;
-      }
+    alert.cells.forEach(function (html, index) {
+      row.insertCell(index).innerHTML = html;
     });
     table.hidden = false;
     empty.hidden = true;
@@ -52,18 +48,18 @@
     }
   });
 
-  // This page fell behind the node's alerts: the server's list has them all.
+  // This page fell behind the server's alerts: the server's list has them all.
   source.addEventListener('reload', function () {
     source.close();
     window.location.reload();
   });
 
-  // The session ended: nothing more comes until the clerk signs in again.
+  // The session ended: nothing more comes until the operator signs in again.
   source.addEventListener('ended', stopped);
 
   source.addEventListener('error', function () {
     // A closed source will not reconnect by itself (e.g. the stream answered with the sign-in
-    // page); a connecting one retries, as after a node restart.
+    // page); a connecting one retries, as after a restart.
     if (source.readyState === EventSource.CLOSED) {
       stopped();
     }
