@@ -7,6 +7,7 @@
 //! does that.
 #![allow(clippy::unwrap_used)]
 
+pub mod cases;
 pub mod http;
 pub mod postgres;
 pub mod sheets;

@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use mpx_proto::calendar::WorkingCalendar;
 use mpx_proto::v1::{
-    self, AcceptCaseRequest, CaseDirection, CaseEvidenceRequest, CaseKind, CasePriority, CaseState,
-    GetCaseRequest, OpenCaseRequest, ReportCaseEventsRequest, RespondCaseRequest, WatchRequest,
+    self, AcceptCaseRequest, CaseDirection, CaseEvidenceRequest, CaseState,
+    ReportCaseEventsRequest, WatchRequest,
+};
+use mpx_tests::cases::{
+    case_at, open_verification as open, report_county as county, report_json, respond,
 };
 use mpx_tests::{Backend, Province, WAIT, resident_id, wait_for_state, wait_until};
 
@@ -19,76 +22,6 @@ mpx_tests::on_every_backend!(
 const WUDU: &str = "621202";
 const LINXIA: &str = "621221";
 const CHENGGUAN: &str = "620102";
-
-/// Opens a normal-priority verification from 621202 to `recipient` about a generated person.
-async fn open(province: &Province, recipient: &str, seq: u32) -> v1::Case {
-    province
-        .node(WUDU)
-        .cases()
-        .await
-        .open_case(OpenCaseRequest {
-            kind: CaseKind::Verification as i32,
-            recipient_county: recipient.into(),
-            priority: CasePriority::Normal as i32,
-            resident_id: resident_id(recipient, seq),
-            subject_name: "测试人员".into(),
-            questions: "请核实该人员现居住情况".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap()
-}
-
-async fn respond(province: &Province, county: &str, case_id: &str) {
-    province
-        .node(county)
-        .cases()
-        .await
-        .respond_case(RespondCaseRequest {
-            case_id: case_id.into(),
-            answer: "经核实，该人员仍在本辖区居住".into(),
-            verdict: 0,
-        })
-        .await
-        .unwrap();
-}
-
-async fn case_at(province: &Province, county: &str, case_id: &str) -> v1::Case {
-    province
-        .node(county)
-        .cases()
-        .await
-        .get_case(GetCaseRequest {
-            case_id: case_id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap()
-}
-
-/// `registry report … --format json` as a JSON value.
-fn report_json(province: &Province, period: &str, as_of: Option<&str>) -> serde_json::Value {
-    let mut command = province.registry_cli();
-    command.args(["report", "--period", period, "--format", "json"]);
-    if let Some(as_of) = as_of {
-        command.args(["--as-of", as_of]);
-    }
-    let out = mpx_tests::run_ok(command);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("report is not JSON ({e}): {out}"))
-}
-
-fn county<'a>(report: &'a serde_json::Value, code: &str) -> &'a serde_json::Value {
-    report["counties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["county"] == code)
-        .unwrap_or_else(|| panic!("county {code} missing from {report}"))
-}
 
 fn shipped_calendar() -> WorkingCalendar {
     WorkingCalendar::load_dir(

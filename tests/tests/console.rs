@@ -13,6 +13,7 @@ use fantoccini::Locator;
 use mpx_proto::v1::{
     CaseDirection, CaseKind, CasePriority, CaseState, ListCasesRequest, OpenCaseRequest,
 };
+use mpx_tests::cases::case_at;
 use mpx_tests::{Province, resident_id, wait_for_state};
 
 use browser::{Driver, body_text, click, fill, has, path, screenshot, sign_in, text};
@@ -498,21 +499,6 @@ async fn given_a_certificate_the_console_serves_https_with_secure_cookies() {
         "plain HTTP must not reach the console"
     );
     b.close().await.unwrap();
-}
-
-async fn case_at(province: &Province, county: &str, case_id: &str) -> mpx_proto::v1::Case {
-    province
-        .node(county)
-        .cases()
-        .await
-        .get_case(mpx_proto::v1::GetCaseRequest {
-            case_id: case_id.to_string(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap()
 }
 
 #[tokio::test]

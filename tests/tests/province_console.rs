@@ -11,11 +11,11 @@
 mod browser;
 
 use fantoccini::{Client, Locator};
-use mpx_proto::v1::{
-    self, AcceptCaseRequest, CaseKind, CasePriority, CaseState, GetCaseRequest, OpenCaseRequest,
-    RespondCaseRequest,
+use mpx_proto::v1::{AcceptCaseRequest, CaseState};
+use mpx_tests::cases::{
+    case_at, open_verification as open, report_county as county, report_json, respond,
 };
-use mpx_tests::{Province, WAIT, resident_id, wait_for_state, wait_until};
+use mpx_tests::{Province, WAIT, wait_for_state, wait_until};
 
 use browser::{Driver, body_text, click, has, path, screenshot, sign_in, text};
 
@@ -23,75 +23,6 @@ const WUDU: &str = "621202";
 const LINXIA: &str = "621221";
 const CHENGGUAN: &str = "620102";
 const PASSWORD: &str = "省级平台测试口令-2026";
-
-/// A normal-priority verification from 621202 to `recipient` about a generated person.
-async fn open(province: &Province, recipient: &str, seq: u32) -> v1::Case {
-    province
-        .node(WUDU)
-        .cases()
-        .await
-        .open_case(OpenCaseRequest {
-            kind: CaseKind::Verification as i32,
-            recipient_county: recipient.into(),
-            priority: CasePriority::Normal as i32,
-            resident_id: resident_id(recipient, seq),
-            subject_name: "测试人员".into(),
-            questions: "请核实该人员现居住情况".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap()
-}
-
-async fn respond(province: &Province, county: &str, case_id: &str) {
-    province
-        .node(county)
-        .cases()
-        .await
-        .respond_case(RespondCaseRequest {
-            case_id: case_id.into(),
-            answer: "经核实，该人员仍在本辖区居住".into(),
-            verdict: 0,
-        })
-        .await
-        .unwrap();
-}
-
-async fn case_at(province: &Province, county: &str, case_id: &str) -> v1::Case {
-    province
-        .node(county)
-        .cases()
-        .await
-        .get_case(GetCaseRequest {
-            case_id: case_id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap()
-}
-
-/// `registry report … --format json` as a JSON value.
-fn report_json(province: &Province, period: &str, as_of: &str) -> serde_json::Value {
-    let mut command = province.registry_cli();
-    command.args([
-        "report", "--period", period, "--format", "json", "--as-of", as_of,
-    ]);
-    let out = mpx_tests::run_ok(command);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("report is not JSON ({e}): {out}"))
-}
-
-fn county<'a>(report: &'a serde_json::Value, code: &str) -> &'a serde_json::Value {
-    report["counties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["county"] == code)
-        .unwrap_or_else(|| panic!("county {code} missing from {report}"))
-}
 
 /// One row of the console's ranking as the page shows it: rank, requests due, responses, timely,
 /// timely rate, mark.
@@ -174,7 +105,7 @@ async fn seed_the_hand_counted_period(province: &mut Province) -> (String, Strin
         .to_string();
     let seeded: &Province = province;
     wait_until(WAIT, "the registry to have every case event", || {
-        let report = report_json(seeded, &period, &as_of);
+        let report = report_json(seeded, &period, Some(&as_of));
         let ready = county(&report, LINXIA)["responses"] == 2
             && county(&report, CHENGGUAN)["responses"] == 1
             && county(&report, LINXIA)["requests_due"] == 3
@@ -236,7 +167,7 @@ async fn a_supervisor_reads_the_hand_counted_ranking_a_viewer_is_refused_and_sig
             .contains("城关区")
     );
     // The same figures as `registry report` for the same period and instant.
-    let report = report_json(&province, &period, &as_of);
+    let report = report_json(&province, &period, Some(&as_of));
     for code in [CHENGGUAN, LINXIA, WUDU] {
         let cli = county(&report, code);
         let shown = ranking_row(&b, code).await;

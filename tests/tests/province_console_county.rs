@@ -14,11 +14,9 @@
 mod browser;
 
 use fantoccini::{Client, Locator};
-use mpx_proto::v1::{
-    self, AcceptCaseRequest, CaseKind, CasePriority, CaseState, GetCaseRequest, OpenCaseRequest,
-    RespondCaseRequest,
-};
-use mpx_tests::{Province, WAIT, resident_id, wait_for_state, wait_until};
+use mpx_proto::v1::{self, AcceptCaseRequest, CaseState, RespondCaseRequest};
+use mpx_tests::cases::{case_at, open_verification};
+use mpx_tests::{Province, WAIT, wait_for_state, wait_until};
 
 use browser::{Driver, body_text, click, has, path, screenshot, sign_in, text, wait_for};
 
@@ -27,42 +25,6 @@ const LINXIA: &str = "621221";
 const CHENGGUAN: &str = "620102";
 const PASSWORD: &str = "省级平台测试口令-2026";
 const SESSION_COOKIE: &str = "mpx_session_registry";
-
-/// A normal-priority verification from 621202 to 621221 about a generated person.
-async fn open(province: &Province, seq: u32) -> v1::Case {
-    province
-        .node(WUDU)
-        .cases()
-        .await
-        .open_case(OpenCaseRequest {
-            kind: CaseKind::Verification as i32,
-            recipient_county: LINXIA.into(),
-            priority: CasePriority::Normal as i32,
-            resident_id: resident_id(LINXIA, seq),
-            subject_name: "测试人员".into(),
-            questions: "请核实该人员现居住情况".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap()
-}
-
-async fn case_at(province: &Province, county: &str, case_id: &str) -> v1::Case {
-    province
-        .node(county)
-        .cases()
-        .await
-        .get_case(GetCaseRequest {
-            case_id: case_id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap()
-}
 
 /// `registry report --period P --as-of A --format json`, the row of `code`.
 fn report_row(province: &Province, period: &str, as_of: &str, code: &str) -> serde_json::Value {
@@ -101,8 +63,8 @@ fn table_of<'a>(html: &'a str, id: &str) -> &'a str {
 /// is accepted and answered at once. Returns them, the month they are due in and a day ten
 /// days after their due day (the report's instant: the first is overdue by then).
 async fn seed(province: &Province) -> (v1::Case, v1::Case, String, String) {
-    let overdue = open(province, 31).await;
-    let answered = open(province, 32).await;
+    let overdue = open_verification(province, LINXIA, 31).await;
+    let answered = open_verification(province, LINXIA, 32).await;
     for case in [&overdue, &answered] {
         wait_for_state(province, WUDU, &case.case_id, CaseState::Delivered).await;
     }

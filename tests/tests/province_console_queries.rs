@@ -19,10 +19,8 @@ mod browser;
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use mpx_proto::v1::{
-    self, CaseKind, CasePriority, CaseState, CreatePersonRequest, GetCaseRequest, OpenCaseRequest,
-    RespondCaseRequest,
-};
+use mpx_proto::v1::{self, CaseState, CreatePersonRequest, GetCaseRequest, RespondCaseRequest};
+use mpx_tests::cases::open_verification as open;
 use mpx_tests::{Province, ProvinceOptions, WAIT, resident_id, wait_for_state, wait_until};
 
 use browser::{Driver, click, fill, has, screenshot, sign_in, text, wait_for};
@@ -300,27 +298,6 @@ async fn a_query_needs_a_purpose_is_audited_and_only_a_supervisor_opens_cases_fo
     verify.args(["audit", "verify"]);
     assert!(mpx_tests::run_ok(verify).contains("audit log intact"));
     b.close().await.unwrap();
-}
-
-/// A normal verification from 621202 to `recipient` about a generated person.
-async fn open(province: &Province, recipient: &str, seq: u32) -> v1::Case {
-    province
-        .node(WUDU)
-        .cases()
-        .await
-        .open_case(OpenCaseRequest {
-            kind: CaseKind::Verification as i32,
-            recipient_county: recipient.into(),
-            priority: CasePriority::Normal as i32,
-            resident_id: resident_id(recipient, seq),
-            subject_name: "测试人员".into(),
-            questions: "请核实该人员现居住情况".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap()
 }
 
 /// The ids of the alerts table's rows (`alert-N`), top to bottom.

@@ -1,0 +1,86 @@
+//! Cases as the end-to-end tests make and read them: a verification from 621202 (the tests'
+//! requester) about a generated person, a clerk's answer, a case as a node holds it, and the
+//! province's report as `registry report --format json` prints it.
+
+use mpx_proto::v1::{
+    self, CaseKind, CasePriority, GetCaseRequest, OpenCaseRequest, RespondCaseRequest,
+};
+
+use crate::{Province, resident_id, run_ok};
+
+/// The county that opens the tests' verifications.
+pub const REQUESTER: &str = "621202";
+
+/// Opens a normal-priority verification from 621202 to `recipient` about generated person
+/// `seq` of that county.
+pub async fn open_verification(province: &Province, recipient: &str, seq: u32) -> v1::Case {
+    province
+        .node(REQUESTER)
+        .cases()
+        .await
+        .open_case(OpenCaseRequest {
+            kind: CaseKind::Verification as i32,
+            recipient_county: recipient.into(),
+            priority: CasePriority::Normal as i32,
+            resident_id: resident_id(recipient, seq),
+            subject_name: "测试人员".into(),
+            questions: "请核实该人员现居住情况".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+}
+
+/// `county`'s clerk answers `case_id`.
+pub async fn respond(province: &Province, county: &str, case_id: &str) {
+    province
+        .node(county)
+        .cases()
+        .await
+        .respond_case(RespondCaseRequest {
+            case_id: case_id.into(),
+            answer: "经核实，该人员仍在本辖区居住".into(),
+            verdict: 0,
+        })
+        .await
+        .unwrap();
+}
+
+/// The case as `county`'s node holds it.
+pub async fn case_at(province: &Province, county: &str, case_id: &str) -> v1::Case {
+    province
+        .node(county)
+        .cases()
+        .await
+        .get_case(GetCaseRequest {
+            case_id: case_id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+}
+
+/// `registry report --period P [--as-of A] --format json` as a JSON value.
+pub fn report_json(province: &Province, period: &str, as_of: Option<&str>) -> serde_json::Value {
+    let mut command = province.registry_cli();
+    command.args(["report", "--period", period, "--format", "json"]);
+    if let Some(as_of) = as_of {
+        command.args(["--as-of", as_of]);
+    }
+    let out = run_ok(command);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("report is not JSON ({e}): {out}"))
+}
+
+/// The row of `code` in a report.
+pub fn report_county<'a>(report: &'a serde_json::Value, code: &str) -> &'a serde_json::Value {
+    report["counties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["county"] == code)
+        .unwrap_or_else(|| panic!("county {code} missing from {report}"))
+}
