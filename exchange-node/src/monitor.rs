@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use mpx_proto::division::{CountyCode, DivisionTable};
+use mpx_proto::division::DivisionTable;
 use mpx_proto::time::{date_of_unix_ms, format_due, format_unix_ms};
 use mpx_proto::v1::compliance_client::ComplianceClient;
 use mpx_proto::v1::{self, Alert, AlertKind, CaseDirection, envelope::Body};
@@ -475,10 +475,7 @@ impl DeadlineMonitor {
                 routed.push(peer);
                 continue;
             }
-            let name = CountyCode::parse(&peer)
-                .ok()
-                .and_then(|code| DivisionTable::shipped().name(&code))
-                .unwrap_or("?");
+            let name = DivisionTable::shipped().county_name(&peer).unwrap_or("?");
             let detail = format!(
                 "{pending} 条消息暂存待发：{peer} {name} 不在本省目录中（尚未接入，或属外省，跨省交换另行开通）；接入后自动发送 / {pending} messages held for {peer} ({name}), oldest queued {}: not in this province's directory (not enrolled yet, or another province; federation comes later); they are delivered when it is",
                 format_unix_ms(oldest)

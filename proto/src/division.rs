@@ -357,6 +357,12 @@ impl DivisionTable {
         self.get(code.as_str(), DivisionLevel::County)
     }
 
+    /// The name of the county whose code is `text` (as stored: six digits), or `None` for text
+    /// that is no county of this edition — how a county with no name of its own is named.
+    pub fn county_name(&self, text: &str) -> Option<&str> {
+        self.get(text.trim(), DivisionLevel::County)
+    }
+
     /// True when `code` (surrounding white space ignored) is a county of this edition.
     pub fn is_county(&self, code: &str) -> bool {
         self.get(code.trim(), DivisionLevel::County).is_some()

@@ -258,14 +258,10 @@ fn figures_of<'m>(
     county: &str,
 ) -> &'m mut (v1::CountyCompliance, Vec<(i64, i64)>) {
     counties.entry(county.to_string()).or_insert_with(|| {
-        let name = mpx_proto::division::CountyCode::parse(county)
-            .ok()
-            .and_then(|code| {
-                mpx_proto::division::DivisionTable::shipped()
-                    .name(&code)
-                    .map(str::to_string)
-            })
-            .unwrap_or_default();
+        let name = mpx_proto::division::DivisionTable::shipped()
+            .county_name(county)
+            .unwrap_or_default()
+            .to_string();
         (
             v1::CountyCompliance {
                 county: county.to_string(),

@@ -74,6 +74,9 @@ struct Row {
     disputed: i64,
     open_overdue: i64,
     oldest_overdue: String,
+    /// Its first eight characters (a case id is a UUID: unique enough to read, the link and
+    /// its title carry the whole).
+    oldest_short: String,
     /// Working days the oldest open overdue case is past due (0: none).
     oldest_days: i64,
 }
@@ -84,6 +87,14 @@ fn bar(rate: f64, denominator: i64) -> u32 {
     }
     // Rates are fractions in [0, 1]; a bar is out of 100 (the number beside it is exact).
     (rate.clamp(0.0, 1.0) * 100.0).round() as u32
+}
+
+/// A case id's first eight characters and an ellipsis, for a narrow column.
+fn short_id(id: &str) -> String {
+    match id.char_indices().nth(8) {
+        Some((cut, _)) => format!("{}…", &id[..cut]),
+        None => id.to_string(),
+    }
 }
 
 fn row(figures: &CountyCompliance, ranked: u32) -> Row {
@@ -112,6 +123,7 @@ fn row(figures: &CountyCompliance, ranked: u32) -> Row {
         } else {
             figures.oldest_overdue_case_id.clone()
         },
+        oldest_short: short_id(&figures.oldest_overdue_case_id),
         oldest_days: figures.oldest_overdue_working_days,
     }
 }

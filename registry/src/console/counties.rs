@@ -77,14 +77,10 @@ pub(super) fn county_name(county: &str, directory_name: &str) -> String {
     if !directory_name.trim().is_empty() {
         return directory_name.to_string();
     }
-    mpx_proto::division::CountyCode::parse(county)
-        .ok()
-        .and_then(|code| {
-            mpx_proto::division::DivisionTable::shipped()
-                .name(&code)
-                .map(str::to_string)
-        })
+    mpx_proto::division::DivisionTable::shipped()
+        .county_name(county)
         .unwrap_or_default()
+        .to_string()
 }
 
 /// The state of a node in words.

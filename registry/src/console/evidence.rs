@@ -89,13 +89,8 @@ pub(super) fn county_text(t: &'static Msgs, code: &str) -> String {
     if crate::compliance::is_provincial(code) {
         return format!("{}（{code}）", t.province_assigned);
     }
-    mpx_proto::division::CountyCode::parse(code)
-        .ok()
-        .and_then(|code| {
-            mpx_proto::division::DivisionTable::shipped()
-                .name(&code)
-                .map(str::to_string)
-        })
+    mpx_proto::division::DivisionTable::shipped()
+        .county_name(code)
         .map_or_else(|| code.to_string(), |name| format!("{name}（{code}）"))
 }
 

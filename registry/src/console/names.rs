@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use mpx_proto::division::{CountyCode, DivisionTable};
+use mpx_proto::division::DivisionTable;
 
 use crate::store::{Store, StoreError};
 
@@ -36,10 +36,10 @@ impl CountyNames {
         if let Some(name) = self.directory.get(code).filter(|name| !name.is_empty()) {
             return name.clone();
         }
-        CountyCode::parse(code)
-            .ok()
-            .and_then(|code| DivisionTable::shipped().name(&code).map(str::to_string))
+        DivisionTable::shipped()
+            .county_name(code)
             .unwrap_or_default()
+            .to_string()
     }
 
     /// 武都区（621202）; the code alone when no name is known; — for none.
