@@ -77,10 +77,32 @@ make_id() {
 }
 
 new=0
-if [ ! -f "$dir/registry/ca/ca.key" ]; then
-  new=1
+[ -f "$dir/registry/ca/ca.key" ] || new=1
+
+# A new province starts 30 days in the past, so the province console has a history to show: a
+# month of verifications answered on time, late, and not at all. The processes live in the past
+# through libfaketime (Debian's faketime package; installed here as tests/run.sh does), which
+# moves their clocks and nothing else; then they restart at the real time. Without it the
+# province starts today, with no history.
+past=()
+if [ "$new" = 1 ]; then
+  if ! ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing faketime from Debian's packages (to give the new province a month of history)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends faketime >/dev/null 2>&1 \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends faketime >/dev/null 2>&1; } || true
+  fi
+  libfaketime=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1 || true)
+  if [ -n "$libfaketime" ]; then
+    past=(env "LD_PRELOAD=$libfaketime" "FAKETIME=-30d" FAKETIME_DONT_FAKE_MONOTONIC=1)
+  else
+    echo "note: faketime is not installed: the province starts today, with no history of late answers (apt-get install faketime)" >&2
+  fi
+fi
+history=$([ "${#past[@]}" -gt 0 ] && echo 1 || echo 0)
+
+if [ "$new" = 1 ]; then
   echo "==> creating the provincial CA (province 62)"
-  "$bin/registry" --data-dir "$dir/registry" ca init --province 62 >/dev/null
+  "${past[@]}" "$bin/registry" --data-dir "$dir/registry" ca init --province 62 >/dev/null
 fi
 
 # One provincial supervisor for the province console (a generated password, printed below and
@@ -89,52 +111,110 @@ supervisor="省督导"
 if [ ! -s "$dir/registry/console.password" ]; then
   python3 -c 'import secrets,string; print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16)))' \
     >"$dir/registry/console.password"
-  "$bin/registry" --data-dir "$dir/registry" operator add --name "$supervisor" --role supervisor \
+  "${past[@]}" "$bin/registry" --data-dir "$dir/registry" operator add --name "$supervisor" --role supervisor \
     --password-file "$dir/registry/console.password" 2>/dev/null
 fi
 
-echo "==> starting the registry"
-rm -f "$dir/registry.ready"
-"$bin/registry" --data-dir "$dir/registry" serve --peer-listen 127.0.0.1:0 --operator-listen 127.0.0.1:0 \
-  --console-listen 127.0.0.1:0 --ready-file "$dir/registry.ready" >>"$dir/registry.log" 2>&1 &
-pids+=($!)
-wait_ready "$dir/registry.ready" "$!" registry
-registry_peer=$(json_field "$dir/registry.ready" peer)
-export MPX_REGISTRY_URL="https://$registry_peer"
-
-for county in "${counties[@]}"; do
-  if [ ! -f "$dir/node-$county/tls/node.crt" ]; then
-    token=$("$bin/registry" --data-dir "$dir/registry" enroll --county "$county" --name "${names[$county]}" 2>/dev/null)
-    "$bin/exchange-node" --data-dir "$dir/node-$county" init --county "$county" --name "${names[$county]}" \
-      --registry "$MPX_REGISTRY_URL" --ca-cert "$dir/registry/ca/ca.crt" --token "$token" \
-      --peer-listen 127.0.0.1:0 --operator-listen 127.0.0.1:0 >/dev/null
-    sed -i 's/^directory_refresh_seconds = 30$/directory_refresh_seconds = 5/' "$dir/node-$county/node.toml"
-  fi
-  if [ ! -s "$dir/node-$county/console.password" ]; then
-    # 16 random characters from the OS; the file is 0600 (umask above).
-    python3 -c 'import secrets,string; print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16)))' \
-      >"$dir/node-$county/console.password"
-    "$bin/exchange-node" --data-dir "$dir/node-$county" operator add --name "${clerks[$county]}" --role clerk \
-      --password-file "$dir/node-$county/console.password" 2>/dev/null
-  fi
-  echo "==> starting county node $county ${names[$county]}"
-  rm -f "$dir/node-$county.ready"
-  "$bin/exchange-node" --data-dir "$dir/node-$county" serve --metrics-listen 127.0.0.1:0 --console-listen 127.0.0.1:0 \
-    --ready-file "$dir/node-$county.ready" \
-    >>"$dir/node-$county.log" 2>&1 &
+# Starts the registry and the three nodes, with the clock of the array `clock` (empty: the real
+# time), and waits until every node sees the others in the directory.
+start_province() {
+  echo "==> starting the registry"
+  rm -f "$dir/registry.ready"
+  "${clock[@]}" "$bin/registry" --data-dir "$dir/registry" serve --peer-listen 127.0.0.1:0 --operator-listen 127.0.0.1:0 \
+    --console-listen 127.0.0.1:0 --ready-file "$dir/registry.ready" >>"$dir/registry.log" 2>&1 &
   pids+=($!)
-  wait_ready "$dir/node-$county.ready" "$!" "node-$county"
-done
+  wait_ready "$dir/registry.ready" "$!" registry
+  registry_peer=$(json_field "$dir/registry.ready" peer)
+  export MPX_REGISTRY_URL="https://$registry_peer"
 
-# Every node must see the others in the directory before the seed data goes out.
-for county in "${counties[@]}"; do
-  for _ in $(seq 1 200); do
-    [ "$("$bin/registry" --data-dir "$dir/registry" nodes --json | grep -c '"endpoint":"https')" -ge 3 ] && break
-    sleep 0.05
+  for county in "${counties[@]}"; do
+    if [ ! -f "$dir/node-$county/tls/node.crt" ]; then
+      token=$("${clock[@]}" "$bin/registry" --data-dir "$dir/registry" enroll --county "$county" --name "${names[$county]}" 2>/dev/null)
+      "${clock[@]}" "$bin/exchange-node" --data-dir "$dir/node-$county" init --county "$county" --name "${names[$county]}" \
+        --registry "$MPX_REGISTRY_URL" --ca-cert "$dir/registry/ca/ca.crt" --token "$token" \
+        --peer-listen 127.0.0.1:0 --operator-listen 127.0.0.1:0 >/dev/null
+      sed -i 's/^directory_refresh_seconds = 30$/directory_refresh_seconds = 5/' "$dir/node-$county/node.toml"
+    fi
+    if [ ! -s "$dir/node-$county/console.password" ]; then
+      # 16 random characters from the OS; the file is 0600 (umask above).
+      python3 -c 'import secrets,string; print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16)))' \
+        >"$dir/node-$county/console.password"
+      "${clock[@]}" "$bin/exchange-node" --data-dir "$dir/node-$county" operator add --name "${clerks[$county]}" --role clerk \
+        --password-file "$dir/node-$county/console.password" 2>/dev/null
+    fi
+    echo "==> starting county node $county ${names[$county]}"
+    rm -f "$dir/node-$county.ready"
+    "${clock[@]}" "$bin/exchange-node" --data-dir "$dir/node-$county" serve --metrics-listen 127.0.0.1:0 --console-listen 127.0.0.1:0 \
+      --ready-file "$dir/node-$county.ready" \
+      >>"$dir/node-$county.log" 2>&1 &
+    pids+=($!)
+    wait_ready "$dir/node-$county.ready" "$!" "node-$county"
   done
-done
 
-node() { local county=$1; shift; "$bin/exchange-node" --data-dir "$dir/node-$county" "$@"; }
+  # Every node must see the others in the directory before the seed data goes out.
+  for county in "${counties[@]}"; do
+    for _ in $(seq 1 200); do
+      [ "$("$bin/registry" --data-dir "$dir/registry" nodes --json | grep -c '"endpoint":"https')" -ge 3 ] && break
+      sleep 0.05
+    done
+  done
+}
+
+# Stops what start_province started (each drains), for a restart at another time.
+stop_province() {
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  pids=()
+}
+
+node() { local county=$1; shift; "${clock[@]}" "$bin/exchange-node" --data-dir "$dir/node-$county" "$@"; }
+case_state() { node "$1" --json cases show "$2" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null || true; }
+wait_state() { # COUNTY CASE STATE...: until the case is in one of the states at that county
+  local county=$1 case_id=$2 state; shift 2
+  for _ in $(seq 1 300); do
+    state=$(case_state "$county" "$case_id")
+    for wanted in "$@"; do [ "$state" = "$wanted" ] && return 0; done
+    sleep 0.1
+  done
+  echo "note: case $case_id did not reach $* at $county in 30 s" >&2
+}
+# An urgent verification (due in 10 working days) from 621202 about a generated person; prints
+# its id.
+verify() { # RECIPIENT ID NAME
+  node 621202 --json cases send --to "$1" --id "$2" --name "$3" --priority urgent \
+    --questions "请核实该人员现居住情况及联系方式" | python3 -c 'import json,sys; print(json.load(sys.stdin)["case_id"])'
+}
+
+clock=()
+if [ "$history" = 1 ]; then
+  clock=("${past[@]}")
+  start_province
+  echo "==> a month of history: 30 days ago 621202 asks 成县 three verifications and 城关区 two"
+  h1=$(verify 621221 "$(make_id 62122119800101111)" 周测一)
+  h2=$(verify 621221 "$(make_id 62122119810202222)" 吴测二)
+  h3=$(verify 621221 "$(make_id 62122119820303333)" 郑测三)
+  h4=$(verify 620102 "$(make_id 62010219830404444)" 冯测四)
+  h5=$(verify 620102 "$(make_id 62010219840505555)" 陈测五)
+  for pair in "621221 $h1" "621221 $h2" "621221 $h3" "620102 $h4" "620102 $h5"; do
+    wait_state $pair delivered accepted
+  done
+  # Answered the same day: on time.
+  node 621221 cases respond "$h1" --answer "经核实，该人员仍在本县居住" >/dev/null
+  node 620102 cases accept "$h4" --note "已受理" >/dev/null
+  node 620102 cases respond "$h4" --answer "经核实，该人员已于本年迁往兰州新区" >/dev/null
+  wait_state 621202 "$h1" responded
+  wait_state 621202 "$h4" responded
+  stop_province
+  clock=()
+fi
+start_province
+if [ "$history" = 1 ]; then
+  # Today, 30 days on: 成县 answers one more, late; 成县's third and 城关区's second stay
+  # unanswered, overdue (the nodes escalate them to the province).
+  node 621221 cases respond "$h2" --answer "经核实，该人员已返回户籍地" >/dev/null
+  wait_state 621202 "$h2" responded
+  date -d "-30 days" +%F >"$dir/history"
+fi
 
 if [ "$new" = 1 ]; then
   echo "==> seeding generated people and cases"
@@ -184,6 +264,13 @@ json.dump(out, open(tmp, "w"), ensure_ascii=False, indent=2)
 os.replace(tmp, os.path.join(d, "province.json"))
 PY
 
+history_hint=""
+if [ -f "$dir/history" ]; then
+  history_hint="  The last 30 days (成县 answered one late and left one unanswered; so did 城关区 one):
+  http://$(json_field "$dir/registry.ready" console)/compliance?from=$(cat "$dir/history")&to=$(date +%F)
+"
+fi
+
 op621202=$(python3 -c 'import json,sys; print([p for p in json.load(open(sys.argv[1]))["processes"] if p["county"]=="621202"][0]["operator"])' "$dir/province.json")
 peer621221=$(json_field "$dir/node-621221.ready" peer)
 cat <<TXT
@@ -191,9 +278,10 @@ cat <<TXT
 A local province is running (registry + counties 621202 武都区, 621221 成县, 620102 城关区).
 Addresses, operator tokens and console sign-ins: $dir/province.json   Logs: $dir/*.log
 
-Open the province console (合规统计: who answers late) in a browser as the supervisor:
+Open the province console (省级监管平台: who answers late, with which case, and the evidence) in a
+browser as the supervisor:
   registry    http://$(json_field "$dir/registry.ready" console)   user $supervisor   password $(cat "$dir/registry/console.password")
-
+$history_hint
 Open a county's console in a browser and sign in (a clerk per county):
 TXT
 for county in "${counties[@]}"; do
