@@ -328,6 +328,9 @@ pub struct DirectoryRefresher {
     pub ca_der: Vec<u8>,
     pub province: ProvinceCode,
     pub interval: Duration,
+    /// This node's store: each refresh tells the registry the outbox's backlog (the province
+    /// console shows it on the county's page).
+    pub store: crate::store::Store,
 }
 
 impl DirectoryRefresher {
@@ -349,10 +352,32 @@ impl DirectoryRefresher {
     /// Fetches once; returns whether a newer snapshot was installed.
     pub async fn refresh_once(&self) -> Result<bool, String> {
         let known_version = self.handle.version();
+        // The backlog as the monitor reads it (per peer); a failure to read it sends none.
+        let (outbox_pending, oldest_pending_unix_ms) = match self.store.outbox_stats().await {
+            Ok(per_peer) => per_peer
+                .iter()
+                .fold((0u64, 0i64), |(pending, oldest), row| {
+                    let (_, count, first) = *row;
+                    let oldest = match (oldest, first) {
+                        (0, first) => first,
+                        (oldest, 0) => oldest,
+                        (oldest, first) => oldest.min(first),
+                    };
+                    (pending + u64::try_from(count).unwrap_or(0), oldest)
+                }),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the outbox backlog for the registry");
+                (0, 0)
+            }
+        };
         let response = self
             .registry
             .call(|channel| async move {
-                let request = GetDirectoryRequest { known_version };
+                let request = GetDirectoryRequest {
+                    known_version,
+                    outbox_pending,
+                    oldest_pending_unix_ms,
+                };
                 DirectoryClient::new(channel).get_directory(request).await
             })
             .await

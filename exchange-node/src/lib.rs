@@ -152,6 +152,7 @@ pub async fn run(
         ca_der,
         province: county.province(),
         interval: Duration::from_secs(config.directory_refresh_seconds.max(1)),
+        store: store.clone(),
     };
     refresher.load_cache();
 

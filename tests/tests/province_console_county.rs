@@ -188,13 +188,26 @@ async fn a_countys_page_lists_its_overdue_case_and_the_evidence_of_an_answer_is_
         6,
         "a bar a month"
     );
-    // The node as the registry knows it; what nodes do not report is said to be not reported.
+    // The node as the registry knows it, and as the node said of itself at its last directory
+    // fetch (it fetches at start and every few seconds): the version it held, its backlog.
     assert_eq!(text(&b, "#node-status").await, "在用");
     assert_eq!(text(&b, "#fingerprint").await.len(), 64);
     assert!(text(&b, "#expiry").await.contains("天后到期"));
     assert!(text(&b, "#last-report").await.contains("序号"));
-    assert!(text(&b, "#directory-version").await.starts_with("未上报"));
-    assert!(text(&b, "#backlog").await.starts_with("未上报"));
+    assert!(
+        has(&b, "#last-contact").await,
+        "the node has fetched the directory"
+    );
+    let held = text(&b, "#directory-version").await;
+    assert!(
+        held.starts_with(|c: char| c.is_ascii_digit()) && held.contains("版本"),
+        "{held}"
+    );
+    let backlog = text(&b, "#backlog").await;
+    assert!(
+        backlog.contains("条消息待发") && backlog.contains("节点上报于"),
+        "{backlog}"
+    );
     screenshot(&b, "province-county").await;
 
     // The overdue case's evidence, read at the report's instant.

@@ -11,6 +11,7 @@ mpx_tests::on_both_backends!(
     the_registry_audit_log_is_a_hash_chain,
     the_report_tallies_in_sql_match_the_rules_case_by_case,
     roster_changes_keep_each_persons_newest_in_and_across_calls,
+    a_nodes_last_directory_fetch_replaces_the_one_before,
 );
 
 /// The index keeps, per person and reporting county, the change with the highest sequence
@@ -404,5 +405,32 @@ async fn the_registry_audit_log_is_a_hash_chain(url: &str) {
     let problem = store.verify_audit_chain().await.unwrap().unwrap_err();
     assert!(problem.contains("entry 2"), "{problem}");
     let _ = raw.close().await;
+    store.close().await;
+}
+
+/// Each directory fetch replaces the county's row: when, the version held, the backlog said.
+async fn a_nodes_last_directory_fetch_replaces_the_one_before(url: &str) {
+    use registry::store::NodeContact;
+    let store = Store::connect(url).await.unwrap();
+    assert_eq!(store.node_contact("621221").await.unwrap(), None);
+    let first = NodeContact {
+        county: "621221".into(),
+        seen_at_unix_ms: 1_000,
+        directory_version: 3,
+        outbox_pending: 12,
+        oldest_pending_unix_ms: 900,
+    };
+    store.record_node_contact(&first).await.unwrap();
+    assert_eq!(store.node_contact("621221").await.unwrap(), Some(first));
+    let drained = NodeContact {
+        county: "621221".into(),
+        seen_at_unix_ms: 31_000,
+        directory_version: 4,
+        outbox_pending: 0,
+        oldest_pending_unix_ms: 0,
+    };
+    store.record_node_contact(&drained).await.unwrap();
+    assert_eq!(store.node_contact("621221").await.unwrap(), Some(drained));
+    assert_eq!(store.node_contact("621202").await.unwrap(), None);
     store.close().await;
 }

@@ -83,6 +83,18 @@ struct NodeState {
     expiry: Expiry,
     last_case_report: Option<(String, i64)>,
     roster_seq: i64,
+    /// Its last directory fetch (None: never, or an older node that says nothing).
+    contact: Option<Contact>,
+}
+
+/// A node's last directory fetch as shown: when, the version it held, its backlog as it said.
+struct Contact {
+    seen: String,
+    version: i64,
+    version_current: bool,
+    pending: i64,
+    /// When the oldest queued message was queued (empty: none queued).
+    oldest: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -184,12 +196,14 @@ async fn month_report(
     }
 }
 
-/// The node's state from the directory, the revocations and the case-event stream.
+/// The node's state from the directory, the revocations, the case-event stream and its last
+/// directory fetch.
 async fn node_state(
     state: &ConsoleState,
     t: &'static Msgs,
     node: &crate::store::NodeRecord,
     revocations: &[crate::store::RevocationRecord],
+    directory_version: u64,
     now: i64,
 ) -> Result<NodeState, ConsoleError> {
     let store_error = |error| ConsoleError::from_store(error, t);
@@ -203,6 +217,23 @@ async fn node_state(
         .index_cursor(&node.county)
         .await
         .map_err(store_error)?;
+    let contact = state
+        .store
+        .node_contact(&node.county)
+        .await
+        .map_err(store_error)?
+        .map(|contact| Contact {
+            seen: moment(t, contact.seen_at_unix_ms),
+            version: contact.directory_version,
+            version_current: u64::try_from(contact.directory_version).ok()
+                == Some(directory_version),
+            pending: contact.outbox_pending,
+            oldest: if contact.outbox_pending > 0 && contact.oldest_pending_unix_ms > 0 {
+                moment(t, contact.oldest_pending_unix_ms)
+            } else {
+                String::new()
+            },
+        });
     let revoked_reason = revocations
         .iter()
         .filter(|r| r.county == node.county)
@@ -219,6 +250,7 @@ async fn node_state(
         expiry: expiry(t, &node.certificate_pem, now),
         last_case_report: last.map(|last| (moment(t, last.received_at_unix_ms), last.seq)),
         roster_seq,
+        contact,
     })
 }
 
@@ -288,7 +320,9 @@ pub async fn page(
         })
         .collect();
     let node_state = match &node {
-        Some(node) => Some(node_state(&state, t, node, &revocations, now).await?),
+        Some(node) => {
+            Some(node_state(&state, t, node, &revocations, directory_version, now).await?)
+        }
         None => None,
     };
     let chart_width = BAR_GAP + (BAR_WIDTH + BAR_GAP) * MONTHS as u32;

@@ -144,8 +144,21 @@ impl Directory for DirectoryService {
         &self,
         request: Request<GetDirectoryRequest>,
     ) -> Result<Response<GetDirectoryResponse>, Status> {
-        self.enrolled_county(&request).await?;
-        let known_version = request.get_ref().known_version;
+        let county = self.enrolled_county(&request).await?;
+        let asked = request.get_ref();
+        let known_version = asked.known_version;
+        // What the node says of itself is shown as said (the province console's county page);
+        // a failure to record it does not keep the node from its directory.
+        let contact = crate::store::NodeContact {
+            county: county.clone(),
+            seen_at_unix_ms: mpx_proto::time::now_unix_ms(),
+            directory_version: i64::try_from(known_version).unwrap_or(i64::MAX),
+            outbox_pending: i64::try_from(asked.outbox_pending).unwrap_or(i64::MAX),
+            oldest_pending_unix_ms: asked.oldest_pending_unix_ms.max(0),
+        };
+        if let Err(error) = self.store.record_node_contact(&contact).await {
+            tracing::warn!(%county, %error, "cannot record a node's directory refresh");
+        }
         let signed = self.signed_snapshot().await?;
         let version = DirectorySnapshot::decode(signed.snapshot.as_slice())
             .map(|snapshot| snapshot.version)

@@ -340,4 +340,47 @@ impl Store {
             .await?;
         Ok(result.rows_affected())
     }
+
+    /// Records a node's directory refresh: when, the version it held, its outbox as it said.
+    pub async fn record_node_contact(&self, contact: &NodeContact) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO node_contacts (county, seen_at_unix_ms, directory_version, outbox_pending,
+               oldest_pending_unix_ms) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (county) DO UPDATE SET seen_at_unix_ms = $2, directory_version = $3,
+               outbox_pending = $4, oldest_pending_unix_ms = $5",
+        )
+        .bind(&contact.county)
+        .bind(contact.seen_at_unix_ms)
+        .bind(contact.directory_version)
+        .bind(contact.outbox_pending)
+        .bind(contact.oldest_pending_unix_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A node's last directory refresh, if it ever refreshed.
+    pub async fn node_contact(&self, county: &str) -> Result<Option<NodeContact>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT county, seen_at_unix_ms, directory_version, outbox_pending,
+                    oldest_pending_unix_ms
+             FROM node_contacts WHERE county = $1",
+        )
+        .bind(county)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}
+
+/// A node's last directory refresh as the registry saw it (columns by field name).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct NodeContact {
+    pub county: String,
+    pub seen_at_unix_ms: i64,
+    /// The directory version the node held when it asked.
+    pub directory_version: i64,
+    /// Messages queued in its outbox, as it said.
+    pub outbox_pending: i64,
+    /// When the oldest of them was queued (0: none).
+    pub oldest_pending_unix_ms: i64,
 }

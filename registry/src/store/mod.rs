@@ -15,6 +15,7 @@ mod assignments;
 mod audit;
 mod compliance;
 mod directory;
+pub use directory::NodeContact;
 mod index;
 mod migrations;
 mod node_activity;
