@@ -370,6 +370,22 @@ impl DirectoryRefresher {
                 (0, 0)
             }
         };
+        // A restore and the recovery from it, for the province's alert and county page.
+        let recovery = match self.store.recovery_summary().await {
+            Ok(summary) => summary,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the recovery state for the registry");
+                Default::default()
+            }
+        };
+        let restored_backup_of_unix_ms = recovery
+            .restore
+            .as_ref()
+            .map_or(0, |restore| restore.backup_of_unix_ms);
+        let recovery_peers_pending = u32::try_from(recovery.peers_pending).unwrap_or(u32::MAX);
+        let recovery_replayed = u64::try_from(recovery.replayed).unwrap_or(0);
+        let recovery_rebuilt = u64::try_from(recovery.rebuilt).unwrap_or(0);
+        let recovery_needs_clerk = u64::try_from(recovery.needs_clerk).unwrap_or(0);
         let response = self
             .registry
             .call(|channel| async move {
@@ -377,6 +393,11 @@ impl DirectoryRefresher {
                     known_version,
                     outbox_pending,
                     oldest_pending_unix_ms,
+                    restored_backup_of_unix_ms,
+                    recovery_peers_pending,
+                    recovery_replayed,
+                    recovery_rebuilt,
+                    recovery_needs_clerk,
                 };
                 DirectoryClient::new(channel).get_directory(request).await
             })

@@ -753,6 +753,7 @@ async fn outbox_delivers_in_order_retries_later_and_settles_once(url: &str) {
         7,
         b"stored receipt",
         "envelope digest",
+        b"envelope",
     )
     .await
     .unwrap();
@@ -768,7 +769,7 @@ async fn outbox_delivers_in_order_retries_later_and_settles_once(url: &str) {
         ("621202", &b"stored receipt"[..], "envelope digest")
     );
     assert!(
-        tx.insert_inbox(&ids[0], "621202", "case", "request", 8, b"x", "")
+        tx.insert_inbox(&ids[0], "621202", "case", "request", 8, b"x", "", b"")
             .await
             .is_err()
     );

@@ -2,7 +2,11 @@
 
 use mpx_proto::runtime::peer_caller;
 use mpx_proto::v1::exchange_server::{Exchange, ExchangeServer};
-use mpx_proto::v1::{DeliverRequest, DeliverResponse};
+use mpx_proto::v1::{
+    DeliverRequest, DeliverResponse, DeliveredMessage, Envelope, LostMessage, Receipt,
+    RecoverRequest, RecoverResponse,
+};
+use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
@@ -90,8 +94,228 @@ impl ExchangeService {
     }
 }
 
+/// Most messages per direction in one page of a recovery.
+const RECOVER_PAGE: u32 = 200;
+
+/// Where a recovery's pages stand: the last outbox position replayed and the last inbox
+/// position returned, as a page token `{seq}:{stored at}:{message id}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct RecoverPosition {
+    outbox_seq: i64,
+    inbox_at: i64,
+    inbox_id: String,
+}
+
+impl RecoverPosition {
+    fn token(&self) -> String {
+        format!("{}:{}:{}", self.outbox_seq, self.inbox_at, self.inbox_id)
+    }
+
+    fn parse(token: &str) -> Result<Self, Status> {
+        let invalid = || {
+            Status::invalid_argument(format!(
+                "page_token: expected the next_page_token of the previous answer, got {:?}",
+                mpx_proto::text::sanitize_for_display(token, 80)
+            ))
+        };
+        let mut parts = token.splitn(3, ':');
+        let outbox_seq = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(invalid)?;
+        let inbox_at = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(invalid)?;
+        let inbox_id = parts.next().ok_or_else(invalid)?.to_string();
+        if !(inbox_id.is_empty() || uuid::Uuid::parse_str(&inbox_id).is_ok()) {
+            return Err(invalid());
+        }
+        Ok(Self {
+            outbox_seq,
+            inbox_at,
+            inbox_id,
+        })
+    }
+}
+
+impl ExchangeService {
+    /// Where a recovery starts: after the messages the caller names, or at the beginning when
+    /// it names none or one this node does not know.
+    async fn recover_start(
+        &self,
+        caller: &str,
+        request: &RecoverRequest,
+    ) -> Result<RecoverPosition, Status> {
+        let store = self.workflow.store();
+        let mut position = RecoverPosition::default();
+        for (field, id) in [
+            (
+                "last_received_message_id",
+                &request.last_received_message_id,
+            ),
+            ("last_sent_message_id", &request.last_sent_message_id),
+        ] {
+            if !id.is_empty() && uuid::Uuid::parse_str(id).is_err() {
+                return Err(Status::invalid_argument(format!(
+                    "{field}: expected a message id (UUID) or \"\", got {:?}",
+                    mpx_proto::text::sanitize_for_display(id, 80)
+                )));
+            }
+        }
+        if !request.last_received_message_id.is_empty() {
+            position.outbox_seq = store
+                .outbox_seq_of(caller, &request.last_received_message_id)
+                .await
+                .map_err(storage_status)?
+                .unwrap_or(0);
+        }
+        if !request.last_sent_message_id.is_empty()
+            && let Some((at, id)) = store
+                .inbox_position(caller, &request.last_sent_message_id)
+                .await
+                .map_err(storage_status)?
+        {
+            position.inbox_at = at;
+            position.inbox_id = id;
+        }
+        Ok(position)
+    }
+
+    /// One page of a recovery for `caller`.
+    async fn recover_page(
+        &self,
+        caller: &str,
+        position: RecoverPosition,
+    ) -> Result<RecoverResponse, Status> {
+        let store = self.workflow.store();
+        // Half the message limit for each direction, so a page always fits.
+        let budget = (self.max_message_bytes / 2).saturating_sub(1024).max(1);
+        let mut next = position.clone();
+        let mut response = RecoverResponse::default();
+        let delivered = store
+            .delivered_after(caller, position.outbox_seq, RECOVER_PAGE)
+            .await
+            .map_err(storage_status)?;
+        let mut more = delivered.len() as u32 >= RECOVER_PAGE;
+        let mut bytes = 0usize;
+        for row in delivered {
+            bytes += row.envelope.len() + row.receipt.len() + 16;
+            if bytes > budget && !response.replayed.is_empty() {
+                more = true;
+                break;
+            }
+            next.outbox_seq = row.seq;
+            let (Ok(envelope), Ok(receipt)) = (
+                Envelope::decode(row.envelope.as_slice()),
+                Receipt::decode(row.receipt.as_slice()),
+            ) else {
+                tracing::error!(seq = row.seq, "an outbox row does not decode; not replayed");
+                continue;
+            };
+            response.replayed.push(DeliveredMessage {
+                envelope: Some(envelope),
+                receipt: Some(receipt),
+            });
+        }
+        let stored = store
+            .inbox_after(
+                caller,
+                (position.inbox_at, &position.inbox_id),
+                RECOVER_PAGE,
+            )
+            .await
+            .map_err(storage_status)?;
+        more |= stored.len() as u32 >= RECOVER_PAGE;
+        let mut bytes = 0usize;
+        for row in stored {
+            let size = row.envelope.as_ref().map_or(0, Vec::len) + row.receipt.len() + 16;
+            bytes += size;
+            if bytes > budget
+                && !(response.returned.is_empty() && response.unrecoverable.is_empty())
+            {
+                more = true;
+                break;
+            }
+            next.inbox_at = row.received_at_unix_ms;
+            next.inbox_id = row.message_id.clone();
+            let envelope = row
+                .envelope
+                .as_deref()
+                .and_then(|bytes| Envelope::decode(bytes).ok());
+            match (envelope, Receipt::decode(row.receipt.as_slice())) {
+                (Some(envelope), Ok(receipt)) => response.returned.push(DeliveredMessage {
+                    envelope: Some(envelope),
+                    receipt: Some(receipt),
+                }),
+                _ => response.unrecoverable.push(LostMessage {
+                    message_id: row.message_id,
+                    body_kind: row.body_kind,
+                    case_id: row.case_id,
+                    received_at_unix_ms: row.received_at_unix_ms,
+                }),
+            }
+        }
+        if more {
+            response.next_page_token = next.token();
+        }
+        Ok(response)
+    }
+}
+
+fn storage_status(error: crate::store::StoreError) -> Status {
+    tracing::error!(%error, "storage failed while answering a recovery");
+    Status::unavailable("this node's storage failed; retry later")
+}
+
 #[tonic::async_trait]
 impl Exchange for ExchangeService {
+    async fn recover(
+        &self,
+        request: Request<RecoverRequest>,
+    ) -> Result<Response<RecoverResponse>, Status> {
+        let caller = peer_caller(&request)?;
+        let Some(county) = caller.identity.county() else {
+            return Err(self
+                .refuse(
+                    &caller.identity.uri(),
+                    "not a county",
+                    Status::permission_denied("only county nodes recover"),
+                )
+                .await);
+        };
+        if self.directory.is_revoked(&caller.certificate_sha256) {
+            let status =
+                Status::permission_denied(format!("the certificate of county {county} is revoked"));
+            return Err(self
+                .refuse(county.as_str(), "revoked certificate", status)
+                .await);
+        }
+        let request = request.into_inner();
+        let position = if request.page_token.is_empty() {
+            self.recover_start(county.as_str(), &request).await?
+        } else {
+            RecoverPosition::parse(&request.page_token)?
+        };
+        let first = request.page_token.is_empty();
+        let page = self.recover_page(county.as_str(), position).await?;
+        if first || !page.replayed.is_empty() || !page.returned.is_empty() {
+            tracing::info!(
+                peer = %county,
+                replayed = page.replayed.len(),
+                returned = page.returned.len(),
+                unrecoverable = page.unrecoverable.len(),
+                more = !page.next_page_token.is_empty(),
+                "a peer asked what it may have lost"
+            );
+        }
+        metrics::counter!("mpx_recovery_served_total", "direction" => "replayed")
+            .increment(page.replayed.len() as u64);
+        metrics::counter!("mpx_recovery_served_total", "direction" => "returned")
+            .increment(page.returned.len() as u64);
+        Ok(Response::new(page))
+    }
+
     type DeliverStream = ReceiverStream<Result<DeliverResponse, Status>>;
 
     async fn deliver(

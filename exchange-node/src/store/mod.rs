@@ -22,9 +22,14 @@ mod cases;
 mod migrations;
 mod outbox;
 mod people;
+mod recovery;
 mod reports;
 
 pub use cases::{CaseOrder, CaseQuery, CaseTallies};
+pub use recovery::{
+    DeliveredRow, InboxRow, REPORT_TABLES, RecoveryItem, RecoveryPeer, RecoverySummary,
+    RestoreRecord,
+};
 
 /// A store operation that failed. Driver errors are converted here, once.
 #[derive(Debug, thiserror::Error)]

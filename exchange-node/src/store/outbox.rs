@@ -217,7 +217,9 @@ impl StoreTx {
         Ok(entries)
     }
 
-    /// Records a stored message, the digest of its envelope and the receipt answered for it.
+    /// Records a stored message, its envelope (kept so a restored sender can be given back
+    /// what it sent), the envelope's digest and the receipt answered for it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_inbox(
         &mut self,
         message_id: &str,
@@ -227,11 +229,12 @@ impl StoreTx {
         received_at_unix_ms: i64,
         receipt: &[u8],
         envelope_sha256: &str,
+        envelope: &[u8],
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO inbox (message_id, sender, case_id, body_kind, received_at_unix_ms, receipt,
-                                envelope_sha256)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                                envelope_sha256, envelope)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(message_id)
         .bind(sender)
@@ -240,6 +243,7 @@ impl StoreTx {
         .bind(received_at_unix_ms)
         .bind(receipt.to_vec())
         .bind(envelope_sha256)
+        .bind(envelope.to_vec())
         .execute(&mut *self.transaction)
         .await?;
         Ok(())

@@ -31,7 +31,8 @@ impl Workflow {
         let ids: Vec<&str> = envelopes.iter().map(|e| e.message_id.as_str()).collect();
         let mut known = tx.inbox_entries(&ids).await?;
         for envelope in envelopes {
-            let digest = mpx_proto::sha256_hex(&envelope.encode_to_vec());
+            let encoded_envelope = envelope.encode_to_vec();
+            let digest = mpx_proto::sha256_hex(&encoded_envelope);
             if let Some(entry) = known.get(&envelope.message_id) {
                 // A redelivery (the same envelope) gets the stored receipt back; the same id with
                 // another body is refused, so its sender cannot take the first receipt for an
@@ -103,6 +104,7 @@ impl Workflow {
                     now,
                     &encoded,
                     &digest,
+                    &encoded_envelope,
                 )
                 .await?;
                 known.insert(
@@ -646,7 +648,7 @@ fn decide_extension(case: &mut Case, decision: &v1::ExtensionDecision) -> (&'sta
 }
 
 /// A shared record is noted on its case by the person's name.
-fn record_shared(share: &v1::RecordShare) -> (&'static str, String) {
+pub(super) fn record_shared(share: &v1::RecordShare) -> (&'static str, String) {
     let name = share
         .person
         .as_ref()

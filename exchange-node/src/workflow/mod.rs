@@ -28,8 +28,11 @@ use mpx_proto::text::limits;
 mod assignments;
 mod cases;
 mod intake;
+mod recovery;
 mod roster;
 mod settle;
+
+pub use recovery::Recovered;
 
 /// Wakes the delivery worker of a county after a commit wrote to the outbox.
 #[derive(Debug, Clone)]

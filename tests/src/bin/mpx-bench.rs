@@ -637,6 +637,16 @@ mod raw_exchange {
     impl Exchange for BareReceiver {
         type DeliverStream = ReceiverStream<Result<DeliverResponse, Status>>;
 
+        /// The raw-limit receiver keeps no outbox to replay from.
+        async fn recover(
+            &self,
+            _request: Request<mpx_proto::v1::RecoverRequest>,
+        ) -> Result<Response<mpx_proto::v1::RecoverResponse>, Status> {
+            Err(Status::unimplemented(
+                "the bench's bare receiver keeps no history",
+            ))
+        }
+
         async fn deliver(
             &self,
             request: Request<Streaming<DeliverRequest>>,
