@@ -11,6 +11,8 @@
 //! - [`outbox`]: one delivery worker per destination county; batching, backoff with jitter.
 //! - [`directory`]: the registry's signed directory: verification, refresh, disk cache.
 //! - [`provincial`]: roster changes and case events shipped to the registry from its cursor.
+//! - [`recovery`]: once per start, each peer is asked what this database may have lost (after
+//!   a restore from a backup: everything since the backup comes back).
 //! - [`registry_client`]: the registry's replicas: a healthy one per call, a failed call tried
 //!   once more on another, health checks bring a replica that failed back.
 //! - [`service`]: gRPC: `mpx.v1.Exchange` (peers, mTLS), `mpx.v1.Records` and `mpx.v1.Cases`
@@ -33,6 +35,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod outbox;
 pub mod provincial;
+pub mod recovery;
 pub mod registry_client;
 pub mod service;
 pub mod store;
@@ -263,6 +266,18 @@ pub async fn run(
         lease_holder: lease_holder(county, &config),
     };
     tracker.spawn(manager.run(wakeups, work_cancel.clone(), tracker.clone()));
+    // Once per start, ask every peer what this database may have lost (nothing, unless it was
+    // restored from a backup; then everything the peers hold comes back).
+    tracker.spawn(
+        crate::recovery::RecoveryPass {
+            workflow: workflow.clone(),
+            directory: directory.clone(),
+            tls: tls.clone(),
+            max_message_bytes: config.limits.max_message_bytes,
+            retry_initial: Duration::from_millis(config.delivery.retry_initial_ms.max(100)),
+        }
+        .run(work_cancel.clone()),
+    );
 
     let (peer_health_reporter, peer_health) = tonic_health::server::health_reporter();
     peer_health_reporter

@@ -40,6 +40,113 @@ pub trait CursorStream: Send + Sync + 'static {
         &self,
         items: Vec<Self::Item>,
     ) -> impl Future<Output = Result<i64, RegistryError>> + Send;
+    /// The registry's first cursor of this start: a chance to notice a restore (see
+    /// [`after_restore`]).
+    fn first_cursor(&self, _cursor: i64) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
+    /// The registry acknowledged rows up to `cursor`: remembered, so a restored copy of this
+    /// database knows which of its rows the registry had.
+    fn acknowledged(&self, _cursor: i64) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// After a restore, the registry's cursor is past rows this database never wrote (or wrote
+/// differently after the backup): the rows not acknowledged as far as this database knows move
+/// above the registry's cursor, so the registry takes them instead of skipping them. A restore
+/// is known from `exchange-node restore`, or detected here when the registry's cursor is above
+/// every row of the table. Done once per restore and table.
+pub async fn after_restore(store: &Store, table: &str, registry_cursor: i64) -> Result<(), String> {
+    let error = |e: crate::store::StoreError| e.to_string();
+    let marker = format!("renumbered:{table}");
+    let highest = store.highest_report_seq(table).await.map_err(error)?;
+    let acknowledged_name = crate::store::REPORT_TABLES
+        .iter()
+        .find(|(t, _)| *t == table)
+        .map(|(_, name)| *name)
+        .ok_or_else(|| format!("no report table {table}"))?;
+    let acknowledged = store
+        .provincial_cursor(acknowledged_name)
+        .await
+        .map_err(error)?;
+    let done_for = store.provincial_cursor(&marker).await.map_err(error)?;
+    let restore = store
+        .current_restore()
+        .await
+        .map_err(error)?
+        .filter(|restore| restore.noticed_at_unix_ms > done_for);
+    if restore.is_none() && registry_cursor <= highest {
+        return Ok(());
+    }
+    let restore = match restore {
+        Some(restore) => restore,
+        None => {
+            tracing::warn!(
+                table,
+                registry_cursor,
+                highest,
+                "the registry holds reports from this node that this database never wrote: it was restored from a backup"
+            );
+            let backup_of = store.newest_instant().await.map_err(error)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            store
+                .record_restore(
+                    "detected",
+                    backup_of,
+                    "noticed at start: the registry's cursor is past this database's reports",
+                    now,
+                )
+                .await
+                .map_err(error)?;
+            let restore = store
+                .current_restore()
+                .await
+                .map_err(error)?
+                .ok_or("the restore just recorded is not there")?;
+            // This start's recovery pass may be over already (nothing came back from the
+            // peers): then the recovery is over too.
+            let pass = store.recovery_summary().await.map_err(error)?;
+            if pass.peers > 0 && pass.peers_pending == 0 {
+                store
+                    .finish_restore(&restore.restore_id, now)
+                    .await
+                    .map_err(error)?;
+            }
+            restore
+        }
+    };
+    let moved = store
+        .renumber_reports_above(table, acknowledged, registry_cursor)
+        .await
+        .map_err(error)?;
+    let lost = (registry_cursor - highest).max(0);
+    let what = if table == "roster_changes" {
+        "roster changes"
+    } else {
+        "case events"
+    };
+    let note = format!(
+        "{lost} {what} this node had reported to the province after the backup are not in this database (the registry keeps them, up to its sequence {registry_cursor}); {moved} not yet acknowledged are sent again"
+    );
+    tracing::warn!(
+        table,
+        lost,
+        moved,
+        registry_cursor,
+        "reports to the province renumbered after a restore"
+    );
+    store
+        .note_on_restore(&restore.restore_id, &note)
+        .await
+        .map_err(error)?;
+    let mut tx = store.begin().await.map_err(error)?;
+    tx.set_provincial_cursor(&marker, restore.noticed_at_unix_ms)
+        .await
+        .map_err(error)?;
+    tx.commit().await.map_err(error)
 }
 
 /// Roster changes, to `mpx.v1.Index`.
@@ -51,6 +158,17 @@ pub struct RosterChanges {
 impl CursorStream for RosterChanges {
     type Item = mpx_proto::v1::RosterChange;
     const WHAT: &'static str = "roster changes";
+
+    async fn first_cursor(&self, cursor: i64) -> Result<(), String> {
+        after_restore(&self.store, "roster_changes", cursor).await
+    }
+
+    async fn acknowledged(&self, cursor: i64) -> Result<(), String> {
+        self.store
+            .record_acknowledged("roster_changes", cursor)
+            .await
+            .map_err(|e| e.to_string())
+    }
 
     async fn pending(&self, seq: i64, limit: u32) -> Result<Vec<Self::Item>, String> {
         self.store
@@ -85,6 +203,17 @@ pub struct CaseEvents {
 impl CursorStream for CaseEvents {
     type Item = mpx_proto::v1::CaseEventReport;
     const WHAT: &'static str = "case events";
+
+    async fn first_cursor(&self, cursor: i64) -> Result<(), String> {
+        after_restore(&self.store, "case_reports", cursor).await
+    }
+
+    async fn acknowledged(&self, cursor: i64) -> Result<(), String> {
+        self.store
+            .record_acknowledged("case_reports", cursor)
+            .await
+            .map_err(|e| e.to_string())
+    }
 
     async fn pending(&self, seq: i64, limit: u32) -> Result<Vec<Self::Item>, String> {
         self.store
@@ -189,6 +318,8 @@ impl ShipError {
 pub async fn ship<S: CursorStream>(stream: S, interval: Duration, cancel: CancellationToken) {
     // The registry's cursor, and when it said so.
     let mut cursor: Option<(i64, Instant)> = None;
+    // Whether the registry's first cursor of this start was checked for a restore.
+    let mut checked = false;
     loop {
         let trusted = cursor
             .filter(|(_, said_at)| said_at.elapsed() < CURSOR_TRUSTED_FOR)
@@ -198,6 +329,10 @@ pub async fn ship<S: CursorStream>(stream: S, interval: Duration, cancel: Cancel
                 Some(seq) => seq,
                 None => {
                     let seq = stream.send(Vec::new()).await?;
+                    if !checked {
+                        stream.first_cursor(seq).await.map_err(ShipError::Local)?;
+                        checked = true;
+                    }
                     cursor = Some((seq, Instant::now()));
                     seq
                 }
@@ -212,6 +347,9 @@ pub async fn ship<S: CursorStream>(stream: S, interval: Duration, cancel: Cancel
             let sent = items.len();
             let acknowledged = stream.send(items).await?;
             cursor = Some((acknowledged, Instant::now()));
+            if let Err(error) = stream.acknowledged(acknowledged).await {
+                tracing::warn!(%error, what = S::WHAT, "cannot remember the registry's cursor");
+            }
             tracing::debug!(
                 sent,
                 acknowledged,

@@ -8,6 +8,7 @@ mod cases;
 mod client;
 mod output;
 mod records;
+pub mod restore;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -137,6 +138,11 @@ enum Command {
     /// Compare the roster with another department's extract (数据比对): only ours, only theirs,
     /// and differing fields, with a CSV of the differences.
     Reconcile(bulk::ReconcileArgs),
+    /// Put a backup in place of the database (node stopped), checked; the next start recovers
+    /// from the peers everything since the backup.
+    Restore(restore::RestoreArgs),
+    /// The node's state from its own database: counts, outbox, and any restore and recovery.
+    Status,
 }
 
 /// Entry point of the binary.
@@ -210,6 +216,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             bulk::reconcile(&mut records, &mut cases, &config.county, args, cli.json).await
         }
         Command::Cases(command) => cases(&cli, &config, command).await,
+        Command::Restore(args) => restore::restore(&config, args).await,
+        Command::Status => restore::status(&cli, &config).await,
         Command::Alerts(command) => alerts(&cli, &config, command).await,
     }
 }

@@ -19,6 +19,9 @@ use crate::workflow::{Workflow, WorkflowError};
 /// How soon a sender should retry after this node's storage failed (`grpc-retry-pushback-ms`).
 const STORAGE_RETRY_MS: u64 = 2_000;
 
+/// How soon a sender should retry a follow-up put off while this node recovers.
+const RECOVERING_RETRY_MS: u64 = 5_000;
+
 /// How soon a sender should retry a batch refused because the node was busy.
 const BUSY_RETRY_MS: u64 = 1_000;
 
@@ -423,6 +426,14 @@ impl Exchange for ExchangeService {
                         status.metadata_mut().insert(
                             "grpc-retry-pushback-ms",
                             tonic::metadata::MetadataValue::from(STORAGE_RETRY_MS),
+                        );
+                        Err(status)
+                    }
+                    Err(error @ WorkflowError::Unavailable(_)) => {
+                        let mut status = Status::from(error);
+                        status.metadata_mut().insert(
+                            "grpc-retry-pushback-ms",
+                            tonic::metadata::MetadataValue::from(RECOVERING_RETRY_MS),
                         );
                         Err(status)
                     }

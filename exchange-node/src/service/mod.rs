@@ -19,6 +19,7 @@ impl From<WorkflowError> for Status {
             WorkflowError::FailedPrecondition(message) => Status::failed_precondition(message),
             WorkflowError::AlreadyExists(message) => Status::already_exists(message),
             WorkflowError::PermissionDenied(message) => Status::permission_denied(message),
+            WorkflowError::Unavailable(message) => Status::unavailable(message),
             WorkflowError::Store(error) => error.into(),
         }
     }

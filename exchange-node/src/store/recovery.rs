@@ -298,19 +298,30 @@ impl Store {
 
     // ---- the pass over the peers ---------------------------------------------------------------
 
-    /// Starts a pass: every peer row is forgotten, then `counties` are listed as pending.
+    /// Starts a pass: `counties` are listed as pending. While a restore's recovery is unfinished
+    /// (`keep_counts`), what earlier starts recovered is kept and added to; otherwise the last
+    /// pass's rows are forgotten.
     pub async fn start_recovery_pass(
         &self,
         counties: &[String],
         now_unix_ms: i64,
+        keep_counts: bool,
     ) -> Result<(), StoreError> {
         let mut transaction = self.database.begin().await?;
-        sqlx::query("DELETE FROM recovery_peers")
-            .execute(&mut *transaction)
-            .await?;
+        if keep_counts {
+            sqlx::query("UPDATE recovery_peers SET state = 'pending', updated_at_unix_ms = $1")
+                .bind(now_unix_ms)
+                .execute(&mut *transaction)
+                .await?;
+        } else {
+            sqlx::query("DELETE FROM recovery_peers")
+                .execute(&mut *transaction)
+                .await?;
+        }
         for county in counties {
             sqlx::query(
-                "INSERT INTO recovery_peers (county, state, updated_at_unix_ms) VALUES ($1, 'pending', $2)",
+                "INSERT INTO recovery_peers (county, state, updated_at_unix_ms) VALUES ($1, 'pending', $2)
+                 ON CONFLICT (county) DO NOTHING",
             )
             .bind(county)
             .bind(now_unix_ms)

@@ -495,10 +495,7 @@ impl Workflow {
         now: i64,
     ) -> Result<Result<(), Rejection>, StoreError> {
         let Some(mut case) = tx.get_case(&request.case_id).await? else {
-            return Ok(Err(Rejection(format!(
-                "case_id: no case {:?} at this node",
-                request.case_id
-            ))));
+            return Ok(Err(Rejection::unknown_case(&request.case_id)));
         };
         if case.direction() != CaseDirection::Outbound || case.recipient_county != sender.as_str() {
             return Ok(Err(Rejection(format!(

@@ -72,6 +72,14 @@ impl Workflow {
                     tracing::warn!(message_id = %envelope.message_id, %sender, %reason, "envelope rejected");
                     rejected_receipt(&envelope.message_id, reason, now)
                 }
+                Applied::NotYet(reason) => {
+                    // Nothing of the batch is kept: the sender retries it after the pushback,
+                    // by when this node has asked the sender what it may have lost.
+                    tracing::info!(message_id = %envelope.message_id, %sender, %reason, "a follow-up on an unknown case is put off until the recovery pass has asked its sender");
+                    return Err(WorkflowError::Unavailable(format!(
+                        "{reason}; this node is recovering from a restore and has not yet asked county {sender} what it lost; retry later"
+                    )));
+                }
             };
             if let Some(signer) = &self.signer
                 && let Err(error) = mpx_proto::evidence::sign_receipt(signer, &mut receipt, &digest)
@@ -205,6 +213,11 @@ impl Workflow {
         };
         Ok(match outcome {
             Ok(deadlines) => Applied::Stored(deadlines),
+            Err(rejection)
+                if rejection.is_unknown_case() && self.recovery.is_pending(sender.as_str()) =>
+            {
+                Applied::NotYet(rejection.0)
+            }
             Err(Rejection(reason)) => Applied::Rejected(reason),
         })
     }
@@ -435,9 +448,7 @@ impl Workflow {
         change: impl FnOnce(&mut Case) -> (&'static str, String),
     ) -> Result<Result<(), Rejection>, StoreError> {
         let Some(mut case) = tx.get_case(case_id).await? else {
-            return Ok(Err(Rejection(format!(
-                "case_id: no case {case_id:?} at this node"
-            ))));
+            return Ok(Err(Rejection::unknown_case(case_id)));
         };
         if case.direction() != CaseDirection::Inbound || case.requester_county != sender.as_str() {
             return Ok(Err(Rejection(format!(
@@ -460,10 +471,7 @@ impl Workflow {
         wake: &mut Vec<String>,
     ) -> Result<Result<(), Rejection>, StoreError> {
         let Some(mut case) = tx.get_case(&response.case_id).await? else {
-            return Ok(Err(Rejection(format!(
-                "case_id: no case {:?} at this node",
-                response.case_id
-            ))));
+            return Ok(Err(Rejection::unknown_case(&response.case_id)));
         };
         if case.direction() != CaseDirection::Outbound || case.recipient_county != sender.as_str() {
             return Ok(Err(Rejection(format!(

@@ -66,12 +66,61 @@ pub enum WorkflowError {
     AlreadyExists(String),
     #[error("{0}")]
     PermissionDenied(String),
+    /// Not now: the sender should retry later (its case may come back with a recovery).
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 /// A refusal of one delivered envelope: the sender must not retry it.
 struct Rejection(String);
+
+impl Rejection {
+    /// A follow-up on a case this node does not have.
+    fn unknown_case(case_id: &str) -> Self {
+        Rejection(format!("{UNKNOWN_CASE} {case_id:?} at this node"))
+    }
+
+    fn is_unknown_case(&self) -> bool {
+        self.0.starts_with(UNKNOWN_CASE)
+    }
+}
+
+/// How a refusal for an unknown case begins (see [`Rejection::unknown_case`]).
+const UNKNOWN_CASE: &str = "case_id: no case";
+
+/// The peers this node has not yet asked what it may have lost, in this start's recovery pass.
+/// While a peer is listed, a follow-up from it on a case this node does not have is put off
+/// (the sender retries) rather than refused: the case may be among what the peer gives back.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryGate {
+    pending: std::sync::Arc<std::sync::Mutex<HashSet<String>>>,
+}
+
+impl RecoveryGate {
+    /// Lists the peers of a new pass.
+    pub fn start(&self, peers: impl IntoIterator<Item = String>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.clear();
+        pending.extend(peers);
+    }
+
+    /// `peer` has answered.
+    pub fn done(&self, peer: &str) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(peer);
+    }
+
+    pub fn is_pending(&self, peer: &str) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(peer)
+    }
+}
 
 impl From<FieldError> for Rejection {
     fn from(error: FieldError) -> Self {
@@ -83,6 +132,8 @@ enum Applied {
     /// Stored; the deadlines of the case it opened, if it opened one.
     Stored(Option<CaseDeadlines>),
     Rejected(String),
+    /// A follow-up on an unknown case from a peer this start's recovery has not asked yet.
+    NotYet(String),
 }
 
 /// The node's behaviour over its store; cheap to clone.
@@ -96,6 +147,8 @@ pub struct Workflow {
     clock: Clock,
     /// Signs receipts with the node's key (evidence for lateness).
     signer: Option<std::sync::Arc<mpx_proto::evidence::Signer>>,
+    /// The peers not yet asked in this start's recovery pass.
+    recovery: RecoveryGate,
 }
 
 /// Input of a new outbound request.
@@ -113,7 +166,7 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-fn body_kind(body: &Body) -> &'static str {
+pub(crate) fn body_kind(body: &Body) -> &'static str {
     match body {
         Body::Notice(_) => "notice",
         Body::Request(_) => "request",
@@ -126,7 +179,7 @@ fn body_kind(body: &Body) -> &'static str {
     }
 }
 
-fn body_case_id(body: &Body) -> &str {
+pub(crate) fn body_case_id(body: &Body) -> &str {
     match body {
         Body::Notice(notice) => &notice.case_id,
         Body::Request(request) => &request.case_id,
@@ -174,7 +227,13 @@ impl Workflow {
             delivery,
             clock,
             signer: None,
+            recovery: RecoveryGate::default(),
         }
+    }
+
+    /// The peers not yet asked in this start's recovery pass (see [`RecoveryGate`]).
+    pub fn recovery_gate(&self) -> &RecoveryGate {
+        &self.recovery
     }
 
     /// Signs every receipt with `signer` (the key of this node's certificate).

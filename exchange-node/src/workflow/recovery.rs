@@ -108,7 +108,9 @@ impl Workflow {
             .apply(&mut tx, peer, body, received_at, &mut wake)
             .await?
         {
-            Applied::Rejected(reason) => return Ok(Recovered::NeedsClerk(reason)),
+            Applied::Rejected(reason) | Applied::NotYet(reason) => {
+                return Ok(Recovered::NeedsClerk(reason));
+            }
             Applied::Stored(_) => {}
         }
         let case_id = body_case_id(body).to_string();
