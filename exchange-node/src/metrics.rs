@@ -10,6 +10,10 @@
 //! | `mpx_alerts_fired_total` | counter | `kind` |
 //! | `mpx_messages_received_total` | counter | `kind`, `outcome` (`stored`, `rejected`, `duplicate`) |
 //! | `mpx_intake_pushbacks_total` | counter | — : batches refused as busy (UNAVAILABLE with a retry-after) |
+//! | `mpx_recovery_messages_total` | counter | `outcome` (`replayed`, `rebuilt`, `needs_clerk`): what this node got back from its peers after a restore |
+//! | `mpx_recovery_served_total` | counter | `direction` (`replayed`, `returned`): messages this node gave back to a restored peer |
+//! | `mpx_recovery_peers_pending` | gauge | — : peers this start's recovery pass has still to hear from |
+//! | `mpx_restore_unfinished` | gauge | — : 1 while a restore's recovery is not finished |
 //!
 //! Gauges are read from the database at each scrape, so they are exact and survive restarts;
 //! counters and the histogram count since the process started. No personal data is in any label.
@@ -101,6 +105,18 @@ async fn refresh_gauges(state: &MetricsState) -> Result<(), crate::store::StoreE
                 .set(count as f64);
         }
     }
+    let recovery = state.store.recovery_summary().await?;
+    metrics::gauge!("mpx_recovery_peers_pending").set(recovery.peers_pending as f64);
+    metrics::gauge!("mpx_restore_unfinished").set(
+        if recovery
+            .restore
+            .is_some_and(|restore| restore.finished_at_unix_ms == 0)
+        {
+            1.0
+        } else {
+            0.0
+        },
+    );
     let outbox = state.store.outbox_stats().await?;
     let mut peers = state
         .peers

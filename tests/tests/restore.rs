@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
@@ -38,6 +40,9 @@ const RESTORED: &str = "621221";
 /// A second peer: a verification from it, and an extension the restored clerk asked of it.
 const THIRD: &str = "621223";
 const WAIT: Duration = Duration::from_secs(60);
+/// The restored county's console clerk (made before the backup, so the backup holds it).
+const CLERK: &str = "clerk1";
+const CLERK_PASSWORD: &str = "restore-test-2026";
 
 fn person(id: &str, hukou: &str) -> v1::Person {
     v1::Person {
@@ -218,6 +223,58 @@ fn back_up(province: &Province, county: &str, to: &Path) {
     }
 }
 
+/// One HTTP/1.1 exchange with a console: (status, headers, body).
+fn http(
+    console: SocketAddr,
+    method: &str,
+    target: &str,
+    cookies: &str,
+    body: &str,
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(console).unwrap();
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {console}\r\nConnection: close\r\nAccept-Language: zh-CN\r\nCookie: {cookies}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response).to_string();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap();
+    (status, head.to_string(), body.to_string())
+}
+
+fn cookie(head: &str, name: &str) -> String {
+    head.lines()
+        .filter_map(|line| line.strip_prefix("set-cookie: "))
+        .find_map(|cookie| cookie.strip_prefix(&format!("{name}=")))
+        .and_then(|rest| rest.split(';').next())
+        .map(|value| format!("{name}={value}"))
+        .unwrap_or_else(|| panic!("no {name} cookie in {head}"))
+}
+
+/// The console's start page as the restored county's clerk sees it (signed in over HTTP).
+fn console_start_page(province: &Province) -> String {
+    let console = province.node(RESTORED).console.unwrap();
+    let (_, head, body) = http(console, "GET", "/sign-in", "", "");
+    let sign_in = cookie(&head, &format!("mpx_sign_in_{RESTORED}"));
+    let marker = "name=\"csrf\" value=\"";
+    let start = body.find(marker).unwrap() + marker.len();
+    let csrf = &body[start..start + 64];
+    let form = format!("name={CLERK}&password={CLERK_PASSWORD}&csrf={csrf}");
+    let (status, head, body) = http(console, "POST", "/sign-in", &sign_in, &form);
+    assert_eq!(status, 303, "sign-in: {body}");
+    let session = cookie(&head, &format!("mpx_session_{RESTORED}"));
+    let (status, _, page) = http(console, "GET", "/", &session, "");
+    assert_eq!(status, 200, "{page}");
+    page
+}
+
 /// Restores the backup (the node is stopped): with `exchange-node restore` as the README says,
 /// or (`by_hand`) as an operator who skips it would: the file copied into place, or
 /// `pg_restore` alone. The node must notice a restore either way.
@@ -278,6 +335,13 @@ async fn a_restored_node_recovers_everything_from_its_peers(backend: Backend) {
     let Some(mut province) = Province::start_on(backend, &[PEER, RESTORED, THIRD]).await else {
         return;
     };
+    province
+        .node(RESTORED)
+        .add_console_operator(CLERK, "clerk", CLERK_PASSWORD);
+    assert!(
+        !console_start_page(&province).contains("restore-notice"),
+        "no restore to mention before one"
+    );
     // Before the backup: a verification the restored county answered.
     let answered_before = open_verification(&province, RESTORED, 1).await;
     wait_for_state(
@@ -491,6 +555,12 @@ async fn a_restored_node_recovers_everything_from_its_peers(backend: Backend) {
         );
         let noticed_by = if round == 1 { "command" } else { "detected" };
         assert_eq!(status["restore"]["noticed_by"], noticed_by, "{status}");
+        // The clerk sees it on the console's start page.
+        let page = console_start_page(&province);
+        assert!(
+            page.contains("本节点已从备份恢复") && page.contains("恢复完成"),
+            "{page}"
+        );
 
         // Every case is back as it was, with its original due dates.
         let restored_after = essentials_of(&cases_of(&province, RESTORED).await);

@@ -213,6 +213,39 @@ struct StartPage {
     signed: Option<Signed>,
     county: String,
     tiles: Vec<Tile>,
+    /// A restore from a backup (while it recovers, and for 30 days after), in words.
+    restore: Option<String>,
+}
+
+/// How long the start page mentions a finished recovery.
+const RESTORE_SHOWN_FOR_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// The start page's line about a restore, if there is one to mention.
+fn restore_line(
+    t: &'static Msgs,
+    summary: &crate::store::RecoverySummary,
+    now: i64,
+) -> Option<String> {
+    let restore = summary.restore.as_ref()?;
+    let finished = restore.finished_at_unix_ms;
+    if finished > 0 && now - finished > RESTORE_SHOWN_FOR_MS {
+        return None;
+    }
+    let progress = if finished == 0 {
+        t.restore_recovering
+            .replace("{pending}", &summary.peers_pending.to_string())
+            .replace("{peers}", &summary.peers.to_string())
+    } else {
+        t.restore_done.replace("{at}", &t.instant(finished))
+    };
+    Some(
+        t.restore_line
+            .replace("{backup}", &t.instant(restore.backup_of_unix_ms))
+            .replace("{progress}", &progress)
+            .replace("{replayed}", &summary.replayed.to_string())
+            .replace("{rebuilt}", &summary.rebuilt.to_string())
+            .replace("{clerk}", &summary.needs_clerk.to_string()),
+    )
 }
 
 pub async fn start(
@@ -296,11 +329,16 @@ pub async fn start(
             class: "",
         },
     ];
+    let recovery = store
+        .recovery_summary()
+        .await
+        .map_err(|error| ConsoleError::from_store(error, t))?;
     Ok(StartPage {
         t,
         county: state.county_text(state.county.as_str()),
         signed: Some(signed),
         tiles,
+        restore: restore_line(t, &recovery, now),
     }
     .into_response())
 }
