@@ -372,3 +372,83 @@ async fn the_registry_refuses_text_a_clerk_could_not_type_from_a_county() {
         refused.message()
     );
 }
+
+/// `Exchange.Recover` gives a county back its own history only, and refuses a malformed request
+/// by field.
+#[tokio::test]
+async fn a_recovery_answers_only_the_callers_own_history_and_refuses_bad_input_by_field() {
+    const CHENGGUAN: &str = "620102";
+    let province = Province::start(&[WUDU, LINXIA, CHENGGUAN]).await;
+    let mut wudu = province.peer_client(WUDU, LINXIA).await.unwrap();
+    let sent: Vec<Envelope> = (0..3)
+        .map(|seq| envelope(Body::Notice(arrival(700 + seq))))
+        .collect();
+    let receipts = deliver(&mut wudu, sent.clone()).await.unwrap();
+    assert!(
+        receipts
+            .iter()
+            .all(|receipt| receipt.status() == ReceiptStatus::Stored)
+    );
+    let recover = |last_sent: &str, page_token: &str| v1::RecoverRequest {
+        last_received_message_id: String::new(),
+        last_sent_message_id: last_sent.to_string(),
+        page_token: page_token.to_string(),
+    };
+
+    // Everything 621202 sent, with the receipts it got, in order.
+    let all = wudu.recover(recover("", "")).await.unwrap().into_inner();
+    assert_eq!(
+        all.returned
+            .iter()
+            .map(|m| m.envelope.clone().unwrap())
+            .collect::<Vec<_>>(),
+        sent
+    );
+    assert_eq!(
+        all.returned
+            .iter()
+            .map(|m| m.receipt.clone().unwrap())
+            .collect::<Vec<_>>(),
+        receipts
+    );
+    assert!(all.replayed.is_empty() && all.next_page_token.is_empty());
+    // From the last message it still holds as delivered.
+    let after = wudu
+        .recover(recover(&sent[0].message_id, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.returned.len(), 2);
+
+    // Another county gets nothing of 621202's.
+    let mut chengguan = province.peer_client(CHENGGUAN, LINXIA).await.unwrap();
+    let theirs = chengguan
+        .recover(recover("", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(theirs.returned.is_empty() && theirs.replayed.is_empty());
+    let named = chengguan
+        .recover(recover(&sent[2].message_id, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        named.returned.is_empty(),
+        "naming another county's message reveals nothing"
+    );
+
+    // Malformed input: refused by field.
+    let refused = wudu.recover(recover("", "1:x:y")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("page_token"), "{refused:?}");
+    let refused = wudu
+        .recover(recover("not-a-message-id", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().contains("last_sent_message_id"),
+        "{refused:?}"
+    );
+}

@@ -347,3 +347,68 @@ async fn restores_peers_and_items_for_a_clerk_are_recorded(url: &str) {
     assert_eq!((summary.peers, summary.replayed), (1, 0));
     store.close().await;
 }
+
+/// What a peer hands back is checked before anything is stored: a replayed message must carry
+/// a receipt this node signed, and a returned one must be this node's own.
+#[tokio::test]
+async fn a_recovered_message_that_does_not_check_out_is_left_for_a_clerk_and_nothing_is_stored() {
+    use exchange_node::workflow::{Recovered, Workflow};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("node.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let (notifier, _wakeups) = exchange_node::outbox::DeliveryNotifier::channel();
+    let workflow = Workflow::new(
+        store.clone(),
+        mpx_proto::division::CountyCode::parse("621221").unwrap(),
+        mpx_proto::resident_id::CheckDigitMode::Strict,
+        exchange_node::directory::DirectoryHandle::default(),
+        notifier,
+        exchange_node::clock::Clock::manual(1_780_000_000_000),
+    );
+    let peer = mpx_proto::division::CountyCode::parse("621202").unwrap();
+    let envelope = v1::Envelope {
+        message_id: id(),
+        sender: "621202".into(),
+        recipient: "621221".into(),
+        created_at_unix_ms: 1_779_000_000_000,
+        body: Some(v1::envelope::Body::Reminder(v1::Reminder {
+            case_id: id(),
+            text: "请尽快答复".into(),
+        })),
+    };
+    // A receipt nobody signed: the peer could have made up its instant.
+    let forged = v1::DeliveredMessage {
+        envelope: Some(envelope.clone()),
+        receipt: Some(v1::Receipt {
+            message_id: envelope.message_id.clone(),
+            status: v1::ReceiptStatus::Stored as i32,
+            received_at_unix_ms: 1_700_000_000_000,
+            ..Default::default()
+        }),
+    };
+    match workflow.replay_delivered(peer, &forged).await.unwrap() {
+        Recovered::NeedsClerk(reason) => assert!(reason.contains("does not verify"), "{reason}"),
+        other => panic!("a forged receipt was taken: {other:?}"),
+    }
+    // A message "returned" that this node never sent.
+    match workflow.rebuild_returned(peer, &forged).await.unwrap() {
+        Recovered::NeedsClerk(reason) => assert!(reason.contains("not from this node"), "{reason}"),
+        other => panic!("another county's message was rebuilt as ours: {other:?}"),
+    }
+    // Half a message.
+    let half = v1::DeliveredMessage {
+        envelope: Some(envelope),
+        receipt: None,
+    };
+    assert!(matches!(
+        workflow.replay_delivered(peer, &half).await.unwrap(),
+        Recovered::NeedsClerk(_)
+    ));
+    assert_eq!(store.last_received_from("621202").await.unwrap(), None);
+    assert_eq!(
+        store.newest_instant().await.unwrap(),
+        0,
+        "nothing was stored"
+    );
+    store.close().await;
+}
