@@ -412,3 +412,136 @@ async fn a_recovered_message_that_does_not_check_out_is_left_for_a_clerk_and_not
     );
     store.close().await;
 }
+
+/// An answer the requester refuses did not take effect there: the responder's case is open
+/// again, with why. And while this start's recovery has not asked a peer yet, that peer's
+/// follow-up on a case this node does not have is put off (the sender retries), not refused.
+#[tokio::test]
+async fn a_refused_answer_reopens_the_case_and_a_follow_up_waits_for_the_recovery() {
+    use exchange_node::workflow::{OpenCase, Workflow, WorkflowError};
+    use mpx_proto::division::CountyCode;
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let node = |county: &str, file: &str| {
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join(file).display());
+        let county = CountyCode::parse(county).unwrap();
+        async move {
+            let (notifier, _wakeups) = exchange_node::outbox::DeliveryNotifier::channel();
+            Workflow::new(
+                Store::connect(&url).await.unwrap(),
+                county,
+                mpx_proto::resident_id::CheckDigitMode::Strict,
+                exchange_node::directory::DirectoryHandle::default(),
+                notifier,
+                exchange_node::clock::Clock::manual(1_780_000_000_000),
+            )
+        }
+    };
+    let wudu = node("621202", "wudu.db").await;
+    let linxia = node("621221", "linxia.db").await;
+    let case = wudu
+        .open_case(
+            "clerk",
+            &OpenCase {
+                kind: v1::CaseKind::Verification,
+                recipient_county: "621221".into(),
+                priority: v1::CasePriority::Normal,
+                resident_id: mpx_tests::resident_id("621221", 5),
+                subject_name: "测试".into(),
+                questions: "请核实".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let request = wudu
+        .store()
+        .pending_outbox("621221", i64::MAX, 10)
+        .await
+        .unwrap();
+    let envelopes: Vec<v1::Envelope> = request
+        .iter()
+        .map(|m| v1::Envelope::decode(m.envelope.as_slice()).unwrap())
+        .collect();
+    let wudu_code = CountyCode::parse("621202").unwrap();
+    linxia.receive_batch(wudu_code, envelopes).await.unwrap();
+    linxia
+        .respond(
+            "王科员",
+            &case.case_id,
+            "经核实，仍在本辖区居住",
+            v1::NoticeVerdict::Unspecified,
+        )
+        .await
+        .unwrap();
+    let answer = linxia
+        .store()
+        .pending_outbox("621202", i64::MAX, 10)
+        .await
+        .unwrap();
+    assert_eq!(answer.len(), 1);
+    // 621202 refuses it (as a node that lost the case would).
+    let refusal = v1::Receipt {
+        message_id: answer[0].message_id.clone(),
+        status: v1::ReceiptStatus::Rejected as i32,
+        error: format!("case_id: no case {:?} at this node", case.case_id),
+        received_at_unix_ms: 1_780_000_001_000,
+        ..Default::default()
+    };
+    linxia.settle_receipts(&answer, &[refusal]).await.unwrap();
+    let reopened = linxia
+        .store()
+        .get_case(&case.case_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reopened.state(), v1::CaseState::Delivered, "open again");
+    assert_eq!(reopened.responded_at_unix_ms, 0);
+    let history = linxia.store().case_events(&case.case_id).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|event| event.event == "response rejected"
+                && event.detail.contains("open here again")),
+        "{history:?}"
+    );
+
+    // A follow-up from 621202 on a case 621221 does not have: refused normally, put off while
+    // the recovery pass has 621202 still to ask.
+    let reminder = |case_id: &str| v1::Envelope {
+        message_id: id(),
+        sender: "621202".into(),
+        recipient: "621221".into(),
+        created_at_unix_ms: 1_780_000_000_000,
+        body: Some(v1::envelope::Body::Reminder(v1::Reminder {
+            case_id: case_id.to_string(),
+            text: "请尽快答复".into(),
+        })),
+    };
+    let unknown = id();
+    let receipts = linxia
+        .receive_batch(wudu_code, vec![reminder(&unknown)])
+        .await
+        .unwrap();
+    assert_eq!(receipts[0].status(), v1::ReceiptStatus::Rejected);
+    linxia.recovery_gate().start(["621202".to_string()]);
+    let put_off = linxia
+        .receive_batch(wudu_code, vec![reminder(&unknown)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(put_off, WorkflowError::Unavailable(_)),
+        "{put_off:?}"
+    );
+    // A follow-up on a case it has is taken meanwhile.
+    let known = linxia
+        .receive_batch(wudu_code, vec![reminder(&case.case_id)])
+        .await
+        .unwrap();
+    assert_eq!(known[0].status(), v1::ReceiptStatus::Stored);
+    linxia.recovery_gate().done("621202");
+    let receipts = linxia
+        .receive_batch(wudu_code, vec![reminder(&unknown)])
+        .await
+        .unwrap();
+    assert_eq!(receipts[0].status(), v1::ReceiptStatus::Rejected);
+}

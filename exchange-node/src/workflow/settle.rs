@@ -116,10 +116,17 @@ impl Workflow {
                     case.state = state as i32;
                     case.reason = receipt.error.clone();
                 }
-                (
-                    format!("{} rejected", message.body_kind),
-                    receipt.error.clone(),
-                )
+                let detail = if message.body_kind == "response"
+                    && reopen_refused_answer(case, message)
+                {
+                    format!(
+                        "{} refused this answer, so it did not take effect there ({}); the case is open here again",
+                        message.recipient, receipt.error
+                    )
+                } else {
+                    receipt.error.clone()
+                };
+                (format!("{} rejected", message.body_kind), detail)
             } else {
                 if opening {
                     if let Ok(state) = next_state(case.state(), CaseAction::Deliver) {
@@ -168,5 +175,40 @@ impl Workflow {
         tx.queue_case_reports(&reports).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// An answer or acceptance the requester refused never took effect there: the case goes back
+/// to where it stood before it (accepted, or delivered), so the clerk sees it open and can act
+/// again, instead of believing it answered. A redirection (which opened a case elsewhere) and a
+/// case that has moved on since are left as they are. True when the case was reopened.
+fn reopen_refused_answer(case: &mut Case, message: &OutboxMessage) -> bool {
+    let Ok(Envelope {
+        body: Some(Body::Response(response)),
+        ..
+    }) = Envelope::decode(message.envelope.as_slice())
+    else {
+        return false;
+    };
+    match (&response.outcome, case.state()) {
+        (Some(Outcome::Answered(_)), CaseState::Responded)
+            if case.responded_at_unix_ms == response.responded_at_unix_ms =>
+        {
+            case.state = if case.accepted_at_unix_ms > 0 {
+                CaseState::Accepted
+            } else {
+                CaseState::Delivered
+            } as i32;
+            case.responded_at_unix_ms = 0;
+            true
+        }
+        (Some(Outcome::Accepted(_)), CaseState::Accepted)
+            if case.accepted_at_unix_ms == response.responded_at_unix_ms =>
+        {
+            case.state = CaseState::Delivered as i32;
+            case.accepted_at_unix_ms = 0;
+            true
+        }
+        _ => false,
     }
 }
