@@ -23,11 +23,14 @@ use tonic::transport::Endpoint;
 
 use crate::directory::DirectoryHandle;
 use crate::store::{RecoveryItem, RecoveryPeer, StoreError};
-use crate::workflow::{Recovered, Workflow, WorkflowError};
+use crate::workflow::{Recovered, Way, Workflow, WorkflowError};
 
 /// Most pages taken from one peer in one pass (200 messages a direction each): a bound on what
 /// a misbehaving peer can make this node read.
 const MAX_PAGES: usize = 10_000;
+
+/// Recovered messages applied in one transaction.
+const BATCH: usize = 200;
 
 /// The recovery pass of one start.
 #[derive(Debug, Clone)]
@@ -38,15 +41,6 @@ pub struct RecoveryPass {
     pub max_message_bytes: usize,
     /// First wait before asking a peer that failed again (doubles up to five minutes).
     pub retry_initial: Duration,
-}
-
-/// Which way a recovered message came.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Way {
-    /// The peer had delivered it here.
-    Replayed,
-    /// This node had sent it to the peer.
-    Returned,
 }
 
 /// What the pass did with one peer.
@@ -375,21 +369,31 @@ impl RecoveryPass {
         // In the order things happened here; at one instant, what arrived before what was sent.
         messages.sort_by_key(|(at, way, _)| (*at, *way == Way::Returned));
         let mut tally = Tally::default();
-        for (_, way, message) in messages {
-            match self.apply(peer, way, &message).await? {
-                Recovered::Applied => {
-                    let outcome = if way == Way::Replayed {
-                        tally.replayed += 1;
-                        "replayed"
-                    } else {
-                        tally.rebuilt += 1;
-                        "rebuilt"
-                    };
-                    metrics::counter!("mpx_recovery_messages_total", "outcome" => outcome)
-                        .increment(1);
+        for chunk in messages.chunks(BATCH) {
+            let batch: Vec<(Way, &DeliveredMessage)> = chunk
+                .iter()
+                .map(|(_, way, message)| (*way, message))
+                .collect();
+            let outcomes = self.workflow.recover_batch(peer, &batch).await?;
+            for ((_, way, message), outcome) in chunk.iter().zip(outcomes) {
+                let way = *way;
+                match outcome {
+                    Recovered::Applied => {
+                        let outcome = if way == Way::Replayed {
+                            tally.replayed += 1;
+                            "replayed"
+                        } else {
+                            tally.rebuilt += 1;
+                            "rebuilt"
+                        };
+                        metrics::counter!("mpx_recovery_messages_total", "outcome" => outcome)
+                            .increment(1);
+                    }
+                    Recovered::Settled | Recovered::AlreadyHeld => {}
+                    Recovered::NeedsClerk(reason) => {
+                        deferred.push((peer, way, message.clone(), reason))
+                    }
                 }
-                Recovered::Settled | Recovered::AlreadyHeld => {}
-                Recovered::NeedsClerk(reason) => deferred.push((peer, way, message, reason)),
             }
         }
         if !unrecoverable.is_empty() {

@@ -32,7 +32,7 @@ mod recovery;
 mod roster;
 mod settle;
 
-pub use recovery::Recovered;
+pub use recovery::{Recovered, Way};
 
 /// Wakes the delivery worker of a county after a commit wrote to the outbox.
 #[derive(Debug, Clone)]

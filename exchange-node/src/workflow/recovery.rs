@@ -21,6 +21,28 @@ pub enum Recovered {
     NeedsClerk(String),
 }
 
+/// Which way a recovered message came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    /// The peer had delivered it here.
+    Replayed,
+    /// This node had sent it to the peer.
+    Returned,
+}
+
+/// One message's step within a transaction.
+enum Step {
+    Done(Recovered),
+    /// Still pending here: settle it with the peer's receipt once the transaction is over.
+    Settle(Box<(OutboxMessage, Receipt)>),
+}
+
+impl From<Recovered> for Step {
+    fn from(recovered: Recovered) -> Self {
+        Step::Done(recovered)
+    }
+}
+
 /// The parts of a recovered message, checked for shape.
 struct Parts<'a> {
     envelope: &'a Envelope,
@@ -56,6 +78,92 @@ fn parts(message: &DeliveredMessage) -> Result<Parts<'_>, String> {
 }
 
 impl Workflow {
+    /// Applies recovered messages from `peer` in order, many in one transaction (a commit per
+    /// message would bound recovery by the disk's flushes). When one needs a clerk, the
+    /// transaction is dropped and the messages are applied one by one, so each of the others
+    /// still counts and nothing half-applied stays.
+    pub async fn recover_batch(
+        &self,
+        peer: CountyCode,
+        messages: &[(Way, &DeliveredMessage)],
+    ) -> Result<Vec<Recovered>, WorkflowError> {
+        let mut tx = self.store.begin().await?;
+        let mut wake = Vec::new();
+        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut settle = Vec::new();
+        let mut whole = true;
+        for (index, (way, message)) in messages.iter().enumerate() {
+            let step = self.step(&mut tx, peer, *way, message, &mut wake).await?;
+            match step {
+                Step::Done(Recovered::NeedsClerk(_)) => {
+                    whole = false;
+                    break;
+                }
+                Step::Done(recovered) => outcomes.push(recovered),
+                Step::Settle(pending) => {
+                    settle.push((index, pending));
+                    outcomes.push(Recovered::Settled);
+                }
+            }
+        }
+        if !whole {
+            drop(tx);
+            let mut outcomes = Vec::with_capacity(messages.len());
+            for (way, message) in messages {
+                outcomes.push(self.recover_one(peer, *way, message).await?);
+            }
+            return Ok(outcomes);
+        }
+        tx.commit().await?;
+        self.notify(&wake);
+        for (_, pending) in settle {
+            let (row, receipt) = *pending;
+            self.settle_receipts(&[row], std::slice::from_ref(&receipt))
+                .await?;
+        }
+        Ok(outcomes)
+    }
+
+    /// One recovered message in a transaction of its own.
+    async fn recover_one(
+        &self,
+        peer: CountyCode,
+        way: Way,
+        message: &DeliveredMessage,
+    ) -> Result<Recovered, WorkflowError> {
+        let mut tx = self.store.begin().await?;
+        let mut wake = Vec::new();
+        match self.step(&mut tx, peer, way, message, &mut wake).await? {
+            Step::Done(Recovered::Applied) => {
+                tx.commit().await?;
+                self.notify(&wake);
+                Ok(Recovered::Applied)
+            }
+            Step::Done(other) => Ok(other),
+            Step::Settle(pending) => {
+                drop(tx);
+                let (row, receipt) = *pending;
+                self.settle_receipts(&[row], std::slice::from_ref(&receipt))
+                    .await?;
+                Ok(Recovered::Settled)
+            }
+        }
+    }
+
+    async fn step(
+        &self,
+        tx: &mut StoreTx,
+        peer: CountyCode,
+        way: Way,
+        message: &DeliveredMessage,
+        wake: &mut Vec<String>,
+    ) -> Result<Step, WorkflowError> {
+        match way {
+            Way::Replayed => self.replay_in(tx, peer, message, wake).await,
+            Way::Returned => self.rebuild_in(tx, peer, message).await,
+        }
+    }
+
     /// Stores again a message `peer` had delivered here, as it was stored then: only with the
     /// receipt this node signed for it (checked against this node's certificate), at the instant
     /// that receipt says, with the due dates it carries.
@@ -64,19 +172,31 @@ impl Workflow {
         peer: CountyCode,
         message: &DeliveredMessage,
     ) -> Result<Recovered, WorkflowError> {
+        self.recover_one(peer, Way::Replayed, message).await
+    }
+
+    /// [`Workflow::replay_delivered`] within `tx`.
+    async fn replay_in(
+        &self,
+        tx: &mut StoreTx,
+        peer: CountyCode,
+        message: &DeliveredMessage,
+        wake: &mut Vec<String>,
+    ) -> Result<Step, WorkflowError> {
         let parts = match parts(message) {
             Ok(parts) => parts,
-            Err(reason) => return Ok(Recovered::NeedsClerk(reason)),
+            Err(reason) => return Ok(Recovered::NeedsClerk(reason).into()),
         };
         let (envelope, receipt) = (parts.envelope, parts.receipt);
         if envelope.sender != peer.as_str() {
             return Ok(Recovered::NeedsClerk(format!(
                 "county {peer} replayed a message that names sender {:?}",
                 envelope.sender
-            )));
+            ))
+            .into());
         }
         if receipt.status() != ReceiptStatus::Stored {
-            return Ok(Recovered::AlreadyHeld);
+            return Ok(Recovered::AlreadyHeld.into());
         }
         let verified = self
             .directory
@@ -88,28 +208,23 @@ impl Workflow {
             return Ok(Recovered::NeedsClerk(format!(
                 "the receipt county {peer} replayed for message {} does not verify against this node's certificate in the directory",
                 envelope.message_id
-            )));
+            )).into());
         }
         let received_at = receipt.received_at_unix_ms;
-        let mut tx = self.store.begin().await?;
         if !tx
             .inbox_entries(&[envelope.message_id.as_str()])
             .await?
             .is_empty()
         {
-            return Ok(Recovered::AlreadyHeld);
+            return Ok(Recovered::AlreadyHeld.into());
         }
         let body = match self.validate_envelope(envelope) {
             Ok(body) => body,
-            Err(Rejection(reason)) => return Ok(Recovered::NeedsClerk(reason)),
+            Err(Rejection(reason)) => return Ok(Recovered::NeedsClerk(reason).into()),
         };
-        let mut wake = Vec::new();
-        match self
-            .apply(&mut tx, peer, body, received_at, &mut wake)
-            .await?
-        {
+        match self.apply(tx, peer, body, received_at, wake).await? {
             Applied::Rejected(reason) | Applied::NotYet(reason) => {
-                return Ok(Recovered::NeedsClerk(reason));
+                return Ok(Recovered::NeedsClerk(reason).into());
             }
             Applied::Stored(_) => {}
         }
@@ -153,9 +268,7 @@ impl Workflow {
             &parts.encoded,
         )
         .await?;
-        tx.commit().await?;
-        self.notify(&wake);
-        Ok(Recovered::Applied)
+        Ok(Recovered::Applied.into())
     }
 
     /// Rebuilds a message this node had sent to `peer`, from the peer's inbox: its outbox row
@@ -166,16 +279,27 @@ impl Workflow {
         peer: CountyCode,
         message: &DeliveredMessage,
     ) -> Result<Recovered, WorkflowError> {
+        self.recover_one(peer, Way::Returned, message).await
+    }
+
+    /// [`Workflow::rebuild_returned`] within `tx`.
+    async fn rebuild_in(
+        &self,
+        tx: &mut StoreTx,
+        peer: CountyCode,
+        message: &DeliveredMessage,
+    ) -> Result<Step, WorkflowError> {
         let parts = match parts(message) {
             Ok(parts) => parts,
-            Err(reason) => return Ok(Recovered::NeedsClerk(reason)),
+            Err(reason) => return Ok(Recovered::NeedsClerk(reason).into()),
         };
         let (envelope, receipt) = (parts.envelope, parts.receipt);
         if envelope.sender != self.county.as_str() || envelope.recipient != peer.as_str() {
             return Ok(Recovered::NeedsClerk(format!(
                 "county {peer} returned a message from {:?} to {:?}, not from this node to it",
                 envelope.sender, envelope.recipient
-            )));
+            ))
+            .into());
         }
         if let Some(certificate) = self.directory.certificate_of(peer.as_str())
             && mpx_proto::evidence::verify_receipt(&certificate, receipt, &parts.digest).is_err()
@@ -183,48 +307,39 @@ impl Workflow {
             return Ok(Recovered::NeedsClerk(format!(
                 "county {peer}'s receipt for message {} does not verify against its certificate",
                 envelope.message_id
-            )));
+            ))
+            .into());
         }
-        let mut tx = self.store.begin().await?;
         if let Some(row) = tx.outbox_message(&envelope.message_id).await? {
-            drop(tx);
             if row.state != "pending" {
-                return Ok(Recovered::AlreadyHeld);
+                return Ok(Recovered::AlreadyHeld.into());
             }
-            self.settle_receipts(&[row], std::slice::from_ref(receipt))
-                .await?;
-            return Ok(Recovered::Settled);
+            // Settled after this transaction, with the receipts of a normal delivery.
+            return Ok(Step::Settle(Box::new((row, receipt.clone()))));
         }
         if receipt.status() != ReceiptStatus::Stored {
             // Refused by the peer: it changed nothing there, so there is nothing to rebuild.
-            return Ok(Recovered::AlreadyHeld);
+            return Ok(Recovered::AlreadyHeld.into());
         }
         let Some(body) = &envelope.body else {
-            return Ok(Recovered::NeedsClerk(
-                "the returned message has no body".into(),
-            ));
+            return Ok(Recovered::NeedsClerk("the returned message has no body".into()).into());
         };
         let created_at = envelope.created_at_unix_ms;
         let received_at = receipt.received_at_unix_ms;
         let rebuilt = match body {
             Body::Request(request) => {
-                self.rebuild_opening(
-                    &mut tx,
-                    peer,
-                    &parts,
-                    request_case(self.county, peer, request),
-                )
-                .await?
+                self.rebuild_opening(tx, peer, &parts, request_case(self.county, peer, request))
+                    .await?
             }
-            Body::Notice(notice) => self.rebuild_notice(&mut tx, peer, &parts, notice).await?,
-            Body::Response(response) => self.rebuild_response(&mut tx, peer, response).await?,
+            Body::Notice(notice) => self.rebuild_notice(tx, peer, &parts, notice).await?,
+            Body::Response(response) => self.rebuild_response(tx, peer, response).await?,
             follow_up => {
-                self.rebuild_follow_up(&mut tx, peer, follow_up, created_at)
+                self.rebuild_follow_up(tx, peer, follow_up, created_at)
                     .await?
             }
         };
         if let Err(reason) = rebuilt {
-            return Ok(Recovered::NeedsClerk(reason));
+            return Ok(Recovered::NeedsClerk(reason).into());
         }
         let case_id = body_case_id(body);
         tx.insert_delivered(
@@ -250,8 +365,7 @@ impl Workflow {
             ),
         )
         .await?;
-        tx.commit().await?;
-        Ok(Recovered::Applied)
+        Ok(Recovered::Applied.into())
     }
 
     /// A case this node opened (a request or notice), as it stood once delivered: the events and
