@@ -3,7 +3,8 @@
 //! province's report as `registry report --format json` prints it.
 
 use mpx_proto::v1::{
-    self, CaseKind, CasePriority, GetCaseRequest, OpenCaseRequest, RespondCaseRequest,
+    self, CaseDirection, CaseKind, CasePriority, GetCaseRequest, ListCasesRequest, OpenCaseRequest,
+    RespondCaseRequest,
 };
 
 use crate::{Province, resident_id, run_ok};
@@ -83,4 +84,47 @@ pub fn report_county<'a>(report: &'a serde_json::Value, code: &str) -> &'a serde
         .iter()
         .find(|c| c["county"] == code)
         .unwrap_or_else(|| panic!("county {code} missing from {report}"))
+}
+
+/// A generated person living in the sending county with their hukou in `hukou`: registering
+/// them sends a residence notice there.
+pub fn person(id: &str, hukou: &str) -> v1::Person {
+    v1::Person {
+        resident_id: id.to_string(),
+        name: "测试人员".to_string(),
+        hukou_county: hukou.to_string(),
+        residence_address: "城关镇人民路12号".to_string(),
+        arrival_date: "2026-03-01".to_string(),
+        ..Default::default()
+    }
+}
+
+/// Every case of one direction at `county`, through all pages of `ListCases`.
+pub async fn cases_at(
+    province: &Province,
+    county: &str,
+    direction: CaseDirection,
+) -> Vec<v1::Case> {
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let response = province
+            .node(county)
+            .cases()
+            .await
+            .list_cases(ListCasesRequest {
+                direction: direction as i32,
+                page_size: 1000,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        all.extend(response.cases);
+        if response.next_page_token.is_empty() {
+            return all;
+        }
+        page_token = response.next_page_token;
+    }
 }

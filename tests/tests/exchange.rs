@@ -9,6 +9,7 @@ use mpx_proto::v1::{
     OpenCaseRequest, PersonStatus, ReceiptStatus, RedirectCaseRequest, RespondCaseRequest,
     WithdrawCaseRequest, envelope::Body,
 };
+use mpx_tests::cases::{cases_at, person};
 use mpx_tests::{Backend, Province, resident_id, wait_for_state, wait_until};
 
 /// Registry replicas share a PostgreSQL database, so this scenario runs on the PostgreSQL shapes.
@@ -47,42 +48,6 @@ const WUDU: &str = "621202";
 const LINXIA: &str = "621221";
 const CHENGGUAN: &str = "620102";
 const WAIT: Duration = Duration::from_secs(30);
-
-fn person(id: &str, hukou: &str) -> v1::Person {
-    v1::Person {
-        resident_id: id.to_string(),
-        name: "测试人员".to_string(),
-        hukou_county: hukou.to_string(),
-        residence_address: "城关镇人民路12号".to_string(),
-        arrival_date: "2026-03-01".to_string(),
-        ..Default::default()
-    }
-}
-
-async fn cases_at(province: &Province, county: &str, direction: CaseDirection) -> Vec<v1::Case> {
-    let mut all = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let response = province
-            .node(county)
-            .cases()
-            .await
-            .list_cases(ListCasesRequest {
-                direction: direction as i32,
-                page_size: 1000,
-                page_token: page_token.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        all.extend(response.cases);
-        if response.next_page_token.is_empty() {
-            return all;
-        }
-        page_token = response.next_page_token;
-    }
-}
 
 /// Opens a normal-priority verification from 621202 to 621221 about a generated person.
 async fn open_verification(province: &Province, seq: u32, questions: &str) -> v1::Case {

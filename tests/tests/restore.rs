@@ -6,16 +6,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
 use mpx_proto::v1::{
-    self, CaseDirection, CaseKind, CasePriority, CaseState, CreatePersonRequest, ListCasesRequest,
-    OpenCaseRequest, RequestExtensionRequest,
+    self, CaseDirection, CaseKind, CasePriority, CaseState, CreatePersonRequest, OpenCaseRequest,
+    RequestExtensionRequest,
 };
-use mpx_tests::cases::{case_at, open_verification, respond};
+use mpx_tests::cases::{case_at, cases_at, open_verification, person, respond};
 use mpx_tests::{Backend, Province, resident_id, run_ok, wait_for_state, wait_until};
 
 mod sqlite {
@@ -44,43 +42,12 @@ const WAIT: Duration = Duration::from_secs(60);
 const CLERK: &str = "clerk1";
 const CLERK_PASSWORD: &str = "restore-test-2026";
 
-fn person(id: &str, hukou: &str) -> v1::Person {
-    v1::Person {
-        resident_id: id.to_string(),
-        name: "测试人员".to_string(),
-        hukou_county: hukou.to_string(),
-        residence_address: "城关镇人民路12号".to_string(),
-        arrival_date: "2026-03-01".to_string(),
-        ..Default::default()
-    }
-}
-
 /// Every case at `county` (both directions), by id.
 async fn cases_of(province: &Province, county: &str) -> BTreeMap<String, v1::Case> {
     let mut all = BTreeMap::new();
     for direction in [CaseDirection::Inbound, CaseDirection::Outbound] {
-        let mut page_token = String::new();
-        loop {
-            let response = province
-                .node(county)
-                .cases()
-                .await
-                .list_cases(ListCasesRequest {
-                    direction: direction as i32,
-                    page_size: 1000,
-                    page_token: page_token.clone(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            for case in response.cases {
-                all.insert(case.case_id.clone(), case);
-            }
-            if response.next_page_token.is_empty() {
-                break;
-            }
-            page_token = response.next_page_token;
+        for case in cases_at(province, county, direction).await {
+            all.insert(case.case_id.clone(), case);
         }
     }
     all
@@ -223,56 +190,14 @@ fn back_up(province: &Province, county: &str, to: &Path) {
     }
 }
 
-/// One HTTP/1.1 exchange with a console: (status, headers, body).
-fn http(
-    console: SocketAddr,
-    method: &str,
-    target: &str,
-    cookies: &str,
-    body: &str,
-) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(console).unwrap();
-    let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {console}\r\nConnection: close\r\nAccept-Language: zh-CN\r\nCookie: {cookies}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let response = String::from_utf8_lossy(&response).to_string();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap();
-    (status, head.to_string(), body.to_string())
-}
-
-fn cookie(head: &str, name: &str) -> String {
-    head.lines()
-        .filter_map(|line| line.strip_prefix("set-cookie: "))
-        .find_map(|cookie| cookie.strip_prefix(&format!("{name}=")))
-        .and_then(|rest| rest.split(';').next())
-        .map(|value| format!("{name}={value}"))
-        .unwrap_or_else(|| panic!("no {name} cookie in {head}"))
-}
-
 /// The console's start page as the restored county's clerk sees it (signed in over HTTP).
 fn console_start_page(province: &Province) -> String {
+    use mpx_tests::http::{request, sign_in};
     let console = province.node(RESTORED).console.unwrap();
-    let (_, head, body) = http(console, "GET", "/sign-in", "", "");
-    let sign_in = cookie(&head, &format!("mpx_sign_in_{RESTORED}"));
-    let marker = "name=\"csrf\" value=\"";
-    let start = body.find(marker).unwrap() + marker.len();
-    let csrf = &body[start..start + 64];
-    let form = format!("name={CLERK}&password={CLERK_PASSWORD}&csrf={csrf}");
-    let (status, head, body) = http(console, "POST", "/sign-in", &sign_in, &form);
-    assert_eq!(status, 303, "sign-in: {body}");
-    let session = cookie(&head, &format!("mpx_session_{RESTORED}"));
-    let (status, _, page) = http(console, "GET", "/", &session, "");
-    assert_eq!(status, 200, "{page}");
-    page
+    let session = sign_in(console, RESTORED, CLERK, CLERK_PASSWORD).unwrap();
+    let start = request(console, "GET", "/", &session, "").unwrap();
+    assert_eq!(start.status, 200, "{}", start.body);
+    start.body
 }
 
 /// Restores the backup (the node is stopped): with `exchange-node restore` as the README says,

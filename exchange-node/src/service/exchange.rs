@@ -1,5 +1,6 @@
 //! `mpx.v1.Exchange`: other counties' nodes deliver batches of envelopes here.
 
+use mpx_proto::division::CountyCode;
 use mpx_proto::runtime::peer_caller;
 use mpx_proto::v1::exchange_server::{Exchange, ExchangeServer};
 use mpx_proto::v1::{
@@ -81,6 +82,33 @@ impl ExchangeService {
         ExchangeServer::new(self)
             .max_decoding_message_size(max_message_bytes)
             .max_encoding_message_size(max_message_bytes)
+    }
+
+    /// The calling county (from its certificate) and its certificate's fingerprint; a caller
+    /// that is no county, or whose certificate is revoked, is refused and recorded.
+    async fn county_caller<T>(
+        &self,
+        request: &Request<T>,
+        what: &str,
+    ) -> Result<(CountyCode, String), Status> {
+        let caller = peer_caller(request)?;
+        let Some(county) = caller.identity.county() else {
+            return Err(self
+                .refuse(
+                    &caller.identity.uri(),
+                    "not a county",
+                    Status::permission_denied(format!("only county nodes {what}")),
+                )
+                .await);
+        };
+        if self.directory.is_revoked(&caller.certificate_sha256) {
+            let status =
+                Status::permission_denied(format!("the certificate of county {county} is revoked"));
+            return Err(self
+                .refuse(county.as_str(), "revoked certificate", status)
+                .await);
+        }
+        Ok((county, caller.certificate_sha256))
     }
 
     async fn refuse(&self, peer: &str, event: &str, status: Status) -> Status {
@@ -277,23 +305,7 @@ impl Exchange for ExchangeService {
         &self,
         request: Request<RecoverRequest>,
     ) -> Result<Response<RecoverResponse>, Status> {
-        let caller = peer_caller(&request)?;
-        let Some(county) = caller.identity.county() else {
-            return Err(self
-                .refuse(
-                    &caller.identity.uri(),
-                    "not a county",
-                    Status::permission_denied("only county nodes recover"),
-                )
-                .await);
-        };
-        if self.directory.is_revoked(&caller.certificate_sha256) {
-            let status =
-                Status::permission_denied(format!("the certificate of county {county} is revoked"));
-            return Err(self
-                .refuse(county.as_str(), "revoked certificate", status)
-                .await);
-        }
+        let (county, _) = self.county_caller(&request, "recover").await?;
         let request = request.into_inner();
         let position = if request.page_token.is_empty() {
             self.recover_start(county.as_str(), &request).await?
@@ -325,23 +337,7 @@ impl Exchange for ExchangeService {
         &self,
         request: Request<Streaming<DeliverRequest>>,
     ) -> Result<Response<Self::DeliverStream>, Status> {
-        let caller = peer_caller(&request)?;
-        let Some(county) = caller.identity.county() else {
-            return Err(self
-                .refuse(
-                    &caller.identity.uri(),
-                    "not a county",
-                    Status::permission_denied("only county nodes deliver"),
-                )
-                .await);
-        };
-        if self.directory.is_revoked(&caller.certificate_sha256) {
-            let status =
-                Status::permission_denied(format!("the certificate of county {county} is revoked"));
-            return Err(self
-                .refuse(county.as_str(), "revoked certificate", status)
-                .await);
-        }
+        let (county, certificate_sha256) = self.county_caller(&request, "deliver").await?;
         let mut inbound = request.into_inner();
         let (sender, receiver) = mpsc::channel(4);
         let service = self.clone();
@@ -373,7 +369,7 @@ impl Exchange for ExchangeService {
                         return;
                     }
                 };
-                if service.directory.is_revoked(&caller.certificate_sha256) {
+                if service.directory.is_revoked(&certificate_sha256) {
                     let status = Status::permission_denied(format!("the certificate of county {county} is revoked"));
                     let _ = sender.send(Err(service.refuse(county.as_str(), "revoked certificate", status).await)).await;
                     return;

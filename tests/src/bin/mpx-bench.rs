@@ -387,22 +387,7 @@ async fn bench_exchange_on(bench: &mut Bench, dir: &Path, backend: mpx_tests::Ba
             eprintln!("exchange: no PostgreSQL here; skipped");
             return;
         };
-        // The test harness raises UNDELIVERED after 2 s; a backlog of this size would then
-        // raise one alert per waiting notice. Production settings: an hour.
-        for county in [WUDU, LINXIA] {
-            province.stop_node(county);
-            let path = province.node(county).data_dir.join("node.toml");
-            let config = std::fs::read_to_string(&path).expect("node.toml");
-            std::fs::write(
-                &path,
-                config.replace(
-                    "undelivered_after_seconds = 2",
-                    "undelivered_after_seconds = 3600",
-                ),
-            )
-            .expect("node.toml");
-            province.start_node(county).await;
-        }
+        undelivered_after_an_hour(&mut province, &[WUDU, LINXIA]).await;
         let started = Instant::now();
         import_file(&province, &file);
         // Watched in the sender's database (an index range), every 100 ms: scraping the
@@ -482,6 +467,26 @@ async fn bench_exchange_on(bench: &mut Bench, dir: &Path, backend: mpx_tests::Ba
     );
 }
 
+/// Restarts `counties` with the production UNDELIVERED threshold (an hour): the test harness
+/// raises it after 2 s, and a backlog of a benchmark's size would then raise one alert per
+/// waiting notice.
+async fn undelivered_after_an_hour(province: &mut Province, counties: &[&str]) {
+    for county in counties {
+        province.stop_node(county);
+        let path = province.node(county).data_dir.join("node.toml");
+        let config = std::fs::read_to_string(&path).expect("node.toml");
+        std::fs::write(
+            &path,
+            config.replace(
+                "undelivered_after_seconds = 2",
+                "undelivered_after_seconds = 3600",
+            ),
+        )
+        .expect("node.toml");
+        province.start_node(county).await;
+    }
+}
+
 /// Recovery after a restore: 621221 is backed up empty, then receives the notices of a day of
 /// traffic at the exchange scenario's volume (100 000, far above a county's real day), is
 /// stopped, restored from the backup with `exchange-node restore`, and started: the figure is
@@ -497,20 +502,7 @@ async fn bench_restore(bench: &mut Bench, dir: &Path) {
     let (mut seconds, mut rates, mut delivery) = (vec![], vec![], vec![]);
     for run in 0..bench.runs {
         let mut province = Province::start(&[WUDU, LINXIA]).await;
-        for county in [WUDU, LINXIA] {
-            province.stop_node(county);
-            let path = province.node(county).data_dir.join("node.toml");
-            let config = std::fs::read_to_string(&path).expect("node.toml");
-            std::fs::write(
-                &path,
-                config.replace(
-                    "undelivered_after_seconds = 2",
-                    "undelivered_after_seconds = 3600",
-                ),
-            )
-            .expect("node.toml");
-            province.start_node(county).await;
-        }
+        undelivered_after_an_hour(&mut province, &[WUDU, LINXIA]).await;
         let backup = dir.join(format!("restore-backup-{run}.db"));
         let mut back_up = std::process::Command::new("sqlite3");
         back_up
