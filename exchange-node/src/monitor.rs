@@ -533,7 +533,8 @@ impl DeadlineMonitor {
         }))
     }
 
-    /// Stores raised alerts (each once per case and kind) with the requester's reminders, and
+    /// Stores raised alerts (each once per case and kind) with the requester's reminders (each
+    /// kind's once: see [`reminded_already`]), and
     /// the next check of each case looked at, in one transaction.
     async fn commit(
         &self,
@@ -553,6 +554,7 @@ impl DeadlineMonitor {
             }
             if let Some(mut case) = case
                 && case.direction() == CaseDirection::Outbound
+                && !reminded_already(&case, &record)
             {
                 let reminder = v1::Reminder {
                     case_id: case.case_id.clone(),
@@ -630,6 +632,19 @@ impl DeadlineMonitor {
                 _ = tokio::time::sleep(interval) => {}
             }
         }
+    }
+}
+
+/// Whether the reminder an alert would send went out already: the case was reminded before its
+/// deadline (the due-soon one) or after it (the overdue one). The alert row is the usual guard;
+/// this one holds when the row is gone but the reminder is not — a database restored from a
+/// backup, whose reminders came back from the peer's inbox.
+fn reminded_already(case: &v1::Case, record: &AlertRecord) -> bool {
+    let reminded = case.reminded_at_unix_ms;
+    match record.kind.as_str() {
+        "due_soon" => reminded > 0 && reminded < record.due_at_unix_ms,
+        "overdue" => record.due_at_unix_ms > 0 && reminded >= record.due_at_unix_ms,
+        _ => false,
     }
 }
 

@@ -14,7 +14,7 @@ use mpx_proto::v1::{
     RequestExtensionRequest,
 };
 use mpx_tests::cases::{case_at, cases_at, open_verification, person, respond};
-use mpx_tests::{Backend, Province, resident_id, run_ok, wait_for_state, wait_until};
+use mpx_tests::{Backend, Province, case_state, resident_id, run_ok, wait_for_state, wait_until};
 
 mod sqlite {
     #[tokio::test]
@@ -57,7 +57,7 @@ async fn cases_of(province: &Province, county: &str) -> BTreeMap<String, v1::Cas
 /// lateness (not the list's computed fields, such as working days left).
 fn essentials(case: &v1::Case) -> String {
     format!(
-        "{} {:?} {:?} from {} to {} delivered {} due {} accept-by {} accepted {} responded {} answer {:?} verdict {} extension {:?} {} {} calendar {} policy {}",
+        "{} {:?} {:?} from {} to {} delivered {} due {} accept-by {} accepted {} responded {} answer {:?} verdict {} extension {:?} {} {} reminded {} calendar {} policy {}",
         case.case_id,
         case.direction(),
         case.state(),
@@ -73,6 +73,7 @@ fn essentials(case: &v1::Case) -> String {
         case.extension_state,
         case.extension_working_days,
         case.extended_due_at_unix_ms,
+        case.reminded_at_unix_ms,
         case.calendar_version,
         case.policy_version,
     )
@@ -263,6 +264,18 @@ async fn a_restored_node_recovers_everything_from_its_peers(backend: Backend) {
     province
         .node(RESTORED)
         .add_console_operator(CLERK, "clerk", CLERK_PASSWORD);
+    // Its requests are "due soon" at once, so the monitor sends a reminder for each (a
+    // follow-up the restore must not send twice).
+    province.stop_node(RESTORED);
+    let config_path = province.node(RESTORED).data_dir.join("node.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    assert!(config.contains("due_soon_working_days = 2"), "{config}");
+    std::fs::write(
+        &config_path,
+        config.replace("due_soon_working_days = 2", "due_soon_working_days = 25"),
+    )
+    .unwrap();
+    province.start_node(RESTORED).await;
     assert!(
         !console_start_page(&province).contains("restore-notice"),
         "no restore to mention before one"
@@ -354,7 +367,43 @@ async fn a_restored_node_recovers_everything_from_its_peers(backend: Backend) {
         .case
         .unwrap();
     wait_for_state(&province, PEER, &own.case_id, CaseState::Delivered).await;
+    wait_until(WAIT, "the monitor's reminder to reach 621202", || async {
+        case_at(&province, PEER, &own.case_id)
+            .await
+            .reminded_at_unix_ms
+            > 0
+    })
+    .await;
     respond(&province, PEER, &own.case_id).await;
+    // and one to the third county, which stays open: after the restore the monitor must not
+    // remind it again;
+    let own_open = province
+        .node(RESTORED)
+        .cases()
+        .await
+        .open_case(OpenCaseRequest {
+            kind: CaseKind::Verification as i32,
+            recipient_county: THIRD.into(),
+            priority: CasePriority::Normal as i32,
+            resident_id: resident_id(THIRD, 6),
+            subject_name: "测试人员".into(),
+            questions: "请核实该人员户籍信息".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    wait_until(WAIT, "the monitor's reminder to reach 621223", || async {
+        case_state(&province, THIRD, &own_open.case_id)
+            .await
+            .is_some()
+            && case_at(&province, THIRD, &own_open.case_id)
+                .await
+                .reminded_at_unix_ms
+                > 0
+    })
+    .await;
     // answers one request, and asks the other's sender for more time.
     wait_for_state(
         &province,
@@ -392,6 +441,13 @@ async fn a_restored_node_recovers_everything_from_its_peers(backend: Backend) {
     )
     .await;
     wait_for_state(&province, RESTORED, &own.case_id, CaseState::Responded).await;
+    wait_until(WAIT, "the monitor's reminder to reach 621202", || async {
+        case_at(&province, PEER, &own.case_id)
+            .await
+            .reminded_at_unix_ms
+            > 0
+    })
+    .await;
     wait_until(WAIT, "the extension request to reach 621223", || async {
         case_at(&province, THIRD, &from_third.case_id)
             .await
@@ -470,8 +526,8 @@ async fn a_restored_node_recovers_everything_from_its_peers(backend: Backend) {
             "round {round}: the notices and requests came back: {status}"
         );
         assert!(
-            recovery["rebuilt"].as_i64().unwrap() >= 3,
-            "round {round}: the clerk's verification, answer and extension request came back: {status}"
+            recovery["rebuilt"].as_i64().unwrap() >= 6,
+            "round {round}: the clerk's two verifications, answer, extension request and reminders came back: {status}"
         );
         let summary = status["summary"].as_str().unwrap();
         assert!(
