@@ -12,7 +12,157 @@ mpx_tests::on_both_backends!(
     the_report_tallies_in_sql_match_the_rules_case_by_case,
     roster_changes_keep_each_persons_newest_in_and_across_calls,
     a_nodes_last_directory_fetch_replaces_the_one_before,
+    events_re_reported_after_a_restore_are_kept_but_counted_once,
 );
+
+/// A node restored from a backup re-reports case events it rebuilt from its peers: the same
+/// events (case, event, instant) under new sequence numbers. The registry stores each (the
+/// cursor moves past them, the evidence trail names the original) and merges none again: the
+/// case, its reminders and the period's tally are what they were, and no alert is raised. Two
+/// copies of a new event in one batch count once.
+async fn events_re_reported_after_a_restore_are_kept_but_counted_once(url: &str) {
+    use mpx_proto::calendar::WorkingCalendar;
+    use mpx_proto::v1::{CaseDirection, CaseEventReport, ReceiptEvidence, ResponseEvidence};
+    use registry::compliance::{Rules, Verification};
+    let store = Store::connect(url).await.unwrap();
+    let calendar = WorkingCalendar::load_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/calendars"),
+    )
+    .unwrap();
+    let rules = Rules {
+        calendar: &calendar,
+        calendar_version: "test",
+        policies: &[],
+        policy_version: "test",
+        max_transit_ms: 86_400_000,
+    };
+    let (requester, recipient) = ("621202", "621221");
+    let case_id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+    // 2026-11-02 10:00+08:00 (a Monday); delivered a minute later, due 20 days on, answered
+    // the next day, reminded before the answer.
+    let opened = 1_793_584_800_000i64;
+    let (delivered, due) = (opened + 60_000, opened + 20 * 86_400_000);
+    let (reminded, answered) = (opened + 3_600_000, opened + 86_400_000);
+    let event = |seq: i64, event: &str, at: i64| CaseEventReport {
+        seq,
+        case_id: case_id.into(),
+        event: event.into(),
+        at_unix_ms: at,
+        role: CaseDirection::Outbound as i32,
+        requester_county: requester.into(),
+        recipient_county: recipient.into(),
+        ..Default::default()
+    };
+    let delivery = |seq: i64| {
+        let mut report = event(seq, "delivered", delivered);
+        report.receipt = Some(ReceiptEvidence {
+            receipt: Some(mpx_proto::v1::Receipt {
+                received_at_unix_ms: delivered,
+                due_at_unix_ms: due,
+                case_id: case_id.into(),
+                ..Default::default()
+            }),
+            envelope_sha256: String::new(),
+        });
+        (report, Verification::Verified)
+    };
+    let answer = |seq: i64| {
+        let mut report = event(seq, "responded", answered);
+        report.response = Some(ResponseEvidence {
+            case_id: case_id.into(),
+            responded_at_unix_ms: answered,
+            outcome_kind: "answered".into(),
+            ..Default::default()
+        });
+        (report, Verification::Verified)
+    };
+    let plain = |seq: i64, name: &str, at: i64| (event(seq, name, at), Verification::NoEvidence);
+    let originals = |first: i64| {
+        vec![
+            plain(first, "sent", opened),
+            delivery(first + 1),
+            plain(first + 2, "reminded", reminded),
+            answer(first + 3),
+        ]
+    };
+    let (cursor, refused) = store
+        .record_case_events(requester, &originals(1), 0, &rules, answered)
+        .await
+        .unwrap();
+    assert_eq!((cursor, refused.len()), (4, 0));
+    let as_of = due + 86_400_000;
+    let tally = || store.compliance_due_tally("2026-11-01", "2027-01-01", as_of, 0);
+    let alerts = || store.recent_province_alerts(i64::MAX, None, None, 100);
+    let (_, case_before) = store.case_evidence(case_id).await.unwrap();
+    let case_before = case_before.unwrap();
+    assert_eq!(case_before.reminders, 1);
+    let tally_before = tally().await.unwrap();
+    assert_eq!(
+        tally_before
+            .groups
+            .iter()
+            .map(|group| (group.requests_due, group.responses, group.timely))
+            .collect::<Vec<_>>(),
+        [(1, 1, 1)],
+        "one case due, answered on time"
+    );
+    let alerts_before = alerts().await.unwrap();
+
+    // The restored node's rebuilt copies, numbered above the registry's cursor.
+    let (cursor, refused) = store
+        .record_case_events(requester, &originals(101), 0, &rules, answered + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (cursor, refused.len()),
+        (104, 0),
+        "the cursor moves past them"
+    );
+    let (events, case_after) = store.case_evidence(case_id).await.unwrap();
+    assert_eq!(case_after.unwrap(), case_before, "nothing merged twice");
+    assert_eq!(tally().await.unwrap(), tally_before);
+    assert_eq!(alerts().await.unwrap(), alerts_before);
+    let labels: Vec<(i64, String)> = events
+        .iter()
+        .map(|stored| {
+            (
+                stored.report.as_ref().unwrap().seq,
+                stored.verification.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(labels.len(), 8, "every report is kept: {labels:?}");
+    assert!(
+        labels.contains(&(103, "repeat of seq 3 (after a restore)".to_string())),
+        "{labels:?}"
+    );
+    assert_eq!(
+        labels
+            .iter()
+            .filter(|(seq, label)| *seq > 100 && label.starts_with("repeat of seq "))
+            .count(),
+        4,
+        "{labels:?}"
+    );
+
+    // A new reminder that the restore left both renumbered and rebuilt: twice in one batch.
+    let again = opened + 2 * 3_600_000;
+    let (cursor, _) = store
+        .record_case_events(
+            requester,
+            &[plain(110, "reminded", again), plain(111, "reminded", again)],
+            0,
+            &rules,
+            answered + 2_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cursor, 111);
+    let (_, case_now) = store.case_evidence(case_id).await.unwrap();
+    assert_eq!(case_now.unwrap().reminders, 2, "one more reminder, not two");
+    assert_eq!(tally().await.unwrap(), tally_before);
+    store.close().await;
+}
 
 /// The index keeps, per person and reporting county, the change with the highest sequence
 /// number: within one call (several changes of one person) and across calls (an older change

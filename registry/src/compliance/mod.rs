@@ -201,6 +201,23 @@ impl Verification {
             Verification::Rejected(why) => format!("rejected: {why}"),
         }
     }
+
+    /// Whether a stored report with this label was folded into its case (not rejected, refused
+    /// or a repeat).
+    pub fn label_was_merged(label: &str) -> bool {
+        label == "verified" || label == "no evidence"
+    }
+}
+
+/// How a stored repeat's label begins ([`repeat_label`]).
+pub const REPEAT_LABEL_PREFIX: &str = "repeat of seq ";
+
+/// The stored label of a report that repeats one already merged from the same reporter (same
+/// case, event and instant under a new sequence number: a node restored from a backup re-reports
+/// what it rebuilt from its peers). It is kept, for the cursor and the evidence trail, and not
+/// merged again: a second "reminded" would count a reminder twice.
+pub fn repeat_label(original_seq: i64) -> String {
+    format!("{REPEAT_LABEL_PREFIX}{original_seq} (after a restore)")
 }
 
 /// What the registry checks evidence against besides signatures: the deadline rules in force

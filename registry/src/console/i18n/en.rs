@@ -190,6 +190,7 @@ pub static EN: Msgs = Msgs {
     verified: "verified",
     no_evidence: "no evidence needed",
     rejected: "rejected",
+    repeat_report: "repeat (resent after the node restored a backup), not counted again",
     event_sent: "sent",
     event_delivered: "delivered",
     event_accepted: "accepted",

@@ -197,6 +197,7 @@ pub struct Msgs {
     pub verified: &'static str,
     pub no_evidence: &'static str,
     pub rejected: &'static str,
+    pub repeat_report: &'static str,
     pub event_sent: &'static str,
     pub event_delivered: &'static str,
     pub event_accepted: &'static str,

@@ -190,6 +190,7 @@ pub static ZH: Msgs = Msgs {
     verified: "签名有效",
     no_evidence: "无需签名",
     rejected: "未通过验证",
+    repeat_report: "重复上报（节点从备份恢复后重发），未再次计入",
     event_sent: "发出",
     event_delivered: "送达",
     event_accepted: "受理",
