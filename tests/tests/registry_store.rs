@@ -13,6 +13,7 @@ mpx_tests::on_both_backends!(
     roster_changes_keep_each_persons_newest_in_and_across_calls,
     a_nodes_last_directory_fetch_replaces_the_one_before,
     events_re_reported_after_a_restore_are_kept_but_counted_once,
+    a_restored_node_raises_one_alert_per_backup,
 );
 
 /// A node restored from a backup re-reports case events it rebuilt from its peers: the same
@@ -569,6 +570,7 @@ async fn a_nodes_last_directory_fetch_replaces_the_one_before(url: &str) {
         directory_version: 3,
         outbox_pending: 12,
         oldest_pending_unix_ms: 900,
+        ..Default::default()
     };
     store.record_node_contact(&first).await.unwrap();
     assert_eq!(store.node_contact("621221").await.unwrap(), Some(first));
@@ -578,9 +580,108 @@ async fn a_nodes_last_directory_fetch_replaces_the_one_before(url: &str) {
         directory_version: 4,
         outbox_pending: 0,
         oldest_pending_unix_ms: 0,
+        ..Default::default()
     };
     store.record_node_contact(&drained).await.unwrap();
     assert_eq!(store.node_contact("621221").await.unwrap(), Some(drained));
     assert_eq!(store.node_contact("621202").await.unwrap(), None);
+    store.close().await;
+}
+
+/// A node that says it was restored from a backup raises one RESTORED alert, in Chinese then
+/// English, however often it says so; its recovery as it says it replaces the one before; a
+/// restore from another backup raises another. A node that says nothing raises nothing.
+async fn a_restored_node_raises_one_alert_per_backup(url: &str) {
+    use registry::store::NodeContact;
+    let store = Store::connect(url).await.unwrap();
+    // 2026-12-03 10:00 and 2026-12-10 10:00 in Asia/Shanghai.
+    let (backup, later_backup) = (1_796_263_200_000i64, 1_796_868_000_000i64);
+    let contact = |seen: i64, backup_of: i64, peers: i64, replayed: i64| NodeContact {
+        county: "621221".into(),
+        seen_at_unix_ms: seen,
+        directory_version: 3,
+        restored_backup_of_unix_ms: backup_of,
+        recovery_peers_pending: peers,
+        recovery_replayed: replayed,
+        recovery_rebuilt: 4,
+        recovery_needs_clerk: 1,
+        ..Default::default()
+    };
+    let restored = || async {
+        store
+            .recent_province_alerts(i64::MAX, None, Some("RESTORED"), 100)
+            .await
+            .unwrap()
+    };
+    assert!(
+        !store
+            .record_node_contact(&contact(1_000, 0, 0, 0))
+            .await
+            .unwrap()
+    );
+    assert!(restored().await.is_empty(), "never restored");
+
+    assert!(
+        store
+            .record_node_contact(&contact(2_000, backup, 3, 0))
+            .await
+            .unwrap()
+    );
+    let alerts = restored().await;
+    assert_eq!(alerts.len(), 1);
+    let alert = &alerts[0];
+    assert_eq!(
+        (
+            alert.case_id.as_str(),
+            alert.county.as_str(),
+            alert.counterpart_county.as_str()
+        ),
+        ("restore/621221/1796263200000", "621221", "")
+    );
+    assert_eq!(alert.raised_at_unix_ms, 2_000);
+    assert_eq!(
+        alert.detail,
+        "621221 成县 从 2026-12-03 10:00 的备份恢复；正在向 3 个节点恢复，已重放 0 条消息 / \
+         county 621221 成县 restored a backup of 2026-12-03 10:00; recovering from 3 peers, 0 messages replayed"
+    );
+
+    // Said again as the recovery goes on, and again after an older binary said nothing.
+    assert!(
+        !store
+            .record_node_contact(&contact(3_000, backup, 1, 507))
+            .await
+            .unwrap()
+    );
+    let now = store.node_contact("621221").await.unwrap().unwrap();
+    assert_eq!(now, contact(3_000, backup, 1, 507), "the latest progress");
+    assert!(
+        !store
+            .record_node_contact(&contact(4_000, 0, 0, 0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_node_contact(&contact(5_000, backup, 0, 600))
+            .await
+            .unwrap()
+    );
+    assert_eq!(restored().await.len(), 1, "one alert for one backup");
+
+    // Restored again, from another backup.
+    assert!(
+        store
+            .record_node_contact(&contact(6_000, later_backup, 3, 0))
+            .await
+            .unwrap()
+    );
+    let alerts = restored().await;
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0].case_id, "restore/621221/1796868000000");
+    assert!(
+        alerts[0].detail.contains("从 2026-12-10 10:00 的备份恢复"),
+        "{}",
+        alerts[0].detail
+    );
     store.close().await;
 }

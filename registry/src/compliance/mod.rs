@@ -12,7 +12,9 @@
 //! - `verify`: checking a report's signed evidence ([`verify()`]);
 //! - `merge`: folding both sides' reports into one case ([`merge()`], [`dispute_of`]);
 //! - `figures`: what a period's report counts and how counties rank ([`tally_due`],
-//!   [`tally_overdue`], [`report()`]).
+//!   [`tally_overdue`], [`report()`]);
+//! - `restore`: a county node restored from a backup: its recovery as it says it
+//!   ([`Recovery`]) and the province alert a new restore raises ([`restore_alert`]).
 //!
 //! Callers use the items re-exported here (`crate::compliance::X`), not the submodules.
 
@@ -22,6 +24,7 @@ use mpx_proto::v1;
 
 mod figures;
 mod merge;
+mod restore;
 mod verify;
 
 pub use figures::{
@@ -29,6 +32,7 @@ pub use figures::{
     is_open_overdue, report, tally_due, tally_overdue, working_days_overdue,
 };
 pub use merge::{Merged, RaisedAlert, dispute_of, merge};
+pub use restore::{RESTORED, Recovery, restore_alert, restore_case_id, restore_detail_in};
 pub use verify::verify;
 
 /// A reporting period: `[start, end)` in days of the province's time zone.

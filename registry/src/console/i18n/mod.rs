@@ -289,6 +289,7 @@ pub struct Msgs {
     pub kind_escalated: &'static str,
     pub kind_disputed: &'static str,
     pub kind_evidence_rejected: &'static str,
+    pub kind_restored: &'static str,
     pub counterpart: &'static str,
     pub raised_at: &'static str,
     pub detail: &'static str,
