@@ -146,6 +146,7 @@ pub static EN: Msgs = Msgs {
     messages_queued: "messages queued",
     oldest_queued: "the oldest queued at",
     as_reported_at: "as the node reported at",
+    restore_recovery: "Restored from a backup",
     not_in_directory: "This county is not in the directory (not enrolled).",
     unknown_county: "No such county: expected a 6-digit county code of this province, e.g. 621202.",
     revoked_because: "Revoked because",

@@ -153,6 +153,7 @@ pub struct Msgs {
     pub messages_queued: &'static str,
     pub oldest_queued: &'static str,
     pub as_reported_at: &'static str,
+    pub restore_recovery: &'static str,
     pub not_in_directory: &'static str,
     pub unknown_county: &'static str,
     pub revoked_because: &'static str,

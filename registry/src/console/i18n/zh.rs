@@ -146,6 +146,7 @@ pub static ZH: Msgs = Msgs {
     messages_queued: "条消息待发",
     oldest_queued: "最早一条排队于",
     as_reported_at: "节点上报于",
+    restore_recovery: "备份恢复",
     not_in_directory: "该县（区）不在目录中（未接入）。",
     unknown_county: "没有这个县（区）：应为本省的 6 位县级代码，如 621202。",
     revoked_because: "吊销原因",
