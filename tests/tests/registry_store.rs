@@ -17,10 +17,11 @@ mpx_tests::on_both_backends!(
 );
 
 /// A node restored from a backup re-reports case events it rebuilt from its peers: the same
-/// events (case, event, instant) under new sequence numbers. The registry stores each (the
-/// cursor moves past them, the evidence trail names the original) and merges none again: the
-/// case, its reminders and the period's tally are what they were, and no alert is raised. Two
-/// copies of a new event in one batch count once.
+/// events (case, event, instant, evidence) under new sequence numbers. The registry stores each
+/// (the cursor moves past them, the evidence trail names the original) and merges none again:
+/// the case, its reminders and the period's tally are what they were, and no alert is raised,
+/// even for a receipt that no longer checks. An altered receipt under the same instant is no
+/// repeat: refused with an alert. Two copies of a new event in one batch count once.
 async fn events_re_reported_after_a_restore_are_kept_but_counted_once(url: &str) {
     use mpx_proto::calendar::WorkingCalendar;
     use mpx_proto::v1::{CaseDirection, CaseEventReport, ReceiptEvidence, ResponseEvidence};
@@ -146,19 +147,59 @@ async fn events_re_reported_after_a_restore_are_kept_but_counted_once(url: &str)
         "{labels:?}"
     );
 
+    // The delivery once more, its receipt no longer checking (the recipient's certificate
+    // changed since): a repeat all the same, so no alert. The same instant with the receipt's
+    // time moved a day earlier is no repeat: refused, with an alert, and the case unchanged.
+    let (rechecked, _) = delivery(120);
+    let mut forged = rechecked.clone();
+    forged.seq = 121;
+    if let Some(receipt) = forged.receipt.as_mut().and_then(|e| e.receipt.as_mut()) {
+        receipt.received_at_unix_ms -= 86_400_000;
+    }
+    let does_not_verify = || Verification::Rejected("does not verify".into());
+    let (cursor, refused) = store
+        .record_case_events(
+            requester,
+            &[(rechecked, does_not_verify()), (forged, does_not_verify())],
+            0,
+            &rules,
+            answered + 1_500,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cursor, 121);
+    assert_eq!(
+        refused.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [121],
+        "only the altered receipt is refused"
+    );
+    let raised: Vec<_> = alerts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|alert| !alerts_before.contains(alert))
+        .map(|alert| (alert.kind, alert.case_id))
+        .collect();
+    assert_eq!(
+        raised,
+        [("EVIDENCE_REJECTED".to_string(), case_id.to_string())]
+    );
+    let (_, case_after) = store.case_evidence(case_id).await.unwrap();
+    assert_eq!(case_after.unwrap(), case_before);
+
     // A new reminder that the restore left both renumbered and rebuilt: twice in one batch.
     let again = opened + 2 * 3_600_000;
     let (cursor, _) = store
         .record_case_events(
             requester,
-            &[plain(110, "reminded", again), plain(111, "reminded", again)],
+            &[plain(130, "reminded", again), plain(131, "reminded", again)],
             0,
             &rules,
             answered + 2_000,
         )
         .await
         .unwrap();
-    assert_eq!(cursor, 111);
+    assert_eq!(cursor, 131);
     let (_, case_now) = store.case_evidence(case_id).await.unwrap();
     assert_eq!(case_now.unwrap().reminders, 2, "one more reminder, not two");
     assert_eq!(tally().await.unwrap(), tally_before);

@@ -224,6 +224,21 @@ pub fn repeat_label(original_seq: i64) -> String {
     format!("{REPEAT_LABEL_PREFIX}{original_seq} (after a restore)")
 }
 
+/// Whether `report` repeats `stored` (from the same reporter): the same case, event and
+/// instant with the same evidence and parties; only the sequence number and the reporter's
+/// arrival time may differ (a node rebuilding what it lost no longer knows when the evidence
+/// first reached it). Altered evidence under an old event's instant is no repeat: it is
+/// verified and merged as any report, so a forged receipt is still refused with an alert, and
+/// a second, different signed receipt still makes the case disputed.
+pub fn repeats(report: &v1::CaseEventReport, stored: &v1::CaseEventReport) -> bool {
+    let comparable = |report: &v1::CaseEventReport| v1::CaseEventReport {
+        seq: 0,
+        arrived_at_unix_ms: 0,
+        ..report.clone()
+    };
+    comparable(report) == comparable(stored)
+}
+
 /// What the registry checks evidence against besides signatures: the deadline rules in force
 /// and how far clocks and deliveries may plausibly be apart.
 pub struct Rules<'a> {
@@ -276,6 +291,36 @@ pub fn due_date_of(due_at_unix_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeat_has_the_same_event_and_evidence_under_another_sequence_number() {
+        let original = v1::CaseEventReport {
+            seq: 3,
+            case_id: "c".into(),
+            event: "responded".into(),
+            at_unix_ms: 1_000,
+            arrived_at_unix_ms: 1_100,
+            response: Some(v1::ResponseEvidence {
+                responded_at_unix_ms: 1_000,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let rebuilt = v1::CaseEventReport {
+            seq: 103,
+            arrived_at_unix_ms: 9_000,
+            ..original.clone()
+        };
+        assert!(repeats(&rebuilt, &original));
+        let later = v1::CaseEventReport {
+            at_unix_ms: 2_000,
+            ..rebuilt.clone()
+        };
+        assert!(!repeats(&later, &original), "another instant");
+        let mut altered = rebuilt.clone();
+        altered.response.as_mut().unwrap().responded_at_unix_ms = 900;
+        assert!(!repeats(&altered, &original), "other evidence");
+    }
 
     #[test]
     fn periods_parse_to_their_days() {

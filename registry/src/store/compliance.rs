@@ -106,9 +106,9 @@ impl Store {
     /// the new ones into their cases, raises the alerts that causes, and advances the cursor, in
     /// one transaction. A report already stored (same reporter and sequence) is skipped, so a
     /// resend changes nothing. A report that repeats one already merged under another sequence
-    /// number (same reporter, case, event and instant: a node restored from a backup re-reports
-    /// what it rebuilt) is stored with the label [`crate::compliance::repeat_label`] and not
-    /// merged again, in this batch or across batches. Returns the new cursor.
+    /// number (same reporter, case, event, instant and evidence: a node restored from a backup
+    /// re-reports what it rebuilt) is stored with the label [`crate::compliance::repeat_label`]
+    /// and not merged again, in this batch or across batches. Returns the new cursor.
     pub async fn record_case_events(
         &self,
         reporter: &str,
@@ -638,9 +638,10 @@ impl Store {
 }
 
 /// The lowest sequence number of a report from `reporter`, other than `report` itself, that
-/// has the same case, event and instant and was merged into its case; `None` if there is none.
-/// The instant is only in the encoded report, so the reporter's reports of that event of that
-/// case (a handful; `case_reports_by_case`) are decoded here.
+/// was merged into its case and that `report` repeats ([`crate::compliance::repeats`]: same
+/// case, event, instant and evidence); `None` if there is none. The instant and the evidence
+/// are only in the encoded report, so the reporter's reports of that event of that case (a
+/// handful; `case_reports_by_case`) are decoded here.
 async fn merged_report_repeated(
     transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
     reporter: &str,
@@ -664,9 +665,9 @@ async fn merged_report_repeated(
             continue;
         }
         let bytes: Vec<u8> = row.try_get("report")?;
-        let same_instant = mpx_proto::v1::CaseEventReport::decode(bytes.as_slice())
-            .is_ok_and(|stored| stored.at_unix_ms == report.at_unix_ms);
-        if same_instant {
+        let repeated = mpx_proto::v1::CaseEventReport::decode(bytes.as_slice())
+            .is_ok_and(|stored| crate::compliance::repeats(report, &stored));
+        if repeated {
             return Ok(Some(row.try_get("seq")?));
         }
     }
