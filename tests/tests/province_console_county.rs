@@ -4,7 +4,9 @@
 //! days past due that `registry report` gives; the evidence of an answered case shows both sides'
 //! signed reports verified (✓); a malformed case id and an unknown county are pages that say so;
 //! the counties are grouped by prefecture with their certificate's expiry; a viewer cannot revoke
-//! a county (403) and an admin can, after which the county shows as revoked. Screenshots of the
+//! a county (403) and an admin can, after which the county shows as revoked; a node that says it
+//! was restored from a backup raises one alert per backup and its page shows its recovery.
+//! Screenshots of the
 //! county, evidence and counties pages to target/tmp/screenshots/ (and docs/screenshots/ with
 //! `MPX_UPDATE_SCREENSHOTS=1`).
 #![allow(clippy::unwrap_used)]
@@ -110,7 +112,7 @@ async fn seed(province: &Province) -> (v1::Case, v1::Case, String, String) {
 #[tokio::test]
 async fn a_countys_page_lists_its_overdue_case_and_the_evidence_of_an_answer_is_verified() {
     let driver = Driver::start();
-    let province = Province::start(&[WUDU, LINXIA, CHENGGUAN]).await;
+    let mut province = Province::start(&[WUDU, LINXIA, CHENGGUAN]).await;
     let (overdue, answered, period, as_of) = seed(&province).await;
     province.add_registry_console_operator("李督导", "supervisor", PASSWORD);
     let console = province
@@ -267,6 +269,86 @@ async fn a_countys_page_lists_its_overdue_case_and_the_evidence_of_an_answer_is_
     .unwrap();
     assert_eq!(reply.status, 200);
     assert!(reply.body.contains("id=\"as-of-error\""), "{}", reply.body);
+
+    // 620102's node says with its directory refresh that it was restored from a backup (its
+    // own process is stopped, so no refresh of its own overwrites what is said here): one
+    // RESTORED alert however often it says so, another for another backup, and the county
+    // page shows the recovery as last said.
+    province.stop_node(CHENGGUAN);
+    let mut directory = v1::directory_client::DirectoryClient::new(
+        province.registry_peer_channel(CHENGGUAN).await.unwrap(),
+    );
+    // 2026-12-03 10:00 and 2026-12-10 10:00 in Asia/Shanghai.
+    let (backup, later_backup) = (1_796_263_200_000i64, 1_796_868_000_000i64);
+    let refresh = |backup_of: i64, peers: u32, replayed: u64| v1::GetDirectoryRequest {
+        restored_backup_of_unix_ms: backup_of,
+        recovery_peers_pending: peers,
+        recovery_replayed: replayed,
+        recovery_rebuilt: 12,
+        recovery_needs_clerk: 1,
+        ..Default::default()
+    };
+    let restore_alerts = || {
+        let path = format!("/alerts?county={CHENGGUAN}&kind=RESTORED");
+        let page = mpx_tests::http::request(console, "GET", &path, &cookie, "").unwrap();
+        assert_eq!(page.status, 200, "{}", page.body);
+        page.body.matches("data-kind=\"RESTORED\"").count()
+    };
+    directory
+        .get_directory(refresh(backup, 2, 0))
+        .await
+        .unwrap();
+    directory
+        .get_directory(refresh(backup, 1, 507))
+        .await
+        .unwrap();
+    assert_eq!(
+        restore_alerts(),
+        1,
+        "one alert however often the node says it"
+    );
+    b.goto(&format!("{base}/alerts?kind=RESTORED"))
+        .await
+        .unwrap();
+    let listed = text(&b, "#alerts-table").await;
+    assert!(
+        listed.contains("节点从备份恢复")
+            && listed
+                .contains("从 2026-12-03 10:00 的备份恢复；正在向 2 个节点恢复，已重放 0 条消息")
+            && !listed.contains("restore/"),
+        "{listed}"
+    );
+    b.goto(&format!("{base}/counties/{CHENGGUAN}"))
+        .await
+        .unwrap();
+    let restore = text(&b, "#restore").await;
+    assert!(
+        restore.contains(
+            "从 2026年12月3日 10:00 的备份恢复；正在向 1 个节点恢复；已重放 507 条消息；已重建 12 条；1 项需人工处理"
+        ),
+        "{restore}"
+    );
+    directory
+        .get_directory(refresh(later_backup, 0, 9))
+        .await
+        .unwrap();
+    assert_eq!(restore_alerts(), 2, "another backup, another alert");
+    b.goto(&format!("{base}/counties/{CHENGGUAN}?lang=en"))
+        .await
+        .unwrap();
+    let restore = text(&b, "#restore").await;
+    assert!(
+        restore
+            .contains("restored from a backup of 2026-12-10 10:00; recovered; 9 messages replayed"),
+        "{restore}"
+    );
+    b.goto(&format!("{base}/counties/{LINXIA}?lang=zh"))
+        .await
+        .unwrap();
+    assert!(
+        !has(&b, "#restore").await,
+        "a county never restored says nothing of it"
+    );
     b.close().await.unwrap();
 }
 

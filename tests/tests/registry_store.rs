@@ -12,7 +12,199 @@ mpx_tests::on_both_backends!(
     the_report_tallies_in_sql_match_the_rules_case_by_case,
     roster_changes_keep_each_persons_newest_in_and_across_calls,
     a_nodes_last_directory_fetch_replaces_the_one_before,
+    events_re_reported_after_a_restore_are_kept_but_counted_once,
+    a_restored_node_raises_one_alert_per_backup,
 );
+
+/// A node restored from a backup re-reports case events it rebuilt from its peers: the same
+/// events (case, event, instant, evidence) under new sequence numbers. The registry stores each
+/// (the cursor moves past them, the evidence trail names the original) and merges none again:
+/// the case, its reminders and the period's tally are what they were, and no alert is raised,
+/// even for a receipt that no longer checks. An altered receipt under the same instant is no
+/// repeat: refused with an alert. Two copies of a new event in one batch count once.
+async fn events_re_reported_after_a_restore_are_kept_but_counted_once(url: &str) {
+    use mpx_proto::calendar::WorkingCalendar;
+    use mpx_proto::v1::{CaseDirection, CaseEventReport, ReceiptEvidence, ResponseEvidence};
+    use registry::compliance::{Rules, Verification};
+    let store = Store::connect(url).await.unwrap();
+    let calendar = WorkingCalendar::load_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/calendars"),
+    )
+    .unwrap();
+    let rules = Rules {
+        calendar: &calendar,
+        calendar_version: "test",
+        policies: &[],
+        policy_version: "test",
+        max_transit_ms: 86_400_000,
+    };
+    let (requester, recipient) = ("621202", "621221");
+    let case_id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+    // 2026-11-02 10:00+08:00 (a Monday); delivered a minute later, due 20 days on, answered
+    // the next day, reminded before the answer.
+    let opened = 1_793_584_800_000i64;
+    let (delivered, due) = (opened + 60_000, opened + 20 * 86_400_000);
+    let (reminded, answered) = (opened + 3_600_000, opened + 86_400_000);
+    let event = |seq: i64, event: &str, at: i64| CaseEventReport {
+        seq,
+        case_id: case_id.into(),
+        event: event.into(),
+        at_unix_ms: at,
+        role: CaseDirection::Outbound as i32,
+        requester_county: requester.into(),
+        recipient_county: recipient.into(),
+        ..Default::default()
+    };
+    let delivery = |seq: i64| {
+        let mut report = event(seq, "delivered", delivered);
+        report.receipt = Some(ReceiptEvidence {
+            receipt: Some(mpx_proto::v1::Receipt {
+                received_at_unix_ms: delivered,
+                due_at_unix_ms: due,
+                case_id: case_id.into(),
+                ..Default::default()
+            }),
+            envelope_sha256: String::new(),
+        });
+        (report, Verification::Verified)
+    };
+    let answer = |seq: i64| {
+        let mut report = event(seq, "responded", answered);
+        report.response = Some(ResponseEvidence {
+            case_id: case_id.into(),
+            responded_at_unix_ms: answered,
+            outcome_kind: "answered".into(),
+            ..Default::default()
+        });
+        (report, Verification::Verified)
+    };
+    let plain = |seq: i64, name: &str, at: i64| (event(seq, name, at), Verification::NoEvidence);
+    let originals = |first: i64| {
+        vec![
+            plain(first, "sent", opened),
+            delivery(first + 1),
+            plain(first + 2, "reminded", reminded),
+            answer(first + 3),
+        ]
+    };
+    let (cursor, refused) = store
+        .record_case_events(requester, &originals(1), 0, &rules, answered)
+        .await
+        .unwrap();
+    assert_eq!((cursor, refused.len()), (4, 0));
+    let as_of = due + 86_400_000;
+    let tally = || store.compliance_due_tally("2026-11-01", "2027-01-01", as_of, 0);
+    let alerts = || store.recent_province_alerts(i64::MAX, None, None, 100);
+    let (_, case_before) = store.case_evidence(case_id).await.unwrap();
+    let case_before = case_before.unwrap();
+    assert_eq!(case_before.reminders, 1);
+    let tally_before = tally().await.unwrap();
+    assert_eq!(
+        tally_before
+            .groups
+            .iter()
+            .map(|group| (group.requests_due, group.responses, group.timely))
+            .collect::<Vec<_>>(),
+        [(1, 1, 1)],
+        "one case due, answered on time"
+    );
+    let alerts_before = alerts().await.unwrap();
+
+    // The restored node's rebuilt copies, numbered above the registry's cursor.
+    let (cursor, refused) = store
+        .record_case_events(requester, &originals(101), 0, &rules, answered + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (cursor, refused.len()),
+        (104, 0),
+        "the cursor moves past them"
+    );
+    let (events, case_after) = store.case_evidence(case_id).await.unwrap();
+    assert_eq!(case_after.unwrap(), case_before, "nothing merged twice");
+    assert_eq!(tally().await.unwrap(), tally_before);
+    assert_eq!(alerts().await.unwrap(), alerts_before);
+    let labels: Vec<(i64, String)> = events
+        .iter()
+        .map(|stored| {
+            (
+                stored.report.as_ref().unwrap().seq,
+                stored.verification.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(labels.len(), 8, "every report is kept: {labels:?}");
+    assert!(
+        labels.contains(&(103, "repeat of seq 3 (after a restore)".to_string())),
+        "{labels:?}"
+    );
+    assert_eq!(
+        labels
+            .iter()
+            .filter(|(seq, label)| *seq > 100 && label.starts_with("repeat of seq "))
+            .count(),
+        4,
+        "{labels:?}"
+    );
+
+    // The delivery once more, its receipt no longer checking (the recipient's certificate
+    // changed since): a repeat all the same, so no alert. The same instant with the receipt's
+    // time moved a day earlier is no repeat: refused, with an alert, and the case unchanged.
+    let (rechecked, _) = delivery(120);
+    let mut forged = rechecked.clone();
+    forged.seq = 121;
+    if let Some(receipt) = forged.receipt.as_mut().and_then(|e| e.receipt.as_mut()) {
+        receipt.received_at_unix_ms -= 86_400_000;
+    }
+    let does_not_verify = || Verification::Rejected("does not verify".into());
+    let (cursor, refused) = store
+        .record_case_events(
+            requester,
+            &[(rechecked, does_not_verify()), (forged, does_not_verify())],
+            0,
+            &rules,
+            answered + 1_500,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cursor, 121);
+    assert_eq!(
+        refused.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [121],
+        "only the altered receipt is refused"
+    );
+    let raised: Vec<_> = alerts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|alert| !alerts_before.contains(alert))
+        .map(|alert| (alert.kind, alert.case_id))
+        .collect();
+    assert_eq!(
+        raised,
+        [("EVIDENCE_REJECTED".to_string(), case_id.to_string())]
+    );
+    let (_, case_after) = store.case_evidence(case_id).await.unwrap();
+    assert_eq!(case_after.unwrap(), case_before);
+
+    // A new reminder that the restore left both renumbered and rebuilt: twice in one batch.
+    let again = opened + 2 * 3_600_000;
+    let (cursor, _) = store
+        .record_case_events(
+            requester,
+            &[plain(130, "reminded", again), plain(131, "reminded", again)],
+            0,
+            &rules,
+            answered + 2_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cursor, 131);
+    let (_, case_now) = store.case_evidence(case_id).await.unwrap();
+    assert_eq!(case_now.unwrap().reminders, 2, "one more reminder, not two");
+    assert_eq!(tally().await.unwrap(), tally_before);
+    store.close().await;
+}
 
 /// The index keeps, per person and reporting county, the change with the highest sequence
 /// number: within one call (several changes of one person) and across calls (an older change
@@ -419,6 +611,7 @@ async fn a_nodes_last_directory_fetch_replaces_the_one_before(url: &str) {
         directory_version: 3,
         outbox_pending: 12,
         oldest_pending_unix_ms: 900,
+        ..Default::default()
     };
     store.record_node_contact(&first).await.unwrap();
     assert_eq!(store.node_contact("621221").await.unwrap(), Some(first));
@@ -428,9 +621,108 @@ async fn a_nodes_last_directory_fetch_replaces_the_one_before(url: &str) {
         directory_version: 4,
         outbox_pending: 0,
         oldest_pending_unix_ms: 0,
+        ..Default::default()
     };
     store.record_node_contact(&drained).await.unwrap();
     assert_eq!(store.node_contact("621221").await.unwrap(), Some(drained));
     assert_eq!(store.node_contact("621202").await.unwrap(), None);
+    store.close().await;
+}
+
+/// A node that says it was restored from a backup raises one RESTORED alert, in Chinese then
+/// English, however often it says so; its recovery as it says it replaces the one before; a
+/// restore from another backup raises another. A node that says nothing raises nothing.
+async fn a_restored_node_raises_one_alert_per_backup(url: &str) {
+    use registry::store::NodeContact;
+    let store = Store::connect(url).await.unwrap();
+    // 2026-12-03 10:00 and 2026-12-10 10:00 in Asia/Shanghai.
+    let (backup, later_backup) = (1_796_263_200_000i64, 1_796_868_000_000i64);
+    let contact = |seen: i64, backup_of: i64, peers: i64, replayed: i64| NodeContact {
+        county: "621221".into(),
+        seen_at_unix_ms: seen,
+        directory_version: 3,
+        restored_backup_of_unix_ms: backup_of,
+        recovery_peers_pending: peers,
+        recovery_replayed: replayed,
+        recovery_rebuilt: 4,
+        recovery_needs_clerk: 1,
+        ..Default::default()
+    };
+    let restored = || async {
+        store
+            .recent_province_alerts(i64::MAX, None, Some("RESTORED"), 100)
+            .await
+            .unwrap()
+    };
+    assert!(
+        !store
+            .record_node_contact(&contact(1_000, 0, 0, 0))
+            .await
+            .unwrap()
+    );
+    assert!(restored().await.is_empty(), "never restored");
+
+    assert!(
+        store
+            .record_node_contact(&contact(2_000, backup, 3, 0))
+            .await
+            .unwrap()
+    );
+    let alerts = restored().await;
+    assert_eq!(alerts.len(), 1);
+    let alert = &alerts[0];
+    assert_eq!(
+        (
+            alert.case_id.as_str(),
+            alert.county.as_str(),
+            alert.counterpart_county.as_str()
+        ),
+        ("restore/621221/1796263200000", "621221", "")
+    );
+    assert_eq!(alert.raised_at_unix_ms, 2_000);
+    assert_eq!(
+        alert.detail,
+        "621221 成县 从 2026-12-03 10:00 的备份恢复；正在向 3 个节点恢复，已重放 0 条消息 / \
+         county 621221 成县 restored a backup of 2026-12-03 10:00; recovering from 3 peers, 0 messages replayed"
+    );
+
+    // Said again as the recovery goes on, and again after an older binary said nothing.
+    assert!(
+        !store
+            .record_node_contact(&contact(3_000, backup, 1, 507))
+            .await
+            .unwrap()
+    );
+    let now = store.node_contact("621221").await.unwrap().unwrap();
+    assert_eq!(now, contact(3_000, backup, 1, 507), "the latest progress");
+    assert!(
+        !store
+            .record_node_contact(&contact(4_000, 0, 0, 0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_node_contact(&contact(5_000, backup, 0, 600))
+            .await
+            .unwrap()
+    );
+    assert_eq!(restored().await.len(), 1, "one alert for one backup");
+
+    // Restored again, from another backup.
+    assert!(
+        store
+            .record_node_contact(&contact(6_000, later_backup, 3, 0))
+            .await
+            .unwrap()
+    );
+    let alerts = restored().await;
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0].case_id, "restore/621221/1796868000000");
+    assert!(
+        alerts[0].detail.contains("从 2026-12-10 10:00 的备份恢复"),
+        "{}",
+        alerts[0].detail
+    );
     store.close().await;
 }

@@ -135,6 +135,7 @@ fn alert_line(alert: &mpx_proto::v1::ProvinceAlert, json: bool) -> String {
         "ESCALATED" => "督办 ESCALATED",
         "DISPUTED" => "不一致 DISPUTED",
         "EVIDENCE_REJECTED" => "证据无效 EVIDENCE_REJECTED",
+        "RESTORED" => "备份恢复 RESTORED",
         other => other,
     };
     format!(

@@ -12,7 +12,9 @@
 //! - `verify`: checking a report's signed evidence ([`verify()`]);
 //! - `merge`: folding both sides' reports into one case ([`merge()`], [`dispute_of`]);
 //! - `figures`: what a period's report counts and how counties rank ([`tally_due`],
-//!   [`tally_overdue`], [`report()`]).
+//!   [`tally_overdue`], [`report()`]);
+//! - `restore`: a county node restored from a backup: its recovery as it says it
+//!   ([`Recovery`]) and the province alert a new restore raises ([`restore_alert`]).
 //!
 //! Callers use the items re-exported here (`crate::compliance::X`), not the submodules.
 
@@ -22,6 +24,7 @@ use mpx_proto::v1;
 
 mod figures;
 mod merge;
+mod restore;
 mod verify;
 
 pub use figures::{
@@ -29,6 +32,7 @@ pub use figures::{
     is_open_overdue, report, tally_due, tally_overdue, working_days_overdue,
 };
 pub use merge::{Merged, RaisedAlert, dispute_of, merge};
+pub use restore::{RESTORED, Recovery, restore_alert, restore_case_id, restore_detail_in};
 pub use verify::verify;
 
 /// A reporting period: `[start, end)` in days of the province's time zone.
@@ -201,6 +205,38 @@ impl Verification {
             Verification::Rejected(why) => format!("rejected: {why}"),
         }
     }
+
+    /// Whether a stored report with this label was folded into its case (not rejected, refused
+    /// or a repeat).
+    pub fn label_was_merged(label: &str) -> bool {
+        label == "verified" || label == "no evidence"
+    }
+}
+
+/// How a stored repeat's label begins ([`repeat_label`]).
+pub const REPEAT_LABEL_PREFIX: &str = "repeat of seq ";
+
+/// The stored label of a report that repeats one already merged from the same reporter (same
+/// case, event and instant under a new sequence number: a node restored from a backup re-reports
+/// what it rebuilt from its peers). It is kept, for the cursor and the evidence trail, and not
+/// merged again: a second "reminded" would count a reminder twice.
+pub fn repeat_label(original_seq: i64) -> String {
+    format!("{REPEAT_LABEL_PREFIX}{original_seq} (after a restore)")
+}
+
+/// Whether `report` repeats `stored` (from the same reporter): the same case, event and
+/// instant with the same evidence and parties; only the sequence number and the reporter's
+/// arrival time may differ (a node rebuilding what it lost no longer knows when the evidence
+/// first reached it). Altered evidence under an old event's instant is no repeat: it is
+/// verified and merged as any report, so a forged receipt is still refused with an alert, and
+/// a second, different signed receipt still makes the case disputed.
+pub fn repeats(report: &v1::CaseEventReport, stored: &v1::CaseEventReport) -> bool {
+    let comparable = |report: &v1::CaseEventReport| v1::CaseEventReport {
+        seq: 0,
+        arrived_at_unix_ms: 0,
+        ..report.clone()
+    };
+    comparable(report) == comparable(stored)
 }
 
 /// What the registry checks evidence against besides signatures: the deadline rules in force
@@ -255,6 +291,36 @@ pub fn due_date_of(due_at_unix_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeat_has_the_same_event_and_evidence_under_another_sequence_number() {
+        let original = v1::CaseEventReport {
+            seq: 3,
+            case_id: "c".into(),
+            event: "responded".into(),
+            at_unix_ms: 1_000,
+            arrived_at_unix_ms: 1_100,
+            response: Some(v1::ResponseEvidence {
+                responded_at_unix_ms: 1_000,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let rebuilt = v1::CaseEventReport {
+            seq: 103,
+            arrived_at_unix_ms: 9_000,
+            ..original.clone()
+        };
+        assert!(repeats(&rebuilt, &original));
+        let later = v1::CaseEventReport {
+            at_unix_ms: 2_000,
+            ..rebuilt.clone()
+        };
+        assert!(!repeats(&later, &original), "another instant");
+        let mut altered = rebuilt.clone();
+        altered.response.as_mut().unwrap().responded_at_unix_ms = 900;
+        assert!(!repeats(&altered, &original), "other evidence");
+    }
 
     #[test]
     fn periods_parse_to_their_days() {

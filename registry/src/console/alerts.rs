@@ -1,5 +1,5 @@
-//! 预警 (/alerts): the province alerts — overdue, escalated, disputed, evidence rejected — newest
-//! first, filtered by county and kind with a GET form (a link to its answer; no script needed),
+//! 预警 (/alerts): the province alerts — overdue, escalated, disputed, evidence rejected, a node
+//! restored from a backup — newest first, filtered by county and kind with a GET form (a link to its answer; no script needed),
 //! and updated live: `GET /alerts/events` streams what the `mpx.v1.Compliance` `Watch` call
 //! (in process, as the signed-in operator, the call of `registry watch`) raises after the
 //! page's list, as server-sent events that [`console_kit::web::SCRIPT`] (`/console.js`, the
@@ -41,7 +41,13 @@ use super::names::CountyNames;
 use super::{ConsoleError, ConsoleQuery, ConsoleState};
 
 /// The kinds of province alert, as `ProvinceAlert.kind` names them.
-pub const KINDS: [&str; 4] = ["OVERDUE", "ESCALATED", "DISPUTED", "EVIDENCE_REJECTED"];
+pub const KINDS: [&str; 5] = [
+    "OVERDUE",
+    "ESCALATED",
+    "DISPUTED",
+    "EVIDENCE_REJECTED",
+    crate::compliance::RESTORED,
+];
 
 /// At most this many alerts listed (newest first).
 const LISTED: u32 = 500;
@@ -100,6 +106,7 @@ fn kind_words(t: &'static Msgs, kind: &str) -> String {
         "ESCALATED" => t.kind_escalated.into(),
         "DISPUTED" => t.kind_disputed.into(),
         "EVIDENCE_REJECTED" => t.kind_evidence_rejected.into(),
+        crate::compliance::RESTORED => t.kind_restored.into(),
         other => other.into(),
     }
 }
@@ -119,13 +126,15 @@ struct AlertRow {
 }
 
 fn alert_row(t: &'static Msgs, names: &CountyNames, alert: &ProvinceAlert) -> AlertRow {
+    // A restore is about a county, not a case: its case id is only the alert's key.
+    let restore = alert.kind == crate::compliance::RESTORED;
     AlertRow {
         id: alert.alert_id,
         kind: kind_words(t, &alert.kind),
         kind_code: alert.kind.clone(),
         county: names.label(&alert.county),
         counterpart: names.label(&alert.counterpart_county),
-        case_id: if alert.case_id.is_empty() {
+        case_id: if alert.case_id.is_empty() || restore {
             "—".into()
         } else {
             alert.case_id.clone()
@@ -137,7 +146,11 @@ fn alert_row(t: &'static Msgs, names: &CountyNames, alert: &ProvinceAlert) -> Al
         } else {
             "—".into()
         },
-        detail: alert.detail.clone(),
+        detail: if restore {
+            crate::compliance::restore_detail_in(&alert.detail, t.lang == "en").to_string()
+        } else {
+            alert.detail.clone()
+        },
     }
 }
 
@@ -419,5 +432,46 @@ mod tests {
         assert!(of("", "LATE").kind_error.is_some());
         let none = of(" ", "");
         assert!(none.county.is_none() && none.kind.is_none() && none.county_error.is_none());
+        assert_eq!(of("", "RESTORED").kind, Some("RESTORED"));
+    }
+
+    #[test]
+    fn a_restore_is_about_no_case_and_said_in_the_pages_language() {
+        use super::super::i18n::{EN, ZH};
+        let recovery = crate::compliance::Recovery {
+            backup_of_unix_ms: 1_796_263_200_000,
+            peers_pending: 3,
+            ..Default::default()
+        };
+        let raised = crate::compliance::restore_alert("621221", "", &recovery);
+        let alert = ProvinceAlert {
+            alert_id: 7,
+            kind: raised.kind.into(),
+            case_id: crate::compliance::restore_case_id("621221", recovery.backup_of_unix_ms),
+            county: raised.county,
+            counterpart_county: raised.counterpart_county,
+            raised_at_unix_ms: 1_796_300_000_000,
+            due_at_unix_ms: 0,
+            detail: raised.detail,
+        };
+        let names = CountyNames::default();
+        let row = alert_row(&ZH, &names, &alert);
+        assert_eq!(
+            (row.kind.as_str(), row.case_id.as_str(), row.due.as_str()),
+            ("节点从备份恢复", "—", "—")
+        );
+        assert_eq!(row.county, "成县（621221）");
+        assert!(
+            row.detail
+                .starts_with("621221 成县 从 2026-12-03 10:00 的备份恢复")
+        );
+        assert!(!row.detail.contains("restored"), "{}", row.detail);
+        let row = alert_row(&EN, &names, &alert);
+        assert!(
+            row.detail
+                .starts_with("county 621221 成县 restored a backup of 2026-12-03 10:00"),
+            "{}",
+            row.detail
+        );
     }
 }

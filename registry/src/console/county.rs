@@ -3,7 +3,8 @@
 //! signed-in operator: the figures of the compliance page and of `registry report --county`,
 //! audited alike), a bar chart of its timely rate with the table beside it, its open overdue
 //! cases oldest first, its disputed cases with the reason in words, and its node's state as far
-//! as the registry knows it (what nodes do not report is said to be not reported).
+//! as the registry knows it (what nodes do not report is said to be not reported), with its
+//! restore from a backup and recovery from its peers when it says it was restored.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -95,6 +96,46 @@ struct Contact {
     pending: i64,
     /// When the oldest queued message was queued (empty: none queued).
     oldest: String,
+    /// Its restore and recovery in words (None: it never said it was restored).
+    recovery: Option<RecoveryLine>,
+}
+
+/// A restored node's recovery as the page says it.
+struct RecoveryLine {
+    words: String,
+    /// `state-warn` while peers are to answer or a clerk has items, else `state-ok`.
+    class: &'static str,
+}
+
+/// "restored from a backup of T; recovering from N peers; M messages replayed; K rebuilt; J
+/// items need a clerk" ("recovered" once no peer is to answer), in the page's language.
+fn recovery_line(t: &'static Msgs, recovery: &crate::compliance::Recovery) -> RecoveryLine {
+    let backup = t.instant(recovery.backup_of_unix_ms);
+    let (replayed, rebuilt, clerk) = (recovery.replayed, recovery.rebuilt, recovery.needs_clerk);
+    let words = match (t.lang, recovery.recovered()) {
+        ("en", false) => format!(
+            "restored from a backup of {backup}; recovering from {} peers; {replayed} messages replayed; {rebuilt} rebuilt; {clerk} items need a clerk",
+            recovery.peers_pending
+        ),
+        ("en", true) => format!(
+            "restored from a backup of {backup}; recovered; {replayed} messages replayed; {rebuilt} rebuilt; {clerk} items need a clerk"
+        ),
+        (_, false) => format!(
+            "从 {backup} 的备份恢复；正在向 {} 个节点恢复；已重放 {replayed} 条消息；已重建 {rebuilt} 条；{clerk} 项需人工处理",
+            recovery.peers_pending
+        ),
+        (_, true) => format!(
+            "从 {backup} 的备份恢复；已恢复完毕；已重放 {replayed} 条消息；已重建 {rebuilt} 条；{clerk} 项需人工处理"
+        ),
+    };
+    RecoveryLine {
+        words,
+        class: if recovery.recovered() && clerk == 0 {
+            "state-ok"
+        } else {
+            "state-warn"
+        },
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -233,6 +274,9 @@ async fn node_state(
             } else {
                 String::new()
             },
+            recovery: Some(contact.recovery())
+                .filter(crate::compliance::Recovery::restored)
+                .map(|recovery| recovery_line(t, &recovery)),
         });
     let revoked_reason = revocations
         .iter()
@@ -357,6 +401,40 @@ pub async fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restore_is_said_with_its_recovery_in_either_language() {
+        use crate::console::i18n::{EN, ZH};
+        // 2026-12-03 10:00 in Asia/Shanghai.
+        let recovering = crate::compliance::Recovery {
+            backup_of_unix_ms: 1_796_263_200_000,
+            peers_pending: 3,
+            replayed: 507,
+            rebuilt: 12,
+            needs_clerk: 0,
+        };
+        let line = recovery_line(&ZH, &recovering);
+        assert_eq!(
+            line.words,
+            "从 2026年12月3日 10:00 的备份恢复；正在向 3 个节点恢复；已重放 507 条消息；已重建 12 条；0 项需人工处理"
+        );
+        assert_eq!(line.class, "state-warn");
+        let recovered = crate::compliance::Recovery {
+            peers_pending: 0,
+            ..recovering
+        };
+        let line = recovery_line(&EN, &recovered);
+        assert_eq!(
+            line.words,
+            "restored from a backup of 2026-12-03 10:00; recovered; 507 messages replayed; 12 rebuilt; 0 items need a clerk"
+        );
+        assert_eq!(line.class, "state-ok");
+        let for_a_clerk = crate::compliance::Recovery {
+            needs_clerk: 2,
+            ..recovered
+        };
+        assert_eq!(recovery_line(&EN, &for_a_clerk).class, "state-warn");
+    }
 
     #[test]
     fn six_months_end_with_the_instants_month_across_a_new_year() {

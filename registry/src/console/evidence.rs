@@ -310,6 +310,11 @@ fn event_row(t: &'static Msgs, stored: &StoredCaseEvent) -> EventRow {
     let (check, check_text, check_detail) = match stored.verification.as_str() {
         "verified" => ("verified", format!("✓ {}", t.verified), String::new()),
         "no evidence" => ("none", format!("— {}", t.no_evidence), String::new()),
+        repeat if repeat.starts_with(crate::compliance::REPEAT_LABEL_PREFIX) => (
+            "repeat",
+            format!("↻ {}", t.repeat_report),
+            repeat.to_string(),
+        ),
         recorded => {
             let reason = recorded.strip_prefix("rejected: ").unwrap_or(recorded);
             let words = in_words::rejection(reason, t);

@@ -155,9 +155,23 @@ impl Directory for DirectoryService {
             directory_version: i64::try_from(known_version).unwrap_or(i64::MAX),
             outbox_pending: i64::try_from(asked.outbox_pending).unwrap_or(i64::MAX),
             oldest_pending_unix_ms: asked.oldest_pending_unix_ms.max(0),
+            restored_backup_of_unix_ms: asked.restored_backup_of_unix_ms.max(0),
+            recovery_peers_pending: i64::from(asked.recovery_peers_pending),
+            recovery_replayed: i64::try_from(asked.recovery_replayed).unwrap_or(i64::MAX),
+            recovery_rebuilt: i64::try_from(asked.recovery_rebuilt).unwrap_or(i64::MAX),
+            recovery_needs_clerk: i64::try_from(asked.recovery_needs_clerk).unwrap_or(i64::MAX),
         };
-        if let Err(error) = self.store.record_node_contact(&contact).await {
-            tracing::warn!(%county, %error, "cannot record a node's directory refresh");
+        match self.store.record_node_contact(&contact).await {
+            Ok(true) => tracing::warn!(
+                %county,
+                backup_of = %mpx_proto::time::format_unix_ms(contact.restored_backup_of_unix_ms),
+                peers_pending = contact.recovery_peers_pending,
+                "a county node says it was restored from a backup; alert raised"
+            ),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%county, %error, "cannot record a node's directory refresh")
+            }
         }
         let signed = self.signed_snapshot().await?;
         let version = DirectorySnapshot::decode(signed.snapshot.as_slice())

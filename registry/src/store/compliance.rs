@@ -105,7 +105,10 @@ impl Store {
     /// Stores case events reported by `reporter` (each with the verdict on its evidence), folds
     /// the new ones into their cases, raises the alerts that causes, and advances the cursor, in
     /// one transaction. A report already stored (same reporter and sequence) is skipped, so a
-    /// resend changes nothing. Returns the new cursor.
+    /// resend changes nothing. A report that repeats one already merged under another sequence
+    /// number (same reporter, case, event, instant and evidence: a node restored from a backup
+    /// re-reports what it rebuilt) is stored with the label [`crate::compliance::repeat_label`]
+    /// and not merged again, in this batch or across batches. Returns the new cursor.
     pub async fn record_case_events(
         &self,
         reporter: &str,
@@ -160,6 +163,21 @@ impl Store {
                 .bind(&report.case_id)
                 .fetch_one(&mut *transaction)
                 .await?;
+            }
+            // After the case's lock: a concurrent batch with the same event has committed its
+            // row by now, or waits for this one.
+            if let Some(original_seq) =
+                merged_report_repeated(&mut transaction, reporter, report).await?
+            {
+                sqlx::query(
+                    "UPDATE case_reports SET verification = $1 WHERE reporter_county = $2 AND seq = $3",
+                )
+                .bind(crate::compliance::repeat_label(original_seq))
+                .bind(reporter)
+                .bind(report.seq)
+                .execute(&mut *transaction)
+                .await?;
+                continue;
             }
             let row = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
                 .bind(&report.case_id)
@@ -617,4 +635,41 @@ impl Store {
             .transpose()?;
         Ok((events, record))
     }
+}
+
+/// The lowest sequence number of a report from `reporter`, other than `report` itself, that
+/// was merged into its case and that `report` repeats ([`crate::compliance::repeats`]: same
+/// case, event, instant and evidence); `None` if there is none. The instant and the evidence
+/// are only in the encoded report, so the reporter's reports of that event of that case (a
+/// handful; `case_reports_by_case`) are decoded here.
+async fn merged_report_repeated(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    reporter: &str,
+    report: &mpx_proto::v1::CaseEventReport,
+) -> Result<Option<i64>, sqlx::Error> {
+    use prost::Message;
+    let rows = sqlx::query(
+        "SELECT seq, report, verification FROM case_reports
+         WHERE case_id = $1 AND reporter_county = $2 AND event = $3 AND seq <> $4
+         ORDER BY seq",
+    )
+    .bind(&report.case_id)
+    .bind(reporter)
+    .bind(&report.event)
+    .bind(report.seq)
+    .fetch_all(&mut **transaction)
+    .await?;
+    for row in &rows {
+        let verification: String = row.try_get("verification")?;
+        if !Verification::label_was_merged(&verification) {
+            continue;
+        }
+        let bytes: Vec<u8> = row.try_get("report")?;
+        let repeated = mpx_proto::v1::CaseEventReport::decode(bytes.as_slice())
+            .is_ok_and(|stored| crate::compliance::repeats(report, &stored));
+        if repeated {
+            return Ok(Some(row.try_get("seq")?));
+        }
+    }
+    Ok(None)
 }

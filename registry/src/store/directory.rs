@@ -341,29 +341,74 @@ impl Store {
         Ok(result.rows_affected())
     }
 
-    /// Records a node's directory refresh: when, the version it held, its outbox as it said.
-    pub async fn record_node_contact(&self, contact: &NodeContact) -> Result<(), StoreError> {
+    /// Records a node's directory refresh: when, the version it held, its outbox and its
+    /// recovery from a restore as it said. When it names a backup it was restored from other
+    /// than the one it named before, raises a RESTORED province alert in the same transaction:
+    /// once per county and backup (the alert's case id names both), however often or
+    /// concurrently the node says it. Returns whether this refresh raised it.
+    pub async fn record_node_contact(&self, contact: &NodeContact) -> Result<bool, StoreError> {
+        let mut transaction = self.database.begin().await?;
+        let named_before: Option<i64> =
+            sqlx::query("SELECT restored_backup_of_unix_ms FROM node_contacts WHERE county = $1")
+                .bind(&contact.county)
+                .fetch_optional(&mut *transaction)
+                .await?
+                .map(|row| row.try_get("restored_backup_of_unix_ms"))
+                .transpose()?;
         sqlx::query(
             "INSERT INTO node_contacts (county, seen_at_unix_ms, directory_version, outbox_pending,
-               oldest_pending_unix_ms) VALUES ($1, $2, $3, $4, $5)
+               oldest_pending_unix_ms, restored_backup_of_unix_ms, recovery_peers_pending,
+               recovery_replayed, recovery_rebuilt, recovery_needs_clerk)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (county) DO UPDATE SET seen_at_unix_ms = $2, directory_version = $3,
-               outbox_pending = $4, oldest_pending_unix_ms = $5",
+               outbox_pending = $4, oldest_pending_unix_ms = $5, restored_backup_of_unix_ms = $6,
+               recovery_peers_pending = $7, recovery_replayed = $8, recovery_rebuilt = $9,
+               recovery_needs_clerk = $10",
         )
         .bind(&contact.county)
         .bind(contact.seen_at_unix_ms)
         .bind(contact.directory_version)
         .bind(contact.outbox_pending)
         .bind(contact.oldest_pending_unix_ms)
-        .execute(&self.pool)
+        .bind(contact.restored_backup_of_unix_ms)
+        .bind(contact.recovery_peers_pending)
+        .bind(contact.recovery_replayed)
+        .bind(contact.recovery_rebuilt)
+        .bind(contact.recovery_needs_clerk)
+        .execute(&mut *transaction)
         .await?;
-        Ok(())
+        let recovery = contact.recovery();
+        let mut raised = false;
+        if recovery.restored() && named_before != Some(recovery.backup_of_unix_ms) {
+            let directory_name: String = sqlx::query("SELECT name FROM nodes WHERE county = $1")
+                .bind(&contact.county)
+                .fetch_optional(&mut *transaction)
+                .await?
+                .map(|row| row.try_get("name"))
+                .transpose()?
+                .unwrap_or_default();
+            let alert =
+                crate::compliance::restore_alert(&contact.county, &directory_name, &recovery);
+            raised = insert_alert(
+                &mut transaction,
+                &crate::compliance::restore_case_id(&contact.county, recovery.backup_of_unix_ms),
+                &alert,
+                0,
+                contact.seen_at_unix_ms,
+            )
+            .await?
+                > 0;
+        }
+        transaction.commit().await?;
+        Ok(raised)
     }
 
     /// A node's last directory refresh, if it ever refreshed.
     pub async fn node_contact(&self, county: &str) -> Result<Option<NodeContact>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT county, seen_at_unix_ms, directory_version, outbox_pending,
-                    oldest_pending_unix_ms
+                    oldest_pending_unix_ms, restored_backup_of_unix_ms, recovery_peers_pending,
+                    recovery_replayed, recovery_rebuilt, recovery_needs_clerk
              FROM node_contacts WHERE county = $1",
         )
         .bind(county)
@@ -373,7 +418,7 @@ impl Store {
 }
 
 /// A node's last directory refresh as the registry saw it (columns by field name).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct NodeContact {
     pub county: String,
     pub seen_at_unix_ms: i64,
@@ -383,4 +428,26 @@ pub struct NodeContact {
     pub outbox_pending: i64,
     /// When the oldest of them was queued (0: none).
     pub oldest_pending_unix_ms: i64,
+    /// The instant of the newest record in the backup it was restored from (0: never restored,
+    /// or an older node that does not say).
+    pub restored_backup_of_unix_ms: i64,
+    /// Its recovery from its peers since that restore: peers still to answer, messages they
+    /// replayed, its own sent messages rebuilt, items a clerk must look at.
+    pub recovery_peers_pending: i64,
+    pub recovery_replayed: i64,
+    pub recovery_rebuilt: i64,
+    pub recovery_needs_clerk: i64,
+}
+
+impl NodeContact {
+    /// Its restore and recovery, as the compliance core takes them.
+    pub fn recovery(&self) -> crate::compliance::Recovery {
+        crate::compliance::Recovery {
+            backup_of_unix_ms: self.restored_backup_of_unix_ms,
+            peers_pending: self.recovery_peers_pending,
+            replayed: self.recovery_replayed,
+            rebuilt: self.recovery_rebuilt,
+            needs_clerk: self.recovery_needs_clerk,
+        }
+    }
 }

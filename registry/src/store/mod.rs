@@ -158,14 +158,16 @@ fn alert_from_row(row: &AnyRow) -> Result<mpx_proto::v1::ProvinceAlert, sqlx::Er
     })
 }
 
+/// Raises `alert` about `case_id` unless one of its kind was raised about it before; returns
+/// how many it raised (0 or 1).
 async fn insert_alert(
     executor: &mut sqlx::AnyConnection,
     case_id: &str,
     alert: &RaisedAlert,
     due_at_unix_ms: i64,
     now_unix_ms: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<u64, sqlx::Error> {
+    let inserted = sqlx::query(
         "INSERT INTO province_alerts (kind, case_id, county, counterpart_county, raised_at_unix_ms,
             due_at_unix_ms, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id, kind) DO NOTHING",
@@ -178,8 +180,9 @@ async fn insert_alert(
     .bind(due_at_unix_ms)
     .bind(&alert.detail)
     .execute(executor)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(inserted)
 }
 
 /// Moves `county`'s cursor in `table` (`index_cursors` or `case_report_cursors`) up to
