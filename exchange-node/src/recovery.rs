@@ -172,9 +172,14 @@ impl RecoveryPass {
             if pending.is_empty() {
                 break;
             }
+            // Again after the back-off, or at once when the directory changes (a peer's new
+            // endpoint: the cached directory a node starts with may be older than a peer's move).
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
+                changed = versions.changed() => if changed.is_err() {
+                    tokio::time::sleep(wait).await;
+                },
             }
             wait = (wait * 2).min(Duration::from_secs(300));
         }
