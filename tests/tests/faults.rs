@@ -91,7 +91,7 @@ async fn write(store: &Store, first: u32, count: u32) -> Result<(), String> {
 /// non-zero transaction depth" until a restart.
 #[tokio::test]
 async fn writes_work_again_as_soon_as_a_full_disk_has_room() {
-    let Some(filesystem) = SmallFilesystem::mount("600k") else {
+    let Some(filesystem) = SmallFilesystem::mount("1m") else {
         return;
     };
     let url = format!(
