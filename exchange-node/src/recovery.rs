@@ -320,7 +320,12 @@ impl RecoveryPass {
             .timeout(Duration::from_secs(60))
             .connect()
             .await
-            .map_err(|error| AskError::Failed(format!("cannot connect to {endpoint}: {error}")))?;
+            .map_err(|error| {
+                AskError::Failed(format!(
+                    "cannot connect to {endpoint}: {}",
+                    crate::outbox::error_chain(&error)
+                ))
+            })?;
         let mut client = ExchangeClient::new(channel)
             .max_decoding_message_size(self.max_message_bytes)
             .max_encoding_message_size(self.max_message_bytes);
