@@ -333,6 +333,11 @@ pub async fn ship<S: CursorStream>(stream: S, interval: Duration, cancel: Cancel
                         stream.first_cursor(seq).await.map_err(ShipError::Local)?;
                         checked = true;
                     }
+                    // Every row at or below the registry's cursor is its (after a restore, the
+                    // rows it lacks were moved above it just now).
+                    if let Err(error) = stream.acknowledged(seq).await {
+                        tracing::warn!(%error, what = S::WHAT, "cannot remember the registry's cursor");
+                    }
                     cursor = Some((seq, Instant::now()));
                     seq
                 }

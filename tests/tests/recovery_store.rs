@@ -175,11 +175,20 @@ async fn reports_move_above_the_registrys_cursor_in_their_order(url: &str) {
             .unwrap(),
         2
     );
+    assert_eq!(
+        store.unacknowledged_reports("case_reports").await.unwrap(),
+        3
+    );
     let moved = store
         .renumber_reports_above("case_reports", 2, 40)
         .await
         .unwrap();
     assert_eq!(moved, 3);
+    assert_eq!(
+        store.unacknowledged_reports("case_reports").await.unwrap(),
+        3,
+        "the moved rows still wait for the registry"
+    );
     let after_cursor = store.case_reports_after(40, 10).await.unwrap();
     assert_eq!(
         after_cursor
@@ -200,6 +209,14 @@ async fn reports_move_above_the_registrys_cursor_in_their_order(url: &str) {
     assert_eq!(last.len(), 4);
     assert_eq!(last[3].case_id, "case-5");
     assert!(last[3].seq > last[2].seq);
+    store
+        .record_acknowledged("case_reports", last[3].seq)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unacknowledged_reports("case_reports").await.unwrap(),
+        0
+    );
 
     // Nothing to move, and the registry far ahead: the next row still lands above its cursor.
     let highest = store.highest_report_seq("roster_changes").await.unwrap();

@@ -237,6 +237,19 @@ fn restore(province: &Province, county: &str, from: &Path, by_hand: bool) -> Str
     run_ok(command)
 }
 
+/// Waits until the registry has acknowledged every roster change and case event of `county`.
+async fn province_has_everything(province: &Province, county: &str) {
+    wait_until(
+        WAIT,
+        "the province to take every report of the node",
+        || async {
+            let backlog = &status(province, county)["province_backlog"];
+            backlog["roster_changes"] == 0 && backlog["case_events"] == 0
+        },
+    )
+    .await;
+}
+
 /// Waits until the node has noticed a restore (after `since`, Unix ms) and recovered from it.
 async fn wait_recovered(province: &Province, county: &str, since: i64) -> serde_json::Value {
     wait_until(
@@ -312,7 +325,13 @@ async fn a_restored_node_recovers_everything_from_its_peers(backend: Backend) {
                 .unwrap();
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until(WAIT, "the first notices to arrive", || async {
+        cases_at(&province, RESTORED, CaseDirection::Inbound)
+            .await
+            .len()
+            >= 5
+    })
+    .await;
     back_up(&province, RESTORED, &backup);
     sending.await.unwrap();
 
@@ -485,8 +504,10 @@ async fn a_restored_node_recovers_everything_from_its_peers(backend: Backend) {
             && reported(&restored_answer, PEER, "responded")
     })
     .await;
-    // Let the last reports settle, then take the province's view.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Every node's reports are in, then the province's view is taken.
+    for county in [PEER, RESTORED, THIRD] {
+        province_has_everything(&province, county).await;
+    }
     let figures_before = figures(&province);
     let evidence_before: Vec<serde_json::Value> =
         affected.iter().map(|id| evidence(&province, id)).collect();
@@ -569,7 +590,7 @@ async fn a_restored_node_recovers_everything_from_its_peers(backend: Backend) {
             "round {round}: the third county's cases"
         );
         // The province's figures do not move once the node's reports are in again.
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        province_has_everything(&province, RESTORED).await;
         assert_eq!(figures(&province), figures_before, "round {round}: figures");
         for (id, before) in affected.iter().zip(&evidence_before) {
             assert_eq!(&evidence(&province, id), before, "round {round}: case {id}");

@@ -168,6 +168,8 @@ fn set_owner_only(_path: &Path) -> anyhow::Result<()> {
 pub(super) async fn status(cli: &Cli, config: &NodeConfig) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url()).await?;
     let (people, inbound, outbound, pending) = store.counts().await?;
+    let roster_backlog = store.unacknowledged_reports("roster_changes").await?;
+    let events_backlog = store.unacknowledged_reports("case_reports").await?;
     let summary = store.recovery_summary().await?;
     let peers = store.recovery_peers().await?;
     let items = match &summary.restore {
@@ -194,6 +196,10 @@ pub(super) async fn status(cli: &Cli, config: &NodeConfig) -> anyhow::Result<()>
                 "open_inbound": inbound,
                 "open_outbound": outbound,
                 "outbox_pending": pending,
+                "province_backlog": {
+                    "roster_changes": roster_backlog,
+                    "case_events": events_backlog,
+                },
                 "restore": restore,
                 "recovery": {
                     "peers": summary.peers,
@@ -221,6 +227,10 @@ pub(super) async fn status(cli: &Cli, config: &NodeConfig) -> anyhow::Result<()>
         ("待办来件 Open inbound", inbound.to_string()),
         ("待回复去件 Open outbound", outbound.to_string()),
         ("待投递 Outbox pending", pending.to_string()),
+        (
+            "待报省 Not yet taken by the province",
+            format!("{roster_backlog} roster changes, {events_backlog} case events"),
+        ),
         ("恢复 Recovery", recovery_line),
     ]);
     if let Some(restore) = &summary.restore

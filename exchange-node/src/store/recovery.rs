@@ -501,6 +501,26 @@ impl Store {
         Ok(moved)
     }
 
+    /// Rows of a report table the registry has not acknowledged (as far as this database knows).
+    pub async fn unacknowledged_reports(&self, table: &str) -> Result<i64, StoreError> {
+        let name = REPORT_TABLES
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map(|(_, name)| *name)
+            .ok_or_else(|| {
+                StoreError::Database(sqlx::Error::Protocol(format!("no report table {table}")))
+            })?;
+        let acknowledged = self.provincial_cursor(name).await?;
+        let table = report_table(table)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE seq > $1"
+        )))
+        .bind(acknowledged)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Records the registry's cursor for a report table (kept only upwards).
     pub async fn record_acknowledged(&self, table: &str, seq: i64) -> Result<(), StoreError> {
         let name = REPORT_TABLES
