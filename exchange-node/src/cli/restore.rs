@@ -79,10 +79,8 @@ fn refuse_if_running(config: &NodeConfig) -> anyhow::Result<()> {
 
 /// Checks that `backup` is a sound SQLite database of a node; returns its SHA-256.
 async fn check_backup(backup: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(backup)
-        .with_context(|| format!("reading the backup {}", backup.display()))?;
-    let digest = mpx_proto::sha256_hex(&bytes);
-    drop(bytes);
+    let digest =
+        file_sha256(backup).with_context(|| format!("reading the backup {}", backup.display()))?;
     let url = format!("sqlite://{}?mode=ro", backup.display());
     let options: sqlx::sqlite::SqliteConnectOptions = url
         .parse()
@@ -117,6 +115,22 @@ async fn check_backup(backup: &Path) -> anyhow::Result<String> {
     }
     connection.close().await.ok();
     Ok(digest)
+}
+
+/// The SHA-256 of a file (hex), read in pieces: a backup may be larger than memory.
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        context.update(&buffer[..read]);
+    }
+    Ok(mpx_proto::hex(context.finish().as_ref()))
 }
 
 /// Copies `backup` over `target` atomically (a copy beside it, synced, then renamed), keeping the
