@@ -61,15 +61,7 @@ pub async fn after_restore(store: &Store, table: &str, registry_cursor: i64) -> 
     let error = |e: crate::store::StoreError| e.to_string();
     let marker = format!("renumbered:{table}");
     let highest = store.highest_report_seq(table).await.map_err(error)?;
-    let acknowledged_name = crate::store::REPORT_TABLES
-        .iter()
-        .find(|(t, _)| *t == table)
-        .map(|(_, name)| *name)
-        .ok_or_else(|| format!("no report table {table}"))?;
-    let acknowledged = store
-        .provincial_cursor(acknowledged_name)
-        .await
-        .map_err(error)?;
+    let acknowledged = store.acknowledged_report_seq(table).await.map_err(error)?;
     let done_for = store.provincial_cursor(&marker).await.map_err(error)?;
     let restore = store
         .current_restore()

@@ -15,14 +15,26 @@ pub const REQUESTER: &str = "621202";
 /// Opens a normal-priority verification from 621202 to `recipient` about generated person
 /// `seq` of that county.
 pub async fn open_verification(province: &Province, recipient: &str, seq: u32) -> v1::Case {
+    open_verification_from(province, REQUESTER, recipient, seq, CasePriority::Normal).await
+}
+
+/// Opens a verification from `requester` to `recipient` about generated person `seq` of that
+/// county.
+pub async fn open_verification_from(
+    province: &Province,
+    requester: &str,
+    recipient: &str,
+    seq: u32,
+    priority: CasePriority,
+) -> v1::Case {
     province
-        .node(REQUESTER)
+        .node(requester)
         .cases()
         .await
         .open_case(OpenCaseRequest {
             kind: CaseKind::Verification as i32,
             recipient_county: recipient.into(),
-            priority: CasePriority::Normal as i32,
+            priority: priority as i32,
             resident_id: resident_id(recipient, seq),
             subject_name: "测试人员".into(),
             questions: "请核实该人员现居住情况".into(),

@@ -10,10 +10,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use mpx_proto::v1::{
-    self, CaseDirection, CaseKind, CasePriority, CaseState, CreatePersonRequest, OpenCaseRequest,
-    RequestExtensionRequest,
+    self, CaseDirection, CasePriority, CaseState, CreatePersonRequest, RequestExtensionRequest,
 };
-use mpx_tests::cases::{case_at, cases_at, open_verification, person, respond};
+use mpx_tests::cases::{
+    case_at, cases_at, open_verification, open_verification_from, person, respond,
+};
 use mpx_tests::{Backend, Province, case_state, resident_id, run_ok, wait_for_state, wait_until};
 
 mod sqlite {
@@ -350,41 +351,10 @@ async fn a_restored_node_recovers_everything_from_its_peers(backend: Backend) {
     }
     // a request from each peer,
     let answered_after = open_verification(&province, RESTORED, 2).await;
-    let from_third = province
-        .node(THIRD)
-        .cases()
-        .await
-        .open_case(OpenCaseRequest {
-            kind: CaseKind::Verification as i32,
-            recipient_county: RESTORED.into(),
-            priority: CasePriority::Urgent as i32,
-            resident_id: resident_id(RESTORED, 3),
-            subject_name: "测试人员".into(),
-            questions: "请核实该人员户籍信息".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+    let from_third =
+        open_verification_from(&province, THIRD, RESTORED, 3, CasePriority::Urgent).await;
     // the restored county's clerk opens a verification, which the peer answers,
-    let own = province
-        .node(RESTORED)
-        .cases()
-        .await
-        .open_case(OpenCaseRequest {
-            kind: CaseKind::Verification as i32,
-            recipient_county: PEER.into(),
-            priority: CasePriority::Normal as i32,
-            resident_id: resident_id(PEER, 4),
-            subject_name: "测试人员".into(),
-            questions: "请核实该人员现居住情况".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+    let own = open_verification_from(&province, RESTORED, PEER, 4, CasePriority::Normal).await;
     wait_for_state(&province, PEER, &own.case_id, CaseState::Delivered).await;
     wait_until(WAIT, "the monitor's reminder to reach 621202", || async {
         case_at(&province, PEER, &own.case_id)
@@ -396,23 +366,8 @@ async fn a_restored_node_recovers_everything_from_its_peers(backend: Backend) {
     respond(&province, PEER, &own.case_id).await;
     // and one to the third county, which stays open: after the restore the monitor must not
     // remind it again;
-    let own_open = province
-        .node(RESTORED)
-        .cases()
-        .await
-        .open_case(OpenCaseRequest {
-            kind: CaseKind::Verification as i32,
-            recipient_county: THIRD.into(),
-            priority: CasePriority::Normal as i32,
-            resident_id: resident_id(THIRD, 6),
-            subject_name: "测试人员".into(),
-            questions: "请核实该人员户籍信息".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+    let own_open =
+        open_verification_from(&province, RESTORED, THIRD, 6, CasePriority::Normal).await;
     wait_until(WAIT, "the monitor's reminder to reach 621223", || async {
         case_state(&province, THIRD, &own_open.case_id)
             .await

@@ -27,8 +27,7 @@ mod reports;
 
 pub use cases::{CaseOrder, CaseQuery, CaseTallies};
 pub use recovery::{
-    DeliveredRow, InboxRow, REPORT_TABLES, RecoveryItem, RecoveryPeer, RecoverySummary,
-    RestoreRecord,
+    DeliveredRow, InboxRow, RecoveryItem, RecoveryPeer, RecoverySummary, RestoreRecord,
 };
 
 /// A store operation that failed. Driver errors are converted here, once.

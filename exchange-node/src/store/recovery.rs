@@ -15,7 +15,7 @@ pub struct DeliveredRow {
 
 /// An inbox row returned to its restored sender (the envelope is absent for rows stored before
 /// envelopes were kept).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InboxRow {
     pub message_id: String,
     pub body_kind: String,
@@ -26,7 +26,7 @@ pub struct InboxRow {
 }
 
 /// A restore this database knows of (the newest is the current one).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RestoreRecord {
     pub restore_id: String,
     pub noticed_at_unix_ms: i64,
@@ -40,7 +40,7 @@ pub struct RestoreRecord {
 }
 
 /// How the recovery went with one peer in this start's pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RecoveryPeer {
     pub county: String,
     /// `pending`, `done`, `failed` (retried), `unsupported` (an older node).
@@ -53,7 +53,7 @@ pub struct RecoveryPeer {
 }
 
 /// Something a recovery could not rebuild, for a clerk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RecoveryItem {
     pub county: String,
     pub message_id: String,
@@ -64,7 +64,7 @@ pub struct RecoveryItem {
 }
 
 /// The tables shipped to the province from a cursor, with the cursor names kept for them.
-pub const REPORT_TABLES: [(&str, &str); 2] = [
+const REPORT_TABLES: [(&str, &str); 2] = [
     ("roster_changes", "acknowledged:roster_changes"),
     ("case_reports", "acknowledged:case_reports"),
 ];
@@ -160,16 +160,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok(InboxRow {
-                    message_id: row.try_get("message_id")?,
-                    body_kind: row.try_get("body_kind")?,
-                    case_id: row.try_get("case_id")?,
-                    received_at_unix_ms: row.try_get("received_at_unix_ms")?,
-                    receipt: row.try_get("receipt")?,
-                    envelope: row.try_get("envelope")?,
-                })
-            })
+            .map(InboxRow::from_row)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }
@@ -253,18 +244,7 @@ impl Store {
         )
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(RestoreRecord {
-                restore_id: row.try_get("restore_id")?,
-                noticed_at_unix_ms: row.try_get("noticed_at_unix_ms")?,
-                noticed_by: row.try_get("noticed_by")?,
-                backup_of_unix_ms: row.try_get("backup_of_unix_ms")?,
-                detail: row.try_get("detail")?,
-                finished_at_unix_ms: row.try_get("finished_at_unix_ms")?,
-            })
-        })
-        .transpose()
-        .map_err(|error: sqlx::Error| StoreError::from(error))
+        Ok(row.as_ref().map(RestoreRecord::from_row).transpose()?)
     }
 
     /// Adds to what the current restore says (the province's counts, found later).
@@ -364,17 +344,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok(RecoveryPeer {
-                    county: row.try_get("county")?,
-                    state: row.try_get("state")?,
-                    replayed: row.try_get("replayed")?,
-                    rebuilt: row.try_get("rebuilt")?,
-                    needs_clerk: row.try_get("needs_clerk")?,
-                    last_error: row.try_get("last_error")?,
-                    updated_at_unix_ms: row.try_get("updated_at_unix_ms")?,
-                })
-            })
+            .map(RecoveryPeer::from_row)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }
@@ -415,16 +385,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok(RecoveryItem {
-                    county: row.try_get("county")?,
-                    message_id: row.try_get("message_id")?,
-                    body_kind: row.try_get("body_kind")?,
-                    case_id: row.try_get("case_id")?,
-                    at_unix_ms: row.try_get("at_unix_ms")?,
-                    reason: row.try_get("reason")?,
-                })
-            })
+            .map(RecoveryItem::from_row)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }
@@ -501,16 +462,14 @@ impl Store {
         Ok(moved)
     }
 
+    /// How far the registry has acknowledged a report table, as far as this database knows.
+    pub async fn acknowledged_report_seq(&self, table: &str) -> Result<i64, StoreError> {
+        self.provincial_cursor(report_names(table)?.1).await
+    }
+
     /// Rows of a report table the registry has not acknowledged (as far as this database knows).
     pub async fn unacknowledged_reports(&self, table: &str) -> Result<i64, StoreError> {
-        let name = REPORT_TABLES
-            .iter()
-            .find(|(t, _)| *t == table)
-            .map(|(_, name)| *name)
-            .ok_or_else(|| {
-                StoreError::Database(sqlx::Error::Protocol(format!("no report table {table}")))
-            })?;
-        let acknowledged = self.provincial_cursor(name).await?;
+        let acknowledged = self.acknowledged_report_seq(table).await?;
         let table = report_table(table)?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) AS n FROM {table} WHERE seq > $1"
@@ -523,28 +482,27 @@ impl Store {
 
     /// Records the registry's cursor for a report table (kept only upwards).
     pub async fn record_acknowledged(&self, table: &str, seq: i64) -> Result<(), StoreError> {
-        let name = REPORT_TABLES
-            .iter()
-            .find(|(t, _)| *t == table)
-            .map(|(_, name)| *name)
-            .ok_or_else(|| {
-                StoreError::Database(sqlx::Error::Protocol(format!("no report table {table}")))
-            })?;
         let mut tx = self.begin().await?;
-        tx.set_provincial_cursor(name, seq).await?;
+        tx.set_provincial_cursor(report_names(table)?.1, seq)
+            .await?;
         tx.commit().await
     }
 }
 
-/// One of the report tables by name (the only names put into SQL text here).
-fn report_table(table: &str) -> Result<&'static str, StoreError> {
+/// A report table by name and the name of its acknowledged cursor (the only table names put
+/// into SQL text here).
+fn report_names(table: &str) -> Result<(&'static str, &'static str), StoreError> {
     REPORT_TABLES
         .iter()
         .find(|(t, _)| *t == table)
-        .map(|(t, _)| *t)
+        .copied()
         .ok_or_else(|| {
             StoreError::Database(sqlx::Error::Protocol(format!("no report table {table}")))
         })
+}
+
+fn report_table(table: &str) -> Result<&'static str, StoreError> {
+    Ok(report_names(table)?.0)
 }
 
 impl StoreTx {

@@ -586,20 +586,7 @@ async fn bench_overload(bench: &mut Bench, dir: &Path) {
             let mut counties = vec![LINXIA];
             counties.extend(&senders[..load]);
             let mut province = Province::start(&counties).await;
-            for county in &counties {
-                province.stop_node(county);
-                let path = province.node(county).data_dir.join("node.toml");
-                let config = std::fs::read_to_string(&path).expect("node.toml");
-                std::fs::write(
-                    &path,
-                    config.replace(
-                        "undelivered_after_seconds = 2",
-                        "undelivered_after_seconds = 3600",
-                    ),
-                )
-                .expect("node.toml");
-                province.start_node(county).await;
-            }
+            undelivered_after_an_hour(&mut province, &counties).await;
             // Each sender's roster: its own residents (distinct IDs), all with hukou 621221.
             let files: Vec<_> = senders[..load]
                 .iter()
